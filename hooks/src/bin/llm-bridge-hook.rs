@@ -1,0 +1,82 @@
+//! `llm-bridge-hook`: what Claude Code runs for every hook event.
+//!
+//! It reads the event JSON on stdin, sends one datagram to the daemon and
+//! exits 0. Invariants: it never prints on stdout (Claude Code injects a
+//! hook's stdout into the conversation), never exits non-zero (exit 2 would
+//! block Claude's action), and never blocks longer than the send timeout.
+//! When no daemon is listening it executes `llm-bridge apply`, which updates
+//! the state files with the daemon's own logic.
+
+use llm_bridge_hooks::hook_input::event_from_hook_json;
+use llm_bridge_hooks::runtime_path::socket_path;
+use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
+use llm_bridge_hooks::wire::Message;
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn main() {
+    // A panic must not become exit code 101 (or a core dump): log and exit 0.
+    std::panic::set_hook(Box::new(|info| {
+        warn(format_args!("internal error: {info}"));
+        // SAFETY: _exit only ends the process.
+        unsafe { libc::_exit(0) }
+    }));
+    let now_ns = now_ns();
+    // SAFETY: getppid cannot fail.
+    let ppid = unsafe { libc::getppid() } as u32;
+
+    let mut input = Vec::with_capacity(16 * 1024);
+    if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
+        warn(format_args!("cannot read stdin: {e}"));
+        return;
+    }
+    let event = match event_from_hook_json(&input, Some(ppid), now_ns) {
+        Ok(event) => event,
+        Err(e) => {
+            warn(format_args!("ignored: {e}"));
+            return;
+        }
+    };
+    drop(input);
+    let datagram = Message::Event(event).encode();
+    match send_datagram(&socket_path(), &datagram, SEND_TIMEOUT) {
+        Ok(()) => {}
+        Err(SendError::DaemonDown(_)) => run_fallback(&datagram),
+        Err(e) => warn(format_args!("event dropped: {e}")),
+    }
+}
+
+/// Replaces this process with `llm-bridge apply --from-hook MESSAGE`, the
+/// binary installed beside this one, else the one on PATH.
+fn run_fallback(datagram: &[u8]) {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("llm-bridge")))
+        .filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| PathBuf::from("llm-bridge"));
+    let err = Command::new(&program)
+        .arg("apply")
+        .arg("--from-hook")
+        .arg(OsStr::from_bytes(datagram))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .exec();
+    warn(format_args!(
+        "daemon is down and the fallback '{} apply' could not run: {err}; event dropped",
+        program.display()
+    ));
+}
+
+fn now_ns() -> Option<u64> {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(d.as_nanos()).ok()
+}
+
+/// One line on stderr; a failure to write it is ignored.
+fn warn(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "llm-bridge-hook: {args}");
+}

@@ -1,0 +1,103 @@
+//! Turns the JSON a Claude Code hook reads on stdin into an [`Event`].
+
+use crate::json_scan::{scan_top_level, ScanError};
+use crate::wire::{Event, EventKind};
+use std::borrow::Cow;
+
+/// The top-level fields the bridge reads from a hook payload.
+const KEYS: [&str; 11] = [
+    "hook_event_name",
+    "session_id",
+    "cwd",
+    "tool_name",
+    "tool_use_id",
+    "notification_type",
+    "agent_id",
+    "agent_type",
+    "source",
+    "reason",
+    "transcript_path",
+];
+
+/// Why a hook payload produced no event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookInputError {
+    Empty,
+    Json(ScanError),
+    Missing(&'static str),
+}
+
+impl std::fmt::Display for HookInputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HookInputError::Empty => f.write_str("stdin is empty"),
+            HookInputError::Json(e) => write!(f, "stdin is not a hook payload: {e}"),
+            HookInputError::Missing(key) => write!(f, "hook payload has no string '{key}'"),
+        }
+    }
+}
+
+/// Extracts the event from a hook payload. `ppid` and `now_ns` describe the
+/// hook process itself and travel with the event.
+pub fn event_from_hook_json(doc: &[u8], ppid: Option<u32>, now_ns: Option<u64>) -> Result<Event, HookInputError> {
+    if doc.iter().all(u8::is_ascii_whitespace) {
+        return Err(HookInputError::Empty);
+    }
+    let [name, sid, cwd, tool, tuid, ntype, agent, agent_type, source, reason, transcript] =
+        scan_top_level(doc, &KEYS).map_err(HookInputError::Json)?;
+    let name = name.ok_or(HookInputError::Missing("hook_event_name"))?;
+    let sid = sid.filter(|s| !s.is_empty()).ok_or(HookInputError::Missing("session_id"))?;
+    let own = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
+    let mut e = Event::new(EventKind::from_hook_event_name(&name), sid.into_owned());
+    e.hook_event_name = Some(name.into_owned());
+    e.cwd = own(cwd);
+    e.tool_name = own(tool);
+    e.tool_use_id = own(tuid);
+    e.notification_type = own(ntype);
+    e.agent_id = own(agent);
+    e.agent_type = own(agent_type);
+    e.source = own(source);
+    e.reason = own(reason);
+    e.transcript_path = own(transcript);
+    e.ppid = ppid;
+    e.sent_at_ns = now_ns;
+    Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_payload() {
+        let doc = br#"{"session_id":"s1","hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{"session_id":"x"},"tool_use_id":"t1","cwd":"/p/q"}"#;
+        let e = event_from_hook_json(doc, Some(7), Some(9)).unwrap();
+        assert_eq!(e.kind, EventKind::ToolStart);
+        assert_eq!(e.session_id, "s1");
+        assert_eq!(e.tool_name.as_deref(), Some("Read"));
+        assert_eq!(e.tool_use_id.as_deref(), Some("t1"));
+        assert_eq!((e.ppid, e.sent_at_ns), (Some(7), Some(9)));
+    }
+
+    #[test]
+    fn unknown_event_is_other() {
+        let e = event_from_hook_json(br#"{"session_id":"s","hook_event_name":"Elicitation"}"#, None, None).unwrap();
+        assert_eq!(e.kind, EventKind::Other);
+        assert_eq!(e.hook_event_name.as_deref(), Some("Elicitation"));
+    }
+
+    #[test]
+    fn bad_payloads() {
+        assert_eq!(event_from_hook_json(b"", None, None), Err(HookInputError::Empty));
+        assert_eq!(event_from_hook_json(b" \n", None, None), Err(HookInputError::Empty));
+        assert!(matches!(event_from_hook_json(b"{\"session_id\":\"s", None, None), Err(HookInputError::Json(_))));
+        assert_eq!(
+            event_from_hook_json(br#"{"session_id":"s"}"#, None, None),
+            Err(HookInputError::Missing("hook_event_name"))
+        );
+        assert_eq!(
+            event_from_hook_json(br#"{"hook_event_name":"Stop","session_id":""}"#, None, None),
+            Err(HookInputError::Missing("session_id"))
+        );
+    }
+}

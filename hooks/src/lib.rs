@@ -1,0 +1,11 @@
+//! The hot-path half of llm-bridge: the wire protocol, the JSON scanner and
+//! the helpers the hook binaries need, with no dependency beyond libc and
+//! memchr so the binaries can be linked statically and start as fast as
+//! `/bin/true`. The daemon (`llm-bridge`) uses this crate for the protocol,
+//! so both ends share one implementation.
+
+pub mod hook_input;
+pub mod json_scan;
+pub mod runtime_path;
+pub mod send;
+pub mod wire;

@@ -1,0 +1,622 @@
+//! The datagram protocol between the hook binaries and the daemon.
+//!
+//! One datagram is one message: a header line `LLMB/1 VERB[:KIND[:ARG]]`
+//! followed by `key=value` lines. It is text so it can be read in `strace`
+//! and typed by hand with `socat`, and it is tiny so encoding it costs the
+//! hook nothing. The full grammar is in `docs/protocol.md`; this module is
+//! the only implementation of it, used by both ends.
+//!
+//! Values escape `\` as `\\` and every control byte as `\xHH`, so a value is
+//! always one line and a message never contains NUL (it can travel in argv to
+//! `llm-bridge apply`). Every encoded message fits in [`MAX_DATAGRAM`] bytes:
+//! long values are cut on UTF-8 boundaries, paths keeping their end.
+
+use std::fmt;
+
+/// The protocol tag and version that starts every message.
+pub const MAGIC: &str = "LLMB/1";
+/// No message is larger than this; the daemon rejects larger datagrams.
+pub const MAX_DATAGRAM: usize = 4096;
+
+/// What happened in a Claude Code session, as named on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    SessionStart,
+    Submit,
+    ToolStart,
+    ToolEnd,
+    ToolFail,
+    Permission,
+    Notify,
+    SubagentStart,
+    SubagentStop,
+    CompactStart,
+    CompactEnd,
+    Stop,
+    StopFail,
+    SessionEnd,
+    /// A hook event this version does not know; forwarded, never an error.
+    Other,
+}
+
+const KINDS: [(EventKind, &str, &str); 15] = [
+    (EventKind::SessionStart, "session-start", "SessionStart"),
+    (EventKind::Submit, "submit", "UserPromptSubmit"),
+    (EventKind::ToolStart, "tool-start", "PreToolUse"),
+    (EventKind::ToolEnd, "tool-end", "PostToolUse"),
+    (EventKind::ToolFail, "tool-fail", "PostToolUseFailure"),
+    (EventKind::Permission, "permission", "PermissionRequest"),
+    (EventKind::Notify, "notify", "Notification"),
+    (EventKind::SubagentStart, "subagent-start", "SubagentStart"),
+    (EventKind::SubagentStop, "subagent-stop", "SubagentStop"),
+    (EventKind::CompactStart, "compact-start", "PreCompact"),
+    (EventKind::CompactEnd, "compact-end", "PostCompact"),
+    (EventKind::Stop, "stop", "Stop"),
+    (EventKind::StopFail, "stop-fail", "StopFailure"),
+    (EventKind::SessionEnd, "session-end", "SessionEnd"),
+    (EventKind::Other, "other", ""),
+];
+
+impl EventKind {
+    /// Maps Claude Code's `hook_event_name`; unknown names map to `Other`.
+    pub fn from_hook_event_name(name: &str) -> EventKind {
+        KINDS
+            .iter()
+            .find(|(k, _, hook)| *k != EventKind::Other && *hook == name)
+            .map_or(EventKind::Other, |(k, _, _)| *k)
+    }
+
+    /// The name Claude Code gives this event (empty for `Other`).
+    pub fn hook_event_name(self) -> &'static str {
+        KINDS.iter().find(|(k, _, _)| *k == self).map_or("", |e| e.2)
+    }
+
+    /// The name used on the wire.
+    pub fn wire_name(self) -> &'static str {
+        KINDS.iter().find(|(k, _, _)| *k == self).map_or("other", |e| e.1)
+    }
+
+    fn from_wire_name(name: &str) -> EventKind {
+        KINDS
+            .iter()
+            .find(|(_, wire, _)| *wire == name)
+            .map_or(EventKind::Other, |(k, _, _)| *k)
+    }
+
+    /// Which event field travels in the header's ARG position.
+    fn arg_field(self) -> ArgField {
+        match self {
+            EventKind::ToolStart | EventKind::ToolEnd | EventKind::ToolFail | EventKind::Permission => {
+                ArgField::ToolName
+            }
+            EventKind::Notify => ArgField::NotificationType,
+            EventKind::Other => ArgField::HookEventName,
+            _ => ArgField::None,
+        }
+    }
+}
+
+enum ArgField {
+    None,
+    ToolName,
+    NotificationType,
+    HookEventName,
+}
+
+/// One hook event, as the hook extracted it from Claude Code's JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub session_id: String,
+    /// Claude Code's name for the event; on the wire only for `Other`.
+    pub hook_event_name: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub notification_type: Option<String>,
+    pub cwd: Option<String>,
+    pub agent_id: Option<String>,
+    pub agent_type: Option<String>,
+    /// SessionStart's `source` (startup, resume, clear, compact, fork).
+    pub source: Option<String>,
+    /// SessionEnd's `reason`.
+    pub reason: Option<String>,
+    pub transcript_path: Option<String>,
+    /// The hook's parent: the Claude Code process (for crash detection).
+    pub ppid: Option<u32>,
+    /// When the hook started, in nanoseconds since the Unix epoch.
+    pub sent_at_ns: Option<u64>,
+}
+
+impl Event {
+    /// An event with only its kind and session set.
+    pub fn new(kind: EventKind, session_id: impl Into<String>) -> Event {
+        Event {
+            kind,
+            session_id: session_id.into(),
+            hook_event_name: None,
+            tool_name: None,
+            tool_use_id: None,
+            notification_type: None,
+            cwd: None,
+            agent_id: None,
+            agent_type: None,
+            source: None,
+            reason: None,
+            transcript_path: None,
+            ppid: None,
+            sent_at_ns: None,
+        }
+    }
+}
+
+/// Figures the statusline sends for a session (never creates one).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Status {
+    pub session_id: String,
+    pub model: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub context_pct: Option<f64>,
+    pub tokens: Option<u64>,
+    pub lines_added: Option<u64>,
+    pub lines_removed: Option<u64>,
+}
+
+/// Every message a client can send to the daemon.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    Event(Event),
+    Status(Status),
+    /// Push every module change to the sender's (abstract) address.
+    Subscribe,
+    Unsubscribe,
+    /// Answered with `LLMB/1 PONG`.
+    Ping,
+}
+
+/// Messages the daemon sends back.
+pub mod reply {
+    /// Header of a pushed module update; the module JSON follows on line 2.
+    pub const MODULE: &str = "LLMB/1 MODULE\n";
+    /// The answer to `PING`.
+    pub const PONG: &str = "LLMB/1 PONG";
+}
+
+// Field caps in bytes. Their sum plus keys and header stays well below
+// MAX_DATAGRAM, so no field is ever squeezed by another.
+const CAP_ID: usize = 128;
+const CAP_NAME: usize = 128;
+const CAP_SHORT: usize = 64;
+const CAP_PATH: usize = 1024;
+
+/// Builds one datagram, enforcing escapes and the size limit.
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn new(verb: &str, kind: Option<&str>, arg: Option<&str>) -> Writer {
+        let mut w = Writer {
+            buf: Vec::with_capacity(512),
+        };
+        w.buf.extend_from_slice(MAGIC.as_bytes());
+        w.buf.push(b' ');
+        w.buf.extend_from_slice(verb.as_bytes());
+        if let Some(kind) = kind {
+            w.buf.push(b':');
+            w.buf.extend_from_slice(kind.as_bytes());
+        }
+        if let Some(arg) = arg {
+            w.buf.push(b':');
+            w.escaped(truncate_head(arg, CAP_NAME));
+        }
+        w
+    }
+
+    fn field(&mut self, key: &str, value: Option<&str>, cap: usize, keep_tail: bool) {
+        let Some(value) = value else { return };
+        let value = if keep_tail {
+            truncate_tail(value, cap)
+        } else {
+            truncate_head(value, cap)
+        };
+        if self.buf.len() + key.len() + 2 >= MAX_DATAGRAM {
+            return;
+        }
+        self.buf.push(b'\n');
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.push(b'=');
+        self.escaped(value);
+    }
+
+    fn number(&mut self, key: &str, value: Option<impl fmt::Display>) {
+        if let Some(v) = value {
+            self.field(key, Some(&v.to_string()), CAP_SHORT, false);
+        }
+    }
+
+    /// Appends `value` escaped, stopping before a character that would not fit.
+    fn escaped(&mut self, value: &str) {
+        for c in value.chars() {
+            let mut tmp = [0u8; 4];
+            let (bytes, len): (&[u8], usize) = match c {
+                '\\' => (b"\\\\", 2),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    let b = c as u8;
+                    let hex = b"0123456789abcdef";
+                    tmp = [b'\\', b'x', hex[(b >> 4) as usize], hex[(b & 15) as usize]];
+                    (&tmp[..], 4)
+                }
+                c => {
+                    let s = c.encode_utf8(&mut tmp);
+                    let len = s.len();
+                    (&tmp[..len], len)
+                }
+            };
+            if self.buf.len() + len > MAX_DATAGRAM {
+                return;
+            }
+            self.buf.extend_from_slice(&bytes[..len]);
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        debug_assert!(self.buf.len() <= MAX_DATAGRAM);
+        self.buf
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+pub fn truncate_head(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The longest suffix of `s` of at most `max` bytes that starts on a char boundary.
+pub fn truncate_tail(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+impl Message {
+    /// Encodes the message; the result is at most [`MAX_DATAGRAM`] bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Message::Event(e) => {
+                let arg = match e.kind.arg_field() {
+                    ArgField::None => None,
+                    ArgField::ToolName => e.tool_name.as_deref(),
+                    ArgField::NotificationType => e.notification_type.as_deref(),
+                    ArgField::HookEventName => e.hook_event_name.as_deref(),
+                };
+                let mut w = Writer::new("EVENT", Some(e.kind.wire_name()), arg);
+                w.field("sid", Some(&e.session_id), CAP_ID, false);
+                w.field("tuid", e.tool_use_id.as_deref(), CAP_ID, false);
+                w.field("agent", e.agent_id.as_deref(), CAP_ID, false);
+                w.field("agent_type", e.agent_type.as_deref(), CAP_NAME, false);
+                w.field("source", e.source.as_deref(), CAP_SHORT, false);
+                w.field("reason", e.reason.as_deref(), CAP_SHORT, false);
+                w.number("ppid", e.ppid);
+                w.number("ts", e.sent_at_ns);
+                w.field("cwd", e.cwd.as_deref(), CAP_PATH, true);
+                w.field("transcript", e.transcript_path.as_deref(), CAP_PATH, true);
+                w.finish()
+            }
+            Message::Status(s) => {
+                let mut w = Writer::new("STATUS", None, None);
+                w.field("sid", Some(&s.session_id), CAP_ID, false);
+                w.field("model", s.model.as_deref(), CAP_NAME, false);
+                w.number("cost", s.cost_usd);
+                w.number("ctx", s.context_pct);
+                w.number("tokens", s.tokens);
+                w.number("added", s.lines_added);
+                w.number("removed", s.lines_removed);
+                w.finish()
+            }
+            Message::Subscribe => Writer::new("SUBSCRIBE", None, None).finish(),
+            Message::Unsubscribe => Writer::new("UNSUBSCRIBE", None, None).finish(),
+            Message::Ping => Writer::new("PING", None, None).finish(),
+        }
+    }
+
+    /// Decodes one datagram. Unknown keys are ignored and a repeated key
+    /// keeps its last value, so a newer sender stays readable.
+    pub fn decode(datagram: &[u8]) -> Result<Message, DecodeError> {
+        if datagram.len() > MAX_DATAGRAM {
+            return Err(DecodeError::TooLarge(datagram.len()));
+        }
+        let text = std::str::from_utf8(datagram).map_err(|_| DecodeError::NotUtf8)?;
+        let mut lines = text.split('\n');
+        let header = lines.next().unwrap_or("");
+        let Some((version, rest)) = header.split_once(' ') else {
+            return Err(DecodeError::BadHeader);
+        };
+        if version != MAGIC {
+            return if version.starts_with("LLMB/") {
+                Err(DecodeError::BadVersion(truncate_head(version, 16).to_string()))
+            } else {
+                Err(DecodeError::BadHeader)
+            };
+        }
+        let mut parts = rest.splitn(3, ':');
+        let verb = parts.next().unwrap_or("");
+        let kind = parts.next();
+        let arg = parts.next().map(unescape).transpose()?;
+        let mut fields = Fields::default();
+        for line in lines {
+            let (key, value) = line.split_once('=').ok_or(DecodeError::Malformed("a field line without '='"))?;
+            fields.set(key, value)?;
+        }
+        let require_no_kind = |m: Message| match kind {
+            None => Ok(m),
+            Some(_) => Err(DecodeError::Malformed("this verb takes no kind")),
+        };
+        match verb {
+            "EVENT" => {
+                let kind = EventKind::from_wire_name(kind.ok_or(DecodeError::Malformed("EVENT without a kind"))?);
+                let session_id = fields.sid.take().filter(|s| !s.is_empty()).ok_or(DecodeError::Malformed("no session id"))?;
+                let mut e = Event::new(kind, session_id);
+                match kind.arg_field() {
+                    ArgField::None => {}
+                    ArgField::ToolName => e.tool_name = arg,
+                    ArgField::NotificationType => e.notification_type = arg,
+                    ArgField::HookEventName => e.hook_event_name = arg,
+                }
+                if e.hook_event_name.is_none() && kind != EventKind::Other {
+                    e.hook_event_name = Some(kind.hook_event_name().to_string());
+                }
+                e.tool_use_id = fields.tuid;
+                e.agent_id = fields.agent;
+                e.agent_type = fields.agent_type;
+                e.source = fields.source;
+                e.reason = fields.reason;
+                e.cwd = fields.cwd;
+                e.transcript_path = fields.transcript;
+                e.ppid = parse_num(fields.ppid, "ppid")?;
+                e.sent_at_ns = parse_num(fields.ts, "ts")?;
+                Ok(Message::Event(e))
+            }
+            "STATUS" => {
+                let session_id = fields.sid.take().filter(|s| !s.is_empty()).ok_or(DecodeError::Malformed("no session id"))?;
+                require_no_kind(Message::Status(Status {
+                    session_id,
+                    model: fields.model,
+                    cost_usd: parse_num(fields.cost, "cost")?,
+                    context_pct: parse_num(fields.ctx, "ctx")?,
+                    tokens: parse_num(fields.tokens, "tokens")?,
+                    lines_added: parse_num(fields.added, "added")?,
+                    lines_removed: parse_num(fields.removed, "removed")?,
+                }))
+            }
+            "SUBSCRIBE" => require_no_kind(Message::Subscribe),
+            "UNSUBSCRIBE" => require_no_kind(Message::Unsubscribe),
+            "PING" => require_no_kind(Message::Ping),
+            _ => Err(DecodeError::UnknownVerb(truncate_head(verb, 32).to_string())),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    sid: Option<String>,
+    tuid: Option<String>,
+    agent: Option<String>,
+    agent_type: Option<String>,
+    source: Option<String>,
+    reason: Option<String>,
+    cwd: Option<String>,
+    transcript: Option<String>,
+    ppid: Option<String>,
+    ts: Option<String>,
+    model: Option<String>,
+    cost: Option<String>,
+    ctx: Option<String>,
+    tokens: Option<String>,
+    added: Option<String>,
+    removed: Option<String>,
+}
+
+impl Fields {
+    fn set(&mut self, key: &str, raw: &str) -> Result<(), DecodeError> {
+        let slot = match key {
+            "sid" => &mut self.sid,
+            "tuid" => &mut self.tuid,
+            "agent" => &mut self.agent,
+            "agent_type" => &mut self.agent_type,
+            "source" => &mut self.source,
+            "reason" => &mut self.reason,
+            "cwd" => &mut self.cwd,
+            "transcript" => &mut self.transcript,
+            "ppid" => &mut self.ppid,
+            "ts" => &mut self.ts,
+            "model" => &mut self.model,
+            "cost" => &mut self.cost,
+            "ctx" => &mut self.ctx,
+            "tokens" => &mut self.tokens,
+            "added" => &mut self.added,
+            "removed" => &mut self.removed,
+            _ => return Ok(()),
+        };
+        *slot = Some(unescape(raw)?);
+        Ok(())
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(v: Option<String>, what: &'static str) -> Result<Option<T>, DecodeError> {
+    v.map(|s| s.parse().map_err(|_| DecodeError::BadNumber(what))).transpose()
+}
+
+fn unescape(raw: &str) -> Result<String, DecodeError> {
+    if !raw.contains('\\') {
+        return Ok(raw.to_string());
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('x') => {
+                let hi = chars.next().and_then(|c| c.to_digit(16));
+                let lo = chars.next().and_then(|c| c.to_digit(16));
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) if hi < 8 => out.push(char::from((hi * 16 + lo) as u8)),
+                    _ => return Err(DecodeError::Malformed("a bad \\x escape")),
+                }
+            }
+            _ => return Err(DecodeError::Malformed("an unknown escape")),
+        }
+    }
+    Ok(out)
+}
+
+/// Why a datagram was rejected. Displayed as one line for the daemon's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    TooLarge(usize),
+    NotUtf8,
+    BadHeader,
+    BadVersion(String),
+    UnknownVerb(String),
+    Malformed(&'static str),
+    BadNumber(&'static str),
+}
+
+impl DecodeError {
+    /// A short stable name, used as the counter's label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge(_) => "oversized",
+            DecodeError::NotUtf8 => "not-utf8",
+            DecodeError::BadHeader => "bad-header",
+            DecodeError::BadVersion(_) => "bad-version",
+            DecodeError::UnknownVerb(_) => "unknown-verb",
+            DecodeError::Malformed(_) | DecodeError::BadNumber(_) => "malformed",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooLarge(n) => write!(f, "datagram of {n}+ bytes exceeds {MAX_DATAGRAM}"),
+            DecodeError::NotUtf8 => f.write_str("datagram is not UTF-8"),
+            DecodeError::BadHeader => write!(f, "datagram does not start with '{MAGIC} '"),
+            DecodeError::BadVersion(v) => write!(f, "unsupported protocol version '{v}' (this daemon speaks {MAGIC})"),
+            DecodeError::UnknownVerb(v) => write!(f, "unknown message type '{v}'"),
+            DecodeError::Malformed(what) => write!(f, "malformed message: {what}"),
+            DecodeError::BadNumber(key) => write!(f, "malformed message: field '{key}' is not a number"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_event() -> Event {
+        let mut e = Event::new(EventKind::ToolStart, "8f3c2a4e");
+        e.hook_event_name = Some("PreToolUse".into());
+        e.tool_name = Some("Bash".into());
+        e.tool_use_id = Some("toolu_01".into());
+        e.cwd = Some("/home/u/src/a\nb\\c".into());
+        e.transcript_path = Some("/t.jsonl".into());
+        e.ppid = Some(4242);
+        e.sent_at_ns = Some(1_700_000_000_123_456_789);
+        e
+    }
+
+    #[test]
+    fn event_round_trips() {
+        let m = Message::Event(full_event());
+        let bytes = m.encode();
+        assert!(bytes.starts_with(b"LLMB/1 EVENT:tool-start:Bash\nsid=8f3c2a4e\n"));
+        assert!(!bytes.contains(&0));
+        assert_eq!(Message::decode(&bytes).unwrap(), m);
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for (kind, _, hook) in KINDS {
+            let mut e = Event::new(kind, "s");
+            e.hook_event_name = Some(if kind == EventKind::Other { "FutureEvent" } else { hook }.into());
+            match kind.arg_field() {
+                ArgField::ToolName => e.tool_name = Some("Read".into()),
+                ArgField::NotificationType => e.notification_type = Some("idle_prompt".into()),
+                _ => {}
+            }
+            let m = Message::Event(e);
+            assert_eq!(Message::decode(&m.encode()).unwrap(), m, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn status_and_control_round_trip() {
+        let s = Message::Status(Status {
+            session_id: "s".into(),
+            model: Some("Opus 4.5".into()),
+            cost_usd: Some(1.25),
+            context_pct: Some(42.5),
+            tokens: Some(120_000),
+            lines_added: Some(10),
+            lines_removed: Some(3),
+        });
+        for m in [s, Message::Subscribe, Message::Unsubscribe, Message::Ping] {
+            assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn huge_fields_are_cut_on_char_boundaries_and_fit() {
+        let mut e = full_event();
+        let long = "é".repeat(10_000);
+        e.cwd = Some(format!("/{long}/project-é"));
+        e.session_id = long.clone();
+        e.tool_name = Some(long.clone());
+        e.tool_use_id = Some("\u{1}".repeat(5000));
+        e.transcript_path = Some(long.clone());
+        let bytes = Message::Event(e).encode();
+        assert!(bytes.len() <= MAX_DATAGRAM, "{}", bytes.len());
+        let Message::Event(back) = Message::decode(&bytes).unwrap() else { panic!() };
+        assert!(back.cwd.unwrap().ends_with("/project-é"), "paths keep their tail");
+        assert!(back.session_id.len() <= CAP_ID);
+    }
+
+    #[test]
+    fn rejects_bad_datagrams() {
+        assert_eq!(Message::decode(&[0xff, 0xfe]), Err(DecodeError::NotUtf8));
+        assert_eq!(Message::decode(b"hello"), Err(DecodeError::BadHeader));
+        assert_eq!(Message::decode(b"LLMB/2 PING"), Err(DecodeError::BadVersion("LLMB/2".into())));
+        assert!(matches!(Message::decode(b"LLMB/1 FROB"), Err(DecodeError::UnknownVerb(_))));
+        assert!(matches!(Message::decode(b"LLMB/1 EVENT"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(Message::decode(b"LLMB/1 EVENT:stop"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(Message::decode(b"LLMB/1 EVENT:stop\nsid=a\nbogus"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(Message::decode(b"LLMB/1 EVENT:stop\nsid=a\nppid=x"), Err(DecodeError::BadNumber("ppid"))));
+        assert!(matches!(Message::decode(b"LLMB/1 EVENT:stop\nsid=a\\q"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(Message::decode(&[b'x'; 5000]), Err(DecodeError::TooLarge(5000))));
+    }
+
+    #[test]
+    fn unknown_kinds_and_keys_are_tolerated() {
+        let m = Message::decode(b"LLMB/1 EVENT:teleport:X\nsid=a\nfuture=1").unwrap();
+        let Message::Event(e) = m else { panic!() };
+        assert_eq!(e.kind, EventKind::Other);
+        assert_eq!(e.hook_event_name.as_deref(), Some("X"));
+    }
+}
