@@ -1,0 +1,127 @@
+//! `config.toml`: every key optional, unknown keys rejected by name.
+//!
+//! Looked up at `$LLM_BRIDGE_CONFIG`, else `$XDG_CONFIG_HOME/llm-bridge/config.toml`,
+//! else `~/.config/llm-bridge/config.toml`. No file means the defaults.
+
+use crate::debounce::Mode;
+use crate::error::{Context, Error, Result};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Waybar's module is signalled with SIGRTMIN+signal (its `"signal"`).
+    pub signal: u8,
+    pub debounce: DebounceConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DebounceConfig {
+    pub mode: DebounceMode,
+    pub window_ms: u64,
+    pub cap_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DebounceMode {
+    Leading,
+    Trailing,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            signal: 8,
+            debounce: DebounceConfig::default(),
+        }
+    }
+}
+
+impl Default for DebounceConfig {
+    fn default() -> Self {
+        DebounceConfig {
+            mode: DebounceMode::Leading,
+            window_ms: 16,
+            cap_ms: 50,
+        }
+    }
+}
+
+impl DebounceConfig {
+    pub fn mode(&self) -> Mode {
+        match self.mode {
+            DebounceMode::Leading => Mode::Leading,
+            DebounceMode::Trailing => Mode::Trailing,
+        }
+    }
+
+    pub fn window(&self) -> Duration {
+        Duration::from_millis(self.window_ms)
+    }
+
+    pub fn cap(&self) -> Duration {
+        Duration::from_millis(self.cap_ms)
+    }
+}
+
+impl Config {
+    /// Where the config file is looked up.
+    pub fn path() -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os("LLM_BRIDGE_CONFIG").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("llm-bridge").join("config.toml"))
+    }
+
+    /// Loads the config file; a missing file gives the defaults.
+    pub fn load() -> Result<Config> {
+        let Some(path) = Config::path() else {
+            return Ok(Config::default());
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Config::parse(&text).with_context(|| format!("invalid config {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read config {}", path.display())),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| Error::msg(e.message().to_string()))?;
+        if !(1..=30).contains(&config.signal) {
+            return Err(Error::msg(format!("signal = {} is out of range: Waybar accepts 1 to 30", config.signal)));
+        }
+        if config.debounce.window_ms == 0 || config.debounce.cap_ms < config.debounce.window_ms {
+            return Err(Error::msg("debounce needs 0 < window_ms <= cap_ms"));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+        let c = Config::parse("signal = 9\n[debounce]\nmode = \"trailing\"\n").unwrap();
+        assert_eq!((c.signal, c.debounce.mode()), (9, Mode::Trailing));
+        assert_eq!(c.debounce.window_ms, 16);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = Config::parse("sginal = 9").unwrap_err().to_string();
+        assert!(e.contains("sginal"), "{e}");
+        assert!(Config::parse("signal = 31").unwrap_err().to_string().contains("1 to 30"));
+        assert!(Config::parse("[debounce]\nmode = \"later\"").is_err());
+    }
+}

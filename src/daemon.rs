@@ -1,0 +1,452 @@
+//! `llm-bridge daemon`: the poll loop that carries out the core's decisions.
+//!
+//! One [`Daemon`] owns a mio `Poll` and every source in it: the datagram
+//! socket, one timerfd (the debounce and snapshot deadline), the signal
+//! pipe and the pidfds of known Waybar processes. Each wake drains every
+//! ready source until `WouldBlock`, applies messages to the pure
+//! [`State`], and then decides once whether to flush. Nothing is periodic:
+//! with nothing pending no timer is armed and an idle daemon never wakes.
+
+use crate::config::Config;
+use crate::datagram::{self, PeerAddr};
+use crate::debounce::{Debouncer, Decision};
+use crate::error::{Context, Error, Result};
+use crate::local_time::utc_offset_secs;
+use crate::log::log;
+use crate::module;
+use crate::paths::Paths;
+use crate::publish::Publisher;
+use crate::snapshot;
+use crate::state::{Millis, State};
+use crate::state_lock::StateLock;
+use llm_bridge_hooks::wire::{reply, Message, MAX_DATAGRAM};
+use mio::net::UnixDatagram;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use std::collections::BTreeMap;
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const SOCKET: Token = Token(0);
+const TIMER: Token = Token(1);
+const SIGNALS: Token = Token(2);
+/// pidfd of Waybar process P is registered as Token(PIDFD_BASE + P).
+const PIDFD_BASE: usize = 1 << 32;
+
+/// state.json is written at most this often while the state is dirty.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
+/// How long start-up waits for a fallback (`llm-bridge apply`) to release the lock.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// Most subscribers (`waybar --follow`) served at once.
+const MAX_SUBSCRIBERS: usize = 64;
+
+/// What the daemon has seen, for the log (and `status` later).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub received: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub flushes: u64,
+    pub writes: u64,
+    pub signals: u64,
+    pub snapshots: u64,
+    pub push_failures: u64,
+}
+
+pub struct Daemon {
+    poll: Poll,
+    socket: UnixDatagram,
+    socket_path: std::path::PathBuf,
+    /// (dev, ino) of the socket we bound: only that file is ever unlinked.
+    socket_id: (u64, u64),
+    timer: TimerFd,
+    timer_armed: Option<Instant>,
+    signals: Signals,
+    state: State,
+    debouncer: Debouncer,
+    publisher: Publisher,
+    subscribers: Vec<PeerAddr>,
+    paths: Paths,
+    _lock: StateLock,
+    /// Changes applied in this wake, not yet handed to the debouncer.
+    changed_this_wake: bool,
+    /// The state changed since state.json was written.
+    snapshot_dirty: bool,
+    last_snapshot: Option<Instant>,
+    pub counters: Counters,
+}
+
+impl Daemon {
+    /// Takes the lock, loads the snapshot and binds the socket. Fails with
+    /// a one-line error if a live daemon already owns the socket.
+    pub fn start(paths: Paths, config: &Config) -> Result<Daemon> {
+        paths.ensure_dirs()?;
+        if socket_answers(&paths.socket) {
+            return Err(Error::msg(format!(
+                "another llm-bridge daemon is already running (socket {} answers)",
+                paths.socket.display()
+            )));
+        }
+        let lock = acquire_lock(&paths)?;
+        let (state, warning) = snapshot::load(&paths.state_json)?;
+        if let Some(w) = warning {
+            log(format_args!("{w}"));
+        }
+        let socket = bind_socket(&paths.socket)?;
+        let meta = std::fs::metadata(&paths.socket).with_context(|| format!("cannot inspect {}", paths.socket.display()))?;
+
+        let poll = Poll::new().context("cannot create the poll")?;
+        let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
+            .context("cannot create the timerfd")?;
+        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
+        let mut socket = socket;
+        poll.registry().register(&mut socket, SOCKET, Interest::READABLE).context("cannot poll the socket")?;
+        poll.registry()
+            .register(&mut SourceFd(&timer.as_fd().as_raw_fd()), TIMER, Interest::READABLE)
+            .context("cannot poll the timerfd")?;
+        poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).context("cannot poll signals")?;
+
+        let debounce = &config.debounce;
+        let mut daemon = Daemon {
+            poll,
+            socket,
+            socket_path: paths.socket.clone(),
+            socket_id: (meta.dev(), meta.ino()),
+            timer,
+            timer_armed: None,
+            signals,
+            state,
+            debouncer: Debouncer::new(debounce.mode(), debounce.window(), debounce.cap()),
+            publisher: Publisher::new(paths.waybar_json.clone(), config.signal),
+            subscribers: Vec::new(),
+            paths,
+            _lock: lock,
+            changed_this_wake: false,
+            snapshot_dirty: false,
+            last_snapshot: None,
+            counters: Counters::default(),
+        };
+        // Publish what the snapshot holds, so waybar.json is right from the start.
+        daemon.publish(Instant::now());
+        Ok(daemon)
+    }
+
+    pub fn socket_path(&self) -> &std::path::Path {
+        &self.socket_path
+    }
+
+    /// Runs until SIGTERM or SIGINT, then flushes, snapshots and returns.
+    pub fn run(&mut self) -> Result<()> {
+        let mut events = Events::with_capacity(64);
+        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, None) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("poll failed");
+            }
+            let mut shutdown = false;
+            for event in events.iter() {
+                match event.token() {
+                    SOCKET => self.drain_socket(&mut buf),
+                    TIMER => self.clear_timer(),
+                    SIGNALS => shutdown |= self.drain_signals(),
+                    Token(t) if t >= PIDFD_BASE => self.waybar_exited((t - PIDFD_BASE) as i32),
+                    Token(_) => {}
+                }
+            }
+            if shutdown {
+                self.shutdown();
+                return Ok(());
+            }
+            self.after_wake(Instant::now());
+        }
+    }
+
+    fn drain_socket(&mut self, buf: &mut [u8]) {
+        loop {
+            let received = match datagram::recv_from(self.socket.as_raw_fd(), buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log(format_args!("receive failed: {e}"));
+                    return;
+                }
+            };
+            self.counters.received += 1;
+            let decoded = if received.truncated {
+                Err(llm_bridge_hooks::wire::DecodeError::TooLarge(received.len))
+            } else {
+                Message::decode(&buf[..received.len])
+            };
+            match decoded {
+                Ok(message) => self.handle(message, received.peer),
+                Err(e) => {
+                    let count = self.counters.rejected.entry(e.label()).or_insert(0);
+                    *count += 1;
+                    // Log the 1st, 2nd, 4th, 8th... of each kind: a flood of
+                    // bad datagrams cannot flood the log.
+                    if count.is_power_of_two() {
+                        log(format_args!("rejected datagram ({} so far of this kind): {e}", count));
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, message: Message, peer: PeerAddr) {
+        match message {
+            Message::Subscribe => self.subscribe(peer),
+            Message::Unsubscribe => self.subscribers.retain(|s| *s != peer),
+            Message::Ping => {
+                if !peer.is_unnamed() {
+                    let _ = datagram::send_to(self.socket.as_raw_fd(), &peer, reply::PONG.as_bytes());
+                }
+            }
+            Message::Event(_) | Message::Status(_) => {
+                let effects = self.state.apply(&message, wall_clock_ms());
+                if effects.changed {
+                    self.changed_this_wake = true;
+                    self.snapshot_dirty = true;
+                }
+            }
+        }
+    }
+
+    fn subscribe(&mut self, peer: PeerAddr) {
+        if peer.is_unnamed() {
+            return;
+        }
+        if !self.subscribers.contains(&peer) {
+            if self.subscribers.len() == MAX_SUBSCRIBERS {
+                log(format_args!("too many subscribers ({MAX_SUBSCRIBERS}); ignoring a new one"));
+                return;
+            }
+            self.subscribers.push(peer);
+        }
+        // A new subscriber gets the current module at once.
+        let module = self.current_module();
+        push(self.socket.as_raw_fd(), &peer, &module);
+    }
+
+    fn current_module(&self) -> String {
+        match self.publisher.last() {
+            Some(m) => m.to_string(),
+            None => module::render(&self.state, local_offset()),
+        }
+    }
+
+    fn drain_signals(&mut self) -> bool {
+        let mut shutdown = false;
+        for signal in self.signals.pending() {
+            match signal {
+                SIGTERM | SIGINT => shutdown = true,
+                SIGHUP => log(format_args!("SIGHUP received; config reload is not implemented yet")),
+                _ => {}
+            }
+        }
+        shutdown
+    }
+
+    fn clear_timer(&mut self) {
+        // A non-blocking read of the expiration count clears readiness.
+        let mut count = [0u8; 8];
+        // SAFETY: reading 8 bytes into an 8-byte buffer.
+        let _ = unsafe { libc::read(self.timer.as_fd().as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+        self.timer_armed = None;
+    }
+
+    fn waybar_exited(&mut self, pid: i32) {
+        self.publisher.signaller.forget(pid);
+    }
+
+    /// Decides, once per wake, whether to flush now or when; arms the timer.
+    fn after_wake(&mut self, now: Instant) {
+        let decision = if std::mem::take(&mut self.changed_this_wake) {
+            self.debouncer.on_change(now)
+        } else {
+            self.debouncer.on_timer(now)
+        };
+        let mut next = match decision {
+            Decision::FlushNow => {
+                self.flush(now);
+                None
+            }
+            Decision::FlushAt(at) => Some(at),
+            Decision::Idle => None,
+        };
+        if self.snapshot_dirty {
+            let due = self.last_snapshot.map_or(now, |t| t + SNAPSHOT_INTERVAL);
+            if due <= now {
+                self.write_snapshot(now);
+            } else {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        self.arm_timer(next, now);
+    }
+
+    /// Renders, publishes when changed, pushes to subscribers.
+    fn flush(&mut self, now: Instant) {
+        self.debouncer.flushed(now);
+        self.counters.flushes += 1;
+        self.publish(now);
+    }
+
+    fn publish(&mut self, now: Instant) {
+        let module = module::render(&self.state, local_offset());
+        match self.publisher.publish(&module, now) {
+            Ok(published) => {
+                if published.written {
+                    self.counters.writes += 1;
+                    self.counters.signals += u64::from(published.signals.sent);
+                    let fd = self.socket.as_raw_fd();
+                    let before = self.subscribers.len();
+                    self.subscribers.retain(|peer| push(fd, peer, &module));
+                    self.counters.push_failures += (before - self.subscribers.len()) as u64;
+                }
+            }
+            Err(e) => log(format_args!("{e}")),
+        }
+        for (pid, fd) in self.publisher.signaller.take_new_pidfds() {
+            let token = Token(PIDFD_BASE + pid as usize);
+            if let Err(e) = self.poll.registry().register(&mut SourceFd(&fd), token, Interest::READABLE) {
+                log(format_args!("cannot watch Waybar process {pid}: {e}"));
+            }
+        }
+    }
+
+    fn write_snapshot(&mut self, now: Instant) {
+        match snapshot::save(&self.paths.state_json, &self.state) {
+            Ok(()) => {
+                self.counters.snapshots += 1;
+                self.snapshot_dirty = false;
+            }
+            Err(e) => log(format_args!("{e}")),
+        }
+        self.last_snapshot = Some(now);
+    }
+
+    fn arm_timer(&mut self, at: Option<Instant>, now: Instant) {
+        if self.timer_armed == at {
+            return;
+        }
+        let result = match at {
+            Some(at) => {
+                // A zero expiration would disarm the timer: fire in 1 ns instead.
+                let after = at.saturating_duration_since(now).max(Duration::from_nanos(1));
+                self.timer.set(Expiration::OneShot(TimeSpec::from_duration(after)), TimerSetTimeFlags::empty())
+            }
+            None => self.timer.unset(),
+        };
+        match result {
+            Ok(()) => self.timer_armed = at,
+            Err(e) => log(format_args!("cannot arm the timer: {e}")),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let now = Instant::now();
+        if self.debouncer.pending() {
+            self.flush(now);
+        }
+        if self.snapshot_dirty {
+            self.write_snapshot(now);
+        }
+        // Only unlink the socket if it is still the one we bound.
+        if let Ok(meta) = std::fs::symlink_metadata(&self.socket_path) {
+            if (meta.dev(), meta.ino()) == self.socket_id {
+                let _ = std::fs::remove_file(&self.socket_path);
+            }
+        }
+        let c = &self.counters;
+        log(format_args!(
+            "exiting: {} datagrams received, {} rejected, {} flushes, {} writes, {} signals sent",
+            c.received,
+            c.rejected.values().sum::<u64>(),
+            c.flushes,
+            c.writes,
+            c.signals
+        ));
+    }
+}
+
+/// Pushes a module to one subscriber; false if it is gone.
+fn push(fd: RawFd, peer: &PeerAddr, module: &str) -> bool {
+    let mut msg = String::with_capacity(reply::MODULE.len() + module.len());
+    msg.push_str(reply::MODULE);
+    msg.push_str(module);
+    match datagram::send_to(fd, peer, msg.as_bytes()) {
+        Ok(()) => true,
+        // A full queue: the subscriber is slow but alive; it reads the file on its next wake.
+        Err(e) if e.kind() == ErrorKind::WouldBlock => true,
+        Err(_) => false,
+    }
+}
+
+/// Whether a live process is bound to the socket at `path`.
+pub fn socket_answers(path: &std::path::Path) -> bool {
+    match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(s) => s.connect(path).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn acquire_lock(paths: &Paths) -> Result<StateLock> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        if let Some(lock) = StateLock::try_lock(&paths.lock).with_context(|| format!("cannot open {}", paths.lock.display()))? {
+            return Ok(lock);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::msg(format!(
+                "another llm-bridge daemon holds {} (is one starting?)",
+                paths.lock.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Binds the socket (0600), replacing a stale one. Never removes anything
+/// that is not a socket.
+fn bind_socket(path: &std::path::Path) -> Result<UnixDatagram> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            // It refused a connection above: stale, left by a dead daemon.
+            std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        }
+        Ok(_) => {
+            return Err(Error::msg(format!("refusing to replace {}: it exists and is not a socket", path.display())));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+    }
+    // The socket is created with mode 0600 from the start: no window where
+    // another user could connect.
+    // SAFETY: umask only changes this process's file creation mask.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixDatagram::bind(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let socket = bound.with_context(|| format!("cannot bind {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    Ok(socket)
+}
+
+pub fn wall_clock_ms() -> Millis {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+}
+
+fn local_offset() -> i64 {
+    utc_offset_secs((wall_clock_ms() / 1000) as i64)
+}
+

@@ -1,0 +1,58 @@
+//! Publishing a rendered module: write `waybar.json` atomically, then (and
+//! only then) signal Waybar. Shared by the daemon and the fallback, so both
+//! behave the same. A module identical to the last one written is neither
+//! written nor signalled: every signal costs Waybar a fork.
+
+use crate::atomic_file::write_atomic;
+use crate::error::{Context, Result};
+use crate::waybar_signal::{SignalReport, WaybarSignaller};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// The module changed and was written.
+    pub written: bool,
+    pub signals: SignalReport,
+}
+
+#[derive(Debug)]
+pub struct Publisher {
+    waybar_json: PathBuf,
+    /// The module last written (without the newline), to skip repeats.
+    last: Option<String>,
+    pub signaller: WaybarSignaller,
+}
+
+impl Publisher {
+    /// `signal_offset` is Waybar's `"signal"` number. The current
+    /// waybar.json is read so a restart does not re-signal an unchanged module.
+    pub fn new(waybar_json: PathBuf, signal_offset: u8) -> Publisher {
+        let last = std::fs::read_to_string(&waybar_json)
+            .ok()
+            .map(|s| s.trim_end_matches('\n').to_string());
+        Publisher {
+            waybar_json,
+            last,
+            signaller: WaybarSignaller::new(signal_offset),
+        }
+    }
+
+    pub fn last(&self) -> Option<&str> {
+        self.last.as_deref()
+    }
+
+    pub fn publish(&mut self, module: &str, now: Instant) -> Result<Published> {
+        if self.last.as_deref() == Some(module) {
+            return Ok(Published::default());
+        }
+        let mut line = String::with_capacity(module.len() + 1);
+        line.push_str(module);
+        line.push('\n');
+        write_atomic(&self.waybar_json, line.as_bytes())
+            .with_context(|| format!("cannot write {}", self.waybar_json.display()))?;
+        self.last = Some(module.to_string());
+        let signals = self.signaller.signal_all(now);
+        Ok(Published { written: true, signals })
+    }
+}

@@ -1,0 +1,591 @@
+//! The pure core: every Claude Code session's state and the rules that move it.
+//!
+//! `State::apply(message, now)` is the only place a decision is made, for the
+//! daemon and for the fallback (`llm-bridge apply`) alike. It does no I/O and
+//! reads no clock: the caller passes `now`, so tests replay traces with an
+//! injected clock. What the caller must do afterwards is returned as
+//! [`Effects`]. The rules are the table in `docs/protocol.md`.
+
+use llm_bridge_hooks::wire::{Event, EventKind, Message, Status};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub type Millis = u64;
+
+/// How many completed tool ids a session remembers (to ignore a late PreToolUse).
+const COMPLETED_MEMORY: usize = 256;
+
+/// What one session is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    Idle,
+    Working,
+    Waiting,
+    Error,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Idle => "idle",
+            SessionState::Working => "working",
+            SessionState::Waiting => "waiting",
+            SessionState::Error => "error",
+        }
+    }
+
+    /// Rank in the aggregate: waiting > working > error > idle.
+    fn priority(self) -> u8 {
+        match self {
+            SessionState::Waiting => 3,
+            SessionState::Working => 2,
+            SessionState::Error => 1,
+            SessionState::Idle => 0,
+        }
+    }
+}
+
+/// The state of all sessions at once: Waybar's `alt`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Aggregate {
+    None,
+    Session(SessionState),
+}
+
+impl Aggregate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregate::None => "none",
+            Aggregate::Session(s) => s.as_str(),
+        }
+    }
+}
+
+/// A tool call that started and has not finished.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningTool {
+    pub name: String,
+    pub since: Millis,
+    /// Start order, so the most recent tool is the one shown.
+    pub seq: u64,
+}
+
+/// One Claude Code session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Session {
+    pub id: String,
+    /// Basename of the session's working directory.
+    pub project: String,
+    pub cwd: Option<String>,
+    pub state: SessionState,
+    /// When `state` last changed.
+    pub state_since: Millis,
+    pub started: Millis,
+    pub last_event: Millis,
+    /// Running tools keyed by `tool_use_id`.
+    pub tools: BTreeMap<String, RunningTool>,
+    /// Recently completed `tool_use_id`s, oldest first.
+    pub completed: VecDeque<String>,
+    /// Running subagents by `agent_id`.
+    pub subagents: BTreeSet<String>,
+    pub prompts: u64,
+    pub tool_uses: u64,
+    /// The state held when PreCompact arrived, restored by PostCompact.
+    pub before_compact: Option<SessionState>,
+    /// The Claude Code process (the hook's parent).
+    pub pid: Option<u32>,
+    pub transcript_path: Option<String>,
+    pub model: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub context_pct: Option<f64>,
+    pub tokens: Option<u64>,
+    pub lines_added: Option<u64>,
+    pub lines_removed: Option<u64>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            id: String::new(),
+            project: String::new(),
+            cwd: None,
+            state: SessionState::Idle,
+            state_since: 0,
+            started: 0,
+            last_event: 0,
+            tools: BTreeMap::new(),
+            completed: VecDeque::new(),
+            subagents: BTreeSet::new(),
+            prompts: 0,
+            tool_uses: 0,
+            before_compact: None,
+            pid: None,
+            transcript_path: None,
+            model: None,
+            cost_usd: None,
+            context_pct: None,
+            tokens: None,
+            lines_added: None,
+            lines_removed: None,
+        }
+    }
+}
+
+impl Session {
+    /// The most recently started tool that is still running.
+    pub fn current_tool(&self) -> Option<&RunningTool> {
+        self.tools.values().max_by_key(|t| t.seq)
+    }
+
+    fn set_state(&mut self, state: SessionState, now: Millis) {
+        if self.state != state {
+            self.state = state;
+            self.state_since = now;
+        }
+    }
+
+    fn remember_completed(&mut self, id: &str) {
+        if self.completed.iter().any(|c| c == id) {
+            return;
+        }
+        if self.completed.len() == COMPLETED_MEMORY {
+            self.completed.pop_front();
+        }
+        self.completed.push_back(id.to_string());
+    }
+}
+
+/// What the caller must do after [`State::apply`].
+#[derive(Debug, Default, PartialEq)]
+pub struct Effects {
+    /// The state changed: render and publish it (debounced), snapshot it.
+    pub changed: bool,
+    /// A session ended; here is its final record.
+    pub ended: Option<Session>,
+}
+
+/// Every session on the machine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    sessions: BTreeMap<String, Session>,
+    next_seq: u64,
+}
+
+impl State {
+    pub fn new() -> State {
+        State::default()
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    pub fn session(&self, id: &str) -> Option<&Session> {
+        self.sessions.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// The aggregate by priority: waiting > working > error > idle; none
+    /// when there is no session.
+    pub fn aggregate(&self) -> Aggregate {
+        self.sessions
+            .values()
+            .map(|s| s.state)
+            .max_by_key(|s| s.priority())
+            .map_or(Aggregate::None, Aggregate::Session)
+    }
+
+    /// Applies one message. Pure: no I/O, no clock but `now`.
+    pub fn apply(&mut self, message: &Message, now: Millis) -> Effects {
+        match message {
+            Message::Event(e) => self.apply_event(e, now),
+            Message::Status(s) => self.apply_status(s),
+            Message::Subscribe | Message::Unsubscribe | Message::Ping => Effects::default(),
+        }
+    }
+
+    fn apply_status(&mut self, s: &Status) -> Effects {
+        // A STATUS never creates or revives a session.
+        let Some(session) = self.sessions.get_mut(&s.session_id) else {
+            return Effects::default();
+        };
+        let before = session.clone();
+        let finite = |v: Option<f64>| v.filter(|f| f.is_finite());
+        if s.model.is_some() {
+            session.model.clone_from(&s.model);
+        }
+        session.cost_usd = finite(s.cost_usd).or(session.cost_usd);
+        session.context_pct = finite(s.context_pct).map(|p| p.clamp(0.0, 100.0)).or(session.context_pct);
+        session.tokens = s.tokens.or(session.tokens);
+        session.lines_added = s.lines_added.or(session.lines_added);
+        session.lines_removed = s.lines_removed.or(session.lines_removed);
+        Effects {
+            changed: *session != before,
+            ended: None,
+        }
+    }
+
+    fn apply_event(&mut self, e: &Event, now: Millis) -> Effects {
+        use EventKind::*;
+        let notification = e.notification_type.as_deref();
+        let relevant_notification = matches!(notification, Some("permission_prompt" | "idle_prompt"));
+        match e.kind {
+            Other => return Effects::default(),
+            Notify if !relevant_notification => return Effects::default(),
+            SessionEnd => {
+                let ended = self.sessions.remove(&e.session_id);
+                return Effects {
+                    changed: ended.is_some(),
+                    ended,
+                };
+            }
+            _ => {}
+        }
+        // Events that describe the end of something never create a session:
+        // a late PostToolUse must not bring back a session nobody sees.
+        let creates = !matches!(e.kind, ToolEnd | ToolFail | CompactEnd);
+        if !self.sessions.contains_key(&e.session_id) {
+            if !creates {
+                return Effects::default();
+            }
+            let session = Session {
+                id: e.session_id.clone(),
+                state_since: now,
+                started: now,
+                ..Session::default()
+            };
+            self.sessions.insert(e.session_id.clone(), session);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let session = self.sessions.get_mut(&e.session_id).expect("inserted above");
+
+        session.last_event = now;
+        if let Some(cwd) = e.cwd.as_deref().filter(|c| !c.is_empty()) {
+            if session.cwd.as_deref() != Some(cwd) {
+                session.project = project_name(cwd);
+                session.cwd = Some(cwd.to_string());
+            }
+        }
+        if e.ppid.is_some() {
+            session.pid = e.ppid;
+        }
+        if e.transcript_path.is_some() {
+            session.transcript_path.clone_from(&e.transcript_path);
+        }
+        let tool_key = || match (&e.tool_use_id, &e.tool_name) {
+            (Some(id), _) => id.clone(),
+            (None, Some(name)) => format!("name:{name}"),
+            (None, None) => "name:?".to_string(),
+        };
+        match e.kind {
+            SessionStart => {}
+            Submit => {
+                session.prompts += 1;
+                session.set_state(SessionState::Working, now);
+            }
+            ToolStart => {
+                session.tool_uses += 1;
+                let key = tool_key();
+                if !session.completed.contains(&key) {
+                    let name = e.tool_name.clone().unwrap_or_else(|| "tool".to_string());
+                    session.tools.insert(key, RunningTool { name, since: now, seq });
+                }
+                session.set_state(SessionState::Working, now);
+            }
+            SubagentStart => {
+                if let Some(agent) = &e.agent_id {
+                    session.subagents.insert(agent.clone());
+                }
+                session.set_state(SessionState::Working, now);
+            }
+            SubagentStop => {
+                if let Some(agent) = &e.agent_id {
+                    session.subagents.remove(agent);
+                }
+                session.set_state(SessionState::Working, now);
+            }
+            CompactStart => {
+                session.before_compact = Some(session.state);
+                session.set_state(SessionState::Working, now);
+            }
+            CompactEnd => {
+                if let Some(previous) = session.before_compact.take() {
+                    session.set_state(previous, now);
+                }
+            }
+            ToolEnd | ToolFail => {
+                let key = tool_key();
+                session.tools.remove(&key);
+                session.remember_completed(&key);
+                if session.state == SessionState::Waiting {
+                    session.set_state(SessionState::Working, now);
+                }
+            }
+            Permission => session.set_state(SessionState::Waiting, now),
+            Notify => match notification {
+                Some("permission_prompt") => session.set_state(SessionState::Waiting, now),
+                _ => session.set_state(SessionState::Idle, now),
+            },
+            Stop | StopFail => {
+                session.tools.clear();
+                session.subagents.clear();
+                let state = if e.kind == Stop { SessionState::Idle } else { SessionState::Error };
+                session.set_state(state, now);
+            }
+            SessionEnd | Other => unreachable!("handled above"),
+        }
+        Effects {
+            changed: true,
+            ended: None,
+        }
+    }
+}
+
+/// The basename of a working directory (`/` for the root).
+pub fn project_name(cwd: &str) -> String {
+    let trimmed = cwd.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".to_string();
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SessionState::*;
+
+    fn ev(kind: EventKind, sid: &str) -> Event {
+        let mut e = Event::new(kind, sid);
+        e.cwd = Some(format!("/home/u/src/{sid}-proj"));
+        e
+    }
+
+    fn tool(kind: EventKind, sid: &str, name: &str, id: &str) -> Event {
+        let mut e = ev(kind, sid);
+        e.tool_name = Some(name.into());
+        e.tool_use_id = Some(id.into());
+        e
+    }
+
+    fn notify(sid: &str, ty: &str) -> Event {
+        let mut e = ev(EventKind::Notify, sid);
+        e.notification_type = Some(ty.into());
+        e
+    }
+
+    /// Applies events at t = 1000, 1001, ... and returns the state.
+    fn replay(events: &[Event]) -> State {
+        let mut st = State::new();
+        for (i, e) in events.iter().enumerate() {
+            st.apply(&Message::Event(e.clone()), 1000 + i as u64);
+        }
+        st
+    }
+
+    fn state_of(st: &State, sid: &str) -> Option<SessionState> {
+        st.session(sid).map(|s| s.state)
+    }
+
+    #[test]
+    fn session_start_creates_idle_and_keeps_existing() {
+        let st = replay(&[ev(EventKind::SessionStart, "a")]);
+        assert_eq!(state_of(&st, "a"), Some(Idle));
+        assert_eq!(st.session("a").unwrap().project, "a-proj");
+        let st = replay(&[ev(EventKind::Submit, "a"), ev(EventKind::SessionStart, "a")]);
+        assert_eq!(state_of(&st, "a"), Some(Working), "compact/resume mid-turn");
+    }
+
+    #[test]
+    fn working_events() {
+        for kind in [EventKind::Submit, EventKind::ToolStart, EventKind::SubagentStart, EventKind::SubagentStop, EventKind::CompactStart] {
+            let st = replay(&[ev(EventKind::SessionStart, "a"), ev(kind, "a")]);
+            assert_eq!(state_of(&st, "a"), Some(Working), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn tool_lifecycle_and_out_of_order() {
+        let st = replay(&[ev(EventKind::Submit, "a"), tool(EventKind::ToolStart, "a", "Read", "t1")]);
+        assert_eq!(st.session("a").unwrap().current_tool().unwrap().name, "Read");
+        // PostToolUse before PreToolUse (parallel hooks): no phantom tool.
+        let st = replay(&[
+            ev(EventKind::Submit, "a"),
+            tool(EventKind::ToolEnd, "a", "Read", "t1"),
+            tool(EventKind::ToolStart, "a", "Read", "t1"),
+        ]);
+        let s = st.session("a").unwrap();
+        assert!(s.tools.is_empty());
+        assert_eq!(s.tool_uses, 1);
+        // Two tools in parallel: the latest is shown, the other stays.
+        let st = replay(&[
+            tool(EventKind::ToolStart, "a", "Read", "t1"),
+            tool(EventKind::ToolStart, "a", "Grep", "t2"),
+            tool(EventKind::ToolFail, "a", "Grep", "t2"),
+        ]);
+        assert_eq!(st.session("a").unwrap().current_tool().unwrap().name, "Read");
+    }
+
+    #[test]
+    fn tool_end_resumes_waiting_but_not_idle() {
+        let st = replay(&[
+            tool(EventKind::ToolStart, "a", "Bash", "t1"),
+            tool(EventKind::Permission, "a", "Bash", "t1"),
+            tool(EventKind::ToolEnd, "a", "Bash", "t1"),
+        ]);
+        assert_eq!(state_of(&st, "a"), Some(Working));
+        let st = replay(&[
+            tool(EventKind::ToolStart, "a", "Bash", "t1"),
+            ev(EventKind::Stop, "a"),
+            tool(EventKind::ToolEnd, "a", "Bash", "t1"),
+        ]);
+        assert_eq!(state_of(&st, "a"), Some(Idle), "a late event after Stop does not revive work");
+        let st = replay(&[ev(EventKind::StopFail, "a"), tool(EventKind::ToolEnd, "a", "Bash", "t1")]);
+        assert_eq!(state_of(&st, "a"), Some(Error));
+    }
+
+    #[test]
+    fn compact_restores_previous_state() {
+        let st = replay(&[ev(EventKind::SessionStart, "a"), ev(EventKind::CompactStart, "a"), ev(EventKind::CompactEnd, "a")]);
+        assert_eq!(state_of(&st, "a"), Some(Idle));
+        let st = replay(&[ev(EventKind::Permission, "a"), ev(EventKind::CompactStart, "a"), ev(EventKind::CompactEnd, "a")]);
+        assert_eq!(state_of(&st, "a"), Some(Waiting));
+        let st = replay(&[ev(EventKind::Submit, "a"), ev(EventKind::CompactEnd, "a")]);
+        assert_eq!(state_of(&st, "a"), Some(Working), "PostCompact without PreCompact changes nothing");
+    }
+
+    #[test]
+    fn permission_and_notifications() {
+        let st = replay(&[ev(EventKind::Submit, "a"), ev(EventKind::Permission, "a")]);
+        assert_eq!(state_of(&st, "a"), Some(Waiting));
+        let st = replay(&[ev(EventKind::Submit, "a"), notify("a", "permission_prompt")]);
+        assert_eq!(state_of(&st, "a"), Some(Waiting));
+        let st = replay(&[ev(EventKind::Submit, "a"), notify("a", "idle_prompt")]);
+        assert_eq!(state_of(&st, "a"), Some(Idle));
+        let st = replay(&[ev(EventKind::Submit, "a"), notify("a", "auth_success")]);
+        assert_eq!(state_of(&st, "a"), Some(Working));
+        let st = replay(&[notify("b", "auth_success")]);
+        assert!(st.is_empty(), "other notifications create nothing");
+    }
+
+    #[test]
+    fn stop_and_stop_failure_clear_tools() {
+        let st = replay(&[tool(EventKind::ToolStart, "a", "Bash", "t1"), ev(EventKind::Stop, "a")]);
+        assert_eq!(state_of(&st, "a"), Some(Idle));
+        assert!(st.session("a").unwrap().tools.is_empty());
+        let st = replay(&[tool(EventKind::ToolStart, "a", "Bash", "t1"), ev(EventKind::StopFail, "a")]);
+        assert_eq!(state_of(&st, "a"), Some(Error));
+        assert!(st.session("a").unwrap().tools.is_empty());
+    }
+
+    #[test]
+    fn session_end_removes_and_late_ending_events_do_not_resurrect() {
+        let mut st = replay(&[ev(EventKind::Submit, "a")]);
+        let fx = st.apply(&Message::Event(ev(EventKind::SessionEnd, "a")), 2000);
+        assert!(fx.changed);
+        assert_eq!(fx.ended.unwrap().prompts, 1);
+        assert!(st.is_empty());
+        assert_eq!(st.aggregate(), Aggregate::None);
+        assert!(!st.apply(&Message::Event(tool(EventKind::ToolEnd, "a", "Read", "t")), 2001).changed);
+        assert!(st.is_empty());
+        // `claude --resume` brings the id back with a SessionStart.
+        st.apply(&Message::Event(ev(EventKind::SessionStart, "a")), 2002);
+        assert_eq!(state_of(&st, "a"), Some(Idle));
+    }
+
+    #[test]
+    fn only_lifecycle_events_create_sessions() {
+        let st = replay(&[
+            tool(EventKind::ToolEnd, "a", "Read", "t"),
+            ev(EventKind::CompactEnd, "b"),
+            ev(EventKind::Other, "c"),
+            ev(EventKind::SessionEnd, "d"),
+        ]);
+        assert!(st.is_empty());
+        let mut st = State::new();
+        let status = Status { session_id: "z".into(), cost_usd: Some(1.0), ..Status::default() };
+        assert!(!st.apply(&Message::Status(status), 1).changed);
+        assert!(st.is_empty());
+    }
+
+    #[test]
+    fn status_updates_existing_session() {
+        let mut st = replay(&[ev(EventKind::SessionStart, "a")]);
+        let status = Status {
+            session_id: "a".into(),
+            model: Some("Opus".into()),
+            cost_usd: Some(1.5),
+            context_pct: Some(142.0),
+            ..Status::default()
+        };
+        assert!(st.apply(&Message::Status(status.clone()), 5).changed);
+        assert!(!st.apply(&Message::Status(status), 6).changed, "same figures change nothing");
+        let s = st.session("a").unwrap();
+        assert_eq!((s.model.as_deref(), s.cost_usd, s.context_pct), (Some("Opus"), Some(1.5), Some(100.0)));
+        assert_eq!(s.state, Idle);
+    }
+
+    #[test]
+    fn aggregate_priority() {
+        let st = replay(&[ev(EventKind::Stop, "a"), ev(EventKind::StopFail, "b")]);
+        assert_eq!(st.aggregate(), Aggregate::Session(Error));
+        let st = replay(&[ev(EventKind::StopFail, "b"), ev(EventKind::Submit, "c")]);
+        assert_eq!(st.aggregate(), Aggregate::Session(Working));
+        let st = replay(&[ev(EventKind::Submit, "c"), ev(EventKind::Permission, "d"), ev(EventKind::Stop, "a")]);
+        assert_eq!(st.aggregate(), Aggregate::Session(Waiting));
+        assert_eq!(State::new().aggregate(), Aggregate::None);
+    }
+
+    #[test]
+    fn state_since_moves_only_on_change() {
+        let mut st = State::new();
+        st.apply(&Message::Event(ev(EventKind::Submit, "a")), 10);
+        st.apply(&Message::Event(tool(EventKind::ToolStart, "a", "Read", "t")), 20);
+        let s = st.session("a").unwrap();
+        assert_eq!((s.state_since, s.last_event), (10, 20));
+    }
+
+    #[test]
+    fn replaying_the_shared_samples_in_order() {
+        // The order the samples' README gives, compacted to the transitions.
+        let st = replay(&[
+            ev(EventKind::SessionStart, "s"),
+            ev(EventKind::Submit, "s"),
+            tool(EventKind::ToolStart, "s", "Bash", "t1"),
+            tool(EventKind::Permission, "s", "Bash", "t1"),
+            tool(EventKind::ToolEnd, "s", "Bash", "t1"),
+            ev(EventKind::SubagentStart, "s"),
+            ev(EventKind::SubagentStop, "s"),
+            ev(EventKind::Stop, "s"),
+        ]);
+        let s = st.session("s").unwrap();
+        assert_eq!((s.state, s.prompts, s.tool_uses), (Idle, 1, 1));
+    }
+
+    #[test]
+    fn project_names() {
+        assert_eq!(project_name("/home/u/src/app/"), "app");
+        assert_eq!(project_name("/"), "/");
+        assert_eq!(project_name("rel"), "rel");
+    }
+
+    #[test]
+    fn snapshot_round_trips_through_json() {
+        let st = replay(&[tool(EventKind::ToolStart, "a", "Read", "t1"), ev(EventKind::SessionEnd, "b")]);
+        let json = serde_json::to_string(&st).unwrap();
+        let back: State = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, st);
+    }
+}

@@ -1,0 +1,213 @@
+//! Finding Waybar and telling it to re-run the module: the only code in
+//! llm-bridge that sends a signal.
+//!
+//! A target is a process whose `comm` is exactly `waybar` or
+//! `.waybar-wrapped` (NixOS), owned by this user, whose environment has the
+//! same `XDG_RUNTIME_DIR` as ours (the same login session). It is found by
+//! scanning /proc, never by running `pgrep`, and kept as a pidfd so a
+//! recycled PID is never signalled. A signal that arrives before Waybar
+//! installed its handler kills it, so before the first signal to a process
+//! its `SigCgt` mask must show the handler.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+/// Process names Waybar runs under.
+const WAYBAR_NAMES: [&[u8]; 2] = [b"waybar", b".waybar-wrapped"];
+/// When no Waybar is known, a flush rescans /proc at most this often.
+pub const RESCAN_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+struct Target {
+    pid: i32,
+    pidfd: OwnedFd,
+    /// Its SigCgt showed our handler; signals are safe from now on.
+    handler_ready: bool,
+}
+
+/// What one round of signalling did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SignalReport {
+    pub sent: u32,
+    /// Found but its handler is not installed yet (Waybar still starting).
+    pub not_ready: u32,
+    pub scanned: bool,
+}
+
+#[derive(Debug)]
+pub struct WaybarSignaller {
+    /// The absolute signal number: SIGRTMIN + N.
+    signal: i32,
+    our_runtime_dir: Option<Vec<u8>>,
+    uid: u32,
+    targets: Vec<Target>,
+    last_scan: Option<Instant>,
+    /// Targets added since the last call to `take_new_pidfds`.
+    new_pidfds: Vec<(i32, RawFd)>,
+}
+
+impl WaybarSignaller {
+    /// `offset` is Waybar's `"signal"` value: the module listens on SIGRTMIN+offset.
+    pub fn new(offset: u8) -> WaybarSignaller {
+        WaybarSignaller {
+            signal: libc::SIGRTMIN() + i32::from(offset),
+            our_runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").map(OsString::into_vec),
+            // SAFETY: getuid cannot fail.
+            uid: unsafe { libc::getuid() },
+            targets: Vec::new(),
+            last_scan: None,
+            new_pidfds: Vec::new(),
+        }
+    }
+
+    pub fn signal_number(&self) -> i32 {
+        self.signal
+    }
+
+    /// PIDs currently known.
+    pub fn known_pids(&self) -> Vec<i32> {
+        self.targets.iter().map(|t| t.pid).collect()
+    }
+
+    /// Signals every known Waybar, rescanning /proc first when none is
+    /// known and the last scan is older than [`RESCAN_INTERVAL`].
+    pub fn signal_all(&mut self, now: Instant) -> SignalReport {
+        let mut report = SignalReport::default();
+        if self.targets.is_empty() && self.last_scan.is_none_or(|t| now.duration_since(t) >= RESCAN_INTERVAL) {
+            self.rescan();
+            self.last_scan = Some(now);
+            report.scanned = true;
+        }
+        let signal = self.signal;
+        self.targets.retain_mut(|t| {
+            if !t.handler_ready {
+                match handler_installed(t.pid, signal) {
+                    Some(true) => t.handler_ready = true,
+                    Some(false) => {
+                        report.not_ready += 1;
+                        return true;
+                    }
+                    None => return false, // gone
+                }
+            }
+            match pidfd_send_signal(t.pidfd.as_raw_fd(), signal) {
+                Ok(()) => {
+                    report.sent += 1;
+                    true
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => false,
+                Err(_) => true,
+            }
+        });
+        report
+    }
+
+    /// Forgets a process whose pidfd became readable (it exited).
+    pub fn forget(&mut self, pid: i32) {
+        self.targets.retain(|t| t.pid != pid);
+    }
+
+    /// PIDs and pidfds found since the last call, for the caller's poll.
+    pub fn take_new_pidfds(&mut self) -> Vec<(i32, RawFd)> {
+        std::mem::take(&mut self.new_pidfds)
+    }
+
+    fn rescan(&mut self) {
+        let Ok(dir) = fs::read_dir("/proc") else { return };
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            if self.targets.iter().any(|t| t.pid == pid) || !self.is_our_waybar(pid) {
+                continue;
+            }
+            let Ok(pidfd) = pidfd_open(pid) else { continue };
+            // The pidfd pins the process: if it is still our Waybar now, the
+            // pidfd refers to it and not to a recycled PID.
+            if !self.is_our_waybar(pid) {
+                continue;
+            }
+            self.new_pidfds.push((pid, pidfd.as_raw_fd()));
+            self.targets.push(Target {
+                pid,
+                pidfd,
+                handler_ready: false,
+            });
+        }
+    }
+
+    fn is_our_waybar(&self, pid: i32) -> bool {
+        let Ok(comm) = fs::read(format!("/proc/{pid}/comm")) else {
+            return false;
+        };
+        let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+        if !WAYBAR_NAMES.contains(&comm) {
+            return false;
+        }
+        match fs::metadata(format!("/proc/{pid}")) {
+            Ok(meta) if meta.uid() == self.uid => {}
+            _ => return false,
+        }
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+            return false;
+        };
+        let theirs = environ
+            .split(|&b| b == 0)
+            .find_map(|var| var.strip_prefix(b"XDG_RUNTIME_DIR="));
+        theirs == self.our_runtime_dir.as_deref()
+    }
+}
+
+/// Whether `pid`'s SigCgt mask has a handler for `signal`; `None` if the
+/// process is gone.
+pub fn handler_installed(pid: i32, signal: i32) -> Option<bool> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+    let mask = u64::from_str_radix(mask.trim(), 16).ok()?;
+    Some(mask & (1u64 << (signal - 1)) != 0)
+}
+
+fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn pidfd_send_signal(pidfd: RawFd, signal: i32) -> io::Result<()> {
+    // SAFETY: a null siginfo and zero flags mean "like kill()".
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, signal, std::ptr::null::<libc::siginfo_t>(), 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_handlers_are_visible_in_sigcgt() {
+        // SIGRTMIN+20 is unused by the test harness; install a handler and look.
+        let sig = libc::SIGRTMIN() + 20;
+        let pid = std::process::id() as i32;
+        assert_eq!(handler_installed(pid, sig), Some(false));
+        let id = unsafe { signal_hook::low_level::register(sig, || {}) }.unwrap();
+        assert_eq!(handler_installed(pid, sig), Some(true));
+        signal_hook::low_level::unregister(id);
+    }
+
+    #[test]
+    fn a_gone_process_has_no_mask() {
+        assert_eq!(handler_installed(i32::MAX, 42), None);
+    }
+}
