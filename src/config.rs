@@ -87,16 +87,22 @@ impl Config {
             return Ok(Config::default());
         };
         match std::fs::read_to_string(&path) {
-            Ok(text) => Config::parse(&text).with_context(|| format!("invalid config {}", path.display())),
+            Ok(text) => {
+                Config::parse(&text).with_context(|| format!("invalid config {}", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read config {}", path.display())),
         }
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| Error::msg(e.message().to_string()))?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| Error::msg(e.message().to_string()))?;
         if !(1..=30).contains(&config.signal) {
-            return Err(Error::msg(format!("signal = {} is out of range: Waybar accepts 1 to 30", config.signal)));
+            return Err(Error::msg(format!(
+                "signal = {} is out of range: Waybar accepts 1 to 30",
+                config.signal
+            )));
         }
         if config.debounce.window_ms == 0 || config.debounce.cap_ms < config.debounce.window_ms {
             return Err(Error::msg("debounce needs 0 < window_ms <= cap_ms"));
@@ -121,7 +127,10 @@ mod tests {
     fn errors_name_the_problem() {
         let e = Config::parse("sginal = 9").unwrap_err().to_string();
         assert!(e.contains("sginal"), "{e}");
-        assert!(Config::parse("signal = 31").unwrap_err().to_string().contains("1 to 30"));
+        assert!(Config::parse("signal = 31")
+            .unwrap_err()
+            .to_string()
+            .contains("1 to 30"));
         assert!(Config::parse("[debounce]\nmode = \"later\"").is_err());
     }
 }

@@ -98,18 +98,31 @@ impl Daemon {
             log(format_args!("{w}"));
         }
         let socket = bind_socket(&paths.socket)?;
-        let meta = std::fs::metadata(&paths.socket).with_context(|| format!("cannot inspect {}", paths.socket.display()))?;
+        let meta = std::fs::metadata(&paths.socket)
+            .with_context(|| format!("cannot inspect {}", paths.socket.display()))?;
 
         let poll = Poll::new().context("cannot create the poll")?;
-        let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
-            .context("cannot create the timerfd")?;
-        let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )
+        .context("cannot create the timerfd")?;
+        let mut signals =
+            Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
         let mut socket = socket;
-        poll.registry().register(&mut socket, SOCKET, Interest::READABLE).context("cannot poll the socket")?;
         poll.registry()
-            .register(&mut SourceFd(&timer.as_fd().as_raw_fd()), TIMER, Interest::READABLE)
+            .register(&mut socket, SOCKET, Interest::READABLE)
+            .context("cannot poll the socket")?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&timer.as_fd().as_raw_fd()),
+                TIMER,
+                Interest::READABLE,
+            )
             .context("cannot poll the timerfd")?;
-        poll.registry().register(&mut signals, SIGNALS, Interest::READABLE).context("cannot poll signals")?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .context("cannot poll signals")?;
 
         let debounce = &config.debounce;
         let mut daemon = Daemon {
@@ -194,7 +207,10 @@ impl Daemon {
                     // Log the 1st, 2nd, 4th, 8th... of each kind: a flood of
                     // bad datagrams cannot flood the log.
                     if count.is_power_of_two() {
-                        log(format_args!("rejected datagram ({} so far of this kind): {e}", count));
+                        log(format_args!(
+                            "rejected datagram ({} so far of this kind): {e}",
+                            count
+                        ));
                     }
                 }
             }
@@ -207,7 +223,8 @@ impl Daemon {
             Message::Unsubscribe => self.subscribers.retain(|s| *s != peer),
             Message::Ping => {
                 if !peer.is_unnamed() {
-                    let _ = datagram::send_to(self.socket.as_raw_fd(), &peer, reply::PONG.as_bytes());
+                    let _ =
+                        datagram::send_to(self.socket.as_raw_fd(), &peer, reply::PONG.as_bytes());
                 }
             }
             Message::Event(_) | Message::Status(_) => {
@@ -226,7 +243,9 @@ impl Daemon {
         }
         if !self.subscribers.contains(&peer) {
             if self.subscribers.len() == MAX_SUBSCRIBERS {
-                log(format_args!("too many subscribers ({MAX_SUBSCRIBERS}); ignoring a new one"));
+                log(format_args!(
+                    "too many subscribers ({MAX_SUBSCRIBERS}); ignoring a new one"
+                ));
                 return;
             }
             self.subscribers.push(peer);
@@ -248,7 +267,9 @@ impl Daemon {
         for signal in self.signals.pending() {
             match signal {
                 SIGTERM | SIGINT => shutdown = true,
-                SIGHUP => log(format_args!("SIGHUP received; config reload is not implemented yet")),
+                SIGHUP => log(format_args!(
+                    "SIGHUP received; config reload is not implemented yet"
+                )),
                 _ => {}
             }
         }
@@ -317,7 +338,11 @@ impl Daemon {
         }
         for (pid, fd) in self.publisher.signaller.take_new_pidfds() {
             let token = Token(PIDFD_BASE + pid as usize);
-            if let Err(e) = self.poll.registry().register(&mut SourceFd(&fd), token, Interest::READABLE) {
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut SourceFd(&fd), token, Interest::READABLE)
+            {
                 log(format_args!("cannot watch Waybar process {pid}: {e}"));
             }
         }
@@ -341,8 +366,13 @@ impl Daemon {
         let result = match at {
             Some(at) => {
                 // A zero expiration would disarm the timer: fire in 1 ns instead.
-                let after = at.saturating_duration_since(now).max(Duration::from_nanos(1));
-                self.timer.set(Expiration::OneShot(TimeSpec::from_duration(after)), TimerSetTimeFlags::empty())
+                let after = at
+                    .saturating_duration_since(now)
+                    .max(Duration::from_nanos(1));
+                self.timer.set(
+                    Expiration::OneShot(TimeSpec::from_duration(after)),
+                    TimerSetTimeFlags::empty(),
+                )
             }
             None => self.timer.unset(),
         };
@@ -402,7 +432,9 @@ pub fn socket_answers(path: &std::path::Path) -> bool {
 fn acquire_lock(paths: &Paths) -> Result<StateLock> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        if let Some(lock) = StateLock::try_lock(&paths.lock).with_context(|| format!("cannot open {}", paths.lock.display()))? {
+        if let Some(lock) = StateLock::try_lock(&paths.lock)
+            .with_context(|| format!("cannot open {}", paths.lock.display()))?
+        {
             return Ok(lock);
         }
         if Instant::now() >= deadline {
@@ -421,10 +453,14 @@ fn bind_socket(path: &std::path::Path) -> Result<UnixDatagram> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             // It refused a connection above: stale, left by a dead daemon.
-            std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
         }
         Ok(_) => {
-            return Err(Error::msg(format!("refusing to replace {}: it exists and is not a socket", path.display())));
+            return Err(Error::msg(format!(
+                "refusing to replace {}: it exists and is not a socket",
+                path.display()
+            )));
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
@@ -443,10 +479,11 @@ fn bind_socket(path: &std::path::Path) -> Result<UnixDatagram> {
 }
 
 pub fn wall_clock_ms() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 fn local_offset() -> i64 {
     utc_offset_secs((wall_clock_ms() / 1000) as i64)
 }
-

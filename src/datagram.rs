@@ -24,7 +24,12 @@ impl PeerAddr {
     fn path_bytes(&self) -> &[u8] {
         let n = (self.len as usize).saturating_sub(mem::size_of::<libc::sa_family_t>());
         // SAFETY: sun_path is a plain c_char array of at least n bytes.
-        unsafe { std::slice::from_raw_parts(self.addr.sun_path.as_ptr().cast::<u8>(), n.min(self.addr.sun_path.len())) }
+        unsafe {
+            std::slice::from_raw_parts(
+                self.addr.sun_path.as_ptr().cast::<u8>(),
+                n.min(self.addr.sun_path.len()),
+            )
+        }
     }
 }
 
@@ -36,7 +41,11 @@ impl PartialEq for PeerAddr {
 
 impl std::fmt::Debug for PeerAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PeerAddr({:?})", String::from_utf8_lossy(self.path_bytes()))
+        write!(
+            f,
+            "PeerAddr({:?})",
+            String::from_utf8_lossy(self.path_bytes())
+        )
     }
 }
 

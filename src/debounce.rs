@@ -48,7 +48,9 @@ impl Debouncer {
     /// The state changed at `now`.
     pub fn on_change(&mut self, now: Instant) -> Decision {
         if self.oldest_pending.is_none() && self.mode == Mode::Leading {
-            let quiet = self.last_flush.is_none_or(|t| now.saturating_duration_since(t) >= self.window);
+            let quiet = self
+                .last_flush
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.window);
             if quiet {
                 return Decision::FlushNow;
             }
@@ -87,7 +89,10 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     fn leading() -> (Debouncer, Instant) {
-        (Debouncer::new(Mode::Leading, 16 * MS, 50 * MS), Instant::now())
+        (
+            Debouncer::new(Mode::Leading, 16 * MS, 50 * MS),
+            Instant::now(),
+        )
     }
 
     /// Feeds changes at the given millisecond offsets, flushing whenever the

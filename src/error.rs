@@ -11,7 +11,9 @@ pub struct Error {
 
 impl Error {
     pub fn msg(message: impl Into<String>) -> Error {
-        Error { message: message.into() }
+        Error {
+            message: message.into(),
+        }
     }
 }
 

@@ -37,7 +37,8 @@ pub fn apply(paths: &Paths, config: &Config, raw_message: &[u8]) -> Result<Outco
     paths.ensure_dirs()?;
     let deadline = Instant::now() + HANDOFF_DEADLINE;
     loop {
-        let lock = StateLock::try_lock(&paths.lock).with_context(|| format!("cannot open {}", paths.lock.display()))?;
+        let lock = StateLock::try_lock(&paths.lock)
+            .with_context(|| format!("cannot open {}", paths.lock.display()))?;
         if let Some(_lock) = lock {
             apply_locked(paths, config, &message)?;
             return Ok(Outcome::Applied);
@@ -48,7 +49,11 @@ pub fn apply(paths: &Paths, config: &Config, raw_message: &[u8]) -> Result<Outco
                 // The daemon has the lock but not yet its socket.
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(e) => return Err(Error::msg(format!("the state is locked by a daemon, and {e}"))),
+            Err(e) => {
+                return Err(Error::msg(format!(
+                    "the state is locked by a daemon, and {e}"
+                )))
+            }
         }
     }
 }

@@ -11,7 +11,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "llm-bridge", version, about = "Shows what your Claude Code sessions are doing in Waybar")]
+#[command(
+    name = "llm-bridge",
+    version,
+    about = "Shows what your Claude Code sessions are doing in Waybar"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,10 @@ fn main() -> ExitCode {
         Command::Daemon => {
             let result = Config::load().and_then(|config| {
                 let mut daemon = Daemon::start(paths, &config)?;
-                eprintln!("llm-bridge: daemon listening on {}", daemon.socket_path().display());
+                eprintln!(
+                    "llm-bridge: daemon listening on {}",
+                    daemon.socket_path().display()
+                );
                 daemon.run()
             });
             match result {

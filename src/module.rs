@@ -52,7 +52,9 @@ fn text(state: &State, aggregate: Aggregate) -> String {
         let _ = write!(text, " {}", state.len());
     }
     if aggregate == Aggregate::Session(SessionState::Working) {
-        let mut working = state.sessions().filter(|s| s.state == SessionState::Working);
+        let mut working = state
+            .sessions()
+            .filter(|s| s.state == SessionState::Working);
         if let (Some(only), None) = (working.next(), working.next()) {
             if let Some(tool) = only.current_tool() {
                 let _ = write!(text, ": {}", tool.name);
@@ -82,7 +84,11 @@ fn tooltip(state: &State, utc_offset_secs: i64) -> String {
         if i > 0 {
             out.push('\n');
         }
-        let project = if s.project.is_empty() { short_id(&s.id) } else { &s.project };
+        let project = if s.project.is_empty() {
+            short_id(&s.id)
+        } else {
+            &s.project
+        };
         let _ = write!(out, "{}: {}", escape_markup(project), s.state.as_str());
         if let Some(tool) = s.current_tool() {
             let _ = write!(out, " ({})", escape_markup(&tool.name));
@@ -139,7 +145,14 @@ mod tests {
     use llm_bridge_hooks::wire::{Event, EventKind, Message, Status};
     use serde_json::Value;
 
-    fn apply(st: &mut State, kind: EventKind, sid: &str, cwd: &str, tool: Option<&str>, now: Millis) {
+    fn apply(
+        st: &mut State,
+        kind: EventKind,
+        sid: &str,
+        cwd: &str,
+        tool: Option<&str>,
+        now: Millis,
+    ) {
         let mut e = Event::new(kind, sid);
         e.cwd = Some(cwd.into());
         e.tool_name = tool.map(Into::into);
@@ -164,20 +177,44 @@ mod tests {
     #[test]
     fn one_working_session_shows_its_tool() {
         let mut st = State::new();
-        apply(&mut st, EventKind::ToolStart, "a", "/src/app", Some("Bash"), 3_723_000);
+        apply(
+            &mut st,
+            EventKind::ToolStart,
+            "a",
+            "/src/app",
+            Some("Bash"),
+            3_723_000,
+        );
         let v = parse(&render(&st, 0));
         assert_eq!(v["text"], "working: Bash");
         assert_eq!(v["alt"], "working");
         assert_eq!(v["tooltip"], "app: working (Bash) since 01:02:03");
         let v = parse(&render(&st, 3600));
-        assert_eq!(v["tooltip"], "app: working (Bash) since 02:02:03", "local time");
+        assert_eq!(
+            v["tooltip"], "app: working (Bash) since 02:02:03",
+            "local time"
+        );
     }
 
     #[test]
     fn several_sessions_count_and_waiting_first() {
         let mut st = State::new();
-        apply(&mut st, EventKind::ToolStart, "a", "/src/zeta", Some("Read"), 0);
-        apply(&mut st, EventKind::Permission, "b", "/src/alpha", Some("Bash"), 0);
+        apply(
+            &mut st,
+            EventKind::ToolStart,
+            "a",
+            "/src/zeta",
+            Some("Read"),
+            0,
+        );
+        apply(
+            &mut st,
+            EventKind::Permission,
+            "b",
+            "/src/alpha",
+            Some("Bash"),
+            0,
+        );
         apply(&mut st, EventKind::Stop, "c", "/src/beta", None, 0);
         let v = parse(&render(&st, 0));
         assert_eq!(v["text"], "waiting 3");
@@ -201,10 +238,20 @@ mod tests {
     #[test]
     fn markup_is_escaped() {
         let mut st = State::new();
-        apply(&mut st, EventKind::ToolStart, "a", "/src/R&D <x>", Some("mcp__a<b>"), 0);
+        apply(
+            &mut st,
+            EventKind::ToolStart,
+            "a",
+            "/src/R&D <x>",
+            Some("mcp__a<b>"),
+            0,
+        );
         let v = parse(&render(&st, 0));
         assert_eq!(v["text"], "working: mcp__a&lt;b&gt;");
-        assert!(v["tooltip"].as_str().unwrap().starts_with("R&amp;D &lt;x&gt;: working (mcp__a&lt;b&gt;)"));
+        assert!(v["tooltip"]
+            .as_str()
+            .unwrap()
+            .starts_with("R&amp;D &lt;x&gt;: working (mcp__a&lt;b&gt;)"));
     }
 
     #[test]
@@ -224,6 +271,9 @@ mod tests {
         }
         let v = parse(&render(&st, 0));
         assert_eq!(v["percentage"], 78);
-        assert_eq!(v["tooltip"].as_str().unwrap().lines().next().unwrap(), "p: idle since 00:00:00 · Opus 4.5 · $1.23 · 42% context");
+        assert_eq!(
+            v["tooltip"].as_str().unwrap().lines().next().unwrap(),
+            "p: idle since 00:00:00 · Opus 4.5 · $1.23 · 42% context"
+        );
     }
 }

@@ -50,12 +50,19 @@ fn ensure_private_dir(dir: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
     }
-    let meta = fs::symlink_metadata(dir).with_context(|| format!("cannot inspect {}", dir.display()))?;
+    let meta =
+        fs::symlink_metadata(dir).with_context(|| format!("cannot inspect {}", dir.display()))?;
     if meta.file_type().is_symlink() {
-        return Err(Error::msg(format!("refusing to use {}: it is a symlink", dir.display())));
+        return Err(Error::msg(format!(
+            "refusing to use {}: it is a symlink",
+            dir.display()
+        )));
     }
     if !meta.is_dir() {
-        return Err(Error::msg(format!("refusing to use {}: not a directory", dir.display())));
+        return Err(Error::msg(format!(
+            "refusing to use {}: not a directory",
+            dir.display()
+        )));
     }
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -85,13 +92,20 @@ mod tests {
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(&dir).unwrap();
-        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700, "tightened");
+        assert_eq!(
+            fs::metadata(&dir).unwrap().mode() & 0o777,
+            0o700,
+            "tightened"
+        );
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&dir, &link).unwrap();
         let err = ensure_private_dir(&link).unwrap_err().to_string();
         assert!(err.contains("symlink"), "{err}");
         let file = tmp.path().join("file");
         fs::write(&file, "").unwrap();
-        assert!(ensure_private_dir(&file).unwrap_err().to_string().contains("not a directory"));
+        assert!(ensure_private_dir(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
     }
 }

@@ -53,6 +53,9 @@ impl Publisher {
             .with_context(|| format!("cannot write {}", self.waybar_json.display()))?;
         self.last = Some(module.to_string());
         let signals = self.signaller.signal_all(now);
-        Ok(Published { written: true, signals })
+        Ok(Published {
+            written: true,
+            signals,
+        })
     }
 }

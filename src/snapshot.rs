@@ -20,8 +20,13 @@ pub fn load(path: &Path) -> Result<(State, Option<String>)> {
         Ok(state) => Ok((state, None)),
         Err(e) => {
             let aside = path.with_extension("json.bad");
-            std::fs::rename(path, &aside).with_context(|| format!("cannot set aside {}", path.display()))?;
-            let warning = format!("{} was unreadable ({e}); moved to {} and started empty", path.display(), aside.display());
+            std::fs::rename(path, &aside)
+                .with_context(|| format!("cannot set aside {}", path.display()))?;
+            let warning = format!(
+                "{} was unreadable ({e}); moved to {} and started empty",
+                path.display(),
+                aside.display()
+            );
             Ok((State::new(), Some(warning)))
         }
     }
@@ -51,6 +56,9 @@ mod tests {
         let (st, warning) = load(&p).unwrap();
         assert!(st.is_empty());
         assert!(warning.unwrap().contains("state.json.bad"));
-        assert_eq!(std::fs::read(dir.path().join("state.json.bad")).unwrap(), b"{not json");
+        assert_eq!(
+            std::fs::read(dir.path().join("state.json.bad")).unwrap(),
+            b"{not json"
+        );
     }
 }

@@ -226,7 +226,9 @@ impl State {
             session.model.clone_from(&s.model);
         }
         session.cost_usd = finite(s.cost_usd).or(session.cost_usd);
-        session.context_pct = finite(s.context_pct).map(|p| p.clamp(0.0, 100.0)).or(session.context_pct);
+        session.context_pct = finite(s.context_pct)
+            .map(|p| p.clamp(0.0, 100.0))
+            .or(session.context_pct);
         session.tokens = s.tokens.or(session.tokens);
         session.lines_added = s.lines_added.or(session.lines_added);
         session.lines_removed = s.lines_removed.or(session.lines_removed);
@@ -239,7 +241,8 @@ impl State {
     fn apply_event(&mut self, e: &Event, now: Millis) -> Effects {
         use EventKind::*;
         let notification = e.notification_type.as_deref();
-        let relevant_notification = matches!(notification, Some("permission_prompt" | "idle_prompt"));
+        let relevant_notification =
+            matches!(notification, Some("permission_prompt" | "idle_prompt"));
         match e.kind {
             Other => return Effects::default(),
             Notify if !relevant_notification => return Effects::default(),
@@ -269,7 +272,10 @@ impl State {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let session = self.sessions.get_mut(&e.session_id).expect("inserted above");
+        let session = self
+            .sessions
+            .get_mut(&e.session_id)
+            .expect("inserted above");
 
         session.last_event = now;
         if let Some(cwd) = e.cwd.as_deref().filter(|c| !c.is_empty()) {
@@ -300,7 +306,14 @@ impl State {
                 let key = tool_key();
                 if !session.completed.contains(&key) {
                     let name = e.tool_name.clone().unwrap_or_else(|| "tool".to_string());
-                    session.tools.insert(key, RunningTool { name, since: now, seq });
+                    session.tools.insert(
+                        key,
+                        RunningTool {
+                            name,
+                            since: now,
+                            seq,
+                        },
+                    );
                 }
                 session.set_state(SessionState::Working, now);
             }
@@ -341,7 +354,11 @@ impl State {
             Stop | StopFail => {
                 session.tools.clear();
                 session.subagents.clear();
-                let state = if e.kind == Stop { SessionState::Idle } else { SessionState::Error };
+                let state = if e.kind == Stop {
+                    SessionState::Idle
+                } else {
+                    SessionState::Error
+                };
                 session.set_state(state, now);
             }
             SessionEnd | Other => unreachable!("handled above"),
@@ -410,7 +427,13 @@ mod tests {
 
     #[test]
     fn working_events() {
-        for kind in [EventKind::Submit, EventKind::ToolStart, EventKind::SubagentStart, EventKind::SubagentStop, EventKind::CompactStart] {
+        for kind in [
+            EventKind::Submit,
+            EventKind::ToolStart,
+            EventKind::SubagentStart,
+            EventKind::SubagentStop,
+            EventKind::CompactStart,
+        ] {
             let st = replay(&[ev(EventKind::SessionStart, "a"), ev(kind, "a")]);
             assert_eq!(state_of(&st, "a"), Some(Working), "{kind:?}");
         }
@@ -418,8 +441,14 @@ mod tests {
 
     #[test]
     fn tool_lifecycle_and_out_of_order() {
-        let st = replay(&[ev(EventKind::Submit, "a"), tool(EventKind::ToolStart, "a", "Read", "t1")]);
-        assert_eq!(st.session("a").unwrap().current_tool().unwrap().name, "Read");
+        let st = replay(&[
+            ev(EventKind::Submit, "a"),
+            tool(EventKind::ToolStart, "a", "Read", "t1"),
+        ]);
+        assert_eq!(
+            st.session("a").unwrap().current_tool().unwrap().name,
+            "Read"
+        );
         // PostToolUse before PreToolUse (parallel hooks): no phantom tool.
         let st = replay(&[
             ev(EventKind::Submit, "a"),
@@ -435,7 +464,10 @@ mod tests {
             tool(EventKind::ToolStart, "a", "Grep", "t2"),
             tool(EventKind::ToolFail, "a", "Grep", "t2"),
         ]);
-        assert_eq!(st.session("a").unwrap().current_tool().unwrap().name, "Read");
+        assert_eq!(
+            st.session("a").unwrap().current_tool().unwrap().name,
+            "Read"
+        );
     }
 
     #[test]
@@ -451,19 +483,38 @@ mod tests {
             ev(EventKind::Stop, "a"),
             tool(EventKind::ToolEnd, "a", "Bash", "t1"),
         ]);
-        assert_eq!(state_of(&st, "a"), Some(Idle), "a late event after Stop does not revive work");
-        let st = replay(&[ev(EventKind::StopFail, "a"), tool(EventKind::ToolEnd, "a", "Bash", "t1")]);
+        assert_eq!(
+            state_of(&st, "a"),
+            Some(Idle),
+            "a late event after Stop does not revive work"
+        );
+        let st = replay(&[
+            ev(EventKind::StopFail, "a"),
+            tool(EventKind::ToolEnd, "a", "Bash", "t1"),
+        ]);
         assert_eq!(state_of(&st, "a"), Some(Error));
     }
 
     #[test]
     fn compact_restores_previous_state() {
-        let st = replay(&[ev(EventKind::SessionStart, "a"), ev(EventKind::CompactStart, "a"), ev(EventKind::CompactEnd, "a")]);
+        let st = replay(&[
+            ev(EventKind::SessionStart, "a"),
+            ev(EventKind::CompactStart, "a"),
+            ev(EventKind::CompactEnd, "a"),
+        ]);
         assert_eq!(state_of(&st, "a"), Some(Idle));
-        let st = replay(&[ev(EventKind::Permission, "a"), ev(EventKind::CompactStart, "a"), ev(EventKind::CompactEnd, "a")]);
+        let st = replay(&[
+            ev(EventKind::Permission, "a"),
+            ev(EventKind::CompactStart, "a"),
+            ev(EventKind::CompactEnd, "a"),
+        ]);
         assert_eq!(state_of(&st, "a"), Some(Waiting));
         let st = replay(&[ev(EventKind::Submit, "a"), ev(EventKind::CompactEnd, "a")]);
-        assert_eq!(state_of(&st, "a"), Some(Working), "PostCompact without PreCompact changes nothing");
+        assert_eq!(
+            state_of(&st, "a"),
+            Some(Working),
+            "PostCompact without PreCompact changes nothing"
+        );
     }
 
     #[test]
@@ -482,10 +533,16 @@ mod tests {
 
     #[test]
     fn stop_and_stop_failure_clear_tools() {
-        let st = replay(&[tool(EventKind::ToolStart, "a", "Bash", "t1"), ev(EventKind::Stop, "a")]);
+        let st = replay(&[
+            tool(EventKind::ToolStart, "a", "Bash", "t1"),
+            ev(EventKind::Stop, "a"),
+        ]);
         assert_eq!(state_of(&st, "a"), Some(Idle));
         assert!(st.session("a").unwrap().tools.is_empty());
-        let st = replay(&[tool(EventKind::ToolStart, "a", "Bash", "t1"), ev(EventKind::StopFail, "a")]);
+        let st = replay(&[
+            tool(EventKind::ToolStart, "a", "Bash", "t1"),
+            ev(EventKind::StopFail, "a"),
+        ]);
         assert_eq!(state_of(&st, "a"), Some(Error));
         assert!(st.session("a").unwrap().tools.is_empty());
     }
@@ -498,7 +555,13 @@ mod tests {
         assert_eq!(fx.ended.unwrap().prompts, 1);
         assert!(st.is_empty());
         assert_eq!(st.aggregate(), Aggregate::None);
-        assert!(!st.apply(&Message::Event(tool(EventKind::ToolEnd, "a", "Read", "t")), 2001).changed);
+        assert!(
+            !st.apply(
+                &Message::Event(tool(EventKind::ToolEnd, "a", "Read", "t")),
+                2001
+            )
+            .changed
+        );
         assert!(st.is_empty());
         // `claude --resume` brings the id back with a SessionStart.
         st.apply(&Message::Event(ev(EventKind::SessionStart, "a")), 2002);
@@ -515,7 +578,11 @@ mod tests {
         ]);
         assert!(st.is_empty());
         let mut st = State::new();
-        let status = Status { session_id: "z".into(), cost_usd: Some(1.0), ..Status::default() };
+        let status = Status {
+            session_id: "z".into(),
+            cost_usd: Some(1.0),
+            ..Status::default()
+        };
         assert!(!st.apply(&Message::Status(status), 1).changed);
         assert!(st.is_empty());
     }
@@ -531,9 +598,15 @@ mod tests {
             ..Status::default()
         };
         assert!(st.apply(&Message::Status(status.clone()), 5).changed);
-        assert!(!st.apply(&Message::Status(status), 6).changed, "same figures change nothing");
+        assert!(
+            !st.apply(&Message::Status(status), 6).changed,
+            "same figures change nothing"
+        );
         let s = st.session("a").unwrap();
-        assert_eq!((s.model.as_deref(), s.cost_usd, s.context_pct), (Some("Opus"), Some(1.5), Some(100.0)));
+        assert_eq!(
+            (s.model.as_deref(), s.cost_usd, s.context_pct),
+            (Some("Opus"), Some(1.5), Some(100.0))
+        );
         assert_eq!(s.state, Idle);
     }
 
@@ -543,7 +616,11 @@ mod tests {
         assert_eq!(st.aggregate(), Aggregate::Session(Error));
         let st = replay(&[ev(EventKind::StopFail, "b"), ev(EventKind::Submit, "c")]);
         assert_eq!(st.aggregate(), Aggregate::Session(Working));
-        let st = replay(&[ev(EventKind::Submit, "c"), ev(EventKind::Permission, "d"), ev(EventKind::Stop, "a")]);
+        let st = replay(&[
+            ev(EventKind::Submit, "c"),
+            ev(EventKind::Permission, "d"),
+            ev(EventKind::Stop, "a"),
+        ]);
         assert_eq!(st.aggregate(), Aggregate::Session(Waiting));
         assert_eq!(State::new().aggregate(), Aggregate::None);
     }
@@ -552,7 +629,10 @@ mod tests {
     fn state_since_moves_only_on_change() {
         let mut st = State::new();
         st.apply(&Message::Event(ev(EventKind::Submit, "a")), 10);
-        st.apply(&Message::Event(tool(EventKind::ToolStart, "a", "Read", "t")), 20);
+        st.apply(
+            &Message::Event(tool(EventKind::ToolStart, "a", "Read", "t")),
+            20,
+        );
         let s = st.session("a").unwrap();
         assert_eq!((s.state_since, s.last_event), (10, 20));
     }
@@ -583,7 +663,10 @@ mod tests {
 
     #[test]
     fn snapshot_round_trips_through_json() {
-        let st = replay(&[tool(EventKind::ToolStart, "a", "Read", "t1"), ev(EventKind::SessionEnd, "b")]);
+        let st = replay(&[
+            tool(EventKind::ToolStart, "a", "Read", "t1"),
+            ev(EventKind::SessionEnd, "b"),
+        ]);
         let json = serde_json::to_string(&st).unwrap();
         let back: State = serde_json::from_str(&json).unwrap();
         assert_eq!(back, st);

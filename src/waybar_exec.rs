@@ -42,16 +42,25 @@ pub fn follow(paths: &Paths) -> Result<()> {
     paths.ensure_dirs()?;
     let socket = UnixDatagram::unbound().context("cannot create a socket")?;
     datagram::autobind(socket.as_raw_fd()).context("cannot bind a reply address")?;
-    socket.set_nonblocking(true).context("cannot make the socket non-blocking")?;
+    socket
+        .set_nonblocking(true)
+        .context("cannot make the socket non-blocking")?;
 
-    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).context("cannot start inotify")?;
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+        .context("cannot start inotify")?;
     let socket_dir = paths.socket.parent().unwrap_or(Path::new("/"));
     let socket_name = paths.socket.file_name().map(|n| n.to_os_string());
     inotify
-        .add_watch(socket_dir, AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+        .add_watch(
+            socket_dir,
+            AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
+        )
         .with_context(|| format!("cannot watch {}", socket_dir.display()))?;
     inotify
-        .add_watch(&paths.state_dir, AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE)
+        .add_watch(
+            &paths.state_dir,
+            AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+        )
         .with_context(|| format!("cannot watch {}", paths.state_dir.display()))?;
 
     let mut printer = Printer::default();
@@ -76,7 +85,9 @@ pub fn follow(paths: &Paths) -> Result<()> {
         loop {
             match socket.recv(&mut buf) {
                 Ok(n) => {
-                    if let Some(body) = buf[..n.min(MAX_DATAGRAM)].strip_prefix(reply::MODULE.as_bytes()) {
+                    if let Some(body) =
+                        buf[..n.min(MAX_DATAGRAM)].strip_prefix(reply::MODULE.as_bytes())
+                    {
                         pushed = Some(String::from_utf8_lossy(body).into_owned());
                     }
                 }
@@ -91,7 +102,11 @@ pub fn follow(paths: &Paths) -> Result<()> {
             }
             for event in events {
                 let name = event.name.as_deref();
-                if name == socket_name.as_deref() && event.mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO) {
+                if name == socket_name.as_deref()
+                    && event
+                        .mask
+                        .intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+                {
                     subscribe(&socket, &paths.socket);
                 }
                 if name == paths.waybar_json.file_name() {
@@ -99,7 +114,11 @@ pub fn follow(paths: &Paths) -> Result<()> {
                 }
             }
         }
-        let line = if file_changed { Some(current_module(paths)) } else { pushed };
+        let line = if file_changed {
+            Some(current_module(paths))
+        } else {
+            pushed
+        };
         if let Some(line) = line {
             if !printer.print(&line) {
                 return Ok(());

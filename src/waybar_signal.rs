@@ -78,7 +78,11 @@ impl WaybarSignaller {
     /// known and the last scan is older than [`RESCAN_INTERVAL`].
     pub fn signal_all(&mut self, now: Instant) -> SignalReport {
         let mut report = SignalReport::default();
-        if self.targets.is_empty() && self.last_scan.is_none_or(|t| now.duration_since(t) >= RESCAN_INTERVAL) {
+        if self.targets.is_empty()
+            && self
+                .last_scan
+                .is_none_or(|t| now.duration_since(t) >= RESCAN_INTERVAL)
+        {
             self.rescan();
             self.last_scan = Some(now);
             report.scanned = true;
@@ -118,9 +122,15 @@ impl WaybarSignaller {
     }
 
     fn rescan(&mut self) {
-        let Ok(dir) = fs::read_dir("/proc") else { return };
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return;
+        };
         for entry in dir.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
                 continue;
             };
             if self.targets.iter().any(|t| t.pid == pid) || !self.is_our_waybar(pid) {
@@ -184,7 +194,15 @@ fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 
 fn pidfd_send_signal(pidfd: RawFd, signal: i32) -> io::Result<()> {
     // SAFETY: a null siginfo and zero flags mean "like kill()".
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, signal, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -39,14 +39,20 @@ impl std::fmt::Display for HookInputError {
 
 /// Extracts the event from a hook payload. `ppid` and `now_ns` describe the
 /// hook process itself and travel with the event.
-pub fn event_from_hook_json(doc: &[u8], ppid: Option<u32>, now_ns: Option<u64>) -> Result<Event, HookInputError> {
+pub fn event_from_hook_json(
+    doc: &[u8],
+    ppid: Option<u32>,
+    now_ns: Option<u64>,
+) -> Result<Event, HookInputError> {
     if doc.iter().all(u8::is_ascii_whitespace) {
         return Err(HookInputError::Empty);
     }
     let [name, sid, cwd, tool, tuid, ntype, agent, agent_type, source, reason, transcript] =
         scan_top_level(doc, &KEYS).map_err(HookInputError::Json)?;
     let name = name.ok_or(HookInputError::Missing("hook_event_name"))?;
-    let sid = sid.filter(|s| !s.is_empty()).ok_or(HookInputError::Missing("session_id"))?;
+    let sid = sid
+        .filter(|s| !s.is_empty())
+        .ok_or(HookInputError::Missing("session_id"))?;
     let own = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
     let mut e = Event::new(EventKind::from_hook_event_name(&name), sid.into_owned());
     e.hook_event_name = Some(name.into_owned());
@@ -81,16 +87,30 @@ mod tests {
 
     #[test]
     fn unknown_event_is_other() {
-        let e = event_from_hook_json(br#"{"session_id":"s","hook_event_name":"Elicitation"}"#, None, None).unwrap();
+        let e = event_from_hook_json(
+            br#"{"session_id":"s","hook_event_name":"Elicitation"}"#,
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(e.kind, EventKind::Other);
         assert_eq!(e.hook_event_name.as_deref(), Some("Elicitation"));
     }
 
     #[test]
     fn bad_payloads() {
-        assert_eq!(event_from_hook_json(b"", None, None), Err(HookInputError::Empty));
-        assert_eq!(event_from_hook_json(b" \n", None, None), Err(HookInputError::Empty));
-        assert!(matches!(event_from_hook_json(b"{\"session_id\":\"s", None, None), Err(HookInputError::Json(_))));
+        assert_eq!(
+            event_from_hook_json(b"", None, None),
+            Err(HookInputError::Empty)
+        );
+        assert_eq!(
+            event_from_hook_json(b" \n", None, None),
+            Err(HookInputError::Empty)
+        );
+        assert!(matches!(
+            event_from_hook_json(b"{\"session_id\":\"s", None, None),
+            Err(HookInputError::Json(_))
+        ));
         assert_eq!(
             event_from_hook_json(br#"{"session_id":"s"}"#, None, None),
             Err(HookInputError::Missing("hook_event_name"))

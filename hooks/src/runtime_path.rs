@@ -30,4 +30,3 @@ pub fn socket_path() -> PathBuf {
 pub fn state_dir() -> PathBuf {
     runtime_dir().join("llm-bridge")
 }
-

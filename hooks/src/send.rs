@@ -28,7 +28,11 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::DaemonDown(e) => write!(f, "daemon is not running ({e})"),
-            SendError::TimedOut => write!(f, "daemon's queue stayed full for {} ms", SEND_TIMEOUT.as_millis()),
+            SendError::TimedOut => write!(
+                f,
+                "daemon's queue stayed full for {} ms",
+                SEND_TIMEOUT.as_millis()
+            ),
             SendError::Other(e) => write!(f, "cannot send to the daemon: {e}"),
         }
     }
@@ -46,7 +50,8 @@ fn classify(e: io::Error) -> SendError {
 /// `timeout` for room in the receiver's queue.
 pub fn send_datagram(path: &Path, bytes: &[u8], timeout: Duration) -> Result<(), SendError> {
     let sock = UnixDatagram::unbound().map_err(SendError::Other)?;
-    sock.set_write_timeout(Some(timeout)).map_err(SendError::Other)?;
+    sock.set_write_timeout(Some(timeout))
+        .map_err(SendError::Other)?;
     sock.connect(path).map_err(classify)?;
     sock.send(bytes).map(drop).map_err(classify)
 }

@@ -68,12 +68,18 @@ impl EventKind {
 
     /// The name Claude Code gives this event (empty for `Other`).
     pub fn hook_event_name(self) -> &'static str {
-        KINDS.iter().find(|(k, _, _)| *k == self).map_or("", |e| e.2)
+        KINDS
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .map_or("", |e| e.2)
     }
 
     /// The name used on the wire.
     pub fn wire_name(self) -> &'static str {
-        KINDS.iter().find(|(k, _, _)| *k == self).map_or("other", |e| e.1)
+        KINDS
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .map_or("other", |e| e.1)
     }
 
     fn from_wire_name(name: &str) -> EventKind {
@@ -86,9 +92,10 @@ impl EventKind {
     /// Which event field travels in the header's ARG position.
     fn arg_field(self) -> ArgField {
         match self {
-            EventKind::ToolStart | EventKind::ToolEnd | EventKind::ToolFail | EventKind::Permission => {
-                ArgField::ToolName
-            }
+            EventKind::ToolStart
+            | EventKind::ToolEnd
+            | EventKind::ToolFail
+            | EventKind::Permission => ArgField::ToolName,
             EventKind::Notify => ArgField::NotificationType,
             EventKind::Other => ArgField::HookEventName,
             _ => ArgField::None,
@@ -344,7 +351,9 @@ impl Message {
         };
         if version != MAGIC {
             return if version.starts_with("LLMB/") {
-                Err(DecodeError::BadVersion(truncate_head(version, 16).to_string()))
+                Err(DecodeError::BadVersion(
+                    truncate_head(version, 16).to_string(),
+                ))
             } else {
                 Err(DecodeError::BadHeader)
             };
@@ -355,7 +364,9 @@ impl Message {
         let arg = parts.next().map(unescape).transpose()?;
         let mut fields = Fields::default();
         for line in lines {
-            let (key, value) = line.split_once('=').ok_or(DecodeError::Malformed("a field line without '='"))?;
+            let (key, value) = line
+                .split_once('=')
+                .ok_or(DecodeError::Malformed("a field line without '='"))?;
             fields.set(key, value)?;
         }
         let require_no_kind = |m: Message| match kind {
@@ -364,8 +375,14 @@ impl Message {
         };
         match verb {
             "EVENT" => {
-                let kind = EventKind::from_wire_name(kind.ok_or(DecodeError::Malformed("EVENT without a kind"))?);
-                let session_id = fields.sid.take().filter(|s| !s.is_empty()).ok_or(DecodeError::Malformed("no session id"))?;
+                let kind = EventKind::from_wire_name(
+                    kind.ok_or(DecodeError::Malformed("EVENT without a kind"))?,
+                );
+                let session_id = fields
+                    .sid
+                    .take()
+                    .filter(|s| !s.is_empty())
+                    .ok_or(DecodeError::Malformed("no session id"))?;
                 let mut e = Event::new(kind, session_id);
                 match kind.arg_field() {
                     ArgField::None => {}
@@ -388,7 +405,11 @@ impl Message {
                 Ok(Message::Event(e))
             }
             "STATUS" => {
-                let session_id = fields.sid.take().filter(|s| !s.is_empty()).ok_or(DecodeError::Malformed("no session id"))?;
+                let session_id = fields
+                    .sid
+                    .take()
+                    .filter(|s| !s.is_empty())
+                    .ok_or(DecodeError::Malformed("no session id"))?;
                 require_no_kind(Message::Status(Status {
                     session_id,
                     model: fields.model,
@@ -402,7 +423,9 @@ impl Message {
             "SUBSCRIBE" => require_no_kind(Message::Subscribe),
             "UNSUBSCRIBE" => require_no_kind(Message::Unsubscribe),
             "PING" => require_no_kind(Message::Ping),
-            _ => Err(DecodeError::UnknownVerb(truncate_head(verb, 32).to_string())),
+            _ => Err(DecodeError::UnknownVerb(
+                truncate_head(verb, 32).to_string(),
+            )),
         }
     }
 }
@@ -453,8 +476,12 @@ impl Fields {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(v: Option<String>, what: &'static str) -> Result<Option<T>, DecodeError> {
-    v.map(|s| s.parse().map_err(|_| DecodeError::BadNumber(what))).transpose()
+fn parse_num<T: std::str::FromStr>(
+    v: Option<String>,
+    what: &'static str,
+) -> Result<Option<T>, DecodeError> {
+    v.map(|s| s.parse().map_err(|_| DecodeError::BadNumber(what)))
+        .transpose()
 }
 
 fn unescape(raw: &str) -> Result<String, DecodeError> {
@@ -516,10 +543,15 @@ impl fmt::Display for DecodeError {
             DecodeError::TooLarge(n) => write!(f, "datagram of {n}+ bytes exceeds {MAX_DATAGRAM}"),
             DecodeError::NotUtf8 => f.write_str("datagram is not UTF-8"),
             DecodeError::BadHeader => write!(f, "datagram does not start with '{MAGIC} '"),
-            DecodeError::BadVersion(v) => write!(f, "unsupported protocol version '{v}' (this daemon speaks {MAGIC})"),
+            DecodeError::BadVersion(v) => write!(
+                f,
+                "unsupported protocol version '{v}' (this daemon speaks {MAGIC})"
+            ),
             DecodeError::UnknownVerb(v) => write!(f, "unknown message type '{v}'"),
             DecodeError::Malformed(what) => write!(f, "malformed message: {what}"),
-            DecodeError::BadNumber(key) => write!(f, "malformed message: field '{key}' is not a number"),
+            DecodeError::BadNumber(key) => {
+                write!(f, "malformed message: field '{key}' is not a number")
+            }
         }
     }
 }
@@ -555,7 +587,14 @@ mod tests {
     fn every_kind_round_trips() {
         for (kind, _, hook) in KINDS {
             let mut e = Event::new(kind, "s");
-            e.hook_event_name = Some(if kind == EventKind::Other { "FutureEvent" } else { hook }.into());
+            e.hook_event_name = Some(
+                if kind == EventKind::Other {
+                    "FutureEvent"
+                } else {
+                    hook
+                }
+                .into(),
+            );
             match kind.arg_field() {
                 ArgField::ToolName => e.tool_name = Some("Read".into()),
                 ArgField::NotificationType => e.notification_type = Some("idle_prompt".into()),
@@ -593,8 +632,13 @@ mod tests {
         e.transcript_path = Some(long.clone());
         let bytes = Message::Event(e).encode();
         assert!(bytes.len() <= MAX_DATAGRAM, "{}", bytes.len());
-        let Message::Event(back) = Message::decode(&bytes).unwrap() else { panic!() };
-        assert!(back.cwd.unwrap().ends_with("/project-é"), "paths keep their tail");
+        let Message::Event(back) = Message::decode(&bytes).unwrap() else {
+            panic!()
+        };
+        assert!(
+            back.cwd.unwrap().ends_with("/project-é"),
+            "paths keep their tail"
+        );
         assert!(back.session_id.len() <= CAP_ID);
     }
 
@@ -602,14 +646,38 @@ mod tests {
     fn rejects_bad_datagrams() {
         assert_eq!(Message::decode(&[0xff, 0xfe]), Err(DecodeError::NotUtf8));
         assert_eq!(Message::decode(b"hello"), Err(DecodeError::BadHeader));
-        assert_eq!(Message::decode(b"LLMB/2 PING"), Err(DecodeError::BadVersion("LLMB/2".into())));
-        assert!(matches!(Message::decode(b"LLMB/1 FROB"), Err(DecodeError::UnknownVerb(_))));
-        assert!(matches!(Message::decode(b"LLMB/1 EVENT"), Err(DecodeError::Malformed(_))));
-        assert!(matches!(Message::decode(b"LLMB/1 EVENT:stop"), Err(DecodeError::Malformed(_))));
-        assert!(matches!(Message::decode(b"LLMB/1 EVENT:stop\nsid=a\nbogus"), Err(DecodeError::Malformed(_))));
-        assert!(matches!(Message::decode(b"LLMB/1 EVENT:stop\nsid=a\nppid=x"), Err(DecodeError::BadNumber("ppid"))));
-        assert!(matches!(Message::decode(b"LLMB/1 EVENT:stop\nsid=a\\q"), Err(DecodeError::Malformed(_))));
-        assert!(matches!(Message::decode(&[b'x'; 5000]), Err(DecodeError::TooLarge(5000))));
+        assert_eq!(
+            Message::decode(b"LLMB/2 PING"),
+            Err(DecodeError::BadVersion("LLMB/2".into()))
+        );
+        assert!(matches!(
+            Message::decode(b"LLMB/1 FROB"),
+            Err(DecodeError::UnknownVerb(_))
+        ));
+        assert!(matches!(
+            Message::decode(b"LLMB/1 EVENT"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Message::decode(b"LLMB/1 EVENT:stop"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Message::decode(b"LLMB/1 EVENT:stop\nsid=a\nbogus"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Message::decode(b"LLMB/1 EVENT:stop\nsid=a\nppid=x"),
+            Err(DecodeError::BadNumber("ppid"))
+        ));
+        assert!(matches!(
+            Message::decode(b"LLMB/1 EVENT:stop\nsid=a\\q"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            Message::decode(&[b'x'; 5000]),
+            Err(DecodeError::TooLarge(5000))
+        ));
     }
 
     #[test]

@@ -20,8 +20,13 @@ fn text() -> impl Strategy<Value = String> {
         "[a-zA-Z0-9 /._-]{0,40}",
         any::<String>(),
         // Characters that stress the scanner: quotes, backslashes, brackets, controls.
-        prop::collection::vec(prop::sample::select(vec!['"', '\\', '{', '}', '[', ']', '\n', '\u{1}', 'é', '😀', 'a', ':', ',']), 0..30)
-            .prop_map(|v| v.into_iter().collect()),
+        prop::collection::vec(
+            prop::sample::select(vec![
+                '"', '\\', '{', '}', '[', ']', '\n', '\u{1}', 'é', '😀', 'a', ':', ','
+            ]),
+            0..30
+        )
+        .prop_map(|v| v.into_iter().collect()),
     ]
 }
 
@@ -30,13 +35,16 @@ fn value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         text().prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-            prop::collection::vec((key(), inner), 0..8).prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec((key(), inner), 0..8)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
 }
@@ -49,7 +57,12 @@ fn check(doc: &[u8], parsed: &Map<String, Value>) {
     let got = scan_top_level(doc, &KEYS).expect("valid JSON must scan");
     for (k, got) in KEYS.iter().zip(got) {
         let want = parsed.get(*k).and_then(Value::as_str);
-        assert_eq!(got.as_deref(), want, "key {k} in {}", String::from_utf8_lossy(doc));
+        assert_eq!(
+            got.as_deref(),
+            want,
+            "key {k} in {}",
+            String::from_utf8_lossy(doc)
+        );
     }
 }
 

@@ -1,1 +1,10 @@
+//! All integration tests, in one binary: real sockets in private runtime
+//! directories, the real daemon and hook binaries, real signals.
 
+mod daemon_lifecycle;
+mod fallback;
+mod hook_binary;
+mod replay;
+mod signals;
+mod support;
+mod waybar_exec;

@@ -72,7 +72,9 @@ fn run_fallback(datagram: &[u8]) {
 }
 
 fn now_ns() -> Option<u64> {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
     u64::try_from(d.as_nanos()).ok()
 }
 

@@ -1,0 +1,161 @@
+//! Signalling Waybar: leading edge, coalescing, the handler check, and
+//! keeping login sessions apart. The recorder stands in for Waybar (the real
+//! one is exercised by the end-to-end script).
+
+use crate::support::*;
+use llm_bridge_hooks::wire::EventKind;
+use std::time::{Duration, Instant};
+
+#[test]
+fn an_isolated_event_signals_once_after_the_file_is_written() {
+    let env = Env::new();
+    let waybar = env.fake_waybar(false);
+    let _daemon = env.daemon();
+    let got = waybar.wait_signals(1);
+    assert!(
+        got[0].module.contains("\"alt\":\"none\""),
+        "start-up publishes the none module: {got:?}"
+    );
+    env.hook(&sample("UserPromptSubmit"));
+    let got = waybar.wait_signals(2);
+    assert_eq!(got.len(), 2);
+    let module: serde_json::Value = serde_json::from_str(&got[1].module)
+        .expect("waybar.json was complete when the signal arrived");
+    assert_eq!(module["alt"], "working");
+    // A second isolated event is a new leading edge: one more signal.
+    env.hook(&sample("Stop"));
+    let got = waybar.wait_signals(3);
+    assert!(got[2].module.contains("\"alt\":\"idle\""), "{got:?}");
+}
+
+#[test]
+fn an_unchanged_module_is_not_signalled() {
+    let env = Env::new();
+    let waybar = env.fake_waybar(false);
+    let daemon = env.daemon();
+    waybar.wait_signals(1);
+    env.hook(&sample("UserPromptSubmit"));
+    waybar.wait_signals(2);
+    // Same module text: the session was already working.
+    env.hook(&sample("SubagentStart"));
+    env.hook(&sample("Stop"));
+    let got = waybar.wait_signals(3);
+    let log = daemon.stop();
+    assert_eq!(waybar.received().len(), 3, "{got:?}\n{log}");
+}
+
+#[test]
+fn a_burst_is_coalesced_but_never_held_back_beyond_the_cap() {
+    let env = Env::new();
+    let waybar = env.fake_waybar(false);
+    let _daemon = env.daemon();
+    waybar.wait_signals(1);
+    // 300 ms of events every 2 ms, each one changing the module (a new tool).
+    let start = Instant::now();
+    let mut sent = 0;
+    while start.elapsed() < Duration::from_millis(300) {
+        env.send(tool_event(
+            EventKind::ToolStart,
+            "s",
+            &format!("T{sent}"),
+            &format!("t{sent}"),
+        ));
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    env.send(tool_event(EventKind::ToolStart, "s", "Grep", "last"));
+    env.wait_text("working: Grep");
+    let got = waybar.wait_signals(1);
+    let last = waybar
+        .wait_signals(got.len())
+        .last()
+        .unwrap()
+        .module
+        .clone();
+    wait_until("the final module to be signalled", || {
+        waybar
+            .received()
+            .last()
+            .is_some_and(|r| r.module.contains("working: Grep"))
+    });
+    let n = waybar.received().len() - 1;
+    // Without the 50 ms cap a steady stream would flush once at its end;
+    // without debouncing every event would signal.
+    assert!(
+        n >= 3,
+        "only {n} signals for a 300 ms stream ({sent} events); last: {last}"
+    );
+    assert!(n < sent / 3, "{n} signals for {sent} events: not coalesced");
+}
+
+#[test]
+fn trailing_mode_waits_for_the_window() {
+    let env = Env::new();
+    env.write_config("[debounce]\nmode = \"trailing\"\nwindow_ms = 40\ncap_ms = 100\n");
+    let waybar = env.fake_waybar(false);
+    let _daemon = env.daemon();
+    waybar.wait_signals(1);
+    let sent_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    env.hook(&sample("UserPromptSubmit"));
+    let got = waybar.wait_signals(2);
+    let waited = Duration::from_nanos((got[1].at_ns - sent_ns) as u64);
+    assert!(
+        waited >= Duration::from_millis(40),
+        "signalled after {waited:?}, before the 40 ms window"
+    );
+}
+
+#[test]
+fn waybar_is_not_signalled_before_its_handler_is_installed() {
+    let env = Env::new();
+    let mut waybar = env.fake_waybar(true);
+    let daemon = env.daemon();
+    env.hook(&sample("UserPromptSubmit"));
+    env.wait_text("working");
+    env.hook(&sample("PermissionRequest"));
+    env.wait_text("waiting");
+    assert!(waybar.is_alive());
+    assert!(
+        waybar.received().is_empty(),
+        "signalled without a handler: {:?}",
+        waybar.received()
+    );
+    waybar.install_handler();
+    env.hook(&sample("Stop"));
+    let got = waybar.wait_signals(1);
+    assert!(
+        !got[0].early && got[0].module.contains("\"idle\""),
+        "{got:?}"
+    );
+    drop(daemon);
+}
+
+#[test]
+fn only_the_waybar_of_our_login_session_is_signalled() {
+    let ours = Env::new();
+    let other = Env::new();
+    let stranger = other.fake_waybar(false);
+    let waybar = ours.fake_waybar(false);
+    let _daemon = ours.daemon();
+    waybar.wait_signals(1);
+    ours.hook(&sample("UserPromptSubmit"));
+    waybar.wait_signals(2);
+    ours.hook(&sample("Stop"));
+    waybar.wait_signals(3);
+    assert!(
+        stranger.received().is_empty(),
+        "a Waybar with another XDG_RUNTIME_DIR was signalled"
+    );
+}
+
+#[test]
+fn the_fallback_signals_waybar_too() {
+    let env = Env::new();
+    let waybar = env.fake_waybar(false);
+    env.hook(&sample("UserPromptSubmit"));
+    let got = waybar.wait_signals(1);
+    assert!(got[0].module.contains("\"working\""), "{got:?}");
+}

@@ -1,0 +1,368 @@
+//! Helpers shared by the integration tests: a private runtime directory per
+//! test, the daemon as a child process killed on drop, the real hook binary,
+//! and a `waybar`-named recorder of signals.
+
+use llm_bridge_hooks::wire::{Event, EventKind, Message};
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a condition before failing.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// target/debug (or the profile dir the tests run from).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// `cargo test -p llm-bridge` builds neither the hooks package's binaries
+/// nor examples: build them once per test run.
+fn ensure_helper_binaries() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "llm-bridge-hooks", "--bins"]);
+        if bin_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building llm-bridge-hooks failed");
+        // The Waybar stand-in is an example of this package.
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "llm-bridge",
+            "--example",
+            "signal_recorder",
+        ]);
+        if bin_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        assert!(
+            cmd.status().expect("run cargo build").success(),
+            "building the signal recorder failed"
+        );
+    });
+}
+
+pub fn hook_bin() -> PathBuf {
+    ensure_helper_binaries();
+    bin_dir().join("llm-bridge-hook")
+}
+
+pub fn bridge_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_llm-bridge"))
+}
+
+fn recorder_bin() -> PathBuf {
+    ensure_helper_binaries();
+    bin_dir().join("examples").join("signal_recorder")
+}
+
+/// The shared sample inputs beside the project.
+pub fn sample(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/samples")
+        .join(format!("hook-{name}.json"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A private XDG_RUNTIME_DIR (short, so the socket path fits in 108 bytes).
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("lb")
+            .tempdir_in("/tmp")
+            .unwrap();
+        Env { dir }
+    }
+
+    pub fn runtime(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.runtime().join("llm-bridge.sock")
+    }
+
+    pub fn waybar_json(&self) -> PathBuf {
+        self.runtime().join("llm-bridge/waybar.json")
+    }
+
+    pub fn state_json(&self) -> PathBuf {
+        self.runtime().join("llm-bridge/state.json")
+    }
+
+    /// A command with this environment (and no inherited config).
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("XDG_RUNTIME_DIR", self.runtime())
+            .env_remove("LLM_BRIDGE_SOCKET")
+            .env("LLM_BRIDGE_CONFIG", self.runtime().join("config.toml"));
+        cmd
+    }
+
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(self.runtime().join("config.toml"), toml).unwrap();
+    }
+
+    /// Starts `llm-bridge daemon` and waits until its socket answers.
+    #[track_caller]
+    pub fn daemon(&self) -> Daemon {
+        let log = self
+            .runtime()
+            .join(format!("daemon-{}.log", std::process::id()));
+        let child = self
+            .command(&bridge_bin())
+            .arg("daemon")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon { child, log };
+        let socket = self.socket();
+        wait_until("the daemon's socket", || {
+            UnixDatagram::unbound().unwrap().connect(&socket).is_ok()
+        });
+        daemon
+    }
+
+    /// Runs the real hook binary with `input` on stdin.
+    #[track_caller]
+    pub fn hook(&self, input: &[u8]) -> Output {
+        let mut child = self
+            .command(&hook_bin())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The hook may exit before reading everything (it does not, but a
+        // broken pipe here must not fail the test by itself).
+        let _ = child.stdin.take().unwrap().write_all(input);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "hook exited with {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "hook printed on stdout: {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        out
+    }
+
+    /// Sends one raw datagram to the daemon.
+    pub fn send_raw(&self, bytes: &[u8]) {
+        let sock = UnixDatagram::unbound().unwrap();
+        sock.set_write_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        sock.connect(self.socket()).unwrap();
+        sock.send(bytes).unwrap();
+    }
+
+    pub fn send(&self, event: Event) {
+        self.send_raw(&Message::Event(event).encode());
+    }
+
+    /// The module JSON in waybar.json (`Null` if absent).
+    pub fn module(&self) -> Value {
+        match std::fs::read_to_string(self.waybar_json()) {
+            Ok(s) => serde_json::from_str(s.trim()).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// Waits until waybar.json's `text` is `text`.
+    #[track_caller]
+    pub fn wait_text(&self, text: &str) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let last = self.module();
+            if last["text"] == text {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waybar.json never showed text {text:?}; last: {last}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Starts a `waybar`-named process that records our signals.
+    pub fn fake_waybar(&self, handler_on_usr1: bool) -> FakeWaybar {
+        let log = self
+            .runtime()
+            .join(format!("signals-{}.log", rand_suffix()));
+        let mut cmd = self.command(&recorder_bin());
+        cmd.arg(&log).arg(self.waybar_json());
+        if handler_on_usr1 {
+            cmd.arg("--handler-on-usr1");
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run the signal recorder");
+        let fake = FakeWaybar { child, log };
+        if !handler_on_usr1 {
+            fake.wait_ready();
+        } else {
+            wait_until("the recorder to name itself waybar", || {
+                std::fs::read_to_string(format!("/proc/{}/comm", fake.child.id()))
+                    .is_ok_and(|c| c.trim() == "waybar")
+            });
+        }
+        fake
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn event(kind: EventKind, sid: &str, cwd: &str) -> Event {
+    let mut e = Event::new(kind, sid);
+    e.cwd = Some(cwd.to_string());
+    e
+}
+
+pub fn tool_event(kind: EventKind, sid: &str, tool: &str, id: &str) -> Event {
+    let mut e = event(kind, sid, "/src/proj");
+    e.tool_name = Some(tool.to_string());
+    e.tool_use_id = Some(id.to_string());
+    e
+}
+
+/// The daemon process; killed (SIGKILL) on drop if still running.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    #[track_caller]
+    pub fn stop(mut self) -> String {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "daemon exited with {status:?}: {}",
+            self.log()
+        );
+        self.log()
+    }
+
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One signal the recorder received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub early: bool,
+    pub at_ns: u128,
+    /// waybar.json's first line when the signal arrived.
+    pub module: String,
+}
+
+pub struct FakeWaybar {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl FakeWaybar {
+    pub fn received(&self) -> Vec<Received> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                let tag = parts.next()?;
+                let at_ns = parts.next()?.parse().ok()?;
+                Some(Received {
+                    early: tag == "EARLY",
+                    at_ns,
+                    module: parts.next().unwrap_or("").to_string(),
+                })
+            })
+            .collect()
+    }
+
+    #[track_caller]
+    pub fn wait_ready(&self) {
+        let ready = PathBuf::from(format!("{}.ready", self.log.display()));
+        wait_until("the recorder's handler", || ready.exists());
+    }
+
+    /// Asks a `--handler-on-usr1` recorder to install its handler.
+    #[track_caller]
+    pub fn install_handler(&self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGUSR1) };
+        self.wait_ready();
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits until at least `n` signals were recorded; returns them all.
+    #[track_caller]
+    pub fn wait_signals(&self, n: usize) -> Vec<Received> {
+        wait_until(&format!("{n} signal(s)"), || self.received().len() >= n);
+        self.received()
+    }
+}
+
+impl Drop for FakeWaybar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

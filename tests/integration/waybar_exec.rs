@@ -1,0 +1,126 @@
+//! `llm-bridge waybar`: one-shot and `--follow`.
+
+use crate::support::*;
+use llm_bridge_hooks::wire::EventKind;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+
+#[test]
+fn without_any_daemon_it_prints_none_and_exits_0() {
+    let env = Env::new();
+    let out = env.command(&bridge_bin()).arg("waybar").output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["alt"], "none");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
+
+#[test]
+fn it_prints_what_the_daemon_published() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    env.hook(&sample("PreToolUse-Bash"));
+    env.wait_text("working: Bash");
+    let out = env.command(&bridge_bin()).arg("waybar").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["text"], "working: Bash");
+}
+
+/// Reads `--follow` output lines on a thread.
+struct Follower {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(env: &Env) -> Follower {
+        let mut child = env
+            .command(&bridge_bin())
+            .args(["waybar", "--follow"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower { child, lines }
+    }
+
+    /// Waits for a line whose `text` is `text`.
+    #[track_caller]
+    fn expect_text(&self, text: &str) {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("--follow never printed text {text:?}"));
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["text"] == text {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn follow_streams_changes_across_restarts_and_fallback() {
+    let env = Env::new();
+    let follower = Follower::start(&env);
+    follower.expect_text("none");
+    let daemon = env.daemon();
+    env.send(event(EventKind::Submit, "a", "/src/alpha"));
+    follower.expect_text("working");
+    env.send(event(EventKind::Permission, "a", "/src/alpha"));
+    follower.expect_text("waiting");
+    daemon.stop();
+    // No daemon: the fallback's writes reach the follower too.
+    env.hook(&sample("UserPromptSubmit"));
+    follower.expect_text("waiting 2");
+    // A new daemon: the follower re-subscribes by itself.
+    let _daemon = env.daemon();
+    env.send(event(EventKind::Stop, "a", "/src/alpha"));
+    follower.expect_text("working 2");
+    env.send(event(EventKind::SessionEnd, "a", "/src/alpha"));
+    env.send(event(
+        EventKind::SessionEnd,
+        "8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91",
+        "/x",
+    ));
+    follower.expect_text("none");
+}
+
+#[test]
+fn follow_exits_when_waybar_goes_away() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    let mut child = env
+        .command(&bridge_bin())
+        .args(["waybar", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    drop(out);
+    env.send(event(EventKind::Submit, "a", "/src/alpha"));
+    wait_until("--follow to exit", || child.try_wait().unwrap().is_some());
+    assert!(child.wait().unwrap().success());
+}
