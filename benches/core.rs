@@ -9,7 +9,8 @@ use std::hint::black_box;
 
 /// A PostToolUse payload whose `tool_response` is `size` bytes of output.
 fn post_tool_use(size: usize) -> Vec<u8> {
-    let output = "test result: ok. 42 passed; \\\"quoted\\\" {braces} [brackets]\\n".repeat(size / 60 + 1);
+    let output =
+        "test result: ok. 42 passed; \\\"quoted\\\" {braces} [brackets]\\n".repeat(size / 60 + 1);
     format!(
         r#"{{"session_id":"8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91","transcript_path":"/home/u/.claude/projects/x/8f3c.jsonl","cwd":"/home/u/src/waybar-llm","hook_event_name":"PostToolUse","tool_name":"Bash","tool_input":{{"command":"cargo test","description":"Run"}},"tool_response":{{"stdout":"{output}","stderr":"","interrupted":false,"isImage":false}},"tool_use_id":"toolu_01ABCDEF0123456789abcdef","duration_ms":4187}}"#
     )
@@ -37,7 +38,9 @@ fn wire(c: &mut Criterion) {
     let message = Message::Event(sample_event());
     let bytes = message.encode();
     c.bench_function("wire/encode", |b| b.iter(|| black_box(&message).encode()));
-    c.bench_function("wire/decode", |b| b.iter(|| Message::decode(black_box(&bytes)).unwrap()));
+    c.bench_function("wire/decode", |b| {
+        b.iter(|| Message::decode(black_box(&bytes)).unwrap())
+    });
 }
 
 /// A state with `n` sessions, one running a tool.
@@ -74,7 +77,9 @@ fn apply(c: &mut Criterion) {
 fn module(c: &mut Criterion) {
     for n in [1, 8] {
         let st = state_with(n);
-        c.bench_function(&format!("module/render_{n}_sessions"), |b| b.iter(|| render(black_box(&st), 3600)));
+        c.bench_function(&format!("module/render_{n}_sessions"), |b| {
+            b.iter(|| render(black_box(&st), 3600))
+        });
     }
 }
 
