@@ -135,7 +135,7 @@ impl Daemon {
             signals,
             state,
             debouncer: Debouncer::new(debounce.mode(), debounce.window(), debounce.cap()),
-            publisher: Publisher::new(paths.waybar_json.clone(), config.signal),
+            publisher: Publisher::new(&paths, config.signal),
             subscribers: Vec::new(),
             paths,
             _lock: lock,
@@ -145,7 +145,7 @@ impl Daemon {
             counters: Counters::default(),
         };
         // Publish what the snapshot holds, so waybar.json is right from the start.
-        daemon.publish(Instant::now());
+        daemon.publish();
         Ok(daemon)
     }
 
@@ -318,12 +318,12 @@ impl Daemon {
     fn flush(&mut self, now: Instant) {
         self.debouncer.flushed(now);
         self.counters.flushes += 1;
-        self.publish(now);
+        self.publish();
     }
 
-    fn publish(&mut self, now: Instant) {
+    fn publish(&mut self) {
         let module = module::render(&self.state, local_offset());
-        match self.publisher.publish(&module, now) {
+        match self.publisher.publish(&module, wall_clock_ms()) {
             Ok(published) => {
                 if published.written {
                     self.counters.writes += 1;

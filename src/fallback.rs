@@ -69,8 +69,8 @@ fn apply_locked(paths: &Paths, config: &Config, message: &Message) -> Result<()>
         return Ok(());
     }
     snapshot::save(&paths.state_json, &state)?;
-    let mut publisher = Publisher::new(paths.waybar_json.clone(), config.signal);
+    let mut publisher = Publisher::new(paths, config.signal);
     let rendered = module::render(&state, utc_offset_secs((now_ms / 1000) as i64));
-    publisher.publish(&rendered, Instant::now())?;
+    publisher.publish(&rendered, now_ms)?;
     Ok(())
 }

@@ -19,6 +19,8 @@ pub struct Paths {
     pub waybar_json: PathBuf,
     pub state_json: PathBuf,
     pub lock: PathBuf,
+    /// Waybar PIDs found by the last /proc scan.
+    pub waybar_pids: PathBuf,
 }
 
 impl Paths {
@@ -31,6 +33,7 @@ impl Paths {
             waybar_json: state_dir.join("waybar.json"),
             state_json: state_dir.join("state.json"),
             lock: state_dir.join("lock"),
+            waybar_pids: state_dir.join("waybar.pids"),
             runtime,
             state_dir,
         }

@@ -5,9 +5,9 @@
 
 use crate::atomic_file::write_atomic;
 use crate::error::{Context, Result};
+use crate::paths::Paths;
 use crate::waybar_signal::{SignalReport, WaybarSignaller};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Published {
@@ -27,14 +27,14 @@ pub struct Publisher {
 impl Publisher {
     /// `signal_offset` is Waybar's `"signal"` number. The current
     /// waybar.json is read so a restart does not re-signal an unchanged module.
-    pub fn new(waybar_json: PathBuf, signal_offset: u8) -> Publisher {
-        let last = std::fs::read_to_string(&waybar_json)
+    pub fn new(paths: &Paths, signal_offset: u8) -> Publisher {
+        let last = std::fs::read_to_string(&paths.waybar_json)
             .ok()
             .map(|s| s.trim_end_matches('\n').to_string());
         Publisher {
-            waybar_json,
+            waybar_json: paths.waybar_json.clone(),
             last,
-            signaller: WaybarSignaller::new(signal_offset),
+            signaller: WaybarSignaller::new(signal_offset, Some(paths.waybar_pids.clone())),
         }
     }
 
@@ -42,7 +42,8 @@ impl Publisher {
         self.last.as_deref()
     }
 
-    pub fn publish(&mut self, module: &str, now: Instant) -> Result<Published> {
+    /// `now_ms` is wall-clock milliseconds.
+    pub fn publish(&mut self, module: &str, now_ms: u64) -> Result<Published> {
         if self.last.as_deref() == Some(module) {
             return Ok(Published::default());
         }
@@ -52,7 +53,7 @@ impl Publisher {
         write_atomic(&self.waybar_json, line.as_bytes())
             .with_context(|| format!("cannot write {}", self.waybar_json.display()))?;
         self.last = Some(module.to_string());
-        let signals = self.signaller.signal_all(now);
+        let signals = self.signaller.signal_all(now_ms);
         Ok(Published {
             written: true,
             signals,

@@ -15,6 +15,9 @@ pub type Millis = u64;
 
 /// How many completed tool ids a session remembers (to ignore a late PreToolUse).
 const COMPLETED_MEMORY: usize = 256;
+/// Most tools a session can have running; beyond it the oldest is dropped,
+/// so lost PostToolUse events cannot grow memory without bound.
+pub const MAX_RUNNING_TOOLS: usize = 64;
 
 /// What one session is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -314,6 +317,16 @@ impl State {
                             seq,
                         },
                     );
+                    if session.tools.len() > MAX_RUNNING_TOOLS {
+                        let oldest = session
+                            .tools
+                            .iter()
+                            .min_by_key(|(_, t)| t.seq)
+                            .map(|(k, _)| k.clone());
+                        if let Some(oldest) = oldest {
+                            session.tools.remove(&oldest);
+                        }
+                    }
                 }
                 session.set_state(SessionState::Working, now);
             }
@@ -467,6 +480,28 @@ mod tests {
         assert_eq!(
             st.session("a").unwrap().current_tool().unwrap().name,
             "Read"
+        );
+    }
+
+    #[test]
+    fn running_tools_are_bounded() {
+        let events: Vec<Event> = (0..MAX_RUNNING_TOOLS + 10)
+            .map(|i| {
+                tool(
+                    EventKind::ToolStart,
+                    "a",
+                    &format!("T{i}"),
+                    &format!("t{i}"),
+                )
+            })
+            .collect();
+        let st = replay(&events);
+        let s = st.session("a").unwrap();
+        assert_eq!(s.tools.len(), MAX_RUNNING_TOOLS);
+        assert!(!s.tools.contains_key("t0"), "the oldest is dropped");
+        assert_eq!(
+            s.current_tool().unwrap().name,
+            format!("T{}", MAX_RUNNING_TOOLS + 9)
         );
     }
 

@@ -8,6 +8,12 @@
 //! recycled PID is never signalled. A signal that arrives before Waybar
 //! installed its handler kills it, so before the first signal to a process
 //! its `SigCgt` mask must show the handler.
+//!
+//! The PIDs a scan found are remembered in `waybar.pids` beside the state,
+//! because the fallback is a new process for every event: it re-checks the
+//! cached PIDs (microseconds) instead of scanning /proc (milliseconds on a
+//! desktop), and scans only when none is valid and the last scan, by anyone,
+//! is older than [`RESCAN_INTERVAL`].
 
 use std::ffi::OsString;
 use std::fs;
@@ -15,7 +21,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Process names Waybar runs under.
 const WAYBAR_NAMES: [&[u8]; 2] = [b"waybar", b".waybar-wrapped"];
@@ -46,21 +53,28 @@ pub struct WaybarSignaller {
     our_runtime_dir: Option<Vec<u8>>,
     uid: u32,
     targets: Vec<Target>,
-    last_scan: Option<Instant>,
+    /// Wall-clock ms of the last /proc scan (ours or, via the cache, anyone's).
+    last_scan_ms: Option<u64>,
+    /// `waybar.pids`, and whether it was read already.
+    cache: Option<PathBuf>,
+    cache_loaded: bool,
     /// Targets added since the last call to `take_new_pidfds`.
     new_pidfds: Vec<(i32, RawFd)>,
 }
 
 impl WaybarSignaller {
-    /// `offset` is Waybar's `"signal"` value: the module listens on SIGRTMIN+offset.
-    pub fn new(offset: u8) -> WaybarSignaller {
+    /// `offset` is Waybar's `"signal"` value: the module listens on
+    /// SIGRTMIN+offset. `cache` is where found PIDs are remembered.
+    pub fn new(offset: u8, cache: Option<PathBuf>) -> WaybarSignaller {
         WaybarSignaller {
             signal: libc::SIGRTMIN() + i32::from(offset),
             our_runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").map(OsString::into_vec),
             // SAFETY: getuid cannot fail.
             uid: unsafe { libc::getuid() },
             targets: Vec::new(),
-            last_scan: None,
+            last_scan_ms: None,
+            cache,
+            cache_loaded: false,
             new_pidfds: Vec::new(),
         }
     }
@@ -76,15 +90,21 @@ impl WaybarSignaller {
 
     /// Signals every known Waybar, rescanning /proc first when none is
     /// known and the last scan is older than [`RESCAN_INTERVAL`].
-    pub fn signal_all(&mut self, now: Instant) -> SignalReport {
+    /// `now_ms` is wall-clock milliseconds (the cache outlives processes).
+    pub fn signal_all(&mut self, now_ms: u64) -> SignalReport {
         let mut report = SignalReport::default();
-        if self.targets.is_empty()
-            && self
-                .last_scan
-                .is_none_or(|t| now.duration_since(t) >= RESCAN_INTERVAL)
-        {
+        if self.targets.is_empty() && !self.cache_loaded {
+            self.cache_loaded = true;
+            self.load_cache();
+        }
+        let interval = RESCAN_INTERVAL.as_millis() as u64;
+        let due = self
+            .last_scan_ms
+            .is_none_or(|t| now_ms < t || now_ms - t >= interval);
+        if self.targets.is_empty() && due {
             self.rescan();
-            self.last_scan = Some(now);
+            self.last_scan_ms = Some(now_ms);
+            self.save_cache(now_ms);
             report.scanned = true;
         }
         let signal = self.signal;
@@ -126,36 +146,67 @@ impl WaybarSignaller {
             return;
         };
         for entry in dir.flatten() {
-            let Some(pid) = entry
+            if let Some(pid) = entry
                 .file_name()
                 .to_str()
                 .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            if self.targets.iter().any(|t| t.pid == pid) || !self.is_our_waybar(pid) {
-                continue;
+            {
+                self.adopt(pid);
             }
-            let Ok(pidfd) = pidfd_open(pid) else { continue };
-            // The pidfd pins the process: if it is still our Waybar now, the
-            // pidfd refers to it and not to a recycled PID.
-            if !self.is_our_waybar(pid) {
-                continue;
-            }
-            self.new_pidfds.push((pid, pidfd.as_raw_fd()));
-            self.targets.push(Target {
-                pid,
-                pidfd,
-                handler_ready: false,
-            });
         }
     }
 
-    fn is_our_waybar(&self, pid: i32) -> bool {
-        let Ok(comm) = fs::read(format!("/proc/{pid}/comm")) else {
-            return false;
+    /// Makes `pid` a target if it is our Waybar.
+    fn adopt(&mut self, pid: i32) {
+        if self.targets.iter().any(|t| t.pid == pid) || !self.is_our_waybar(pid) {
+            return;
+        }
+        let Ok(pidfd) = pidfd_open(pid) else { return };
+        // The pidfd pins the process: if it is still our Waybar now, the
+        // pidfd refers to it and not to a recycled PID.
+        if !self.is_our_waybar(pid) {
+            return;
+        }
+        self.new_pidfds.push((pid, pidfd.as_raw_fd()));
+        self.targets.push(Target {
+            pid,
+            pidfd,
+            handler_ready: false,
+        });
+    }
+
+    /// Adopts the cached PIDs that are still our Waybar; remembers when the
+    /// scan that found them ran.
+    fn load_cache(&mut self) {
+        let Some(path) = &self.cache else { return };
+        let Ok(text) = fs::read_to_string(path) else {
+            return;
         };
-        let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+        let mut lines = text.lines();
+        self.last_scan_ms = lines.next().and_then(|l| l.parse().ok());
+        let pids: Vec<i32> = lines.filter_map(|l| l.parse().ok()).collect();
+        for pid in pids {
+            self.adopt(pid);
+        }
+    }
+
+    fn save_cache(&self, now_ms: u64) {
+        let Some(path) = &self.cache else { return };
+        let mut text = format!("{now_ms}\n");
+        for t in &self.targets {
+            text.push_str(&format!("{}\n", t.pid));
+        }
+        // A failed write only costs the next process a scan.
+        let _ = crate::atomic_file::write_atomic(path, text.as_bytes());
+    }
+
+    fn is_our_waybar(&self, pid: i32) -> bool {
+        // One read of at most 64 bytes: most processes are rejected here.
+        let mut comm = [0u8; 64];
+        let read = fs::File::open(format!("/proc/{pid}/comm"))
+            .and_then(|mut f| io::Read::read(&mut f, &mut comm));
+        let Ok(n) = read else { return false };
+        let comm = comm[..n].strip_suffix(b"\n").unwrap_or(&comm[..n]);
         if !WAYBAR_NAMES.contains(&comm) {
             return false;
         }

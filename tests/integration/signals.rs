@@ -159,3 +159,26 @@ fn the_fallback_signals_waybar_too() {
     let got = waybar.wait_signals(1);
     assert!(got[0].module.contains("\"working\""), "{got:?}");
 }
+
+#[test]
+fn the_fallback_remembers_waybar_instead_of_rescanning() {
+    let env = Env::new();
+    let first = env.fake_waybar(false);
+    env.hook(&sample("UserPromptSubmit"));
+    first.wait_signals(1);
+    let cache = std::fs::read_to_string(env.runtime().join("llm-bridge/waybar.pids")).unwrap();
+    assert!(
+        cache
+            .lines()
+            .skip(1)
+            .any(|l| l == first.child.id().to_string()),
+        "{cache}"
+    );
+    // A Waybar started after the scan is not looked for while a cached one
+    // is alive (a rescan happens only when none is known): proof that the
+    // second fallback used the cache.
+    let second = env.fake_waybar(false);
+    env.hook(&sample("Stop"));
+    first.wait_signals(2);
+    assert!(second.received().is_empty());
+}

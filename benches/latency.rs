@@ -1,0 +1,462 @@
+//! Whole-system latency harness: `cargo bench --bench latency`.
+//!
+//! Measures, in one run on this machine, what BENCHMARKS.md reports: hook
+//! process time next to `/bin/true` and `cat` (interleaved, same stdin), the
+//! fallback path, `llm-bridge waybar`, isolated event → signal latency, a
+//! burst of parallel senders (loss, final state, signals), daemon RSS and
+//! idle wakeups. Prints a markdown table. Uses the release daemon and the
+//! static release hook (built by `scripts/build-release --hooks-only`).
+//!
+//! The bench re-executes itself as the Waybar stand-in: with
+//! `LLM_BRIDGE_BENCH_ROLE=waybar` it names itself `waybar` and appends the
+//! arrival time of each SIGRTMIN+8 to a file.
+
+use llm_bridge_hooks::send::{send_datagram, SEND_TIMEOUT};
+use llm_bridge_hooks::wire::{Event, EventKind, Message};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const ROLE: &str = "LLM_BRIDGE_BENCH_ROLE";
+
+fn main() {
+    if std::env::var_os(ROLE).is_some_and(|r| r == "waybar") {
+        return recorder(&std::env::args().nth(1).expect("log path"));
+    }
+    // `cargo bench` passes `--bench`; any other argument is a filter we ignore.
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs = if quick { 100 } else { 1000 };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(root.join("scripts/build-release"))
+        .arg("--hooks-only")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "scripts/build-release --hooks-only failed"
+    );
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let hook = target.join("release/llm-bridge-hook");
+    let bridge = PathBuf::from(env!("CARGO_BIN_EXE_llm-bridge"));
+    let samples = root.join("tests/samples");
+    let submit = samples.join("hook-UserPromptSubmit.json");
+    let stop = samples.join("hook-Stop.json");
+    let pre_tool = samples.join("hook-PreToolUse-Bash.json");
+
+    println!("llm-bridge latency harness: {}", machine());
+    println!();
+    println!("| measurement | result |");
+    println!("|---|---|");
+
+    // 1. Process start, interleaved: /bin/true, cat, the hook (daemon up).
+    let env = BenchEnv::new();
+    let waybar = env.recorder();
+    let mut daemon = env.daemon(&bridge);
+    let true_bin = PathBuf::from("/bin/true");
+    let cat_bin = PathBuf::from("/bin/cat");
+    let mut t_true = Vec::new();
+    let mut t_cat = Vec::new();
+    let mut t_hook = Vec::new();
+    for _ in 0..runs {
+        t_true.push(env.time_run(&true_bin, &[], &pre_tool));
+        t_cat.push(env.time_run(&cat_bin, &[], &pre_tool));
+        t_hook.push(env.time_run(&hook, &[], &pre_tool));
+    }
+    let (m_true, m_cat, m_hook) = (median(&mut t_true), median(&mut t_cat), median(&mut t_hook));
+    row(
+        "`/bin/true` (stdin = PreToolUse sample)",
+        &format!("median {} · p99 {}", ms(m_true), ms(pct(&mut t_true, 99.0))),
+    );
+    row(
+        "`cat` (same stdin)",
+        &format!(
+            "median {} · p99 {} · {:.2}x true",
+            ms(m_cat),
+            ms(pct(&mut t_cat, 99.0)),
+            ratio(m_cat, m_true)
+        ),
+    );
+    row(
+        "`llm-bridge-hook`, daemon running",
+        &format!(
+            "median {} · p99 {} · **{:.2}x true**, {:.2}x cat",
+            ms(m_hook),
+            ms(pct(&mut t_hook, 99.0)),
+            ratio(m_hook, m_true),
+            ratio(m_hook, m_cat)
+        ),
+    );
+
+    // 2. Isolated event -> signal: hook spawn to the recorder's receipt.
+    let isolated = if quick { 50 } else { 200 };
+    let mut lat = Vec::new();
+    for i in 0..isolated {
+        let before = waybar.count();
+        // Alternate so each event changes the module (Stop first: a tool is running).
+        let sample = if i % 2 == 0 { &stop } else { &submit };
+        let t0 = now_ns();
+        env.run(&hook, &[], sample);
+        let arrivals = waybar.wait_count(before + 1);
+        lat.push(Duration::from_nanos((arrivals[before] - t0) as u64));
+        // Let the debounce window pass so the next event is isolated.
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    row(
+        &format!("event → signal, isolated ({isolated} events; hook start to signal arrival)"),
+        &format!(
+            "p50 {} · p99 {} · max {}",
+            ms(median(&mut lat)),
+            ms(pct(&mut lat, 99.0)),
+            ms(*lat.iter().max().unwrap())
+        ),
+    );
+
+    // 3. `llm-bridge waybar` (what Waybar forks per signal).
+    let mut t_exec = Vec::new();
+    for _ in 0..runs / 4 {
+        t_exec.push(env.time_run(&bridge, &["waybar"], &pre_tool));
+    }
+    row(
+        "`llm-bridge waybar` (Waybar's exec)",
+        &format!("median {}", ms(median(&mut t_exec))),
+    );
+
+    // 4. Burst: 8 parallel senders x 1000 events.
+    let senders = 8;
+    let per_sender = 1000;
+    let before = waybar.count();
+    let start = Instant::now();
+    let socket = env.socket();
+    std::thread::scope(|scope| {
+        for s in 0..senders {
+            let socket = &socket;
+            scope.spawn(move || {
+                for i in 0..per_sender {
+                    // Start/end pairs, as Claude Code sends them; the last tool stays running.
+                    let kind = if i % 2 == 0 {
+                        EventKind::ToolStart
+                    } else {
+                        EventKind::ToolEnd
+                    };
+                    let mut e = Event::new(kind, format!("burst-{s}"));
+                    e.cwd = Some(format!("/src/burst-{s}"));
+                    e.tool_name = Some(format!("T{}", i / 2));
+                    e.tool_use_id = Some(format!("b{s}-{}", i / 2));
+                    send_datagram(socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+                }
+            });
+        }
+    });
+    let send_time = start.elapsed();
+    let state_json = env.dir.join("llm-bridge/state.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let received = loop {
+        let text = std::fs::read_to_string(&state_json).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        // Every start counts a tool use; a lost end would leave its tool running.
+        let got: u64 = (0..senders)
+            .map(|s| {
+                let session = &v["sessions"][format!("burst-{s}")];
+                let starts = session["tool_uses"].as_u64().unwrap_or(0);
+                let running = session["tools"].as_object().map_or(0, |t| t.len() as u64);
+                starts + starts.saturating_sub(running)
+            })
+            .sum();
+        if got == (senders * per_sender) as u64 || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let module: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(env.dir.join("llm-bridge/waybar.json"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let signals = waybar.count() - before;
+    row(
+        &format!("burst: {senders} senders × {per_sender} events"),
+        &format!(
+            "received {received} of {} · {:.0} events/s · {signals} signals · final text `{}`",
+            senders * per_sender,
+            (senders * per_sender) as f64 / send_time.as_secs_f64(),
+            module["text"].as_str().unwrap_or("?")
+        ),
+    );
+
+    // 5. Daemon memory, and wakeups while idle.
+    let pid = daemon.child.id();
+    row(
+        "daemon RSS (VmRSS / VmHWM) after the above",
+        &format!(
+            "{} / {}",
+            proc_status(pid, "VmRSS"),
+            proc_status(pid, "VmHWM")
+        ),
+    );
+    let idle = if quick { 2 } else { 10 };
+    std::thread::sleep(Duration::from_millis(300));
+    let before = ctxt(pid);
+    std::thread::sleep(Duration::from_secs(idle));
+    row(
+        &format!("daemon wakeups over {idle} s idle (context switches)"),
+        &format!("{}", ctxt(pid) - before),
+    );
+    daemon.stop();
+
+    // 6. The fallback: no daemon, the hook execs `llm-bridge apply`.
+    let fallback_env = BenchEnv::new();
+    let _waybar2 = fallback_env.recorder();
+    let mut t_fb = Vec::new();
+    let mut t_true2 = Vec::new();
+    for i in 0..runs / 4 {
+        t_true2.push(fallback_env.time_run(&true_bin, &[], &pre_tool));
+        let sample = if i % 2 == 0 { &submit } else { &stop };
+        t_fb.push(fallback_env.time_run(&hook, &[], sample));
+    }
+    let m_fb = median(&mut t_fb);
+    row(
+        "fallback: hook → `llm-bridge apply` (no daemon; write + signal)",
+        &format!(
+            "median {} · p99 {} · {:.1}x true",
+            ms(m_fb),
+            ms(pct(&mut t_fb, 99.0)),
+            ratio(m_fb, median(&mut t_true2))
+        ),
+    );
+}
+
+fn row(what: &str, result: &str) {
+    println!("| {what} | {result} |");
+}
+
+struct BenchEnv {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl BenchEnv {
+    fn new() -> BenchEnv {
+        let tmp = tempfile::Builder::new()
+            .prefix("lbb")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
+        BenchEnv { _tmp: tmp, dir }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("llm-bridge.sock")
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("XDG_RUNTIME_DIR", &self.dir)
+            .env_remove("LLM_BRIDGE_SOCKET")
+            .env("LLM_BRIDGE_CONFIG", self.dir.join("none.toml"));
+        cmd
+    }
+
+    fn daemon(&self, bridge: &Path) -> Daemon {
+        let child = self
+            .command(bridge)
+            .arg("daemon")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::os::unix::net::UnixDatagram::unbound()
+            .unwrap()
+            .connect(self.socket())
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Daemon { child }
+    }
+
+    fn recorder(&self) -> Recorder {
+        let log = self.dir.join("signals.log");
+        File::create(&log).unwrap();
+        let child = self
+            .command(&std::env::current_exe().unwrap())
+            .env(ROLE, "waybar")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let ready = self.dir.join("signals.log.ready");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "recorder did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Recorder { child, log }
+    }
+
+    fn run(&self, program: &Path, args: &[&str], stdin: &Path) {
+        let status = self
+            .command(program)
+            .args(args)
+            .stdin(File::open(stdin).unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn time_run(&self, program: &Path, args: &[&str], stdin: &Path) -> Duration {
+        let start = Instant::now();
+        self.run(program, args, stdin);
+        start.elapsed()
+    }
+}
+
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn stop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Recorder {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Recorder {
+    fn arrivals(&self) -> Vec<u128> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    }
+
+    fn count(&self) -> usize {
+        self.arrivals().len()
+    }
+
+    fn wait_count(&self, n: usize) -> Vec<u128> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let a = self.arrivals();
+            if a.len() >= n {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "no signal arrived");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Waybar stand-in: records the arrival of each SIGRTMIN+8.
+fn recorder(log: &str) {
+    extern "C" fn noop(_: libc::c_int) {}
+    let signal = libc::SIGRTMIN() + 8;
+    // SAFETY: plain libc calls on this process only.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, c"waybar".as_ptr());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = noop as *const () as usize;
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
+    std::fs::write(format!("{log}.ready"), b"").unwrap();
+    let mut out = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+    loop {
+        // SAFETY: waiting for the blocked signal.
+        let got = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal);
+            libc::sigwaitinfo(&set, std::ptr::null_mut())
+        };
+        if got == signal {
+            let _ = writeln!(out, "{}", now_ns());
+        }
+    }
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    pct(v, 50.0)
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    let idx = ((v.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    v[idx]
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn proc_status(pid: u32, key: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map_or("?".into(), |v| v.trim().replace(" kB", " KiB"))
+}
+
+fn ctxt(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+        .sum()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpu}, {cores} cores, Linux {}", kernel.trim())
+}
