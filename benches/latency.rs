@@ -94,6 +94,9 @@ fn main() {
     // 2. Isolated event -> signal: hook spawn to the recorder's receipt.
     let isolated = if quick { 50 } else { 200 };
     let mut lat = Vec::new();
+    // The hooks above leave a trailing flush up to one window after the last
+    // of them: wait for it and one more window, so event #0 is isolated too.
+    std::thread::sleep(Duration::from_millis(50));
     for i in 0..isolated {
         let before = waybar.count();
         // Alternate so each event changes the module (Stop first: a tool is running).
@@ -101,7 +104,11 @@ fn main() {
         let t0 = now_ns();
         env.run(&hook, &[], sample);
         let arrivals = waybar.wait_count(before + 1);
-        lat.push(Duration::from_nanos((arrivals[before] - t0) as u64));
+        let took = Duration::from_nanos((arrivals[before] - t0) as u64);
+        if std::env::var_os("LLM_BRIDGE_BENCH_DEBUG").is_some() && took > Duration::from_millis(5) {
+            eprintln!("slow isolated event #{i}: {took:?}");
+        }
+        lat.push(took);
         // Let the debounce window pass so the next event is isolated.
         std::thread::sleep(Duration::from_millis(25));
     }
