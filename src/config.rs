@@ -5,6 +5,8 @@
 
 use crate::debounce::Mode;
 use crate::error::{Context, Error, Result};
+use llm_bridge_hooks::statusline::template::Template;
+use llm_bridge_hooks::statusline::StatuslineConfig;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +17,30 @@ pub struct Config {
     /// Waybar's module is signalled with SIGRTMIN+signal (its `"signal"`).
     pub signal: u8,
     pub debounce: DebounceConfig,
+    /// Read by `llm-bridge-statusline` itself; validated here so that
+    /// `llm-bridge daemon` reports a mistake too.
+    pub statusline: StatuslineSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatuslineSection {
+    pub format: String,
+    pub color: bool,
+    pub context_warn: f64,
+    pub context_critical: f64,
+}
+
+impl Default for StatuslineSection {
+    fn default() -> Self {
+        let d = StatuslineConfig::default();
+        StatuslineSection {
+            format: d.format,
+            color: d.color,
+            context_warn: d.context_warn,
+            context_critical: d.context_critical,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -37,6 +63,7 @@ impl Default for Config {
         Config {
             signal: 8,
             debounce: DebounceConfig::default(),
+            statusline: StatuslineSection::default(),
         }
     }
 }
@@ -69,16 +96,9 @@ impl DebounceConfig {
 }
 
 impl Config {
-    /// Where the config file is looked up.
+    /// Where the config file is looked up (the hook binaries use the same rule).
     pub fn path() -> Option<PathBuf> {
-        if let Some(p) = std::env::var_os("LLM_BRIDGE_CONFIG").filter(|p| !p.is_empty()) {
-            return Some(PathBuf::from(p));
-        }
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-        Some(base.join("llm-bridge").join("config.toml"))
+        llm_bridge_hooks::runtime_path::config_path()
     }
 
     /// Loads the config file; a missing file gives the defaults.
@@ -107,6 +127,12 @@ impl Config {
         if config.debounce.window_ms == 0 || config.debounce.cap_ms < config.debounce.window_ms {
             return Err(Error::msg("debounce needs 0 < window_ms <= cap_ms"));
         }
+        Template::parse(&config.statusline.format)
+            .map_err(|e| Error::msg(format!("statusline.format: {e}")))?;
+        // The statusline reads its section with a smaller parser: both must agree.
+        if let Err(e) = StatuslineConfig::parse(text) {
+            return Err(Error::msg(format!("[statusline] {e}")));
+        }
         Ok(config)
     }
 }
@@ -132,5 +158,21 @@ mod tests {
             .to_string()
             .contains("1 to 30"));
         assert!(Config::parse("[debounce]\nmode = \"later\"").is_err());
+        let e = Config::parse("[statusline]\nformat = \"{modle}\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown segment {modle}"), "{e}");
+    }
+
+    #[test]
+    fn the_statusline_section_reads_the_same_in_both_parsers() {
+        let text =
+            "[statusline]\nformat = \"{model}\\n{cost}\"\ncolor = false\ncontext_warn = 60\n";
+        let daemon = Config::parse(text).unwrap().statusline;
+        let hook = StatuslineConfig::parse(text).unwrap();
+        assert_eq!(
+            (daemon.format, daemon.color, daemon.context_warn),
+            (hook.format, hook.color, hook.context_warn)
+        );
     }
 }

@@ -92,6 +92,9 @@ impl Daemon {
                 paths.socket.display()
             )));
         }
+        // Handlers first: once the socket answers, SIGTERM must mean a clean exit.
+        let mut signals =
+            Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
         let lock = acquire_lock(&paths)?;
         let (state, warning) = snapshot::load(&paths.state_json)?;
         if let Some(w) = warning {
@@ -107,8 +110,6 @@ impl Daemon {
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )
         .context("cannot create the timerfd")?;
-        let mut signals =
-            Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
         let mut socket = socket;
         poll.registry()
             .register(&mut socket, SOCKET, Interest::READABLE)

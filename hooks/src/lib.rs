@@ -6,6 +6,8 @@
 
 pub mod hook_input;
 pub mod json_scan;
+pub mod json_value;
 pub mod runtime_path;
 pub mod send;
+pub mod statusline;
 pub mod wire;

@@ -30,3 +30,17 @@ pub fn socket_path() -> PathBuf {
 pub fn state_dir() -> PathBuf {
     runtime_dir().join("llm-bridge")
 }
+
+/// The config file: `$LLM_BRIDGE_CONFIG`, else
+/// `$XDG_CONFIG_HOME/llm-bridge/config.toml`, else
+/// `~/.config/llm-bridge/config.toml`.
+pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LLM_BRIDGE_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("llm-bridge").join("config.toml"))
+}

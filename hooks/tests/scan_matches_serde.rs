@@ -91,3 +91,29 @@ proptest! {
         let _ = scan_top_level(&bytes, &KEYS);
     }
 }
+
+/// serde_json's value in the statusline parser's terms.
+fn to_json(v: &Value) -> llm_bridge_hooks::json_value::Json {
+    use llm_bridge_hooks::json_value::Json;
+    match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => Json::Num(n.as_f64().unwrap()),
+        Value::String(s) => Json::Str(s.clone()),
+        Value::Array(a) => Json::Arr(a.iter().map(to_json).collect()),
+        Value::Object(o) => Json::Obj(o.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn value_parser_agrees_with_serde_json(doc in document()) {
+        let value = Value::Object(doc);
+        for bytes in [serde_json::to_vec(&value).unwrap(), serde_json::to_vec_pretty(&value).unwrap()] {
+            let parsed = llm_bridge_hooks::json_value::Json::parse(&bytes).expect("valid JSON must parse");
+            prop_assert_eq!(parsed, to_json(&value));
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `llm-bridge-statusline`: Claude Code's statusLine command.
+//!
+//! Reads the statusLine JSON on stdin, prints the line (always a non-empty
+//! line, always exit 0: an empty line or a failure blanks Claude's status
+//! line), then sends the figures to the daemon without waiting. Never runs
+//! a subprocess and never writes files.
+
+use llm_bridge_hooks::json_value::Json;
+use llm_bridge_hooks::runtime_path::socket_path;
+use llm_bridge_hooks::send::send_datagram_nonblocking;
+use llm_bridge_hooks::statusline::git_branch;
+use llm_bridge_hooks::statusline::render::{render, RenderOptions};
+use llm_bridge_hooks::statusline::template::Template;
+use llm_bridge_hooks::statusline::{StatusInput, StatuslineConfig};
+use llm_bridge_hooks::wire::Message;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// Printed when there is nothing better: Claude Code blanks an empty line.
+const MINIMAL_LINE: &str = "Claude Code";
+
+fn main() {
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "llm-bridge-statusline: internal error: {info}"
+        );
+        print_line(MINIMAL_LINE);
+        // SAFETY: _exit only ends the process.
+        unsafe { libc::_exit(0) }
+    }));
+    let mut raw = Vec::with_capacity(8 * 1024);
+    let _ = std::io::stdin().lock().read_to_end(&mut raw);
+    let Some(json) = Json::parse(&raw) else {
+        warn(if raw.iter().all(u8::is_ascii_whitespace) {
+            "stdin is empty"
+        } else {
+            "stdin is not JSON"
+        });
+        print_line(MINIMAL_LINE);
+        return;
+    };
+    let input = StatusInput::from_json(&json);
+
+    let (config, problem) = StatuslineConfig::load();
+    if let Some(problem) = problem {
+        warn(&problem);
+    }
+    let template = Template::parse(&config.format).unwrap_or_else(|e| {
+        warn(&format!("bad format template: {e}; using the default"));
+        Template::default()
+    });
+    let branch = input
+        .current_dir
+        .as_deref()
+        .and_then(|d| git_branch::branch(Path::new(d)));
+    let options = RenderOptions {
+        color: config.color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        columns: std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse().ok())
+            .filter(|c| *c > 0),
+        context_warn: config.context_warn,
+        context_critical: config.context_critical,
+    };
+    let line = render(&template, &input, branch.as_deref(), &options);
+    print_line(if line.trim().is_empty() {
+        MINIMAL_LINE
+    } else {
+        &line
+    });
+
+    if let Some(status) = input.to_status() {
+        // Fire and forget: no daemon, or a full queue, costs nothing here.
+        let _ = send_datagram_nonblocking(&socket_path(), &Message::Status(status).encode());
+    }
+}
+
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_all(line.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+}
+
+fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr(), "llm-bridge-statusline: {message}");
+}
