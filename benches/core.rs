@@ -83,5 +83,22 @@ fn module(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, scan, wire, apply, module);
+fn statusline(c: &mut Criterion) {
+    use llm_bridge_hooks::json_value::Json;
+    use llm_bridge_hooks::statusline::render::{render, RenderOptions};
+    use llm_bridge_hooks::statusline::template::Template;
+    use llm_bridge_hooks::statusline::StatusInput;
+    let raw = include_bytes!("../tests/samples/statusline.json");
+    let template = Template::default();
+    let options = RenderOptions::default();
+    c.bench_function("statusline/parse_and_render", |b| {
+        b.iter(|| {
+            let json = Json::parse(black_box(raw)).unwrap();
+            let input = StatusInput::from_json(&json);
+            render(&template, &input, Some("main"), &options)
+        })
+    });
+}
+
+criterion_group!(benches, scan, wire, apply, module, statusline);
 criterion_main!(benches);

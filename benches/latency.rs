@@ -91,6 +91,60 @@ fn main() {
         ),
     );
 
+    // 1b. The statusline, next to cat and the docs' bash + jq script, with
+    // the sample rewritten to point into this git checkout (so the branch
+    // segment reads .git/HEAD).
+    let statusline = target.join("release/llm-bridge-statusline");
+    let status_input = env.dir.join("statusline.json");
+    let sample = std::fs::read_to_string(samples.join("statusline.json")).unwrap();
+    std::fs::write(
+        &status_input,
+        sample.replace("/home/user/src/waybar-llm", root.to_str().unwrap()),
+    )
+    .unwrap();
+    let jq_script = root.join("benches/statusline-jq.sh");
+    let has_jq = Command::new("jq")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let (mut s_cat, mut s_line, mut s_jq) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs {
+        s_cat.push(env.time_run(&cat_bin, &[], &status_input));
+        s_line.push(env.time_run(&statusline, &[], &status_input));
+        if has_jq && i < runs / 10 {
+            s_jq.push(env.time_run(&jq_script, &[], &status_input));
+        }
+    }
+    let (m_scat, m_line) = (median(&mut s_cat), median(&mut s_line));
+    row(
+        "`cat` (stdin = statusline.json)",
+        &format!("median {}", ms(m_scat)),
+    );
+    row(
+        "`llm-bridge-statusline` (inside a git checkout, daemon running)",
+        &format!(
+            "median {} · p99 {} · **{:.2}x cat**",
+            ms(m_line),
+            ms(pct(&mut s_line, 99.0)),
+            ratio(m_line, m_scat)
+        ),
+    );
+    if has_jq {
+        let m_jq = median(&mut s_jq);
+        row(
+            "docs' bash + jq statusline (`benches/statusline-jq.sh`)",
+            &format!(
+                "median {} · {:.0}x cat · {:.0}x llm-bridge-statusline",
+                ms(m_jq),
+                ratio(m_jq, m_scat),
+                ratio(m_jq, m_line)
+            ),
+        );
+    } else {
+        row("docs' bash + jq statusline", "skipped: jq is not installed");
+    }
+
     // 2. Isolated event -> signal: hook spawn to the recorder's receipt.
     let isolated = if quick { 50 } else { 200 };
     let mut lat = Vec::new();

@@ -8,5 +8,6 @@ mod readme;
 mod release_build;
 mod replay;
 mod signals;
+mod statusline;
 mod support;
 mod waybar_exec;

@@ -3,6 +3,11 @@
 use std::path::Path;
 
 fn readme_json_blocks() -> Vec<String> {
+    readme_blocks("json")
+}
+
+fn readme_blocks(language: &str) -> Vec<String> {
+    let fence = format!("```{language}");
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let mut blocks = Vec::new();
@@ -10,7 +15,7 @@ fn readme_json_blocks() -> Vec<String> {
     for line in text.lines() {
         let trimmed = line.trim();
         match (&mut current, trimmed) {
-            (None, "```json") => current = Some(String::new()),
+            (None, t) if t == fence => current = Some(String::new()),
             (Some(block), "```") => {
                 blocks.push(std::mem::take(block));
                 current = None;
@@ -73,4 +78,24 @@ fn the_waybar_block_uses_signal_mode_with_interval_once() {
     for alt in ["none", "idle", "working", "waiting", "error"] {
         assert!(m["format-icons"][alt].is_string(), "{alt}");
     }
+}
+
+#[test]
+fn the_statusline_block_runs_the_statusline_binary() {
+    let blocks = readme_json_blocks();
+    let settings: serde_json::Value =
+        serde_json::from_str(&blocks[2]).expect("README statusLine block is JSON");
+    assert_eq!(settings["statusLine"]["type"], "command");
+    assert!(settings["statusLine"]["command"]
+        .as_str()
+        .unwrap()
+        .ends_with("/llm-bridge-statusline"));
+}
+
+#[test]
+fn the_config_example_is_valid_and_shows_the_defaults() {
+    let blocks = readme_blocks("toml");
+    let config =
+        llm_bridge::config::Config::parse(&blocks[0]).expect("README config example parses");
+    assert_eq!(config, llm_bridge::config::Config::default());
 }

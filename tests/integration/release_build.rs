@@ -1,13 +1,13 @@
-//! The release hook is what Claude Code runs on every event: it must be
-//! linked statically (or against nothing beyond libc), built by the
-//! documented script.
+//! The release hook binaries are what Claude Code runs on every event and
+//! every message: they must be linked statically (or against nothing beyond
+//! libc), built by the documented script.
 
 use crate::support::*;
 use std::path::Path;
 use std::process::Command;
 
 #[test]
-fn the_release_hook_links_nothing_but_libc() {
+fn the_release_hook_binaries_link_nothing_but_libc() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let status = Command::new(root.join("scripts/build-release"))
         .arg("--hooks-only")

@@ -57,6 +57,19 @@ pub fn hook_bin() -> PathBuf {
     bin_dir().join("llm-bridge-hook")
 }
 
+pub fn statusline_bin() -> PathBuf {
+    ensure_helper_binaries();
+    bin_dir().join("llm-bridge-statusline")
+}
+
+/// A sample file's bytes by its full name (`statusline.json`).
+pub fn sample_file(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/samples")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 pub fn bridge_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_llm-bridge"))
 }
@@ -152,17 +165,7 @@ impl Env {
     /// Runs the real hook binary with `input` on stdin.
     #[track_caller]
     pub fn hook(&self, input: &[u8]) -> Output {
-        let mut child = self
-            .command(&hook_bin())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The hook may exit before reading everything (it does not, but a
-        // broken pipe here must not fail the test by itself).
-        let _ = child.stdin.take().unwrap().write_all(input);
-        let out = child.wait_with_output().unwrap();
+        let out = run_with_stdin(self.command(&hook_bin()), input);
         assert!(
             out.status.success(),
             "hook exited with {:?}: {}",
@@ -173,6 +176,28 @@ impl Env {
             out.stdout.is_empty(),
             "hook printed on stdout: {:?}",
             String::from_utf8_lossy(&out.stdout)
+        );
+        out
+    }
+
+    /// Runs the statusline binary with `input` on stdin and extra `env`.
+    #[track_caller]
+    pub fn statusline(&self, input: &[u8], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(&statusline_bin());
+        cmd.env_remove("NO_COLOR").env_remove("COLUMNS");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = run_with_stdin(cmd, input);
+        assert!(
+            out.status.success(),
+            "statusline exited with {:?}",
+            out.status
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.ends_with('\n') && !stdout.trim().is_empty(),
+            "statusline printed no line: {stdout:?}"
         );
         out
     }
@@ -240,6 +265,20 @@ impl Env {
         }
         fake
     }
+}
+
+/// Runs `cmd` with `input` on stdin, capturing stdout and stderr.
+pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A binary may exit before reading everything; a broken pipe here must
+    // not fail the test by itself.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
 }
 
 fn rand_suffix() -> u64 {
