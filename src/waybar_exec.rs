@@ -32,9 +32,30 @@ pub fn current_module(paths: &Paths) -> String {
 
 /// Prints the current module once.
 pub fn print_once(paths: &Paths) {
+    let line = current_module(paths);
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", current_module(paths));
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
+    log_exec(&line);
+}
+
+/// With `LLM_BRIDGE_EXEC_LOG=FILE`, every line printed for Waybar is also
+/// appended to FILE as `<unix ns> <line>`: how the end-to-end tests see that
+/// Waybar really ran the module, and when.
+fn log_exec(line: &str) {
+    let Some(path) = std::env::var_os("LLM_BRIDGE_EXEC_LOG") else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{now} {line}");
+    }
 }
 
 /// Prints the current module, then every change, until stdout closes.
@@ -148,6 +169,7 @@ impl Printer {
             return false;
         }
         self.last = Some(line.to_string());
+        log_exec(line);
         true
     }
 }

@@ -124,3 +124,20 @@ fn follow_exits_when_waybar_goes_away() {
     wait_until("--follow to exit", || child.try_wait().unwrap().is_some());
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn the_exec_log_records_every_printed_line() {
+    let env = Env::new();
+    let log = env.runtime().join("exec.log");
+    let out = env
+        .command(&bridge_bin())
+        .arg("waybar")
+        .env("LLM_BRIDGE_EXEC_LOG", &log)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let (ns, line) = text.trim_end().split_once(' ').unwrap();
+    assert!(ns.parse::<u128>().is_ok());
+    assert_eq!(line, String::from_utf8_lossy(&out.stdout).trim_end());
+}
