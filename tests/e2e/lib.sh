@@ -1,0 +1,145 @@
+# Shared by the end-to-end scripts (sourced, not run). Sets up an
+# unprivileged user with a private directory $D and runtime dir $XDG, runs
+# commands as that user (${RUN[@]}), starts headless sway and Waybar, reads
+# the bar back with grim + tesseract, and kills exactly what it started.
+#
+# The caller sets E2E_NAME before sourcing, and BIN_DIR to the release binaries.
+
+E2E_USER=lbe2e
+STARTED_PIDS=()
+
+say() { printf 'e2e %s: %s\n' "$E2E_NAME" "$*"; }
+fail() {
+    say "FAIL: $*"
+    local log
+    for log in "${D:-/nonexistent}"/*.out; do
+        [[ -f $log ]] && { say "--- ${log##*/}"; tail -n 15 "$log"; }
+    done
+    exit 1
+}
+now_ns() { date +%s%N; }
+
+# wait_for WHAT SECONDS CMD...: polls CMD until it succeeds, or fails the run.
+wait_for() {
+    local what=$1 seconds=$2
+    shift 2
+    local deadline=$(($(now_ns) + seconds * 1000000000))
+    until "$@"; do
+        (($(now_ns) < deadline)) || fail "timed out after ${seconds}s waiting for $what"
+        sleep 0.02
+    done
+}
+
+# start_bg LOG CMD...: runs CMD in the background, output in $D/LOG.out.
+start_bg() {
+    local log=$1
+    shift
+    "$@" >"$D/$log.out" 2>&1 &
+    BG_PID=$!
+    STARTED_PIDS+=("$BG_PID")
+}
+
+e2e_cleanup() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    # Processes the user's tmux server or runuser left behind, in our dir only.
+    pkill -u "$E2E_USER" -f "${D:-/nonexistent}" 2>/dev/null || true
+    [[ -n ${KEEP_BAR_PNG:-} && -f ${D:-}/bar.png ]] && cp "$D/bar.png" "$KEEP_BAR_PNG"
+    [[ -n ${D:-} ]] && rm -rf "$D"
+}
+
+# e2e_setup PACKAGES...: root check, packages, user, $D, $XDG, RUN.
+e2e_setup() {
+    [[ $(id -u) == 0 ]] || fail "run as root: it creates a user and installs packages"
+    local bin
+    for bin in llm-bridge llm-bridge-hook llm-bridge-statusline; do
+        [[ -x $BIN_DIR/$bin ]] || fail "$BIN_DIR/$bin is missing: run scripts/build-release first"
+    done
+    local need=() cmd
+    for cmd in waybar:waybar sway:sway grim:grim tesseract:tesseract-ocr "$@"; do
+        command -v "${cmd%%:*}" >/dev/null || need+=("${cmd#*:}")
+    done
+    [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
+    ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || need+=(tesseract-ocr-eng)
+    if ((${#need[@]})); then
+        say "installing ${need[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    id "$E2E_USER" >/dev/null 2>&1 || useradd -m "$E2E_USER"
+
+    # Everything the user needs lives in its own directory: root's 0700
+    # directories are closed to it.
+    D=$(mktemp -d "/tmp/lbe2e-$E2E_NAME.XXXXXX")
+    chmod 755 "$D"
+    mkdir -p "$D/bin" "$D/samples" "$D/xdg" "$D/home"
+    cp "$BIN_DIR/llm-bridge" "$BIN_DIR/llm-bridge-hook" "$BIN_DIR/llm-bridge-statusline" "$D/bin/"
+    cp "$ROOT"/tests/samples/*.json "$D/samples/"
+    chmod 700 "$D/xdg"
+    chown -R "$E2E_USER:" "$D"
+    XDG=$D/xdg
+    RUN=(runuser -u "$E2E_USER" -- env -i HOME="$D/home" XDG_RUNTIME_DIR="$XDG" PATH="$D/bin:/usr/bin:/bin"
+        LLM_BRIDGE_CONFIG="$D/none.toml" LANG=C.UTF-8 TERM=xterm-256color)
+}
+
+hook() { "${RUN[@]}" llm-bridge-hook <"$D/samples/hook-$1.json" || fail "hook $1 exited non-zero"; }
+module_text() { sed -n 's/^{"text":"\([^"]*\)".*/\1/p' "$XDG/llm-bridge/waybar.json" 2>/dev/null; }
+module_json() { cat "$XDG/llm-bridge/waybar.json" 2>/dev/null; }
+text_is() { [[ $(module_text) == "$1" ]]; }
+alive() { kill -0 "$1" 2>/dev/null; }
+
+start_sway() {
+    cat >"$D/sway.conf" <<'EOF'
+output HEADLESS-1 resolution 800x200
+bar swaybar_command true
+EOF
+    start_bg sway "${RUN[@]}" WLR_BACKENDS=headless WLR_LIBINPUT_NO_DEVICES=1 WLR_RENDERER=pixman \
+        sway -c "$D/sway.conf"
+    wait_for "sway's wayland socket" 20 test -S "$XDG/wayland-1"
+}
+
+# write_waybar_config signal|follow: the README's module, with plain words
+# (the text is already a word) and no icons, so OCR can read it.
+write_waybar_config() {
+    if [[ $1 == signal ]]; then
+        cat >"$D/config.json" <<'EOF'
+{"layer": "top", "height": 40, "modules-left": ["custom/llm"],
+ "custom/llm": {"exec": "llm-bridge waybar", "return-type": "json", "interval": "once", "signal": 8,
+                "format": "{}", "tooltip": true}}
+EOF
+    else
+        cat >"$D/config.json" <<'EOF'
+{"layer": "top", "height": 40, "modules-left": ["custom/llm"],
+ "custom/llm": {"exec": "llm-bridge waybar --follow", "return-type": "json", "format": "{}", "tooltip": true}}
+EOF
+    fi
+    cat >"$D/style.css" <<'EOF'
+* { font-family: "DejaVu Sans Mono", monospace; font-size: 24px; }
+window#waybar { background: #ffffff; color: #000000; }
+#custom-llm { padding: 0 8px; color: #000000; }
+EOF
+    chown "$E2E_USER:" "$D/config.json" "$D/style.css"
+}
+
+# start_waybar LOGNAME: Waybar with $D/config.json; every module line it
+# runs is appended to $D/exec.log.
+start_waybar() {
+    start_bg "$1" "${RUN[@]}" WAYLAND_DISPLAY=wayland-1 LLM_BRIDGE_EXEC_LOG="$D/exec.log" \
+        waybar -c "$D/config.json" -s "$D/style.css"
+}
+
+# The waybar process (comm exactly "waybar") of the test user.
+waybar_pid() { pgrep -u "$E2E_USER" -x waybar | head -n 1; }
+waybar_running() { [[ -n $(waybar_pid) ]]; }
+
+# bar_shows PREFIX: screenshot the bar, OCR it, match the start of the text.
+bar_shows() {
+    "${RUN[@]}" WAYLAND_DISPLAY=wayland-1 grim -g "0,0 800x40" "$D/bar.png" 2>/dev/null || return 1
+    LAST_OCR=$(tesseract "$D/bar.png" - 2>/dev/null | tr -s ' \n' ' ' | sed 's/^ *//; s/ *$//')
+    [[ $LAST_OCR == "$1"* ]]
+}
