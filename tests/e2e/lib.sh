@@ -11,6 +11,12 @@ STARTED_PIDS=()
 say() { printf 'e2e %s: %s\n' "$E2E_NAME" "$*"; }
 fail() {
     say "FAIL: $*"
+    if [[ -n ${D:-} ]]; then
+        local sock
+        for sock in "$D"/tmux-*.sock; do
+            [[ -S $sock ]] && { say "--- screen of ${sock##*/tmux-}"; runuser -u "$E2E_USER" -- tmux -S "$sock" capture-pane -p | grep -v '^ *$' | tail -n 15; }
+        done
+    fi
     local log
     for log in "${D:-/nonexistent}"/*.out; do
         [[ -f $log ]] && { say "--- ${log##*/}"; tail -n 15 "$log"; }
@@ -50,7 +56,7 @@ e2e_cleanup() {
     # Processes the user's tmux server or runuser left behind, in our dir only.
     pkill -u "$E2E_USER" -f "${D:-/nonexistent}" 2>/dev/null || true
     [[ -n ${KEEP_BAR_PNG:-} && -f ${D:-}/bar.png ]] && cp "$D/bar.png" "$KEEP_BAR_PNG"
-    [[ -n ${D:-} ]] && rm -rf "$D"
+    if [[ -n ${KEEP_E2E_DIR:-} && -n ${D:-} ]]; then say "kept $D"; elif [[ -n ${D:-} ]]; then rm -rf "$D"; fi
 }
 
 # e2e_setup PACKAGES...: root check, packages, user, $D, $XDG, RUN.

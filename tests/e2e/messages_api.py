@@ -2,7 +2,8 @@
 """A scripted stand-in for the Anthropic Messages API, on loopback, for
 driving the real Claude Code client offline in the end-to-end tests.
 
-Usage: messages_api.py PORT SCRIPT.json [LOG]
+Usage: messages_api.py SCRIPT.json PORT_FILE [LOG]
+  Listens on a free loopback port and writes its number to PORT_FILE.
 
 SCRIPT.json is a list of turns, played in order, one per request that
 offers the Bash tool (an agentic turn: each tool result comes back as the
@@ -151,9 +152,14 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    port = int(sys.argv[1])
-    with open(sys.argv[2]) as f:
+    with open(sys.argv[1]) as f:
         SCRIPT = json.load(f)
     LOG = sys.argv[3] if len(sys.argv) > 3 else None
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tmp = sys.argv[2] + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(server.server_address[1]))
+    import os
+
+    os.rename(tmp, sys.argv[2])
     server.serve_forever()

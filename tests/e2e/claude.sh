@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# End-to-end with the real Claude Code client: the pinned client from npm,
+# driven offline by a scripted stand-in for the Messages API on loopback,
+# fires its real hooks (and runs the real statusLine) with the settings.json
+# README tells users to write. The release daemon and a real Waybar on
+# headless sway run beside it, so each scenario is the full chain:
+# client -> hook -> daemon -> Waybar, read back from the screen once.
+#
+# Scenarios:
+#   A. `claude -p` with two tool calls: working: Bash -> idle -> none
+#   B. interactive (tmux) with --permission-mode default: PermissionRequest
+#      -> waiting at once; answered -> working -> idle; the statusLine's
+#      figures reach the tooltip; what the bar shows while a permitted tool
+#      runs and after an Esc interrupt is recorded (no hook fires for
+#      either); /exit -> none
+#   C. two clients in two projects at once: "waiting 2", the waiting one
+#      first; then what Esc during a running tool leaves on the bar
+#
+# Usage (as root): tests/e2e/claude.sh [BIN_DIR]   (default: target/release)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN_DIR=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+CLAUDE_VERSION=2.1.330
+CLAUDE_CACHE=${LLM_BRIDGE_E2E_CACHE:-/var/tmp/llm-bridge-e2e}/claude-code-$CLAUDE_VERSION
+E2E_NAME=claude
+# shellcheck source=tests/e2e/lib.sh
+source "$ROOT/tests/e2e/lib.sh"
+trap e2e_cleanup EXIT
+STARTED_AT=$(now_ns)
+e2e_setup tmux:tmux python3:python3
+
+# --- the pinned client, cached between runs ------------------------------------
+CLAUDE=$CLAUDE_CACHE/node_modules/@anthropic-ai/claude-code-linux-x64/claude
+if [[ ! -x $CLAUDE ]]; then
+    say "installing @anthropic-ai/claude-code@$CLAUDE_VERSION from npm"
+    mkdir -p "$CLAUDE_CACHE"
+    (cd "$CLAUDE_CACHE" && npm install --no-audit --no-fund --loglevel=error "@anthropic-ai/claude-code@$CLAUDE_VERSION" >/dev/null)
+fi
+chmod -R a+rX "$CLAUDE_CACHE"
+chmod a+x "$(dirname "$CLAUDE_CACHE")"
+[[ $("$CLAUDE" --version) == "$CLAUDE_VERSION"* ]] || fail "unexpected client version: $("$CLAUDE" --version)"
+cp "$ROOT/tests/e2e/messages_api.py" "$D/"
+
+# --- the settings README tells users to write --------------------------------------
+KEY=sk-ant-e2e-0123456789abcdefghijklmnopqrstuv
+mkdir -p "$D/home/.claude" "$D/alpha" "$D/beta" "$D/gamma"
+python3 - "$ROOT/README.md" "$D" "$KEY" <<'EOF'
+import json, re, sys
+readme, d, key = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+blocks = re.findall(r"^ *```json\n(.*?)^ *```", readme, re.S | re.M)
+settings = json.loads(blocks[0])                    # the hooks block
+settings.update(json.loads(blocks[2]))              # the statusLine block
+text = json.dumps(settings, indent=1).replace("/home/you/.local/bin", d + "/bin")
+open(d + "/home/.claude/settings.json", "w").write(text)
+projects = {f"{d}/{p}": {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}
+            for p in ("alpha", "beta", "gamma")}
+state = {"hasCompletedOnboarding": True, "lastOnboardingVersion": "2.1.330", "projects": projects,
+         "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []}}
+open(d + "/home/.claude.json", "w").write(json.dumps(state))
+EOF
+grep -q "$D/bin/llm-bridge-hook" "$D/home/.claude/settings.json" || fail "README's settings block did not yield hooks"
+chown -R "$E2E_USER:" "$D"
+
+# api NAME SCRIPT_JSON: starts a stand-in; sets API_URL.
+api() {
+    echo "$2" >"$D/$1.script.json"
+    start_bg "api-$1" python3 "$D/messages_api.py" "$D/$1.script.json" "$D/$1.port" "$D/$1.api.log"
+    wait_for "the $1 stand-in" 10 test -s "$D/$1.port"
+    API_URL=http://127.0.0.1:$(cat "$D/$1.port")
+}
+CLIENT_ENV=(ANTHROPIC_API_KEY="$KEY" DISABLE_TELEMETRY=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
+    DISABLE_AUTOUPDATER=1)
+
+# tmux_client NAME PROJECT URL ARGS...: an interactive client in its own tmux server.
+tmux_client() {
+    local name=$1 project=$2 url=$3
+    shift 3
+    "${RUN[@]}" "${CLIENT_ENV[@]}" ANTHROPIC_BASE_URL="$url" \
+        tmux -S "$D/tmux-$name.sock" new-session -d -s "$name" -x 160 -y 40 -c "$D/$project" \
+        "$CLAUDE $*; sleep 600"
+}
+keys() { "${RUN[@]}" tmux -S "$D/tmux-$1.sock" send-keys -t "$1" "${@:2}"; }
+type_line() { keys "$1" "$2" && sleep 0.2 && keys "$1" Enter; }
+pane() { "${RUN[@]}" tmux -S "$D/tmux-$1.sock" capture-pane -p -t "$1"; }
+pane_has() { pane "$1" | grep -qF "$2"; }
+tooltip_has() { module_json | grep -qF "$1"; }
+# answer NAME: presses Enter (option 1, Yes) until the permission dialog is
+# gone; a key sent while the dialog is still being set up is lost.
+answer() {
+    local tries
+    for tries in 1 2 3 4 5 6 7 8 9 10; do
+        keys "$1" Enter
+        local deadline=$(($(now_ns) + 1000000000))
+        while (($(now_ns) < deadline)); do
+            pane_has "$1" "Do you want to proceed?" || return 0
+            sleep 0.05
+        done
+    done
+    fail "$1: the permission dialog does not take an answer"
+}
+# follow_saw A B C...: the follower printed modules with these texts, in this order.
+follow_saw() {
+    awk -v want="$*" 'BEGIN { n = split(want, w, "|") ; i = 1 }
+        { if (i <= n && index($0, "{\"text\":\"" w[i] "\"")) i++ }
+        END { exit !(i > n) }' "$D/follow.log" 2>/dev/null
+}
+
+# --- the bar: sway, the daemon, Waybar (signal mode), and a follower -------------
+start_sway
+start_bg daemon "${RUN[@]}" llm-bridge daemon
+DAEMON_PID=$BG_PID
+wait_for "the daemon's socket" 10 test -S "$XDG/llm-bridge.sock"
+write_waybar_config signal
+start_waybar waybar
+wait_for "Waybar's process" 10 waybar_running
+start_bg follow "${RUN[@]}" LLM_BRIDGE_EXEC_LOG="$D/follow.log" llm-bridge waybar --follow
+wait_for "the follower's first line" 10 test -s "$D/follow.log"
+
+# --- A: claude -p with two tool calls ---------------------------------------------
+api a '[{"bash": "echo one"}, {"bash": "sleep 1; echo two"}, {"text": "All done."}]'
+"${RUN[@]}" "${CLIENT_ENV[@]}" ANTHROPIC_BASE_URL="$API_URL" \
+    timeout 60 env -C "$D/alpha" "$CLAUDE" -p "run two commands" --allowedTools "Bash Read" \
+    >"$D/a.out" 2>&1 || fail "claude -p failed: $(tail -n 3 "$D/a.out")"
+grep -q "All done." "$D/a.out" || fail "claude -p did not finish its script"
+wait_for "A: none after SessionEnd" 10 text_is none
+wait_for "A: working: Bash -> idle -> none" 5 follow_saw "working: Bash|idle|none"
+say "A: claude -p: working: Bash -> idle -> none"
+
+# --- B: interactive, permission dialog, statusLine, Esc ------------------------------
+api b '[{"bash": "touch e2e-needs-permission"}, {"text": "Finished."},
+        {"bash": "timeout 30 tail -f /dev/null"}, {"text": "Stopped."}]'
+: >"$D/follow.log"
+tmux_client b beta "$API_URL" --permission-mode default
+wait_for "B: the session to start" 30 tooltip_has "beta: idle"
+type_line b "please run a command"
+wait_for "B: waiting when the permission dialog appears" 20 text_is waiting
+# PermissionRequest fires before the dialog is drawn: the bar is first.
+wait_for "B: the permission dialog on screen" 10 pane_has b "Do you want to proceed?"
+answer b
+wait_for "B: idle after the answered turn" 20 text_is idle
+follow_saw "waiting|working|idle" || fail "B: the answer did not show working before idle"
+wait_for "B: the statusLine's figures in the tooltip" 20 tooltip_has "% context"
+test -f "$D/beta/e2e-needs-permission" || fail "B: the permitted command did not run"
+say "B: interactive: waiting at the dialog -> working -> idle; tooltip: $(module_json | sed 's/.*"tooltip":"\([^"]*\)".*/\1/')"
+type_line b "run a long command"
+# In default permission mode the long command asks first.
+wait_for "B: waiting for the long command's permission" 20 text_is waiting
+wait_for "B: the second dialog on screen" 10 pane_has b "Do you want to proceed?"
+answer b
+wait_for "B: the permitted tool to run" 10 pane_has b "tail -f /dev/null"
+sleep 1 # Observe: answering a dialog fires no hook.
+say "B: while a permitted tool runs the bar shows '$(module_text)' (no hook fires when a dialog is answered)"
+keys b Escape
+sleep 2 # Observe: no hook fires after Esc (a later issue makes the bar notice).
+say "B: after Esc the bar shows '$(module_text)' (no hook fires on Esc)"
+type_line b "/exit"
+wait_for "B: none after /exit" 20 text_is none
+
+# --- C: two clients in two projects at once ------------------------------------------
+api c1 '[{"bash": "timeout 20 tail -f /dev/null"}, {"text": "done"}]'
+tmux_client c1 alpha "$API_URL" --allowedTools Bash
+api c2 '[{"bash": "touch e2e-gamma"}, {"text": "done"}]'
+tmux_client c2 gamma "$API_URL" --permission-mode default
+wait_for "C: both sessions" 30 bash -c "grep -q '\"text\":\"idle 2\"' '$XDG/llm-bridge/waybar.json'"
+type_line c1 "sleep for a while"
+wait_for "C: alpha working" 20 text_is "working 2"
+type_line c2 "touch a file"
+wait_for "C: waiting 2 with a session waiting" 20 text_is "waiting 2"
+tooltip_has '"tooltip":"gamma: waiting' || fail "C: the waiting session is not first: $(module_json)"
+alive "$(waybar_pid)" || fail "Waybar died"
+wait_for "C: the bar to show 'waiting 2'" 15 bar_shows "waiting 2"
+say "C: two clients: 'waiting 2', gamma first; the bar reads '$LAST_OCR'"
+wait_for "C: gamma's dialog on screen" 10 pane_has c2 "Do you want to proceed?"
+answer c2
+wait_for "C: gamma done, alpha still working" 20 text_is "working 2"
+type_line c2 "/exit"
+wait_for "C: alpha alone, working" 20 text_is "working: Bash"
+keys c1 Escape
+sleep 2 # Observe: no hook fires after Esc.
+say "C: after Esc during a running tool the bar shows '$(module_text)' (no hook fires on Esc)"
+type_line c1 "/exit"
+wait_for "C: none after both exit" 20 text_is none
+wait_for "C: the bar to show 'none'" 15 bar_shows "none"
+alive "$DAEMON_PID" || fail "the daemon died"
+
+say "PASS in $((($(now_ns) - STARTED_AT) / 1000000000)) s"
