@@ -4,7 +4,9 @@
 //! process time next to `/bin/true` and `cat` (interleaved, same stdin), the
 //! fallback path, `llm-bridge waybar`, isolated event → signal latency, a
 //! burst of parallel senders (loss, final state, signals), daemon RSS and
-//! idle wakeups. Prints a markdown table. Uses the release daemon and the
+//! idle wakeups. Prints a markdown table. `-- --quick` runs fewer rounds;
+//! `-- --real-waybar` (as root) adds event → real Waybar exec start, measured
+//! by tests/e2e/waybar.sh on headless sway. Uses the release daemon and the
 //! static release hook (built by `scripts/build-release --hooks-only`).
 //!
 //! The bench re-executes itself as the Waybar stand-in: with
@@ -176,6 +178,56 @@ fn main() {
         ),
     );
 
+    // 2b. Bursts: 10 datagrams back to back, each changing the module; from
+    // the burst's first event to the first signal (the leading edge), and
+    // from its last event to the signal that follows it (the window's end).
+    let bursts = if quick { 20 } else { 50 };
+    let (mut lead, mut trail) = (Vec::new(), Vec::new());
+    let socket = env.socket();
+    std::thread::sleep(Duration::from_millis(50));
+    for b in 0..bursts {
+        let before = waybar.count();
+        let first = now_ns();
+        let mut last = first;
+        for i in 0..10 {
+            let mut e = Event::new(EventKind::ToolStart, "8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91");
+            e.tool_name = Some(format!("B{b}x{i}"));
+            e.tool_use_id = Some(format!("burst-{b}-{i}"));
+            last = now_ns();
+            send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+        }
+        waybar.wait_count(before + 1);
+        // Past the 50 ms cap every flush the burst causes has happened.
+        std::thread::sleep(Duration::from_millis(70));
+        let arrivals = waybar.arrivals();
+        lead.push(Duration::from_nanos((arrivals[before] - first) as u64));
+        // A burst drained in one wake is flushed once, by the leading edge.
+        let covering = arrivals[before..]
+            .iter()
+            .find(|&&a| a >= last)
+            .copied()
+            .unwrap_or(arrivals[before]);
+        trail.push(Duration::from_nanos(covering.saturating_sub(last) as u64));
+    }
+    row(
+        &format!("event → signal, bursts of 10 ({bursts} bursts): first event → leading flush"),
+        &format!(
+            "p50 {} · p99 {} · max {}",
+            ms(median(&mut lead)),
+            ms(pct(&mut lead, 99.0)),
+            ms(*lead.iter().max().unwrap())
+        ),
+    );
+    row(
+        "… last event of the burst → the first signal after it",
+        &format!(
+            "p50 {} · p99 {} · max {}",
+            ms(median(&mut trail)),
+            ms(pct(&mut trail, 99.0)),
+            ms(*trail.iter().max().unwrap())
+        ),
+    );
+
     // 3. `llm-bridge waybar` (what Waybar forks per signal).
     let mut t_exec = Vec::new();
     for _ in 0..runs / 4 {
@@ -249,8 +301,107 @@ fn main() {
         ),
     );
 
-    // 5. Daemon memory, and wakeups while idle.
+    // 4b. Real hook processes in parallel: 8 workers x 100 hook runs each.
+    let workers = 8;
+    let per_worker = if quick { 25 } else { 100 };
+    let before = waybar.count();
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let (env, hook) = (&env, &hook);
+            scope.spawn(move || {
+                let input = env.dir.join(format!("worker-{w}.json"));
+                for i in 0..per_worker {
+                    let payload = format!(
+                        r#"{{"session_id":"proc-{w}","hook_event_name":"PreToolUse","cwd":"/src/proc-{w}","tool_name":"T{i}","tool_use_id":"p{w}-{i}","tool_input":{{}}}}"#
+                    );
+                    std::fs::write(&input, payload).unwrap();
+                    env.run(hook, &[], &input);
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exact = loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state_json).unwrap_or_default())
+                .unwrap_or_default();
+        let ok =
+            (0..workers).all(|w| v["sessions"][format!("proc-{w}")]["tool_uses"] == per_worker);
+        if ok || Instant::now() > deadline {
+            break ok;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    row(
+        &format!("{workers} parallel hook processes × {per_worker} events"),
+        &format!(
+            "{} · {:.0} hook runs/s · {} signals",
+            if exact {
+                format!(
+                    "received {0} of {0}, final state exact",
+                    workers * per_worker
+                )
+            } else {
+                "LOST EVENTS".into()
+            },
+            (workers * per_worker) as f64 / elapsed.as_secs_f64(),
+            waybar.count() - before
+        ),
+    );
+
+    // 4c. Raw datagram throughput into the daemon, and its CPU per event.
+    let raw_events = if quick { 20_000 } else { 100_000 };
     let pid = daemon.child.id();
+    let cpu_before = cpu_ns(pid);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for s in 0..4 {
+            let socket = &socket;
+            scope.spawn(move || {
+                let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+                sock.set_write_timeout(Some(Duration::from_secs(1)))
+                    .unwrap();
+                sock.connect(socket).unwrap();
+                let mut e = Event::new(EventKind::Submit, format!("raw-{s}"));
+                e.cwd = Some(format!("/src/raw-{s}"));
+                let bytes = Message::Event(e).encode();
+                for _ in 0..raw_events / 4 {
+                    sock.send(&bytes).expect("send");
+                }
+            });
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state_json).unwrap_or_default())
+                .unwrap_or_default();
+        let got: u64 = (0..4)
+            .map(|s| {
+                v["sessions"][format!("raw-{s}")]["prompts"]
+                    .as_u64()
+                    .unwrap_or(0)
+            })
+            .sum();
+        if got == raw_events as u64 || Instant::now() > deadline {
+            let elapsed = start.elapsed();
+            let cpu = cpu_ns(pid) - cpu_before;
+            row(
+                &format!("raw datagrams into the daemon (4 senders, {raw_events} events)"),
+                &format!(
+                    "received {got} of {raw_events} · {:.0} events/s · daemon CPU {:.2} µs per event",
+                    got as f64 / elapsed.as_secs_f64(),
+                    cpu as f64 / 1000.0 / got.max(1) as f64
+                ),
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    // 5. Daemon memory, and wakeups while idle.
     row(
         "daemon RSS (VmRSS / VmHWM) after the above",
         &format!(
@@ -268,6 +419,24 @@ fn main() {
         &format!("{}", ctxt(pid) - before),
     );
     daemon.stop();
+
+    // 5b. With --real-waybar (as root): event -> a real Waybar's exec start,
+    // measured by the end-to-end script on headless sway.
+    if std::env::args().any(|a| a == "--real-waybar") {
+        let out = Command::new(root.join("tests/e2e/waybar.sh"))
+            .arg("--measure")
+            .arg(target.join("release"))
+            .output()
+            .expect("run tests/e2e/waybar.sh");
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.lines().find_map(|l| l.strip_prefix("e2e waybar: measure: ")) {
+            Some(line) => {
+                let (what, figures) = line.split_once(": ").unwrap_or((line, ""));
+                row(what, figures);
+            }
+            None => row("event → real Waybar exec start", "failed: see tests/e2e/waybar.sh --measure"),
+        }
+    }
 
     // 6. The fallback: no daemon, the hook execs `llm-bridge apply`.
     let fallback_env = BenchEnv::new();
@@ -497,6 +666,15 @@ fn proc_status(pid: u32, key: &str) -> String {
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{key}:")))
         .map_or("?".into(), |v| v.trim().replace(" kB", " KiB"))
+}
+
+/// Time the process has spent on a CPU, in ns (/proc/PID/schedstat).
+fn cpu_ns(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
+    text.split_whitespace()
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
 }
 
 fn ctxt(pid: u32) -> u64 {

@@ -9,10 +9,18 @@
 # flush, and shows the daemon's final state on screen (grim + tesseract).
 # Then the same in continuous mode (`llm-bridge waybar --follow`).
 #
-# Usage (as root): tests/e2e/waybar.sh [BIN_DIR]   (default: target/release)
+# With --measure it also times event -> Waybar exec start (the hook's start
+# to the moment Waybar's re-run of `llm-bridge waybar` prints), 40 events.
+#
+# Usage (as root): tests/e2e/waybar.sh [--measure] [BIN_DIR]   (default: target/release)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+MEASURE=
+if [[ ${1:-} == --measure ]]; then
+    MEASURE=1
+    shift
+fi
 BIN_DIR=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 E2E_NAME=waybar
 # shellcheck source=tests/e2e/lib.sh
@@ -60,6 +68,26 @@ wait_for "Waybar to re-run the module after the last flush" 10 ran_after_flush
 wait_for "the bar to show 'working: Bash'" 15 bar_shows "working: Bash"
 RUNS=$(wc -l <"$D/exec.log")
 say "signal mode: ok (Waybar pid $WAYBAR alive, $RUNS module runs, bar reads '$LAST_OCR')"
+
+if [[ -n $MEASURE ]]; then
+    # The hook runs directly (root may write to the user's socket), so the
+    # figure starts at the hook's own process start, as in the harness.
+    lat=()
+    for i in $(seq 1 40); do
+        sleep 0.06 # past the debounce window: every event is a leading edge
+        if ((i % 2)); then s=Stop; else s=UserPromptSubmit; fi
+        runs=$(wc -l <"$D/exec.log")
+        t0=$(now_ns)
+        XDG_RUNTIME_DIR=$XDG LLM_BRIDGE_CONFIG=$D/none.toml "$BIN_DIR/llm-bridge-hook" <"$D/samples/hook-$s.json"
+        wait_for "Waybar's re-run" 5 bash -c "(( \$(wc -l <'$D/exec.log') > $runs ))"
+        t1=$(sed -n "$((runs + 1))p" "$D/exec.log" | cut -d' ' -f1)
+        lat+=($(((t1 - t0) / 1000)))
+    done
+    sorted=($(printf '%s\n' "${lat[@]}" | sort -n))
+    n=${#sorted[@]}
+    us_ms() { printf '%d.%03d ms' $(($1 / 1000)) $(($1 % 1000)); }
+    say "measure: event -> real Waybar exec start ($n events): p50 $(us_ms "${sorted[$((n / 2))]}") · p99 $(us_ms "${sorted[$((n * 99 / 100))]}") · max $(us_ms "${sorted[$((n - 1))]}")"
+fi
 
 # --- continuous mode: llm-bridge waybar --follow ---------------------------------
 kill "$WAYBAR"
