@@ -429,12 +429,18 @@ fn main() {
             .output()
             .expect("run tests/e2e/waybar.sh");
         let text = String::from_utf8_lossy(&out.stdout);
-        match text.lines().find_map(|l| l.strip_prefix("e2e waybar: measure: ")) {
+        match text
+            .lines()
+            .find_map(|l| l.strip_prefix("e2e waybar: measure: "))
+        {
             Some(line) => {
                 let (what, figures) = line.split_once(": ").unwrap_or((line, ""));
                 row(what, figures);
             }
-            None => row("event → real Waybar exec start", "failed: see tests/e2e/waybar.sh --measure"),
+            None => row(
+                "event → real Waybar exec start",
+                "failed: see tests/e2e/waybar.sh --measure",
+            ),
         }
     }
 
