@@ -5,18 +5,75 @@
 
 use crate::debounce::Mode;
 use crate::error::{Context, Error, Result};
+pub use crate::module::ModuleStyle;
 use llm_bridge_hooks::statusline::template::Template;
 use llm_bridge_hooks::statusline::StatuslineConfig;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The fully commented default config, printed by `llm-bridge config
+/// --default`; README's reference is this text (a test keeps them equal).
+pub const DEFAULT_CONFIG_TOML: &str = r#"# llm-bridge configuration: $XDG_CONFIG_HOME/llm-bridge/config.toml
+# (or $LLM_BRIDGE_CONFIG). Every key is optional; these are the defaults.
+# Unknown keys are errors. `llm-bridge reload` (or SIGHUP) rereads this file.
+
+# Waybar's "signal" for the custom/llm module: it is sent SIGRTMIN+signal (1-30).
+signal = 8
+
+# With systemd socket activation: exit after this many seconds with no
+# session, no event and no `waybar --follow`/`status --watch` subscriber.
+# The next hook starts the daemon again; nothing is lost. 0 = never.
+idle_exit_secs = 0
+
+[debounce]
+# "leading": an event after a quiet window is shown at once; events closer
+# together are coalesced. "trailing": every change waits for the window.
+mode = "leading"
+# Events closer than this are coalesced into one update of the bar.
+window_ms = 16
+# But nothing waits longer than this after the first unshown event.
+cap_ms = 50
+
+[module]
+# The word (or icon) Waybar's module shows for each state. `alt` and the
+# CSS class stay the state's name whatever you write here.
+none = "none"
+idle = "idle"
+working = "working"
+waiting = "waiting"
+error = "error"
+# Append the number of sessions when there are several ("waiting 2").
+show_count = true
+# Append the running tool while exactly one session works ("working: Bash").
+show_tool = true
+# One tooltip line per session. Placeholders: {project} {state} {tool} {since}
+# {subagents} {model} {cost} {context}; the optional ones expand to nothing
+# or to " (Bash)", " · 2 subagents", " · Opus 4.5", " · $1.23", " · 42% context".
+tooltip = "{project}: {state}{tool} since {since}{subagents}{model}{cost}{context}"
+
+[statusline]
+# Segments: {model} {project} {branch} {context} {tokens} {cost} {duration}
+# {lines} {rate5h} {style} {effort}. "\n" starts a second row; {{ and }} are
+# literal braces. A segment with no figure disappears with its space.
+format = "{model} {project} {branch} {context} {cost} {duration} {lines} {rate5h}"
+# ANSI colours (NO_COLOR in the environment also turns them off).
+color = true
+# Context use (%) from which the figure turns yellow, then red.
+context_warn = 50
+context_critical = 80
+"#;
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Waybar's module is signalled with SIGRTMIN+signal (its `"signal"`).
     pub signal: u8,
+    /// With socket activation: exit after this many seconds with no session,
+    /// no event and no subscriber (0: never). systemd starts it again.
+    pub idle_exit_secs: u64,
     pub debounce: DebounceConfig,
+    pub module: ModuleStyle,
     /// Read by `llm-bridge-statusline` itself; validated here so that
     /// `llm-bridge daemon` reports a mistake too.
     pub statusline: StatuslineSection,
@@ -62,7 +119,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             signal: 8,
+            idle_exit_secs: 0,
             debounce: DebounceConfig::default(),
+            module: ModuleStyle::default(),
             statusline: StatuslineSection::default(),
         }
     }
@@ -127,6 +186,10 @@ impl Config {
         if config.debounce.window_ms == 0 || config.debounce.cap_ms < config.debounce.window_ms {
             return Err(Error::msg("debounce needs 0 < window_ms <= cap_ms"));
         }
+        config
+            .module
+            .validate()
+            .map_err(|e| Error::msg(format!("module.{e}")))?;
         Template::parse(&config.statusline.format)
             .map_err(|e| Error::msg(format!("statusline.format: {e}")))?;
         // The statusline reads its section with a smaller parser: both must agree.
@@ -162,6 +225,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown segment {modle}"), "{e}");
+    }
+
+    #[test]
+    fn the_commented_default_is_the_default() {
+        assert_eq!(
+            Config::parse(DEFAULT_CONFIG_TOML).unwrap(),
+            Config::default()
+        );
+        assert_eq!(
+            StatuslineConfig::parse(DEFAULT_CONFIG_TOML).unwrap(),
+            StatuslineConfig::default()
+        );
     }
 
     #[test]

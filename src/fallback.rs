@@ -69,8 +69,15 @@ fn apply_locked(paths: &Paths, config: &Config, message: &Message) -> Result<()>
         return Ok(());
     }
     snapshot::save(&paths.state_json, &state)?;
+    if let Some(ended) = &effects.ended {
+        crate::daemon::record_history(ended, now_ms);
+    }
     let mut publisher = Publisher::new(paths, config.signal);
-    let rendered = module::render(&state, utc_offset_secs((now_ms / 1000) as i64));
+    let rendered = module::render_styled(
+        &state,
+        utc_offset_secs((now_ms / 1000) as i64),
+        &config.module,
+    );
     publisher.publish(&rendered, now_ms)?;
     Ok(())
 }

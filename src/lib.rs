@@ -6,18 +6,22 @@
 //! [`fallback`] does the same without a daemon.
 
 pub mod atomic_file;
+pub mod commands;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod datagram;
 pub mod debounce;
 pub mod error;
 pub mod fallback;
+pub mod history;
 pub mod local_time;
 pub mod log;
 pub mod module;
 pub mod paths;
 pub mod publish;
 pub mod snapshot;
+pub mod socket_activation;
 pub mod state;
 pub mod state_lock;
 pub mod waybar_exec;

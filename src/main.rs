@@ -1,13 +1,17 @@
-//! The `llm-bridge` command: the daemon, the hook fallback and Waybar's exec.
+//! The `llm-bridge` command: the daemon and its lifecycle, Waybar's exec,
+//! the hook fallback, status, installation and history.
 
 use clap::{Parser, Subcommand};
-use llm_bridge::config::Config;
-use llm_bridge::daemon::Daemon;
+use llm_bridge::commands::{history, install, lifecycle, status};
+use llm_bridge::config::{Config, DEFAULT_CONFIG_TOML};
+use llm_bridge::daemon::{Daemon, Options};
+use llm_bridge::error::Result;
 use llm_bridge::fallback;
 use llm_bridge::paths::Paths;
 use llm_bridge::waybar_exec;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -23,9 +27,59 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon in the foreground.
-    Daemon,
+    /// Run the daemon in the foreground (what systemd runs).
+    Daemon {
+        /// Write the daemon's PID here once it serves (used by `start`).
+        #[arg(long, value_name = "PATH")]
+        pid_file: Option<PathBuf>,
+    },
+    /// Start the daemon in the background; returns once it answers.
+    Start,
+    /// Ask the daemon to flush and exit, and wait until it has.
+    Stop,
+    /// Show the daemon's sessions and counters (exit 0 running, 1 not, 2 error).
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Keep running and print every change.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
+    },
+    /// Make the daemon reread its config (exit 2 if the config is invalid).
+    Reload,
+    /// Print Waybar's module JSON (the module's exec).
+    Waybar {
+        /// Keep running and print one line per change (Waybar's continuous mode).
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Print the Claude Code settings (hooks and statusLine), Waybar module and CSS.
+    Install {
+        /// Merge the settings into ~/.claude/settings.json (keeps other keys, writes a backup).
+        #[arg(long)]
+        write: bool,
+        /// The settings file to merge into.
+        #[arg(long, value_name = "PATH", requires = "write")]
+        settings: Option<PathBuf>,
+        /// Where the llm-bridge binaries are installed (default: beside this one).
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+    },
+    /// Configuration help.
+    Config {
+        /// Print the fully commented default config.
+        #[arg(long, required = true)]
+        default: bool,
+    },
+    /// List finished sessions.
+    History {
+        /// Only sessions started today.
+        #[arg(long)]
+        today: bool,
+    },
     /// Apply one protocol message to the state files (the hook's fallback).
+    #[command(hide = true)]
     Apply {
         /// Invoked by llm-bridge-hook: never fail, report on stderr only.
         #[arg(long)]
@@ -33,56 +87,31 @@ enum Command {
         /// The encoded message (see docs/protocol.md).
         message: OsString,
     },
-    /// Print the Waybar module JSON (Waybar's exec).
-    Waybar {
-        /// Keep running and print one line per change (Waybar's continuous mode).
-        #[arg(long)]
-        follow: bool,
-    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let paths = Paths::from_env();
-    match cli.command {
-        Command::Daemon => {
-            let result = Config::load().and_then(|config| {
-                let mut daemon = Daemon::start(paths, &config)?;
-                eprintln!(
-                    "llm-bridge: daemon listening on {}",
-                    daemon.socket_path().display()
-                );
-                daemon.run()
-            });
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("llm-bridge: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Apply { from_hook, message } => {
-            let config = Config::load().unwrap_or_else(|e| {
-                eprintln!("llm-bridge: {e}; using the defaults");
-                Config::default()
-            });
-            match fallback::apply(&paths, &config, message.as_bytes()) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("llm-bridge apply: {e}");
-                    // The hook's exit status is ours: never fail a hook.
-                    if from_hook {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(2)
-                    }
-                }
-            }
-        }
+    let code = match cli.command {
+        // A daemon that cannot start (one is already running...) exits 1.
+        Command::Daemon { pid_file } => run_daemon(paths, pid_file).map_or_else(
+            |e| {
+                eprintln!("llm-bridge: {e}");
+                1
+            },
+            |()| 0,
+        ),
+        Command::Start => report(lifecycle::start(&paths)),
+        Command::Stop => report(lifecycle::stop(&paths)),
+        Command::Reload => report(lifecycle::reload(&paths)),
+        Command::Status {
+            json: _,
+            watch: true,
+        } => report(status::watch(&paths)),
+        Command::Status { json, watch: false } => status::status(&paths, json),
         Command::Waybar { follow: false } => {
             waybar_exec::print_once(&paths);
-            ExitCode::SUCCESS
+            0
         }
         Command::Waybar { follow: true } => {
             if let Err(e) = waybar_exec::follow(&paths) {
@@ -90,7 +119,99 @@ fn main() -> ExitCode {
                 // A failing follower must not hide the module: show the current state.
                 waybar_exec::print_once(&paths);
             }
-            ExitCode::SUCCESS
+            0
         }
+        Command::Install {
+            write,
+            settings,
+            bin_dir,
+        } => report(run_install(write, settings, bin_dir)),
+        Command::Config { default: _ } => {
+            print!("{DEFAULT_CONFIG_TOML}");
+            0
+        }
+        Command::History { today } => report(history::history(today)),
+        Command::Apply { from_hook, message } => {
+            let config = Config::load().unwrap_or_else(|e| {
+                eprintln!("llm-bridge: {e}; using the defaults");
+                Config::default()
+            });
+            match fallback::apply(&paths, &config, message.as_bytes()) {
+                Ok(_) => 0,
+                Err(e) => {
+                    eprintln!("llm-bridge apply: {e}");
+                    // The hook's exit status is ours: never fail a hook.
+                    if from_hook {
+                        0
+                    } else {
+                        2
+                    }
+                }
+            }
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+/// Prints an error as one line; errors exit 2 unless the command chose a code.
+fn report(result: Result<i32>) -> i32 {
+    result.unwrap_or_else(|e| {
+        eprintln!("llm-bridge: {e}");
+        2
+    })
+}
+
+fn run_daemon(paths: Paths, pid_file: Option<PathBuf>) -> Result<()> {
+    let config = Config::load()?;
+    let mut daemon = Daemon::start(paths, config, Options { pid_file })?;
+    eprintln!(
+        "llm-bridge: daemon listening on {}",
+        daemon.socket_path().display()
+    );
+    daemon.run()
+}
+
+fn run_install(write: bool, settings: Option<PathBuf>, bin_dir: Option<PathBuf>) -> Result<i32> {
+    use llm_bridge::error::Context;
+    let bin_dir = match bin_dir {
+        Some(d) => d,
+        None => std::env::current_exe()
+            .context("cannot find this binary")?
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+    };
+    let block = install::settings_block(&bin_dir);
+    if !write {
+        println!("// Claude Code: merge into ~/.claude/settings.json (or run `llm-bridge install --write`)");
+        println!("{}", serde_json::to_string_pretty(&block).expect("JSON"));
+        println!();
+        println!("// Waybar: add to your config, and \"custom/llm\" to a modules-* list");
+        println!("{}", install::WAYBAR_SNIPPET);
+        println!();
+        println!("/* Waybar style.css: one class per state */");
+        println!("{}", install::CSS_SNIPPET);
+        return Ok(0);
     }
+    let path = match settings.or_else(install::default_settings_path) {
+        Some(p) => p,
+        None => {
+            return Err(llm_bridge::error::Error::msg(
+                "HOME is not set; pass --settings PATH",
+            ))
+        }
+    };
+    match install::write(&path, &block)? {
+        None => println!(
+            "{} already has the llm-bridge hooks and statusLine: unchanged",
+            path.display()
+        ),
+        Some(backup) if backup.as_os_str().is_empty() => println!("wrote {}", path.display()),
+        Some(backup) => println!(
+            "updated {} (previous version: {})",
+            path.display(),
+            backup.display()
+        ),
+    }
+    Ok(0)
 }

@@ -6,8 +6,87 @@
 //! `&`, `<` and `>` from project or tool names are escaped.
 
 use crate::state::{Aggregate, Millis, Session, SessionState, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
+
+/// How the module reads: the `[module]` section of config.toml.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModuleStyle {
+    /// The word (or icon) shown for each aggregate state.
+    pub none: String,
+    pub idle: String,
+    pub working: String,
+    pub waiting: String,
+    pub error: String,
+    /// Append the number of sessions when there are several.
+    pub show_count: bool,
+    /// Append the tool while exactly one session is working.
+    pub show_tool: bool,
+    /// One tooltip line per session. Placeholders: {project} {state}
+    /// {tool} {since} {subagents} {model} {cost} {context}; the optional
+    /// ones expand to nothing or to their text with its separator.
+    pub tooltip: String,
+}
+
+impl Default for ModuleStyle {
+    fn default() -> Self {
+        ModuleStyle {
+            none: "none".into(),
+            idle: "idle".into(),
+            working: "working".into(),
+            waiting: "waiting".into(),
+            error: "error".into(),
+            show_count: true,
+            show_tool: true,
+            tooltip: DEFAULT_TOOLTIP.into(),
+        }
+    }
+}
+
+/// The default tooltip line.
+pub const DEFAULT_TOOLTIP: &str =
+    "{project}: {state}{tool} since {since}{subagents}{model}{cost}{context}";
+const TOOLTIP_FIELDS: [&str; 8] = [
+    "project",
+    "state",
+    "tool",
+    "since",
+    "subagents",
+    "model",
+    "cost",
+    "context",
+];
+
+impl ModuleStyle {
+    fn word(&self, aggregate: Aggregate) -> &str {
+        match aggregate {
+            Aggregate::None => &self.none,
+            Aggregate::Session(SessionState::Idle) => &self.idle,
+            Aggregate::Session(SessionState::Working) => &self.working,
+            Aggregate::Session(SessionState::Waiting) => &self.waiting,
+            Aggregate::Session(SessionState::Error) => &self.error,
+        }
+    }
+
+    /// Names the first unknown `{placeholder}` in the tooltip.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut rest = self.tooltip.as_str();
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after.find('}').ok_or("tooltip: a '{' is never closed")?;
+            let name = &after[..close];
+            if !TOOLTIP_FIELDS.contains(&name) {
+                return Err(format!(
+                    "tooltip: unknown placeholder {{{name}}} (known: {})",
+                    TOOLTIP_FIELDS.join(", ")
+                ));
+            }
+            rest = &after[close + 1..];
+        }
+        Ok(())
+    }
+}
 
 #[derive(Serialize)]
 struct ModuleJson<'a> {
@@ -18,15 +97,20 @@ struct ModuleJson<'a> {
     percentage: u8,
 }
 
-/// The module JSON for `state`, one line without a trailing newline.
+/// The module JSON for `state` in the default style.
 pub fn render(state: &State, utc_offset_secs: i64) -> String {
+    render_styled(state, utc_offset_secs, &ModuleStyle::default())
+}
+
+/// The module JSON for `state`, one line without a trailing newline.
+pub fn render_styled(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
     let aggregate = state.aggregate();
     let alt = aggregate.as_str();
     let module = ModuleJson {
-        text: escape_markup(&text(state, aggregate)),
+        text: escape_markup(&text(state, aggregate, style)),
         alt,
         class: [alt],
-        tooltip: tooltip(state, utc_offset_secs),
+        tooltip: tooltip(state, utc_offset_secs, style),
         percentage: state
             .sessions()
             .filter_map(|s| s.context_pct)
@@ -46,12 +130,12 @@ pub fn render_empty() -> String {
 /// `working: Bash`, `waiting 2`, `none`: the aggregate word, the session
 /// count when there are several, and the tool while exactly one session is
 /// working (and nothing needs the user).
-fn text(state: &State, aggregate: Aggregate) -> String {
-    let mut text = aggregate.as_str().to_string();
-    if state.len() > 1 {
+fn text(state: &State, aggregate: Aggregate, style: &ModuleStyle) -> String {
+    let mut text = style.word(aggregate).to_string();
+    if style.show_count && state.len() > 1 {
         let _ = write!(text, " {}", state.len());
     }
-    if aggregate == Aggregate::Session(SessionState::Working) {
+    if style.show_tool && aggregate == Aggregate::Session(SessionState::Working) {
         let mut working = state
             .sessions()
             .filter(|s| s.state == SessionState::Working);
@@ -65,7 +149,7 @@ fn text(state: &State, aggregate: Aggregate) -> String {
 }
 
 /// One line per session, most urgent first, then by project name.
-fn tooltip(state: &State, utc_offset_secs: i64) -> String {
+fn tooltip(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
     let mut sessions: Vec<&Session> = state.sessions().collect();
     sessions.sort_by(|a, b| {
         let rank = |s: &Session| match s.state {
@@ -76,43 +160,71 @@ fn tooltip(state: &State, utc_offset_secs: i64) -> String {
         };
         (rank(a), &a.project, &a.id).cmp(&(rank(b), &b.project, &b.id))
     });
-    let mut out = String::new();
     if sessions.is_empty() {
-        out.push_str("No Claude Code session");
+        return "No Claude Code session".to_string();
     }
-    for (i, s) in sessions.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
+    let lines: Vec<String> = sessions
+        .iter()
+        .map(|s| tooltip_line(s, utc_offset_secs, &style.tooltip))
+        .collect();
+    lines.join("\n")
+}
+
+fn tooltip_line(s: &Session, utc_offset_secs: i64, template: &str) -> String {
+    let project = if s.project.is_empty() {
+        short_id(&s.id)
+    } else {
+        &s.project
+    };
+    let n = s.subagents.len();
+    let field = |name: &str| -> String {
+        match name {
+            "project" => escape_markup(project),
+            "state" => s.state.as_str().to_string(),
+            "tool" => s
+                .current_tool()
+                .map_or(String::new(), |t| format!(" ({})", escape_markup(&t.name))),
+            "since" => clock(s.state_since, utc_offset_secs),
+            "subagents" if n > 0 => format!(" · {n} subagent{}", if n == 1 { "" } else { "s" }),
+            "model" => s
+                .model
+                .as_deref()
+                .map_or(String::new(), |m| format!(" · {}", escape_markup(m))),
+            "cost" => s.cost_usd.map_or(String::new(), |c| format!(" · ${c:.2}")),
+            "context" => s
+                .context_pct
+                .map_or(String::new(), |p| format!(" · {p:.0}% context")),
+            _ => String::new(),
         }
-        let project = if s.project.is_empty() {
-            short_id(&s.id)
-        } else {
-            &s.project
-        };
-        let _ = write!(out, "{}: {}", escape_markup(project), s.state.as_str());
-        if let Some(tool) = s.current_tool() {
-            let _ = write!(out, " ({})", escape_markup(&tool.name));
-        }
-        let _ = write!(out, " since {}", clock(s.state_since, utc_offset_secs));
-        if !s.subagents.is_empty() {
-            let n = s.subagents.len();
-            let _ = write!(out, " · {n} subagent{}", if n == 1 { "" } else { "s" });
-        }
-        if let Some(model) = &s.model {
-            let _ = write!(out, " · {}", escape_markup(model));
-        }
-        if let Some(cost) = s.cost_usd {
-            let _ = write!(out, " · ${cost:.2}");
-        }
-        if let Some(pct) = s.context_pct {
-            let _ = write!(out, " · {pct:.0}% context");
+    };
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&escape_markup(&rest[..open]));
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                out.push_str(&field(&after[..close]));
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&escape_markup(&rest[open..]));
+                rest = "";
+            }
         }
     }
+    out.push_str(&escape_markup(rest));
     out
 }
 
 fn short_id(id: &str) -> &str {
     llm_bridge_hooks::wire::truncate_head(id, 8)
+}
+
+/// The local time now, `HH:MM:SS`.
+pub fn clock_now() -> String {
+    let now = crate::daemon::wall_clock_ms();
+    clock(now, crate::local_time::utc_offset_secs((now / 1000) as i64))
 }
 
 /// `HH:MM:SS` local time of a wall-clock instant.
@@ -252,6 +364,49 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("R&amp;D &lt;x&gt;: working (mcp__a&lt;b&gt;)"));
+    }
+
+    #[test]
+    fn the_style_changes_words_count_tool_and_tooltip() {
+        let mut st = State::new();
+        apply(
+            &mut st,
+            EventKind::ToolStart,
+            "a",
+            "/src/app",
+            Some("Bash"),
+            0,
+        );
+        apply(&mut st, EventKind::Stop, "b", "/src/lib", None, 0);
+        let style = ModuleStyle {
+            working: "busy".into(),
+            show_count: false,
+            tooltip: "[{project}] {state}{tool} <{cost}>".into(),
+            ..ModuleStyle::default()
+        };
+        let v = parse(&render_styled(&st, 0, &style));
+        assert_eq!(v["text"], "busy: Bash");
+        assert_eq!(
+            v["alt"], "working",
+            "alt and class never change: Waybar's config keys on them"
+        );
+        assert_eq!(
+            v["tooltip"],
+            "[app] working (Bash) &lt;&gt;\n[lib] idle &lt;&gt;"
+        );
+        let style = ModuleStyle {
+            show_tool: false,
+            ..ModuleStyle::default()
+        };
+        assert_eq!(parse(&render_styled(&st, 0, &style))["text"], "working 2");
+        let bad = ModuleStyle {
+            tooltip: "{project} {nope}".into(),
+            ..ModuleStyle::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .contains("unknown placeholder {nope}"));
     }
 
     #[test]

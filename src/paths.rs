@@ -21,6 +21,8 @@ pub struct Paths {
     pub lock: PathBuf,
     /// Waybar PIDs found by the last /proc scan.
     pub waybar_pids: PathBuf,
+    /// Written by a daemon that `llm-bridge start` started.
+    pub pid_file: PathBuf,
 }
 
 impl Paths {
@@ -34,6 +36,7 @@ impl Paths {
             state_json: state_dir.join("state.json"),
             lock: state_dir.join("lock"),
             waybar_pids: state_dir.join("waybar.pids"),
+            pid_file: runtime.join("llm-bridge.pid"),
             runtime,
             state_dir,
         }

@@ -214,7 +214,12 @@ impl State {
         match message {
             Message::Event(e) => self.apply_event(e, now),
             Message::Status(s) => self.apply_status(s),
-            Message::Subscribe | Message::Unsubscribe | Message::Ping => Effects::default(),
+            Message::Subscribe
+            | Message::Unsubscribe
+            | Message::Ping
+            | Message::Query
+            | Message::Reload
+            | Message::Shutdown => Effects::default(),
         }
     }
 

@@ -178,6 +178,12 @@ pub enum Message {
     Unsubscribe,
     /// Answered with `LLMB/1 PONG`.
     Ping,
+    /// Answered with [`reply::STATUS`] and the daemon's status as JSON.
+    Query,
+    /// Re-read the config; answered with [`reply::OK`] or [`reply::ERROR`].
+    Reload,
+    /// Flush, snapshot and exit; answered with [`reply::OK`] first.
+    Shutdown,
 }
 
 /// Messages the daemon sends back.
@@ -186,6 +192,12 @@ pub mod reply {
     pub const MODULE: &str = "LLMB/1 MODULE\n";
     /// The answer to `PING`.
     pub const PONG: &str = "LLMB/1 PONG";
+    /// Header of the answer to `QUERY`; the status JSON follows on line 2.
+    pub const STATUS: &str = "LLMB/1 STATUS-REPLY\n";
+    /// A request was carried out.
+    pub const OK: &str = "LLMB/1 OK";
+    /// Header of a refusal; the one-line reason follows on line 2.
+    pub const ERROR: &str = "LLMB/1 ERROR\n";
 }
 
 // Field caps in bytes. Their sum plus keys and header stays well below
@@ -334,6 +346,9 @@ impl Message {
             Message::Subscribe => Writer::new("SUBSCRIBE", None, None).finish(),
             Message::Unsubscribe => Writer::new("UNSUBSCRIBE", None, None).finish(),
             Message::Ping => Writer::new("PING", None, None).finish(),
+            Message::Query => Writer::new("QUERY", None, None).finish(),
+            Message::Reload => Writer::new("RELOAD", None, None).finish(),
+            Message::Shutdown => Writer::new("SHUTDOWN", None, None).finish(),
         }
     }
 
@@ -423,6 +438,9 @@ impl Message {
             "SUBSCRIBE" => require_no_kind(Message::Subscribe),
             "UNSUBSCRIBE" => require_no_kind(Message::Unsubscribe),
             "PING" => require_no_kind(Message::Ping),
+            "QUERY" => require_no_kind(Message::Query),
+            "RELOAD" => require_no_kind(Message::Reload),
+            "SHUTDOWN" => require_no_kind(Message::Shutdown),
             _ => Err(DecodeError::UnknownVerb(
                 truncate_head(verb, 32).to_string(),
             )),
@@ -616,7 +634,15 @@ mod tests {
             lines_added: Some(10),
             lines_removed: Some(3),
         });
-        for m in [s, Message::Subscribe, Message::Unsubscribe, Message::Ping] {
+        for m in [
+            s,
+            Message::Subscribe,
+            Message::Unsubscribe,
+            Message::Ping,
+            Message::Query,
+            Message::Reload,
+            Message::Shutdown,
+        ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }
     }

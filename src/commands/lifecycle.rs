@@ -1,0 +1,184 @@
+//! `llm-bridge start`, `stop` and `reload`.
+
+use crate::control::{request, RequestError};
+use crate::error::{Context, Error, Result};
+use crate::paths::Paths;
+use llm_bridge_hooks::wire::{reply, Message};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `start` waits for the new daemon to answer, and `stop` for the old one to go.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// `$XDG_STATE_HOME/llm-bridge/daemon.log` (default `~/.local/state`).
+pub fn log_path() -> Option<PathBuf> {
+    crate::history::path().map(|p| p.with_file_name("daemon.log"))
+}
+
+/// The PID of a daemon that answers a ping, if any.
+fn running_pid(paths: &Paths) -> Option<u32> {
+    match request(&paths.socket, &Message::Ping) {
+        Ok(r) if r == reply::PONG.as_bytes() => Some(read_pid(&paths.pid_file).unwrap_or(0)),
+        _ => None,
+    }
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+}
+
+/// Starts the daemon detached (new session, output in daemon.log) and
+/// returns once it answers. Exit 0 also when one is already running.
+pub fn start(paths: &Paths) -> Result<i32> {
+    paths.ensure_dirs()?;
+    if let Some(pid) = running_pid(paths) {
+        println!("llm-bridge daemon is already running{}", pid_text(pid));
+        return Ok(0);
+    }
+    // A PID file whose process is gone is stale (the daemon replaces a
+    // stale socket itself).
+    if read_pid(&paths.pid_file).is_some_and(|pid| !process_alive(pid)) {
+        let _ = std::fs::remove_file(&paths.pid_file);
+    }
+    let log = log_path().ok_or_else(|| {
+        Error::msg("neither XDG_STATE_HOME nor HOME is set: no place for daemon.log")
+    })?;
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let exe = std::env::current_exe().context("cannot find the llm-bridge binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("daemon")
+        .arg("--pid-file")
+        .arg(&paths.pid_file)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().context("cannot duplicate the log file")?)
+        .stderr(out);
+    // SAFETY: setsid is async-signal-safe; it detaches the daemon from the
+    // terminal's session so closing the terminal does not end it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().context("cannot start the daemon")?;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(pid) = running_pid(paths) {
+            println!(
+                "llm-bridge daemon started{}; log: {}",
+                pid_text(pid),
+                log.display()
+            );
+            return Ok(0);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let last = tail
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim_start_matches("llm-bridge: ");
+            return Err(Error::msg(format!("the daemon exited ({status}): {last}")));
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::msg(format!(
+                "the daemon did not answer within {} s; see {}",
+                DEADLINE.as_secs(),
+                log.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn pid_text(pid: u32) -> String {
+    if pid == 0 {
+        String::new()
+    } else {
+        format!(" (pid {pid})")
+    }
+}
+
+/// Asks the daemon to flush and exit, waits until it is gone, removes its
+/// PID file and socket (never a socket systemd passed it). Exit 1 if none ran.
+pub fn stop(paths: &Paths) -> Result<i32> {
+    let status = match request(&paths.socket, &Message::Query) {
+        Ok(r) => crate::commands::status::parse_reply(&r)?,
+        Err(RequestError::NotRunning) => {
+            clean_stale(paths);
+            eprintln!("llm-bridge: the daemon is not running");
+            return Ok(1);
+        }
+        Err(e) => return Err(Error::msg(e.to_string())),
+    };
+    let pid = status["pid"].as_u64().unwrap_or(0) as u32;
+    let inherited = status["socket_activated"].as_bool().unwrap_or(false);
+    match request(&paths.socket, &Message::Shutdown) {
+        Ok(r) if r == reply::OK.as_bytes() => {}
+        Ok(r) => {
+            return Err(Error::msg(format!(
+                "unexpected reply: {}",
+                String::from_utf8_lossy(&r)
+            )))
+        }
+        Err(e) => return Err(Error::msg(e.to_string())),
+    }
+    let deadline = Instant::now() + DEADLINE;
+    while process_alive(pid) {
+        if Instant::now() >= deadline {
+            return Err(Error::msg(format!(
+                "the daemon (pid {pid}) is still running after {} s",
+                DEADLINE.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_file(&paths.pid_file);
+    if !inherited && !crate::daemon::socket_answers(&paths.socket) {
+        let _ = std::fs::remove_file(&paths.socket);
+    }
+    println!("llm-bridge daemon stopped{}", pid_text(pid));
+    Ok(0)
+}
+
+/// Removes a PID file whose process is gone.
+fn clean_stale(paths: &Paths) {
+    if read_pid(&paths.pid_file).is_some_and(|pid| !process_alive(pid)) {
+        let _ = std::fs::remove_file(&paths.pid_file);
+    }
+}
+
+/// Asks the daemon to reread its config. Exit 0 done, 1 not running, 2 invalid config.
+pub fn reload(paths: &Paths) -> Result<i32> {
+    match request(&paths.socket, &Message::Reload) {
+        Ok(r) if r == reply::OK.as_bytes() => {
+            println!("config reloaded");
+            Ok(0)
+        }
+        Ok(r) => {
+            let text = String::from_utf8_lossy(&r);
+            let reason = text.strip_prefix(reply::ERROR).unwrap_or(&text);
+            eprintln!("llm-bridge: {reason}; the daemon keeps its running config");
+            Ok(2)
+        }
+        Err(RequestError::NotRunning) => {
+            eprintln!("llm-bridge: the daemon is not running");
+            Ok(1)
+        }
+        Err(e) => Err(Error::msg(e.to_string())),
+    }
+}

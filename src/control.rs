@@ -1,0 +1,69 @@
+//! The client side of the daemon's requests (`QUERY`, `RELOAD`,
+//! `SHUTDOWN`, `PING`): an autobound abstract address, so a command leaves
+//! no file behind, one datagram out and one reply back within a deadline.
+
+use crate::datagram;
+use llm_bridge_hooks::wire::{Message, MAX_DATAGRAM};
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a command waits for the daemon's answer.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub enum RequestError {
+    /// No daemon: the socket is missing or refuses.
+    NotRunning,
+    /// The daemon did not answer in time.
+    NoReply,
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::NotRunning => f.write_str("the daemon is not running"),
+            RequestError::NoReply => write!(
+                f,
+                "the daemon did not answer within {} s",
+                REPLY_TIMEOUT.as_secs()
+            ),
+            RequestError::Io(e) => write!(f, "cannot talk to the daemon: {e}"),
+        }
+    }
+}
+
+/// Sends `message` to the daemon at `socket` and returns its reply.
+pub fn request(socket: &Path, message: &Message) -> Result<Vec<u8>, RequestError> {
+    let sock = UnixDatagram::unbound().map_err(RequestError::Io)?;
+    datagram::autobind(sock.as_raw_fd()).map_err(RequestError::Io)?;
+    if let Err(e) = sock.connect(socket) {
+        return Err(match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ECONNREFUSED | libc::ENOTDIR) => RequestError::NotRunning,
+            _ => RequestError::Io(e),
+        });
+    }
+    sock.set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(RequestError::Io)?;
+    sock.send(&message.encode())
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ECONNREFUSED) => RequestError::NotRunning,
+            _ => RequestError::Io(e),
+        })?;
+    // Replies (a status with many sessions) may exceed the request limit.
+    let mut buf = vec![0u8; 256 * 1024.max(MAX_DATAGRAM)];
+    match sock.recv(&mut buf) {
+        Ok(n) => {
+            buf.truncate(n);
+            Ok(buf)
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err(RequestError::NoReply)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => Err(RequestError::NotRunning),
+        Err(e) => Err(RequestError::Io(e)),
+    }
+}

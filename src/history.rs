@@ -1,0 +1,114 @@
+//! `sessions.jsonl`: one line per finished session, appended when a session
+//! ends, read by `llm-bridge history`.
+
+use crate::error::{Context, Result};
+use crate::state::{Millis, Session};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One finished session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub project: String,
+    pub started: Millis,
+    pub ended: Millis,
+    pub prompts: u64,
+    pub tool_uses: u64,
+    pub cost_usd: Option<f64>,
+    pub model: Option<String>,
+}
+
+impl Record {
+    pub fn new(session: &Session, ended: Millis) -> Record {
+        Record {
+            id: session.id.clone(),
+            project: session.project.clone(),
+            started: session.started,
+            ended,
+            prompts: session.prompts,
+            tool_uses: session.tool_uses,
+            cost_usd: session.cost_usd,
+            model: session.model.clone(),
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/llm-bridge/sessions.jsonl` (default `~/.local/state`).
+pub fn path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(base.join("llm-bridge").join("sessions.jsonl"))
+}
+
+/// Appends one record (one `write` of one line, so concurrent appenders
+/// never interleave).
+pub fn append(path: &Path, record: &Record) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut line = serde_json::to_vec(record).context("cannot serialize a history record")?;
+    line.push(b'\n');
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.write_all(&line)
+        .with_context(|| format!("cannot append to {}", path.display()))
+}
+
+/// Reads every record; lines that do not parse are skipped and counted.
+pub fn read(path: &Path) -> Result<(Vec<Record>, usize)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut bad = 0;
+    let records = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).map_err(|_| bad += 1).ok())
+        .collect();
+    Ok((records, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_and_read_back_skipping_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/sessions.jsonl");
+        let session = Session {
+            id: "a".into(),
+            project: "app".into(),
+            started: 1000,
+            prompts: 3,
+            ..Session::default()
+        };
+        append(&p, &Record::new(&session, 5000)).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"garbage\n")
+            .unwrap();
+        append(&p, &Record::new(&session, 9000)).unwrap();
+        let (records, bad) = read(&p).unwrap();
+        assert_eq!((records.len(), bad), (2, 1));
+        assert_eq!(
+            (
+                records[0].project.as_str(),
+                records[0].prompts,
+                records[1].ended
+            ),
+            ("app", 3, 9000)
+        );
+    }
+}
