@@ -29,9 +29,18 @@ fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// Whether `pid` runs; a zombie (exited, not yet reaped by its parent) does not.
 fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence.
-    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+    if pid == 0 || unsafe { libc::kill(pid as i32, 0) } != 0 {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the parenthesised command name.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    state != Some('Z')
 }
 
 /// Starts the daemon detached (new session, output in daemon.log) and

@@ -131,9 +131,26 @@ impl Env {
     pub fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.env("XDG_RUNTIME_DIR", self.runtime())
+            .env("XDG_STATE_HOME", self.runtime().join("state"))
+            .env("HOME", self.runtime().join("home"))
             .env_remove("LLM_BRIDGE_SOCKET")
+            .env_remove("LISTEN_PID")
+            .env_remove("LISTEN_FDS")
             .env("LLM_BRIDGE_CONFIG", self.runtime().join("config.toml"));
         cmd
+    }
+
+    /// Runs `llm-bridge ARGS...` to completion.
+    pub fn bridge(&self, args: &[&str]) -> Output {
+        self.command(&bridge_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.runtime().join("llm-bridge.pid")
     }
 
     pub fn write_config(&self, toml: &str) {

@@ -1,0 +1,389 @@
+//! start / stop / status / reload, socket activation, install, history.
+
+use crate::support::*;
+use llm_bridge_hooks::wire::EventKind;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+
+fn text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Whether `pid` runs; a zombie (exited, not reaped yet: who reaps an
+/// orphan depends on the machine) does not.
+fn pid_alive(pid: i32) -> bool {
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+        != Some('Z')
+}
+
+/// Stops a daemon started with `start` if a test failed before `stop`.
+struct StopOnDrop<'a>(&'a Env);
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(self.0.pid_file())
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn start_status_stop_round_trip_leaves_no_runtime_files() {
+    let env = Env::new();
+    let _guard = StopOnDrop(&env);
+    let out = env.bridge(&["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = env.bridge(&["start"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("started"), "{}", text(&out));
+    assert!(env.pid_file().exists() && env.socket().exists());
+    // It survives the command that started it, in its own session.
+    let pid: i32 = std::fs::read_to_string(env.pid_file())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        unsafe { libc::getsid(pid) },
+        pid,
+        "the daemon leads its own session"
+    );
+
+    env.hook(&sample("PreToolUse-Bash"));
+    env.wait_text("working: Bash");
+    let out = env.bridge(&["status"]);
+    assert_eq!(out.status.code(), Some(0));
+    let status = text(&out);
+    for want in [
+        "running (pid",
+        "waybar-llm",
+        "working",
+        "Bash",
+        " received, 0 rejected",
+        "event → flush: p50",
+    ] {
+        assert!(status.contains(want), "{want:?} missing in:\n{status}");
+    }
+    let out = env.bridge(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sessions"][0]["tool"], "Bash");
+    // The hook's event, start's pings and these queries are all datagrams.
+    assert!(v["counters"]["received"].as_u64().unwrap() >= 3);
+    assert!(v["event_to_flush_ms"]["p99"].as_f64().is_some());
+
+    let again = env.bridge(&["start"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(text(&again).contains("already running"), "{}", text(&again));
+
+    let out = env.bridge(&["stop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!pid_alive(pid));
+    assert!(!env.socket().exists(), "socket left behind");
+    assert!(!env.pid_file().exists(), "PID file left behind");
+    let out = env.bridge(&["stop"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stop with no daemon: {}",
+        text(&out)
+    );
+    assert_eq!(env.bridge(&["status"]).status.code(), Some(1));
+    // The daemon's output went to daemon.log, not to the terminal.
+    let log = std::fs::read_to_string(env.runtime().join("state/llm-bridge/daemon.log")).unwrap();
+    assert!(log.contains("daemon listening"), "{log}");
+}
+
+#[test]
+fn start_after_kill_9_cleans_the_stale_files() {
+    let env = Env::new();
+    let _guard = StopOnDrop(&env);
+    assert_eq!(env.bridge(&["start"]).status.code(), Some(0));
+    let pid: i32 = std::fs::read_to_string(env.pid_file())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_until("the daemon to die", || !pid_alive(pid));
+    assert!(
+        env.socket().exists() && env.pid_file().exists(),
+        "stale files are there"
+    );
+    assert_eq!(env.bridge(&["status"]).status.code(), Some(1));
+    let out = env.bridge(&["start"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let new_pid: i32 = std::fs::read_to_string(env.pid_file())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(new_pid, pid);
+    env.hook(&sample("UserPromptSubmit"));
+    env.wait_text("working");
+    assert_eq!(env.bridge(&["stop"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_bad_config_on_reload_or_sighup_keeps_the_running_one() {
+    let env = Env::new();
+    env.write_config("[module]\nworking = \"busy\"\n");
+    let daemon = env.daemon();
+    env.send(event(EventKind::Submit, "a", "/src/a"));
+    env.wait_text("busy");
+
+    env.write_config("[module]\nworkin = \"typo\"\n");
+    let out = env.bridge(&["reload"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("workin"), "the bad key is named: {stderr}");
+    unsafe { libc::kill(daemon.child.id() as i32, libc::SIGHUP) };
+    wait_until("the SIGHUP report in the log", || {
+        daemon.log().contains("reload on SIGHUP failed")
+    });
+    env.send(event(EventKind::Stop, "a", "/src/a"));
+    env.wait_text("idle");
+    env.send(event(EventKind::Submit, "a", "/src/a"));
+    env.wait_text("busy");
+
+    env.write_config("[module]\nworking = \"BUSY\"\n");
+    let out = env.bridge(&["reload"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    env.wait_text("BUSY");
+    // SIGHUP does the same.
+    env.write_config("[module]\nworking = \"hup\"\n");
+    unsafe { libc::kill(daemon.child.id() as i32, libc::SIGHUP) };
+    env.wait_text("hup");
+}
+
+/// Binds the socket as systemd would and starts the daemon with it on fd 3.
+fn socket_activated_daemon(env: &Env, listener: &OwnedFd) -> std::process::Child {
+    let raw = listener.as_raw_fd();
+    let mut cmd = env.command(std::path::Path::new("/bin/sh"));
+    // `exec` keeps the shell's PID, so $$ is the daemon's LISTEN_PID.
+    cmd.arg("-c")
+        .arg(format!(
+            "LISTEN_PID=$$ LISTEN_FDS=1 exec '{}' daemon",
+            bridge_bin().display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(env.runtime().join("activated.log")).unwrap());
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself is a no-op that keeps close-on-exec: clear it.
+            let rc = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+fn bind_like_systemd(env: &Env) -> OwnedFd {
+    let sock = std::os::unix::net::UnixDatagram::bind(env.socket()).unwrap();
+    std::fs::set_permissions(
+        env.socket(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(sock)) }
+}
+
+#[test]
+fn socket_activation_uses_the_inherited_socket_and_never_unlinks_it() {
+    let env = Env::new();
+    let listener = bind_like_systemd(&env);
+    let mut child = socket_activated_daemon(&env, &listener);
+    env.hook(&sample("UserPromptSubmit"));
+    env.wait_text("working");
+    let out = env.bridge(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["socket_activated"], true);
+    assert_eq!(env.bridge(&["stop"]).status.code(), Some(0));
+    assert!(child.wait().unwrap().success());
+    assert!(
+        env.socket().exists(),
+        "the socket belongs to systemd: never unlinked"
+    );
+}
+
+#[test]
+fn socket_activated_daemon_exits_when_idle_and_loses_nothing() {
+    let env = Env::new();
+    env.write_config("idle_exit_secs = 1\n");
+    let listener = bind_like_systemd(&env);
+    let mut child = socket_activated_daemon(&env, &listener);
+    wait_until("the idle exit", || child.try_wait().unwrap().is_some());
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(env.runtime().join("activated.log")).unwrap();
+    assert!(
+        log.contains("no session, event or subscriber for 1 s"),
+        "{log}"
+    );
+    // While it is gone, systemd's socket keeps the hook's datagram queued...
+    env.hook(&sample("UserPromptSubmit"));
+    assert_eq!(env.module()["alt"], "none", "nobody handled it yet");
+    // ...and the next daemon (systemd starts one on traffic) handles it.
+    let mut child = socket_activated_daemon(&env, &listener);
+    env.wait_text("working");
+    // With a session it stays up.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited although a session exists"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn install_write_merges_keeps_other_keys_and_is_idempotent() {
+    let env = Env::new();
+    let settings = env.runtime().join("home/.claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, r#"{"model":"opus","hooks":{"Stop":[{"hooks":[{"type":"command","command":"notify-send"}]}]}}"#).unwrap();
+    let out = env.bridge(&["install", "--write", "--bin-dir", "/opt/llm-bridge/bin"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(v["model"], "opus");
+    assert_eq!(v["hooks"]["Stop"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["hooks"]["PermissionRequest"][0]["hooks"][0]["command"],
+        "/opt/llm-bridge/bin/llm-bridge-hook"
+    );
+    assert_eq!(
+        v["statusLine"]["command"],
+        "/opt/llm-bridge/bin/llm-bridge-statusline"
+    );
+    let backups: Vec<_> = std::fs::read_dir(settings.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("settings.json.bak-")
+        })
+        .collect();
+    assert_eq!(backups.len(), 1);
+    let first = std::fs::read_to_string(&settings).unwrap();
+    let out = env.bridge(&["install", "--write", "--bin-dir", "/opt/llm-bridge/bin"]);
+    assert!(text(&out).contains("unchanged"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), first);
+    // Invalid JSON is left alone with a one-line error.
+    std::fs::write(&settings, "{oops").unwrap();
+    let out = env.bridge(&["install", "--write"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), "{oops");
+    // Without --write it only prints, and names everything needed.
+    let out = env.bridge(&["install"]);
+    let printed = text(&out);
+    for want in [
+        "\"SessionEnd\"",
+        "llm-bridge-statusline",
+        "\"custom/llm\"",
+        "#custom-llm.waiting",
+    ] {
+        assert!(printed.contains(want), "{want} missing");
+    }
+}
+
+#[test]
+fn finished_sessions_reach_the_history() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    env.hook(&sample("SessionStart"));
+    env.hook(&sample("UserPromptSubmit"));
+    env.hook(&sample("PreToolUse-Bash"));
+    env.hook(&sample("SessionEnd"));
+    env.wait_text("none");
+    let out = env.bridge(&["history"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("waybar-llm"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        row.split_whitespace().rev().nth(2) == Some("1"),
+        "1 prompt: {row}"
+    );
+    assert!(table.contains("1 session(s)"), "{table}");
+    let out = env.bridge(&["history", "--today"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("waybar-llm"));
+}
+
+#[test]
+fn status_watch_streams_changes() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    let mut child = env
+        .command(&bridge_bin())
+        .args(["status", "--watch"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let expect = |word: &str| loop {
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("status --watch never printed {word}"));
+        if line.contains(word) {
+            break;
+        }
+    };
+    expect("none");
+    env.send(event(EventKind::Permission, "a", "/src/alpha"));
+    expect("waiting");
+    expect("alpha: waiting");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn config_default_prints_a_valid_commented_config() {
+    let env = Env::new();
+    let out = env.bridge(&["config", "--default"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().filter(|l| l.starts_with('#')).count() > 20,
+        "commented"
+    );
+    // The printed config is what a daemon accepts.
+    let _daemon = env.daemon();
+    env.write_config(&text);
+    let out = env.bridge(&["reload"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
