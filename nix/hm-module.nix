@@ -1,0 +1,79 @@
+# Home Manager module: services.llm-bridge.{enable, package, settings}.
+# It installs the package, renders settings to config.toml, and runs the
+# daemon as a systemd user service started by its socket (socket activation),
+# tied to the graphical session.
+self:
+{ config, lib, pkgs, ... }:
+
+let
+  cfg = config.services.llm-bridge;
+  tomlFormat = pkgs.formats.toml { };
+  configFile = tomlFormat.generate "llm-bridge-config.toml" cfg.settings;
+in
+{
+  options.services.llm-bridge = {
+    enable = lib.mkEnableOption "llm-bridge, Claude Code sessions in Waybar";
+
+    package = lib.mkOption {
+      type = lib.types.package;
+      default = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+      defaultText = lib.literalExpression "llm-bridge.packages.\${system}.default";
+      description = "The llm-bridge package.";
+    };
+
+    settings = lib.mkOption {
+      type = tomlFormat.type;
+      default = { };
+      example = lib.literalExpression ''
+        {
+          signal = 8;
+          debounce.mode = "leading";
+          module.waiting = "⏳";
+          statusline.format = "{model} {project} {context} {cost}";
+        }
+      '';
+      description = ''
+        Written to $XDG_CONFIG_HOME/llm-bridge/config.toml; see
+        `llm-bridge config --default` for every key.
+      '';
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    home.packages = [ cfg.package ];
+
+    xdg.configFile."llm-bridge/config.toml" = lib.mkIf (cfg.settings != { }) {
+      source = configFile;
+    };
+
+    systemd.user.sockets.llm-bridge = {
+      Unit = {
+        Description = "llm-bridge socket (Claude Code hooks to Waybar)";
+        PartOf = [ "graphical-session.target" ];
+      };
+      Socket = {
+        ListenDatagram = "%t/llm-bridge.sock";
+        SocketMode = "0600";
+        RemoveOnStop = true;
+      };
+      Install.WantedBy = [ "sockets.target" ];
+    };
+
+    systemd.user.services.llm-bridge = {
+      Unit = {
+        Description = "llm-bridge: Claude Code sessions in Waybar";
+        Requires = [ "llm-bridge.socket" ];
+        After = [ "llm-bridge.socket" "graphical-session.target" ];
+        PartOf = [ "graphical-session.target" ];
+        X-Restart-Triggers = lib.optional (cfg.settings != { }) "${configFile}";
+      };
+      Service = {
+        ExecStart = "${cfg.package}/bin/llm-bridge daemon";
+        ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
+        Restart = "on-failure";
+        RestartSec = 1;
+      };
+      Install.WantedBy = [ "graphical-session.target" ];
+    };
+  };
+}

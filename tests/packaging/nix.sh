@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Checks the Nix files offline: every .nix file parses, and the Home
+# Manager module, evaluated against a stub lib, resolves to the intended
+# systemd units and refuses unknown options and mistyped values.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+say() { printf 'nix: %s\n' "$*"; }
+fail() { say "FAIL: $*"; exit 1; }
+if ! command -v nix-instantiate >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nix-bin >/dev/null
+fi
+export NIX_CONFIG=$'build-users-group =\nexperimental-features = nix-command flakes\nflake-registry = \nsandbox = false'
+
+files=$(git ls-files '*.nix')
+for f in $files; do
+    nix-instantiate --parse "$f" >/dev/null 2>"$f.err" || { cat "$f.err"; rm -f "$f.err"; fail "$f does not parse"; }
+    rm -f "$f.err"
+done
+
+EVAL=tests/packaging/nix/eval.nix
+eval_cfg() { nix-instantiate --eval --strict --json "$EVAL" --arg cfg "$1" 2>&1; }
+
+out=$(eval_cfg '{ enable = true; settings = { signal = 9; module.waiting = "W"; }; }') || fail "evaluation failed: $out"
+python3 - "$out" <<'PY' || fail "the resolved units are not as intended: $out"
+import json, sys
+v = json.loads(sys.argv[1])
+svc = v["systemd"]["user"]["services"]["llm-bridge"]
+sock = v["systemd"]["user"]["sockets"]["llm-bridge"]
+assert svc["Service"]["ExecStart"].endswith("/bin/llm-bridge daemon"), svc
+assert svc["Service"]["Restart"] == "on-failure" and svc["Service"]["RestartSec"] == 1, svc
+assert "graphical-session.target" in svc["Unit"]["After"] and svc["Unit"]["PartOf"] == ["graphical-session.target"], svc
+assert svc["Install"]["WantedBy"] == ["graphical-session.target"], svc
+assert sock["Socket"] == {"ListenDatagram": "%t/llm-bridge.sock", "SocketMode": "0600", "RemoveOnStop": True}, sock
+assert '"signal":9' in v["xdg"]["configFile"]["llm-bridge/config.toml"]["source"], v["xdg"]
+assert v["home"]["packages"], v
+PY
+
+out=$(eval_cfg '{ enable = true; }') || fail "evaluation without settings failed: $out"
+[[ $out != *llm-bridge/config.toml* ]] || fail "no settings must write no config.toml: $out"
+out=$(eval_cfg '{ }') || fail "evaluation of a disabled module failed: $out"
+[[ $out == '{"enabled":false}' ]] || fail "a disabled module must configure nothing: $out"
+if out=$(eval_cfg '{ enable = true; bogus = 1; }'); then fail "an unknown option was accepted"; fi
+[[ $out == *"unknown option(s): services.llm-bridge.bogus"* ]] || fail "unexpected error: $out"
+if out=$(eval_cfg '{ enable = "yes"; }'); then fail "a string for enable was accepted"; fi
+[[ $out == *"services.llm-bridge.enable: not a bool"* ]] || fail "unexpected error: $out"
+
+say "PASS ($(echo $files | wc -w) files parse; the Home Manager module resolves and refuses bad options)"
