@@ -13,6 +13,7 @@ fi
 export NIX_CONFIG=$'build-users-group =\nexperimental-features = nix-command flakes\nflake-registry = \nsandbox = false'
 
 files=$(git ls-files '*.nix')
+[[ -n $files ]] || fail "no tracked .nix files found"
 for f in $files; do
     nix-instantiate --parse "$f" >/dev/null 2>"$f.err" || { cat "$f.err"; rm -f "$f.err"; fail "$f does not parse"; }
     rm -f "$f.err"
