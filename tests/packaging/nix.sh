@@ -46,4 +46,12 @@ if out=$(eval_cfg '{ enable = true; bogus = 1; }'); then fail "an unknown option
 if out=$(eval_cfg '{ enable = "yes"; }'); then fail "a string for enable was accepted"; fi
 [[ $out == *"services.llm-bridge.enable: not a bool"* ]] || fail "unexpected error: $out"
 
-say "PASS ($(echo $files | wc -w) files parse; the Home Manager module resolves and refuses bad options)"
+# The flake's outputs evaluate (packages, apps, devShells, the module),
+# against a stand-in nixpkgs whose derivations are never built.
+store=$(mktemp -d /tmp/llm-bridge-nix-store.XXXXXX)
+trap 'chmod -R u+w "$store" 2>/dev/null; rm -rf "$store"' EXIT
+out=$(nix flake check --no-build --no-write-lock-file \
+    --override-input nixpkgs "path:$ROOT/tests/packaging/nix/stub-nixpkgs" \
+    --store "local?root=$store" "$ROOT" 2>&1) || fail "nix flake check: $(grep -m1 '^error' <<<"$out")"
+
+say "PASS ($(echo $files | wc -w) files parse; nix flake check --no-build; the Home Manager module resolves and refuses bad options)"

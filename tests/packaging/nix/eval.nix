@@ -4,7 +4,7 @@
 # Unknown options and values of the wrong type are errors, as in Home Manager.
 { cfg }:
 let
-  lib = import ./stub-lib.nix;
+  lib = import ./stub-nixpkgs/lib.nix;
   pkgs = {
     stdenv.hostPlatform.system = "x86_64-linux";
     coreutils = "/nix/store/stub-coreutils";
