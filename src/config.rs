@@ -74,30 +74,14 @@ pub struct Config {
     pub idle_exit_secs: u64,
     pub debounce: DebounceConfig,
     pub module: ModuleStyle,
-    /// Read by `llm-bridge-statusline` itself; validated here so that
-    /// `llm-bridge daemon` reports a mistake too.
-    pub statusline: StatuslineSection,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StatuslineSection {
-    pub format: String,
-    pub color: bool,
-    pub context_warn: f64,
-    pub context_critical: f64,
-}
-
-impl Default for StatuslineSection {
-    fn default() -> Self {
-        let d = StatuslineConfig::default();
-        StatuslineSection {
-            format: d.format,
-            color: d.color,
-            context_warn: d.context_warn,
-            context_critical: d.context_critical,
-        }
-    }
+    /// Read by `llm-bridge-statusline` itself, with its own parser; the same
+    /// parser fills this in `Config::parse`, so `llm-bridge daemon` and
+    /// `reload` report a mistake in the section too.
+    #[serde(skip)]
+    pub statusline: StatuslineConfig,
+    /// Lets serde accept the `[statusline]` table it does not read.
+    #[serde(rename = "statusline")]
+    statusline_table: serde::de::IgnoredAny,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -122,7 +106,8 @@ impl Default for Config {
             idle_exit_secs: 0,
             debounce: DebounceConfig::default(),
             module: ModuleStyle::default(),
-            statusline: StatuslineSection::default(),
+            statusline: StatuslineConfig::default(),
+            statusline_table: serde::de::IgnoredAny,
         }
     }
 }
@@ -175,7 +160,7 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let config: Config =
+        let mut config: Config =
             toml::from_str(text).map_err(|e| Error::msg(e.message().to_string()))?;
         if !(1..=30).contains(&config.signal) {
             return Err(Error::msg(format!(
@@ -190,12 +175,10 @@ impl Config {
             .module
             .validate()
             .map_err(|e| Error::msg(format!("module.{e}")))?;
+        config.statusline =
+            StatuslineConfig::parse(text).map_err(|e| Error::msg(format!("[statusline] {e}")))?;
         Template::parse(&config.statusline.format)
             .map_err(|e| Error::msg(format!("statusline.format: {e}")))?;
-        // The statusline reads its section with a smaller parser: both must agree.
-        if let Err(e) = StatuslineConfig::parse(text) {
-            return Err(Error::msg(format!("[statusline] {e}")));
-        }
         Ok(config)
     }
 }

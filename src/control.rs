@@ -3,12 +3,15 @@
 //! no file behind, one datagram out and one reply back within a deadline.
 
 use crate::datagram;
-use llm_bridge_hooks::wire::{Message, MAX_DATAGRAM};
+use llm_bridge_hooks::wire::Message;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
+
+/// The largest reply read (docs/protocol.md).
+const REPLY_LIMIT: usize = 256 * 1024;
 
 /// How long a command waits for the daemon's answer.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -54,7 +57,7 @@ pub fn request(socket: &Path, message: &Message) -> Result<Vec<u8>, RequestError
             _ => RequestError::Io(e),
         })?;
     // Replies (a status with many sessions) may exceed the request limit.
-    let mut buf = vec![0u8; 256 * 1024.max(MAX_DATAGRAM)];
+    let mut buf = vec![0u8; REPLY_LIMIT];
     match sock.recv(&mut buf) {
         Ok(n) => {
             buf.truncate(n);

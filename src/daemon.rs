@@ -13,14 +13,14 @@ use crate::datagram::{self, PeerAddr};
 use crate::debounce::{Debouncer, Decision};
 use crate::error::{Context, Error, Result};
 use crate::history;
-use crate::local_time::utc_offset_secs;
+use crate::local_time::{utc_offset_secs, wall_clock_ms};
 use crate::log::log;
 use crate::module;
 use crate::paths::Paths;
 use crate::publish::Publisher;
 use crate::snapshot;
 use crate::socket_activation;
-use crate::state::{Millis, State};
+use crate::state::State;
 use crate::state_lock::StateLock;
 use llm_bridge_hooks::wire::{reply, DecodeError, Message, MAX_DATAGRAM};
 use mio::net::UnixDatagram;
@@ -36,7 +36,7 @@ use std::io::{self, ErrorKind, Write};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const SOCKET: Token = Token(0);
 const TIMER: Token = Token(1);
@@ -62,7 +62,6 @@ pub struct Counters {
     pub writes: u64,
     pub signals: u64,
     pub snapshots: u64,
-    pub push_failures: u64,
 }
 
 /// How the daemon was asked to run.
@@ -75,7 +74,6 @@ pub struct Options {
 pub struct Daemon {
     poll: Poll,
     socket: UnixDatagram,
-    socket_path: PathBuf,
     /// Inherited from systemd: never unlinked, and idle exit is allowed.
     socket_inherited: bool,
     /// (dev, ino) of the socket we bound: only that file is ever unlinked.
@@ -167,7 +165,6 @@ impl Daemon {
         let mut daemon = Daemon {
             poll,
             socket,
-            socket_path: paths.socket.clone(),
             socket_inherited,
             socket_id,
             timer,
@@ -197,7 +194,7 @@ impl Daemon {
     }
 
     pub fn socket_path(&self) -> &Path {
-        &self.socket_path
+        &self.paths.socket
     }
 
     /// Runs until SIGTERM, SIGINT, a SHUTDOWN request or the idle exit,
@@ -304,7 +301,7 @@ impl Daemon {
                     }
                 }
                 if let Some(ended) = effects.ended {
-                    record_history(&ended, now_ms);
+                    history::record(&ended, now_ms);
                 }
             }
         }
@@ -445,9 +442,7 @@ impl Daemon {
                     self.counters.writes += 1;
                     self.counters.signals += u64::from(published.signals.sent);
                     let fd = self.socket.as_raw_fd();
-                    let before = self.subscribers.len();
                     self.subscribers.retain(|peer| push(fd, peer, &module));
-                    self.counters.push_failures += (before - self.subscribers.len()) as u64;
                 }
             }
             Err(e) => log(format_args!("{e}")),
@@ -532,7 +527,7 @@ impl Daemon {
             "pid": std::process::id(),
             "uptime_s": self.started.elapsed().as_secs(),
             "config_path": Config::path(),
-            "socket": self.socket_path,
+            "socket": self.paths.socket,
             "socket_activated": self.socket_inherited,
             "waybar_pids": self.publisher.signaller.known_pids(),
             "subscribers": self.subscribers.len(),
@@ -560,10 +555,12 @@ impl Daemon {
         }
         // Only unlink the socket if we bound it and it is still that file;
         // a socket inherited from systemd belongs to systemd.
-        if let (Some(id), Ok(meta)) = (self.socket_id, std::fs::symlink_metadata(&self.socket_path))
-        {
+        if let (Some(id), Ok(meta)) = (
+            self.socket_id,
+            std::fs::symlink_metadata(&self.paths.socket),
+        ) {
             if (meta.dev(), meta.ino()) == id {
-                let _ = std::fs::remove_file(&self.socket_path);
+                let _ = std::fs::remove_file(&self.paths.socket);
             }
         }
         if let Some(pid_file) = &self.options.pid_file {
@@ -578,15 +575,6 @@ impl Daemon {
             c.writes,
             c.signals
         ));
-    }
-}
-
-/// Appends a finished session to the history; a failure is logged only.
-pub fn record_history(ended: &crate::state::Session, now_ms: Millis) {
-    if let Some(path) = history::path() {
-        if let Err(e) = history::append(&path, &history::Record::new(ended, now_ms)) {
-            log(format_args!("{e}"));
-        }
     }
 }
 
@@ -666,12 +654,6 @@ fn bind_socket(path: &Path) -> Result<UnixDatagram> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("cannot set the mode of {}", path.display()))?;
     Ok(socket)
-}
-
-pub fn wall_clock_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
 }
 
 fn local_offset() -> i64 {

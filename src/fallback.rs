@@ -7,9 +7,9 @@
 //! message is sent to it instead, retrying until its socket is up.
 
 use crate::config::Config;
-use crate::daemon::wall_clock_ms;
 use crate::error::{Context, Error, Result};
-use crate::local_time::utc_offset_secs;
+use crate::history;
+use crate::local_time::{utc_offset_secs, wall_clock_ms};
 use crate::log::log;
 use crate::module;
 use crate::paths::Paths;
@@ -70,7 +70,7 @@ fn apply_locked(paths: &Paths, config: &Config, message: &Message) -> Result<()>
     }
     snapshot::save(&paths.state_json, &state)?;
     if let Some(ended) = &effects.ended {
-        crate::daemon::record_history(ended, now_ms);
+        history::record(ended, now_ms);
     }
     let mut publisher = Publisher::new(paths, config.signal);
     let rendered = module::render_styled(

@@ -2,6 +2,7 @@
 //! ends, read by `llm-bridge history`.
 
 use crate::error::{Context, Result};
+use crate::log::log;
 use crate::state::{Millis, Session};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -37,11 +38,17 @@ impl Record {
 
 /// `$XDG_STATE_HOME/llm-bridge/sessions.jsonl` (default `~/.local/state`).
 pub fn path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
-    Some(base.join("llm-bridge").join("sessions.jsonl"))
+    crate::paths::state_home().map(|dir| dir.join("sessions.jsonl"))
+}
+
+/// Appends a finished session to the history; a failure is logged only
+/// (the daemon and the fallback must go on).
+pub fn record(ended: &Session, now_ms: Millis) {
+    if let Some(path) = path() {
+        if let Err(e) = append(&path, &Record::new(ended, now_ms)) {
+            log(format_args!("{e}"));
+        }
+    }
 }
 
 /// Appends one record (one `write` of one line, so concurrent appenders

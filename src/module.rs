@@ -223,7 +223,7 @@ fn short_id(id: &str) -> &str {
 
 /// The local time now, `HH:MM:SS`.
 pub fn clock_now() -> String {
-    let now = crate::daemon::wall_clock_ms();
+    let now = crate::local_time::wall_clock_ms();
     clock(now, crate::local_time::utc_offset_secs((now / 1000) as i64))
 }
 

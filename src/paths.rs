@@ -50,6 +50,16 @@ impl Paths {
     }
 }
 
+/// `$XDG_STATE_HOME/llm-bridge` (default `~/.local/state/llm-bridge`): what
+/// outlives a login, the history and daemon.log.
+pub fn state_home() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(base.join("llm-bridge"))
+}
+
 fn ensure_private_dir(dir: &Path) -> Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}

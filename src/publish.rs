@@ -34,7 +34,7 @@ impl Publisher {
         Publisher {
             waybar_json: paths.waybar_json.clone(),
             last,
-            signaller: WaybarSignaller::new(signal_offset, Some(paths.waybar_pids.clone())),
+            signaller: WaybarSignaller::new(signal_offset, paths.waybar_pids.clone()),
         }
     }
 

@@ -43,7 +43,6 @@ pub struct SignalReport {
     pub sent: u32,
     /// Found but its handler is not installed yet (Waybar still starting).
     pub not_ready: u32,
-    pub scanned: bool,
 }
 
 #[derive(Debug)]
@@ -56,7 +55,7 @@ pub struct WaybarSignaller {
     /// Wall-clock ms of the last /proc scan (ours or, via the cache, anyone's).
     last_scan_ms: Option<u64>,
     /// `waybar.pids`, and whether it was read already.
-    cache: Option<PathBuf>,
+    cache: PathBuf,
     cache_loaded: bool,
     /// Targets added since the last call to `take_new_pidfds`.
     new_pidfds: Vec<(i32, RawFd)>,
@@ -65,7 +64,7 @@ pub struct WaybarSignaller {
 impl WaybarSignaller {
     /// `offset` is Waybar's `"signal"` value: the module listens on
     /// SIGRTMIN+offset. `cache` is where found PIDs are remembered.
-    pub fn new(offset: u8, cache: Option<PathBuf>) -> WaybarSignaller {
+    pub fn new(offset: u8, cache: PathBuf) -> WaybarSignaller {
         WaybarSignaller {
             signal: libc::SIGRTMIN() + i32::from(offset),
             our_runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").map(OsString::into_vec),
@@ -77,10 +76,6 @@ impl WaybarSignaller {
             cache_loaded: false,
             new_pidfds: Vec::new(),
         }
-    }
-
-    pub fn signal_number(&self) -> i32 {
-        self.signal
     }
 
     /// PIDs currently known.
@@ -105,7 +100,6 @@ impl WaybarSignaller {
             self.rescan();
             self.last_scan_ms = Some(now_ms);
             self.save_cache(now_ms);
-            report.scanned = true;
         }
         let signal = self.signal;
         self.targets.retain_mut(|t| {
@@ -178,8 +172,7 @@ impl WaybarSignaller {
     /// Adopts the cached PIDs that are still our Waybar; remembers when the
     /// scan that found them ran.
     fn load_cache(&mut self) {
-        let Some(path) = &self.cache else { return };
-        let Ok(text) = fs::read_to_string(path) else {
+        let Ok(text) = fs::read_to_string(&self.cache) else {
             return;
         };
         let mut lines = text.lines();
@@ -191,13 +184,12 @@ impl WaybarSignaller {
     }
 
     fn save_cache(&self, now_ms: u64) {
-        let Some(path) = &self.cache else { return };
         let mut text = format!("{now_ms}\n");
         for t in &self.targets {
             text.push_str(&format!("{}\n", t.pid));
         }
         // A failed write only costs the next process a scan.
-        let _ = crate::atomic_file::write_atomic(path, text.as_bytes());
+        let _ = crate::atomic_file::write_atomic(&self.cache, text.as_bytes());
     }
 
     fn is_our_waybar(&self, pid: i32) -> bool {

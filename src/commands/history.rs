@@ -15,7 +15,7 @@ pub fn history(today: bool) -> Result<i32> {
             path.display()
         );
     }
-    let now = crate::daemon::wall_clock_ms() / 1000;
+    let now = crate::local_time::wall_clock_ms() / 1000;
     let today_date = local_date_time(now as i64).0;
     let shown: Vec<&Record> = records
         .iter()

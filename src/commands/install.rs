@@ -117,7 +117,7 @@ pub fn write(path: &Path, block: &Value) -> Result<Option<PathBuf>> {
     }
     let backup = match &original {
         Some(old) => {
-            let stamp = crate::daemon::wall_clock_ms() / 1000;
+            let stamp = crate::local_time::wall_clock_ms() / 1000;
             let backup = path.with_file_name(format!("settings.json.bak-{stamp}"));
             std::fs::write(&backup, old)
                 .with_context(|| format!("cannot write the backup {}", backup.display()))?;

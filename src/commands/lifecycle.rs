@@ -14,7 +14,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 /// `$XDG_STATE_HOME/llm-bridge/daemon.log` (default `~/.local/state`).
 pub fn log_path() -> Option<PathBuf> {
-    crate::history::path().map(|p| p.with_file_name("daemon.log"))
+    crate::paths::state_home().map(|dir| dir.join("daemon.log"))
 }
 
 /// The PID of a daemon that answers a ping, if any.
