@@ -2,7 +2,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use llm_bridge::module::render;
-use llm_bridge::state::State;
+use llm_bridge::state::{Input, State};
 use llm_bridge_hooks::hook_input::event_from_hook_json;
 use llm_bridge_hooks::wire::{Event, EventKind, Message};
 use std::hint::black_box;
@@ -51,7 +51,7 @@ fn state_with(n: usize) -> State {
         e.cwd = Some(format!("/home/u/src/project-{i}"));
         e.tool_name = Some("Read".into());
         e.tool_use_id = Some(format!("t{i}"));
-        st.apply(&Message::Event(e), 1_700_000_000_000);
+        st.apply(&Input::Event(e), 1_700_000_000_000);
     }
     st
 }
@@ -62,7 +62,7 @@ fn apply(c: &mut Criterion) {
     start.tool_use_id = Some("x".into());
     let mut end = start.clone();
     end.kind = EventKind::ToolEnd;
-    let (start, end) = (Message::Event(start), Message::Event(end));
+    let (start, end) = (Input::Event(start), Input::Event(end));
     let mut st = state_with(4);
     let mut now = 1_700_000_000_000;
     c.bench_function("state/apply_tool_start_end", |b| {
@@ -86,10 +86,10 @@ fn module(c: &mut Criterion) {
 fn statusline(c: &mut Criterion) {
     use llm_bridge_hooks::json_value::Json;
     use llm_bridge_hooks::statusline::render::{render, RenderOptions};
-    use llm_bridge_hooks::statusline::template::Template;
+    use llm_bridge_hooks::statusline::template::Segment;
     use llm_bridge_hooks::statusline::StatusInput;
     let raw = include_bytes!("../tests/samples/statusline.json");
-    let template = Template::default();
+    let template = Segment::default_format();
     let options = RenderOptions::default();
     c.bench_function("statusline/parse_and_render", |b| {
         b.iter(|| {

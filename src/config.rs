@@ -6,7 +6,7 @@
 use crate::debounce::Mode;
 use crate::error::{Context, Error, Result};
 pub use crate::module::ModuleStyle;
-use llm_bridge_hooks::statusline::template::Template;
+use llm_bridge_hooks::statusline::template::Segment;
 use llm_bridge_hooks::statusline::StatuslineConfig;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -87,16 +87,9 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DebounceConfig {
-    pub mode: DebounceMode,
+    pub mode: Mode,
     pub window_ms: u64,
     pub cap_ms: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DebounceMode {
-    Leading,
-    Trailing,
 }
 
 impl Default for Config {
@@ -115,7 +108,7 @@ impl Default for Config {
 impl Default for DebounceConfig {
     fn default() -> Self {
         DebounceConfig {
-            mode: DebounceMode::Leading,
+            mode: Mode::Leading,
             window_ms: 16,
             cap_ms: 50,
         }
@@ -123,13 +116,6 @@ impl Default for DebounceConfig {
 }
 
 impl DebounceConfig {
-    pub fn mode(&self) -> Mode {
-        match self.mode {
-            DebounceMode::Leading => Mode::Leading,
-            DebounceMode::Trailing => Mode::Trailing,
-        }
-    }
-
     pub fn window(&self) -> Duration {
         Duration::from_millis(self.window_ms)
     }
@@ -161,7 +147,7 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config> {
         let mut config: Config =
-            toml::from_str(text).map_err(|e| Error::msg(e.message().to_string()))?;
+            toml::from_str(text).map_err(|e| Error::msg(toml_error(text, &e)))?;
         if !(1..=30).contains(&config.signal) {
             return Err(Error::msg(format!(
                 "signal = {} is out of range: Waybar accepts 1 to 30",
@@ -171,16 +157,24 @@ impl Config {
         if config.debounce.window_ms == 0 || config.debounce.cap_ms < config.debounce.window_ms {
             return Err(Error::msg("debounce needs 0 < window_ms <= cap_ms"));
         }
-        config
-            .module
-            .validate()
-            .map_err(|e| Error::msg(format!("module.{e}")))?;
         config.statusline =
             StatuslineConfig::parse(text).map_err(|e| Error::msg(format!("[statusline] {e}")))?;
-        Template::parse(&config.statusline.format)
+        Segment::parse_format(&config.statusline.format)
             .map_err(|e| Error::msg(format!("statusline.format: {e}")))?;
         Ok(config)
     }
+}
+
+/// A TOML error as one line that says where: `line 3, column 9: ...`.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 #[cfg(test)]
@@ -191,7 +185,7 @@ mod tests {
     fn defaults_and_overrides() {
         assert_eq!(Config::parse("").unwrap(), Config::default());
         let c = Config::parse("signal = 9\n[debounce]\nmode = \"trailing\"\n").unwrap();
-        assert_eq!((c.signal, c.debounce.mode()), (9, Mode::Trailing));
+        assert_eq!((c.signal, c.debounce.mode), (9, Mode::Trailing));
         assert_eq!(c.debounce.window_ms, 16);
     }
 
@@ -207,7 +201,21 @@ mod tests {
         let e = Config::parse("[statusline]\nformat = \"{modle}\"")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("unknown segment {modle}"), "{e}");
+        assert!(e.contains("unknown placeholder {modle}"), "{e}");
+        let e = Config::parse("[module]\ntooltip = \"{project} {nope}\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown placeholder {nope}"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn a_syntax_error_says_where() {
+        let e = Config::parse("signal = 8\n[debounce]\nwindow_ms = = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("line 3, column "), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
     }
 
     #[test]

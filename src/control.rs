@@ -23,7 +23,11 @@ pub enum RequestError {
     /// The daemon did not answer in time.
     NoReply,
     Io(std::io::Error),
+    /// The daemon answered something this version cannot read.
+    Invalid(String),
 }
+
+impl std::error::Error for RequestError {}
 
 impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,6 +39,7 @@ impl std::fmt::Display for RequestError {
                 REPLY_TIMEOUT.as_secs()
             ),
             RequestError::Io(e) => write!(f, "cannot talk to the daemon: {e}"),
+            RequestError::Invalid(why) => f.write_str(why),
         }
     }
 }

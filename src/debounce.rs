@@ -7,9 +7,13 @@
 //! (same cap). The caller owns the timer and the clock; this module only
 //! says "flush now", "flush at T" or "nothing to do".
 
+use crate::config::DebounceConfig;
+use serde::Deserialize;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The `[debounce] mode` of config.toml.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     Leading,
     Trailing,
@@ -43,6 +47,11 @@ impl Debouncer {
             oldest_pending: None,
             deadline: None,
         }
+    }
+
+    /// The debouncer the `[debounce]` section describes.
+    pub fn from_config(c: &DebounceConfig) -> Debouncer {
+        Debouncer::new(c.mode, c.window(), c.cap())
     }
 
     /// The state changed at `now`.

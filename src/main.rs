@@ -2,13 +2,11 @@
 //! the hook fallback, status, installation and history.
 
 use clap::{Parser, Subcommand};
-use llm_bridge::commands::{history, install, lifecycle, status};
+use llm_bridge::commands::{apply, history, install, lifecycle, status, waybar};
 use llm_bridge::config::{Config, DEFAULT_CONFIG_TOML};
 use llm_bridge::daemon::{Daemon, Options};
-use llm_bridge::error::Result;
-use llm_bridge::fallback;
+use llm_bridge::error::{one_line, Result};
 use llm_bridge::paths::Paths;
-use llm_bridge::waybar_exec;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -96,7 +94,7 @@ fn main() -> ExitCode {
         // A daemon that cannot start (one is already running...) exits 1.
         Command::Daemon { pid_file } => run_daemon(paths, pid_file).map_or_else(
             |e| {
-                eprintln!("llm-bridge: {e}");
+                eprintln!("llm-bridge: {}", one_line(&e));
                 1
             },
             |()| 0,
@@ -110,14 +108,14 @@ fn main() -> ExitCode {
         } => report(status::watch(&paths)),
         Command::Status { json, watch: false } => status::status(&paths, json),
         Command::Waybar { follow: false } => {
-            waybar_exec::print_once(&paths);
+            waybar::print_once(&paths);
             0
         }
         Command::Waybar { follow: true } => {
-            if let Err(e) = waybar_exec::follow(&paths) {
-                eprintln!("llm-bridge waybar: {e}");
+            if let Err(e) = waybar::follow(&paths) {
+                eprintln!("llm-bridge waybar: {}", one_line(&e));
                 // A failing follower must not hide the module: show the current state.
-                waybar_exec::print_once(&paths);
+                waybar::print_once(&paths);
             }
             0
         }
@@ -133,13 +131,13 @@ fn main() -> ExitCode {
         Command::History { today } => report(history::history(today)),
         Command::Apply { from_hook, message } => {
             let config = Config::load().unwrap_or_else(|e| {
-                eprintln!("llm-bridge: {e}; using the defaults");
+                eprintln!("llm-bridge: {}; using the defaults", one_line(&e));
                 Config::default()
             });
-            match fallback::apply(&paths, &config, message.as_bytes()) {
+            match apply::apply(&paths, &config, message.as_bytes()) {
                 Ok(_) => 0,
                 Err(e) => {
-                    eprintln!("llm-bridge apply: {e}");
+                    eprintln!("llm-bridge apply: {}", one_line(&e));
                     // The hook's exit status is ours: never fail a hook.
                     if from_hook {
                         0
@@ -156,7 +154,7 @@ fn main() -> ExitCode {
 /// Prints an error as one line; errors exit 2 unless the command chose a code.
 fn report(result: Result<i32>) -> i32 {
     result.unwrap_or_else(|e| {
-        eprintln!("llm-bridge: {e}");
+        eprintln!("llm-bridge: {}", one_line(&e));
         2
     })
 }

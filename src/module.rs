@@ -1,12 +1,13 @@
 //! Renders the state as the JSON line Waybar's `custom/llm` module reads.
 //!
-//! Pure: the caller passes the local UTC offset, so output is deterministic
-//! in tests. The line is compact JSON with `text`, `alt`, `class`,
+//! Pure: the caller passes the local UTC offset and reads every clock, so
+//! output is deterministic in tests. The line is compact JSON with `text`, `alt`, `class`,
 //! `tooltip` and `percentage`; `text` and `tooltip` are Pango markup, so
 //! `&`, `<` and `>` from project or tool names are escaped.
 
 use crate::state::{Aggregate, Millis, Session, SessionState, State};
-use serde::{Deserialize, Serialize};
+use llm_bridge_hooks::template::{Piece, Template, TemplateError};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt::Write as _;
 
 /// How the module reads: the `[module]` section of config.toml.
@@ -23,10 +24,8 @@ pub struct ModuleStyle {
     pub show_count: bool,
     /// Append the tool while exactly one session is working.
     pub show_tool: bool,
-    /// One tooltip line per session. Placeholders: {project} {state}
-    /// {tool} {since} {subagents} {model} {cost} {context}; the optional
-    /// ones expand to nothing or to their text with its separator.
-    pub tooltip: String,
+    /// One tooltip line per session.
+    pub tooltip: Tooltip,
 }
 
 impl Default for ModuleStyle {
@@ -39,7 +38,7 @@ impl Default for ModuleStyle {
             error: "error".into(),
             show_count: true,
             show_tool: true,
-            tooltip: DEFAULT_TOOLTIP.into(),
+            tooltip: Tooltip::parse(DEFAULT_TOOLTIP).expect("the default tooltip parses"),
         }
     }
 }
@@ -47,16 +46,50 @@ impl Default for ModuleStyle {
 /// The default tooltip line.
 pub const DEFAULT_TOOLTIP: &str =
     "{project}: {state}{tool} since {since}{subagents}{model}{cost}{context}";
-const TOOLTIP_FIELDS: [&str; 8] = [
-    "project",
-    "state",
-    "tool",
-    "since",
-    "subagents",
-    "model",
-    "cost",
-    "context",
+
+/// What a tooltip line can show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Project,
+    State,
+    Tool,
+    Since,
+    Subagents,
+    Model,
+    Cost,
+    Context,
+}
+
+const FIELDS: [(Field, &str); 8] = [
+    (Field::Project, "project"),
+    (Field::State, "state"),
+    (Field::Tool, "tool"),
+    (Field::Since, "since"),
+    (Field::Subagents, "subagents"),
+    (Field::Model, "model"),
+    (Field::Cost, "cost"),
+    (Field::Context, "context"),
 ];
+
+/// The tooltip line template, parsed once when the config is read, by the
+/// one template reader ([`llm_bridge_hooks::template`]). Placeholders:
+/// {project} {state} {tool} {since} {subagents} {model} {cost} {context};
+/// the optional ones expand to nothing or to their text with its separator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tooltip(Template<Field>);
+
+impl Tooltip {
+    pub fn parse(format: &str) -> Result<Tooltip, TemplateError> {
+        Template::parse(format, &FIELDS).map(Tooltip)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tooltip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tooltip, D::Error> {
+        let format = String::deserialize(d)?;
+        Tooltip::parse(&format).map_err(serde::de::Error::custom)
+    }
+}
 
 impl ModuleStyle {
     fn word(&self, aggregate: Aggregate) -> &str {
@@ -67,24 +100,6 @@ impl ModuleStyle {
             Aggregate::Session(SessionState::Waiting) => &self.waiting,
             Aggregate::Session(SessionState::Error) => &self.error,
         }
-    }
-
-    /// Names the first unknown `{placeholder}` in the tooltip.
-    pub fn validate(&self) -> Result<(), String> {
-        let mut rest = self.tooltip.as_str();
-        while let Some(open) = rest.find('{') {
-            let after = &rest[open + 1..];
-            let close = after.find('}').ok_or("tooltip: a '{' is never closed")?;
-            let name = &after[..close];
-            if !TOOLTIP_FIELDS.contains(&name) {
-                return Err(format!(
-                    "tooltip: unknown placeholder {{{name}}} (known: {})",
-                    TOOLTIP_FIELDS.join(", ")
-                ));
-            }
-            rest = &after[close + 1..];
-        }
-        Ok(())
     }
 }
 
@@ -152,13 +167,11 @@ fn text(state: &State, aggregate: Aggregate, style: &ModuleStyle) -> String {
 fn tooltip(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
     let mut sessions: Vec<&Session> = state.sessions().collect();
     sessions.sort_by(|a, b| {
-        let rank = |s: &Session| match s.state {
-            SessionState::Waiting => 0,
-            SessionState::Working => 1,
-            SessionState::Error => 2,
-            SessionState::Idle => 3,
-        };
-        (rank(a), &a.project, &a.id).cmp(&(rank(b), &b.project, &b.id))
+        (std::cmp::Reverse(a.state.priority()), &a.project, &a.id).cmp(&(
+            std::cmp::Reverse(b.state.priority()),
+            &b.project,
+            &b.id,
+        ))
     });
     if sessions.is_empty() {
         return "No Claude Code session".to_string();
@@ -170,50 +183,49 @@ fn tooltip(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
     lines.join("\n")
 }
 
-fn tooltip_line(s: &Session, utc_offset_secs: i64, template: &str) -> String {
+fn tooltip_line(s: &Session, utc_offset_secs: i64, template: &Tooltip) -> String {
     let project = if s.project.is_empty() {
         short_id(&s.id)
     } else {
         &s.project
     };
     let n = s.subagents.len();
-    let field = |name: &str| -> String {
-        match name {
-            "project" => escape_markup(project),
-            "state" => s.state.as_str().to_string(),
-            "tool" => s
-                .current_tool()
-                .map_or(String::new(), |t| format!(" ({})", escape_markup(&t.name))),
-            "since" => clock(s.state_since, utc_offset_secs),
-            "subagents" if n > 0 => format!(" · {n} subagent{}", if n == 1 { "" } else { "s" }),
-            "model" => s
-                .model
-                .as_deref()
-                .map_or(String::new(), |m| format!(" · {}", escape_markup(m))),
-            "cost" => s.cost_usd.map_or(String::new(), |c| format!(" · ${c:.2}")),
-            "context" => s
-                .context_pct
-                .map_or(String::new(), |p| format!(" · {p:.0}% context")),
-            _ => String::new(),
-        }
-    };
     let mut out = String::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&escape_markup(&rest[..open]));
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                out.push_str(&field(&after[..close]));
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push_str(&escape_markup(&rest[open..]));
-                rest = "";
-            }
+    for piece in &template.0.pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(&escape_markup(text)),
+            Piece::Newline => out.push(' '),
+            Piece::Placeholder(field) => match field {
+                Field::Project => out.push_str(&escape_markup(project)),
+                Field::State => out.push_str(s.state.as_str()),
+                Field::Tool => {
+                    if let Some(t) = s.current_tool() {
+                        let _ = write!(out, " ({})", escape_markup(&t.name));
+                    }
+                }
+                Field::Since => out.push_str(&clock(s.state_since, utc_offset_secs)),
+                Field::Subagents if n > 0 => {
+                    let _ = write!(out, " · {n} subagent{}", if n == 1 { "" } else { "s" });
+                }
+                Field::Subagents => {}
+                Field::Model => {
+                    if let Some(m) = &s.model {
+                        let _ = write!(out, " · {}", escape_markup(m));
+                    }
+                }
+                Field::Cost => {
+                    if let Some(c) = s.cost_usd {
+                        let _ = write!(out, " · ${c:.2}");
+                    }
+                }
+                Field::Context => {
+                    if let Some(p) = s.context_pct {
+                        let _ = write!(out, " · {p:.0}% context");
+                    }
+                }
+            },
         }
     }
-    out.push_str(&escape_markup(rest));
     out
 }
 
@@ -221,17 +233,30 @@ fn short_id(id: &str) -> &str {
     llm_bridge_hooks::wire::truncate_head(id, 8)
 }
 
-/// The local time now, `HH:MM:SS`.
-pub fn clock_now() -> String {
-    let now = crate::local_time::wall_clock_ms();
-    clock(now, crate::local_time::utc_offset_secs((now / 1000) as i64))
-}
-
 /// `HH:MM:SS` local time of a wall-clock instant.
-fn clock(at: Millis, utc_offset_secs: i64) -> String {
+pub fn clock(at: Millis, utc_offset_secs: i64) -> String {
     let secs = (at / 1000) as i64 + utc_offset_secs;
     let day = secs.rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", day / 3600, day / 60 % 60, day % 60)
+}
+
+/// Pango markup as written by [`escape_markup`] back to plain text, for a
+/// terminal: `&amp;` is `&` again, and no control character gets through.
+pub fn markup_to_text(s: &str) -> String {
+    let plain = s
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    plain
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Escapes the characters Pango markup gives a meaning to.
@@ -254,7 +279,8 @@ pub fn escape_markup(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use llm_bridge_hooks::wire::{Event, EventKind, Message, Status};
+    use crate::state::Input;
+    use llm_bridge_hooks::wire::{Event, EventKind, Status};
     use serde_json::Value;
 
     fn apply(
@@ -269,7 +295,7 @@ mod tests {
         e.cwd = Some(cwd.into());
         e.tool_name = tool.map(Into::into);
         e.tool_use_id = tool.map(|t| format!("id-{t}"));
-        st.apply(&Message::Event(e), now);
+        st.apply(&Input::Event(e), now);
     }
 
     fn parse(json: &str) -> Value {
@@ -348,6 +374,18 @@ mod tests {
     }
 
     #[test]
+    fn markup_reads_back_as_plain_text_without_control_characters() {
+        assert_eq!(
+            markup_to_text(&escape_markup("R&D <x> &amp;")),
+            "R&D <x> &amp;"
+        );
+        assert_eq!(
+            markup_to_text("a\x1b]0;x\x07b\nc"),
+            "a\u{FFFD}]0;x\u{FFFD}b\nc"
+        );
+    }
+
+    #[test]
     fn markup_is_escaped() {
         let mut st = State::new();
         apply(
@@ -381,7 +419,7 @@ mod tests {
         let style = ModuleStyle {
             working: "busy".into(),
             show_count: false,
-            tooltip: "[{project}] {state}{tool} <{cost}>".into(),
+            tooltip: Tooltip::parse("[{project}] {state}{tool} <{cost}> {{x}}").unwrap(),
             ..ModuleStyle::default()
         };
         let v = parse(&render_styled(&st, 0, &style));
@@ -392,21 +430,15 @@ mod tests {
         );
         assert_eq!(
             v["tooltip"],
-            "[app] working (Bash) &lt;&gt;\n[lib] idle &lt;&gt;"
+            "[app] working (Bash) &lt;&gt; {x}\n[lib] idle &lt;&gt; {x}"
         );
         let style = ModuleStyle {
             show_tool: false,
             ..ModuleStyle::default()
         };
         assert_eq!(parse(&render_styled(&st, 0, &style))["text"], "working 2");
-        let bad = ModuleStyle {
-            tooltip: "{project} {nope}".into(),
-            ..ModuleStyle::default()
-        };
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .contains("unknown placeholder {nope}"));
+        let bad = Tooltip::parse("{project} {nope}").unwrap_err().to_string();
+        assert!(bad.contains("unknown placeholder {nope}"), "{bad}");
     }
 
     #[test]
@@ -420,9 +452,8 @@ mod tests {
                 model: Some("Opus 4.5".into()),
                 cost_usd: Some(1.234),
                 context_pct: Some(pct),
-                ..Status::default()
             };
-            st.apply(&Message::Status(s), 1);
+            st.apply(&Input::Status(s), 1);
         }
         let v = parse(&render(&st, 0));
         assert_eq!(v["percentage"], 78);

@@ -5,6 +5,7 @@
 
 use crate::atomic_file::write_atomic;
 use crate::error::{Context, Result};
+use crate::module;
 use crate::paths::Paths;
 use crate::waybar_signal::{SignalReport, WaybarSignaller};
 use std::path::PathBuf;
@@ -59,4 +60,14 @@ impl Publisher {
             signals,
         })
     }
+}
+
+/// The module as last published: waybar.json's first line, else the `none`
+/// module (no daemon or fallback ever ran).
+pub fn current_module(paths: &Paths) -> String {
+    std::fs::read_to_string(&paths.waybar_json)
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string))
+        .filter(|l| !l.trim().is_empty())
+        .unwrap_or_else(module::render_empty)
 }

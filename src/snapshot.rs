@@ -41,7 +41,8 @@ pub fn save(path: &Path, state: &State) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use llm_bridge_hooks::wire::{Event, EventKind, Message};
+    use crate::state::Input;
+    use llm_bridge_hooks::wire::{Event, EventKind};
 
     #[test]
     fn round_trip_missing_and_corrupt() {
@@ -49,7 +50,7 @@ mod tests {
         let p = dir.path().join("state.json");
         assert!(load(&p).unwrap().0.is_empty());
         let mut st = State::new();
-        st.apply(&Message::Event(Event::new(EventKind::Submit, "a")), 1);
+        st.apply(&Input::Event(Event::new(EventKind::Submit, "a")), 1);
         save(&p, &st).unwrap();
         assert_eq!(load(&p).unwrap().0, st);
         std::fs::write(&p, b"{not json").unwrap();

@@ -6,6 +6,14 @@
 
 use std::os::fd::{FromRawFd, OwnedFd};
 
+/// Whether systemd passed sockets to this process (without taking them).
+pub fn offered() -> bool {
+    std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id())
+}
+
 /// The first inherited socket, if systemd passed one to this process.
 pub fn take_inherited_socket() -> Option<OwnedFd> {
     let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;

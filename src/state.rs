@@ -1,10 +1,13 @@
 //! The pure core: every Claude Code session's state and the rules that move it.
 //!
-//! `State::apply(message, now)` is the only place a decision is made, for the
+//! `State::apply(&input, now)` is the only place a decision is made, for the
 //! daemon and for the fallback (`llm-bridge apply`) alike. It does no I/O and
 //! reads no clock: the caller passes `now`, so tests replay traces with an
-//! injected clock. What the caller must do afterwards is returned as
-//! [`Effects`]. The rules are the table in `docs/protocol.md`.
+//! injected clock. An [`Input`] is anything that happened to a session (a
+//! hook event, the statusline's figures; later a watched process that exited
+//! or an interrupt read from a transcript). What the caller must do
+//! afterwards is returned as [`Effects`]: the caller decides nothing about
+//! sessions. The rules are the table in `docs/protocol.md`.
 
 use llm_bridge_hooks::wire::{Event, EventKind, Message, Status};
 use serde::{Deserialize, Serialize};
@@ -20,9 +23,10 @@ const COMPLETED_MEMORY: usize = 256;
 pub const MAX_RUNNING_TOOLS: usize = 64;
 
 /// What one session is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionState {
+    #[default]
     Idle,
     Working,
     Waiting,
@@ -39,8 +43,9 @@ impl SessionState {
         }
     }
 
-    /// Rank in the aggregate: waiting > working > error > idle.
-    fn priority(self) -> u8 {
+    /// Urgency, the one order used everywhere (the aggregate, the tooltip's
+    /// order, the bar's counts): waiting > working > error > idle.
+    pub fn priority(self) -> u8 {
         match self {
             SessionState::Waiting => 3,
             SessionState::Working => 2,
@@ -104,9 +109,6 @@ pub struct Session {
     pub model: Option<String>,
     pub cost_usd: Option<f64>,
     pub context_pct: Option<f64>,
-    pub tokens: Option<u64>,
-    pub lines_added: Option<u64>,
-    pub lines_removed: Option<u64>,
 }
 
 impl Default for Session {
@@ -130,9 +132,6 @@ impl Default for Session {
             model: None,
             cost_usd: None,
             context_pct: None,
-            tokens: None,
-            lines_added: None,
-            lines_removed: None,
         }
     }
 }
@@ -161,13 +160,59 @@ impl Session {
     }
 }
 
-/// What the caller must do after [`State::apply`].
+/// Something that happened to a session: what the core consumes.
+// Like `Message`: one lives at a time, boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A Claude Code hook event.
+    Event(Event),
+    /// The statusline's figures for a session.
+    Status(Status),
+}
+
+impl Input {
+    /// The input a protocol message carries; `None` for a request
+    /// (`PING`, `SUBSCRIBE`...), which is the daemon's business, not the core's.
+    pub fn from_message(message: Message) -> Option<Input> {
+        match message {
+            Message::Event(e) => Some(Input::Event(e)),
+            Message::Status(s) => Some(Input::Status(s)),
+            Message::Subscribe
+            | Message::Unsubscribe
+            | Message::Ping
+            | Message::Query
+            | Message::Reload
+            | Message::Shutdown => None,
+        }
+    }
+}
+
+/// Everything the caller must do after [`State::apply`]; nothing else.
 #[derive(Debug, Default, PartialEq)]
 pub struct Effects {
-    /// The state changed: render and publish it (debounced), snapshot it.
-    pub changed: bool,
-    /// A session ended; here is its final record.
-    pub ended: Option<Session>,
+    /// What the bar shows may have changed: render and publish (debounced).
+    pub publish: bool,
+    /// The sessions changed: write state.json (rate-limited).
+    pub snapshot: bool,
+    /// A session ended: append this final record to the history.
+    pub history: Option<Session>,
+}
+
+impl Effects {
+    /// Publish and snapshot: the sessions changed in a way the bar shows.
+    fn changed() -> Effects {
+        Effects {
+            publish: true,
+            snapshot: true,
+            history: None,
+        }
+    }
+
+    /// Whether anything at all is to be done.
+    pub fn is_empty(&self) -> bool {
+        !self.publish && !self.snapshot && self.history.is_none()
+    }
 }
 
 /// Every session on the machine.
@@ -209,17 +254,11 @@ impl State {
             .map_or(Aggregate::None, Aggregate::Session)
     }
 
-    /// Applies one message. Pure: no I/O, no clock but `now`.
-    pub fn apply(&mut self, message: &Message, now: Millis) -> Effects {
-        match message {
-            Message::Event(e) => self.apply_event(e, now),
-            Message::Status(s) => self.apply_status(s),
-            Message::Subscribe
-            | Message::Unsubscribe
-            | Message::Ping
-            | Message::Query
-            | Message::Reload
-            | Message::Shutdown => Effects::default(),
+    /// Applies one input. Pure: no I/O, no clock but `now`.
+    pub fn apply(&mut self, input: &Input, now: Millis) -> Effects {
+        match input {
+            Input::Event(e) => self.apply_event(e, now),
+            Input::Status(s) => self.apply_status(s),
         }
     }
 
@@ -237,12 +276,10 @@ impl State {
         session.context_pct = finite(s.context_pct)
             .map(|p| p.clamp(0.0, 100.0))
             .or(session.context_pct);
-        session.tokens = s.tokens.or(session.tokens);
-        session.lines_added = s.lines_added.or(session.lines_added);
-        session.lines_removed = s.lines_removed.or(session.lines_removed);
-        Effects {
-            changed: *session != before,
-            ended: None,
+        if *session == before {
+            Effects::default()
+        } else {
+            Effects::changed()
         }
     }
 
@@ -255,10 +292,12 @@ impl State {
             Other => return Effects::default(),
             Notify if !relevant_notification => return Effects::default(),
             SessionEnd => {
-                let ended = self.sessions.remove(&e.session_id);
-                return Effects {
-                    changed: ended.is_some(),
-                    ended,
+                return match self.sessions.remove(&e.session_id) {
+                    Some(ended) => Effects {
+                        history: Some(ended),
+                        ..Effects::changed()
+                    },
+                    None => Effects::default(),
                 };
             }
             _ => {}
@@ -381,10 +420,7 @@ impl State {
             }
             SessionEnd | Other => unreachable!("handled above"),
         }
-        Effects {
-            changed: true,
-            ended: None,
-        }
+        Effects::changed()
     }
 }
 
@@ -425,7 +461,7 @@ mod tests {
     fn replay(events: &[Event]) -> State {
         let mut st = State::new();
         for (i, e) in events.iter().enumerate() {
-            st.apply(&Message::Event(e.clone()), 1000 + i as u64);
+            st.apply(&Input::Event(e.clone()), 1000 + i as u64);
         }
         st
     }
@@ -590,21 +626,21 @@ mod tests {
     #[test]
     fn session_end_removes_and_late_ending_events_do_not_resurrect() {
         let mut st = replay(&[ev(EventKind::Submit, "a")]);
-        let fx = st.apply(&Message::Event(ev(EventKind::SessionEnd, "a")), 2000);
-        assert!(fx.changed);
-        assert_eq!(fx.ended.unwrap().prompts, 1);
+        let fx = st.apply(&Input::Event(ev(EventKind::SessionEnd, "a")), 2000);
+        assert!(fx.publish);
+        assert_eq!(fx.history.unwrap().prompts, 1);
         assert!(st.is_empty());
         assert_eq!(st.aggregate(), Aggregate::None);
         assert!(
             !st.apply(
-                &Message::Event(tool(EventKind::ToolEnd, "a", "Read", "t")),
+                &Input::Event(tool(EventKind::ToolEnd, "a", "Read", "t")),
                 2001
             )
-            .changed
+            .publish
         );
         assert!(st.is_empty());
         // `claude --resume` brings the id back with a SessionStart.
-        st.apply(&Message::Event(ev(EventKind::SessionStart, "a")), 2002);
+        st.apply(&Input::Event(ev(EventKind::SessionStart, "a")), 2002);
         assert_eq!(state_of(&st, "a"), Some(Idle));
     }
 
@@ -623,7 +659,7 @@ mod tests {
             cost_usd: Some(1.0),
             ..Status::default()
         };
-        assert!(!st.apply(&Message::Status(status), 1).changed);
+        assert!(!st.apply(&Input::Status(status), 1).publish);
         assert!(st.is_empty());
     }
 
@@ -635,11 +671,10 @@ mod tests {
             model: Some("Opus".into()),
             cost_usd: Some(1.5),
             context_pct: Some(142.0),
-            ..Status::default()
         };
-        assert!(st.apply(&Message::Status(status.clone()), 5).changed);
+        assert!(st.apply(&Input::Status(status.clone()), 5).publish);
         assert!(
-            !st.apply(&Message::Status(status), 6).changed,
+            !st.apply(&Input::Status(status), 6).publish,
             "same figures change nothing"
         );
         let s = st.session("a").unwrap();
@@ -668,9 +703,9 @@ mod tests {
     #[test]
     fn state_since_moves_only_on_change() {
         let mut st = State::new();
-        st.apply(&Message::Event(ev(EventKind::Submit, "a")), 10);
+        st.apply(&Input::Event(ev(EventKind::Submit, "a")), 10);
         st.apply(
-            &Message::Event(tool(EventKind::ToolStart, "a", "Read", "t")),
+            &Input::Event(tool(EventKind::ToolStart, "a", "Read", "t")),
             20,
         );
         let s = st.session("a").unwrap();

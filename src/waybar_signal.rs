@@ -14,6 +14,11 @@
 //! cached PIDs (microseconds) instead of scanning /proc (milliseconds on a
 //! desktop), and scans only when none is valid and the last scan, by anyone,
 //! is older than [`RESCAN_INTERVAL`].
+//!
+//! The signaller owns the pidfds but never polls them: a long-running owner
+//! (the daemon) takes the new and the retired ones with
+//! [`WaybarSignaller::take_pidfd_changes`] and registers or deregisters them
+//! in its own poll before a retired one is closed.
 
 use std::ffi::OsString;
 use std::fs;
@@ -57,8 +62,19 @@ pub struct WaybarSignaller {
     /// `waybar.pids`, and whether it was read already.
     cache: PathBuf,
     cache_loaded: bool,
-    /// Targets added since the last call to `take_new_pidfds`.
-    new_pidfds: Vec<(i32, RawFd)>,
+    /// Targets added since the last call to `take_pidfd_changes`.
+    added: Vec<(i32, RawFd)>,
+    /// Pidfds of targets dropped since then, kept open until taken.
+    retired: Vec<(i32, OwnedFd)>,
+}
+
+/// Pidfds that appeared and disappeared since the last look.
+#[derive(Debug, Default)]
+pub struct PidfdChanges {
+    /// New targets: register these (they stay open while the target is known).
+    pub added: Vec<(i32, RawFd)>,
+    /// Dropped targets: deregister, then drop to close.
+    pub retired: Vec<(i32, OwnedFd)>,
 }
 
 impl WaybarSignaller {
@@ -74,7 +90,17 @@ impl WaybarSignaller {
             last_scan_ms: None,
             cache,
             cache_loaded: false,
-            new_pidfds: Vec::new(),
+            added: Vec::new(),
+            retired: Vec::new(),
+        }
+    }
+
+    /// Signals SIGRTMIN+`offset` from now on (a reloaded config). Each
+    /// process's handler for the new signal is checked again first.
+    pub fn set_offset(&mut self, offset: u8) {
+        self.signal = libc::SIGRTMIN() + i32::from(offset);
+        for t in &mut self.targets {
+            t.handler_ready = false;
         }
     }
 
@@ -102,37 +128,47 @@ impl WaybarSignaller {
             self.save_cache(now_ms);
         }
         let signal = self.signal;
-        self.targets.retain_mut(|t| {
+        let mut gone = Vec::new();
+        for (i, t) in self.targets.iter_mut().enumerate() {
             if !t.handler_ready {
                 match handler_installed(t.pid, signal) {
                     Some(true) => t.handler_ready = true,
                     Some(false) => {
                         report.not_ready += 1;
-                        return true;
+                        continue;
                     }
-                    None => return false, // gone
+                    None => {
+                        gone.push(i);
+                        continue;
+                    }
                 }
             }
             match pidfd_send_signal(t.pidfd.as_raw_fd(), signal) {
-                Ok(()) => {
-                    report.sent += 1;
-                    true
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => false,
-                Err(_) => true,
+                Ok(()) => report.sent += 1,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => gone.push(i),
+                Err(_) => {}
             }
-        });
+        }
+        for i in gone.into_iter().rev() {
+            let t = self.targets.remove(i);
+            self.retired.push((t.pid, t.pidfd));
+        }
         report
     }
 
-    /// Forgets a process whose pidfd became readable (it exited).
-    pub fn forget(&mut self, pid: i32) {
-        self.targets.retain(|t| t.pid != pid);
+    /// Forgets a process whose pidfd became readable (it exited) and hands
+    /// its pidfd back, so the caller deregisters it before it is closed.
+    pub fn remove(&mut self, pid: i32) -> Option<OwnedFd> {
+        let i = self.targets.iter().position(|t| t.pid == pid)?;
+        Some(self.targets.remove(i).pidfd)
     }
 
-    /// PIDs and pidfds found since the last call, for the caller's poll.
-    pub fn take_new_pidfds(&mut self) -> Vec<(i32, RawFd)> {
-        std::mem::take(&mut self.new_pidfds)
+    /// Pidfds added and retired since the last call, for the caller's poll.
+    pub fn take_pidfd_changes(&mut self) -> PidfdChanges {
+        PidfdChanges {
+            added: std::mem::take(&mut self.added),
+            retired: std::mem::take(&mut self.retired),
+        }
     }
 
     fn rescan(&mut self) {
@@ -161,7 +197,7 @@ impl WaybarSignaller {
         if !self.is_our_waybar(pid) {
             return;
         }
-        self.new_pidfds.push((pid, pidfd.as_raw_fd()));
+        self.added.push((pid, pidfd.as_raw_fd()));
         self.targets.push(Target {
             pid,
             pidfd,

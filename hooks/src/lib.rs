@@ -10,4 +10,5 @@ pub mod json_value;
 pub mod runtime_path;
 pub mod send;
 pub mod statusline;
+pub mod template;
 pub mod wire;

@@ -163,12 +163,12 @@ pub struct Status {
     pub model: Option<String>,
     pub cost_usd: Option<f64>,
     pub context_pct: Option<f64>,
-    pub tokens: Option<u64>,
-    pub lines_added: Option<u64>,
-    pub lines_removed: Option<u64>,
 }
 
 /// Every message a client can send to the daemon.
+// One message lives at a time, on the stack; boxing the event would cost
+// the hook an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
     Event(Event),
@@ -338,9 +338,6 @@ impl Message {
                 w.field("model", s.model.as_deref(), CAP_NAME, false);
                 w.number("cost", s.cost_usd);
                 w.number("ctx", s.context_pct);
-                w.number("tokens", s.tokens);
-                w.number("added", s.lines_added);
-                w.number("removed", s.lines_removed);
                 w.finish()
             }
             Message::Subscribe => Writer::new("SUBSCRIBE", None, None).finish(),
@@ -430,9 +427,6 @@ impl Message {
                     model: fields.model,
                     cost_usd: parse_num(fields.cost, "cost")?,
                     context_pct: parse_num(fields.ctx, "ctx")?,
-                    tokens: parse_num(fields.tokens, "tokens")?,
-                    lines_added: parse_num(fields.added, "added")?,
-                    lines_removed: parse_num(fields.removed, "removed")?,
                 }))
             }
             "SUBSCRIBE" => require_no_kind(Message::Subscribe),
@@ -463,9 +457,6 @@ struct Fields {
     model: Option<String>,
     cost: Option<String>,
     ctx: Option<String>,
-    tokens: Option<String>,
-    added: Option<String>,
-    removed: Option<String>,
 }
 
 impl Fields {
@@ -484,9 +475,6 @@ impl Fields {
             "model" => &mut self.model,
             "cost" => &mut self.cost,
             "ctx" => &mut self.ctx,
-            "tokens" => &mut self.tokens,
-            "added" => &mut self.added,
-            "removed" => &mut self.removed,
             _ => return Ok(()),
         };
         *slot = Some(unescape(raw)?);
@@ -630,9 +618,6 @@ mod tests {
             model: Some("Opus 4.5".into()),
             cost_usd: Some(1.25),
             context_pct: Some(42.5),
-            tokens: Some(120_000),
-            lines_added: Some(10),
-            lines_removed: Some(3),
         });
         for m in [
             s,

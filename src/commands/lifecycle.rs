@@ -1,7 +1,7 @@
 //! `llm-bridge start`, `stop` and `reload`.
 
 use crate::control::{request, RequestError};
-use crate::error::{Context, Error, Result};
+use crate::error::{anyhow, one_line, Context, Result};
 use crate::paths::Paths;
 use llm_bridge_hooks::wire::{reply, Message};
 use std::os::unix::process::CommandExt;
@@ -29,18 +29,20 @@ fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// Whether `pid` runs; a zombie (exited, not yet reaped by its parent) does not.
+/// Whether `pid` runs; a zombie (exited, not yet reaped by its parent) does
+/// not. Read from /proc: no signal is sent, not even signal 0.
 fn process_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    if pid == 0 || unsafe { libc::kill(pid as i32, 0) } != 0 {
+    if pid == 0 {
         return false;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
     // The state follows the parenthesised command name.
     let state = stat
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.trim_start().chars().next());
-    state != Some('Z')
+    state.is_some_and(|s| s != 'Z' && s != 'X')
 }
 
 /// Starts the daemon detached (new session, output in daemon.log) and
@@ -57,7 +59,7 @@ pub fn start(paths: &Paths) -> Result<i32> {
         let _ = std::fs::remove_file(&paths.pid_file);
     }
     let log = log_path().ok_or_else(|| {
-        Error::msg("neither XDG_STATE_HOME nor HOME is set: no place for daemon.log")
+        anyhow!("neither XDG_STATE_HOME nor HOME is set: no place for daemon.log")
     })?;
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -101,14 +103,14 @@ pub fn start(paths: &Paths) -> Result<i32> {
                 .last()
                 .unwrap_or("")
                 .trim_start_matches("llm-bridge: ");
-            return Err(Error::msg(format!("the daemon exited ({status}): {last}")));
+            return Err(anyhow!("the daemon exited ({status}): {last}"));
         }
         if Instant::now() >= deadline {
-            return Err(Error::msg(format!(
+            return Err(anyhow!(
                 "the daemon did not answer within {} s; see {}",
                 DEADLINE.as_secs(),
                 log.display()
-            )));
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -125,40 +127,37 @@ fn pid_text(pid: u32) -> String {
 /// Asks the daemon to flush and exit, waits until it is gone, removes its
 /// PID file and socket (never a socket systemd passed it). Exit 1 if none ran.
 pub fn stop(paths: &Paths) -> Result<i32> {
-    let status = match request(&paths.socket, &Message::Query) {
-        Ok(r) => crate::commands::status::parse_reply(&r)?,
+    let status = match crate::commands::status::query(paths) {
+        Ok(r) => r,
         Err(RequestError::NotRunning) => {
             clean_stale(paths);
             eprintln!("llm-bridge: the daemon is not running");
             return Ok(1);
         }
-        Err(e) => return Err(Error::msg(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
-    let pid = status["pid"].as_u64().unwrap_or(0) as u32;
-    let inherited = status["socket_activated"].as_bool().unwrap_or(false);
+    let (pid, inherited) = (status.pid, status.socket_activated);
     match request(&paths.socket, &Message::Shutdown) {
         Ok(r) if r == reply::OK.as_bytes() => {}
-        Ok(r) => {
-            return Err(Error::msg(format!(
-                "unexpected reply: {}",
-                String::from_utf8_lossy(&r)
-            )))
-        }
-        Err(e) => return Err(Error::msg(e.to_string())),
+        Ok(r) => return Err(anyhow!("unexpected reply: {}", String::from_utf8_lossy(&r))),
+        Err(e) => return Err(e.into()),
     }
     let deadline = Instant::now() + DEADLINE;
     while process_alive(pid) {
         if Instant::now() >= deadline {
-            return Err(Error::msg(format!(
+            return Err(anyhow!(
                 "the daemon (pid {pid}) is still running after {} s",
                 DEADLINE.as_secs()
-            )));
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = std::fs::remove_file(&paths.pid_file);
-    if !inherited && !crate::daemon::socket_answers(&paths.socket) {
-        let _ = std::fs::remove_file(&paths.socket);
+    if !inherited {
+        // Only a socket nobody answers on; never another kind of file.
+        if let Err(e) = crate::daemon::remove_stale_socket(&paths.socket) {
+            eprintln!("llm-bridge: {}", one_line(&e));
+        }
     }
     println!("llm-bridge daemon stopped{}", pid_text(pid));
     Ok(0)
@@ -188,6 +187,6 @@ pub fn reload(paths: &Paths) -> Result<i32> {
             eprintln!("llm-bridge: the daemon is not running");
             Ok(1)
         }
-        Err(e) => Err(Error::msg(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,37 +1,36 @@
 //! `llm-bridge status [--json] [--watch]`.
 
 use crate::control::{request, RequestError};
-use crate::datagram;
-use crate::error::{Context, Error, Result};
+use crate::daemon::StatusReport;
+use crate::error::{anyhow, one_line, Context, Result};
+use crate::local_time::{utc_offset_secs, wall_clock_ms};
+use crate::module;
 use crate::paths::Paths;
-use llm_bridge_hooks::wire::{reply, Message, MAX_DATAGRAM};
+use crate::subscription::Subscription;
+use llm_bridge_hooks::wire::{reply, Message};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 
-/// The status JSON out of a `QUERY` reply.
-pub fn parse_reply(reply_bytes: &[u8]) -> Result<Value> {
+/// The status out of a `QUERY` reply.
+pub fn parse_reply(reply_bytes: &[u8]) -> Result<StatusReport> {
     let text = std::str::from_utf8(reply_bytes).context("the daemon's reply is not UTF-8")?;
-    let body = text.strip_prefix(reply::STATUS).ok_or_else(|| {
-        Error::msg(format!(
-            "unexpected reply: {}",
-            text.lines().next().unwrap_or("")
-        ))
-    })?;
-    serde_json::from_str(body).context("the daemon's status is not JSON")
+    let body = text
+        .strip_prefix(reply::STATUS)
+        .ok_or_else(|| anyhow!("unexpected reply: {}", text.lines().next().unwrap_or("")))?;
+    serde_json::from_str(body).context("the daemon's status is not what this version expects")
+}
+
+/// Asks the daemon for its status.
+pub fn query(paths: &Paths) -> Result<StatusReport, RequestError> {
+    let reply = request(&paths.socket, &Message::Query)?;
+    parse_reply(&reply).map_err(|e| RequestError::Invalid(one_line(&e)))
 }
 
 /// Exit 0 running, 1 not running, 2 error.
 pub fn status(paths: &Paths, json: bool) -> i32 {
-    let value = match request(&paths.socket, &Message::Query) {
-        Ok(r) => match parse_reply(&r) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("llm-bridge: {e}");
-                return 2;
-            }
-        },
+    let report = match query(paths) {
+        Ok(r) => r,
         Err(RequestError::NotRunning) => {
             if json {
                 println!("{{\"running\":false}}");
@@ -46,24 +45,26 @@ pub fn status(paths: &Paths, json: bool) -> i32 {
         }
     };
     if json {
-        println!("{value}");
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("status serializes")
+        );
     } else {
-        print!("{}", human(&value));
+        print!("{}", human(&report));
     }
     0
 }
 
 /// The status as a few lines of text.
-pub fn human(v: &Value) -> String {
+pub fn human(r: &StatusReport) -> String {
     let mut out = String::new();
-    let up = v["uptime_s"].as_u64().unwrap_or(0);
     let _ = writeln!(
         out,
         "llm-bridge {} running (pid {}, up {}){}",
-        v["version"].as_str().unwrap_or("?"),
-        v["pid"],
-        duration(up),
-        if v["socket_activated"].as_bool() == Some(true) {
+        r.version,
+        r.pid,
+        duration(r.uptime_s),
+        if r.socket_activated {
             ", socket-activated"
         } else {
             ""
@@ -72,14 +73,11 @@ pub fn human(v: &Value) -> String {
     let _ = writeln!(
         out,
         "config: {}",
-        v["config_path"].as_str().unwrap_or("(none)")
+        r.config_path
+            .as_ref()
+            .map_or("(none)".to_string(), |p| p.display().to_string())
     );
-    let pids: Vec<String> = v["waybar_pids"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| p.to_string())
-        .collect();
+    let pids: Vec<String> = r.waybar_pids.iter().map(|p| p.to_string()).collect();
     let _ = writeln!(
         out,
         "waybar: {}",
@@ -89,49 +87,51 @@ pub fn human(v: &Value) -> String {
             format!("pid {}", pids.join(", "))
         }
     );
-    let sessions = v["sessions"].as_array().cloned().unwrap_or_default();
-    let _ = writeln!(out, "sessions: {}", sessions.len());
-    for s in &sessions {
+    let _ = writeln!(out, "sessions: {}", r.sessions.len());
+    for s in &r.sessions {
         let mut line = format!(
             "  {:<20} {:<8} {:<10} {} prompts, {} tool uses",
-            s["project"].as_str().unwrap_or("?"),
-            s["state"].as_str().unwrap_or("?"),
-            s["tool"].as_str().unwrap_or("-"),
-            s["prompts"],
-            s["tool_uses"]
+            s.project,
+            s.state.as_str(),
+            s.tool.as_deref().unwrap_or("-"),
+            s.prompts,
+            s.tool_uses
         );
-        if s["subagents"].as_u64().unwrap_or(0) > 0 {
-            let _ = write!(line, ", {} subagents", s["subagents"]);
+        if s.subagents > 0 {
+            let _ = write!(line, ", {} subagents", s.subagents);
         }
-        if let Some(m) = s["model"].as_str() {
+        if let Some(m) = &s.model {
             let _ = write!(line, ", {m}");
         }
-        if let Some(c) = s["cost_usd"].as_f64() {
+        if let Some(c) = s.cost_usd {
             let _ = write!(line, ", ${c:.2}");
         }
-        if let Some(p) = s["context_pct"].as_f64() {
+        if let Some(p) = s.context_pct {
             let _ = write!(line, ", {p:.0}% context");
         }
-        let _ = write!(
-            line,
-            ", last event {} ago",
-            duration(s["last_event_age_s"].as_u64().unwrap_or(0))
-        );
+        let _ = write!(line, ", last event {} ago", duration(s.last_event_age_s));
         let _ = writeln!(out, "{line}");
     }
-    let c = &v["counters"];
+    let c = &r.counters;
     let _ = writeln!(
         out,
         "datagrams: {} received, {} rejected · {} flushes, {} writes, {} signals sent",
-        c["received"], c["rejected"], c["flushes"], c["writes"], c["signals"]
+        c.received, c.rejected, c.flushes, c.writes, c.signals
     );
-    let l = &v["event_to_flush_ms"];
-    match (l["p50"].as_f64(), l["p99"].as_f64()) {
+    if c.snapshot_failures > 0 {
+        let _ = writeln!(
+            out,
+            "state.json: {} writes failed (see the daemon's log)",
+            c.snapshot_failures
+        );
+    }
+    let l = &r.event_to_flush_ms;
+    match (l.p50, l.p99) {
         (Some(p50), Some(p99)) => {
             let _ = writeln!(
                 out,
                 "event → flush: p50 {p50:.3} ms, p99 {p99:.3} ms ({} events)",
-                l["samples"]
+                l.samples
             );
         }
         _ => {
@@ -150,38 +150,36 @@ fn duration(secs: u64) -> String {
 }
 
 /// Streams changes: subscribes like `waybar --follow` and prints the
-/// module's text and tooltip on every change, until interrupted.
+/// module's text and tooltip (plain text, not Pango markup) on every change,
+/// until interrupted; follows a restarted daemon.
 pub fn watch(paths: &Paths) -> Result<i32> {
-    let sock = std::os::unix::net::UnixDatagram::unbound().context("cannot create a socket")?;
-    datagram::autobind(sock.as_raw_fd()).context("cannot bind a reply address")?;
-    if sock
-        .send_to(&Message::Subscribe.encode(), &paths.socket)
-        .is_err()
-    {
+    let mut subscription = Subscription::new(paths)?;
+    if !subscription.daemon_answers() {
         eprintln!("llm-bridge: the daemon is not running");
         return Ok(1);
     }
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    loop {
-        let n = sock
-            .recv(&mut buf)
-            .context("cannot receive from the daemon")?;
-        let Some(body) = buf[..n].strip_prefix(reply::MODULE.as_bytes()) else {
+    let mut last = None;
+    while let Some(line) = subscription.next_module()? {
+        if last.as_ref() == Some(&line) {
+            continue;
+        }
+        let Ok(module) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        let Ok(module) = serde_json::from_slice::<Value>(body) else {
-            continue;
-        };
-        let clock = crate::module::clock_now();
+        let now = wall_clock_ms();
+        let clock = module::clock(now, utc_offset_secs((now / 1000) as i64));
+        let text = |key: &str| module::markup_to_text(module[key].as_str().unwrap_or(""));
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{clock} {}", module["text"].as_str().unwrap_or("?"));
-        for line in module["tooltip"].as_str().unwrap_or("").lines() {
-            let _ = writeln!(out, "         {line}");
+        let _ = writeln!(out, "{clock} {}", text("text"));
+        for tooltip_line in text("tooltip").lines() {
+            let _ = writeln!(out, "         {tooltip_line}");
         }
         if out.flush().is_err() {
             return Ok(0);
         }
+        last = Some(line);
     }
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -199,7 +197,8 @@ mod tests {
             "counters": {"received": 10, "rejected": 1, "flushes": 4, "writes": 3, "signals": 3},
             "event_to_flush_ms": {"p50": 0.05, "p99": 16.2, "samples": 9}
         });
-        let text = human(&v);
+        let report: StatusReport = serde_json::from_value(v).unwrap();
+        let text = human(&report);
         for want in [
             "llm-bridge 0.1.0 running (pid 42, up 1h02m)",
             "config: /c.toml",

@@ -120,7 +120,7 @@ fn a_bad_template_is_reported_and_the_default_is_used() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("unknown segment {modle}"), "{stderr}");
+    assert!(stderr.contains("unknown placeholder {modle}"), "{stderr}");
 }
 
 #[test]

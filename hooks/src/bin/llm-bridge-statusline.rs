@@ -10,7 +10,7 @@ use llm_bridge_hooks::runtime_path::socket_path;
 use llm_bridge_hooks::send::send_datagram_nonblocking;
 use llm_bridge_hooks::statusline::git_branch;
 use llm_bridge_hooks::statusline::render::{render, RenderOptions};
-use llm_bridge_hooks::statusline::template::Template;
+use llm_bridge_hooks::statusline::template::Segment;
 use llm_bridge_hooks::statusline::{StatusInput, StatuslineConfig};
 use llm_bridge_hooks::wire::Message;
 use std::io::{Read, Write};
@@ -46,9 +46,9 @@ fn main() {
     if let Some(problem) = problem {
         warn(&problem);
     }
-    let template = Template::parse(&config.format).unwrap_or_else(|e| {
+    let template = Segment::parse_format(&config.format).unwrap_or_else(|e| {
         warn(&format!("bad format template: {e}; using the default"));
-        Template::default()
+        Segment::default_format()
     });
     let branch = input
         .current_dir

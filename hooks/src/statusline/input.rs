@@ -66,9 +66,6 @@ impl StatusInput {
             model: self.model.clone(),
             cost_usd: self.cost_usd,
             context_pct: self.context_pct,
-            tokens: self.total_tokens,
-            lines_added: self.lines_added,
-            lines_removed: self.lines_removed,
         })
     }
 }

@@ -62,7 +62,7 @@ pub fn render(
                 sgr: None,
                 segment: None,
             }),
-            Piece::Segment(s) => row.extend(segment_spans(*s, input, branch, opts)),
+            Piece::Placeholder(s) => row.extend(segment_spans(*s, input, branch, opts)),
             Piece::Newline => rows.push(Vec::new()),
         }
     }
@@ -289,7 +289,7 @@ mod tests {
 
     fn one(segment: &str, input: &StatusInput) -> String {
         render(
-            &Template::parse(&format!("{{{segment}}}")).unwrap(),
+            &Segment::parse_format(&format!("{{{segment}}}")).unwrap(),
             input,
             Some("main"),
             &plain(),
@@ -314,7 +314,12 @@ mod tests {
 
     #[test]
     fn the_default_line() {
-        let line = render(&Template::default(), &sample(), Some("main"), &plain());
+        let line = render(
+            &Segment::default_format(),
+            &sample(),
+            Some("main"),
+            &plain(),
+        );
         assert_eq!(
             line,
             "Sonnet 4.5 waybar-llm ⎇ main ctx 42% $1.87 37m +412 -57 5h 24%"
@@ -329,7 +334,7 @@ mod tests {
             cost_usd: Some(0.0),
             ..StatusInput::default()
         };
-        let line = render(&Template::default(), &input, None, &plain());
+        let line = render(&Segment::default_format(), &input, None, &plain());
         assert_eq!(line, "Sonnet 4.5 app ctx -- $0.00");
     }
 
@@ -337,14 +342,15 @@ mod tests {
     fn colours_follow_context_thresholds() {
         let mut i = sample();
         let opts = RenderOptions::default();
-        let ctx = |i: &StatusInput| render(&Template::parse("{context}").unwrap(), i, None, &opts);
+        let ctx =
+            |i: &StatusInput| render(&Segment::parse_format("{context}").unwrap(), i, None, &opts);
         assert_eq!(ctx(&i), "\x1b[32mctx 42%\x1b[0m");
         i.context_pct = Some(65.0);
         assert_eq!(ctx(&i), "\x1b[33mctx 65%\x1b[0m");
         i.context_pct = Some(91.0);
         assert_eq!(ctx(&i), "\x1b[31mctx 91%\x1b[0m");
         assert!(
-            !render(&Template::default(), &i, None, &plain()).contains('\x1b'),
+            !render(&Segment::default_format(), &i, None, &plain()).contains('\x1b'),
             "no colour means no escape"
         );
     }
@@ -353,7 +359,7 @@ mod tests {
     fn narrow_columns_drop_low_priority_segments_first() {
         let mut opts = plain();
         opts.columns = Some(30);
-        let line = render(&Template::default(), &sample(), Some("main"), &opts);
+        let line = render(&Segment::default_format(), &sample(), Some("main"), &opts);
         assert!(line.chars().count() <= 30, "{line:?}");
         assert!(
             line.contains("ctx 42%") && line.contains("Sonnet 4.5"),
@@ -361,7 +367,7 @@ mod tests {
         );
         assert!(!line.contains("37m"), "{line:?}");
         opts.columns = Some(5);
-        let line = render(&Template::default(), &sample(), Some("main"), &opts);
+        let line = render(&Segment::default_format(), &sample(), Some("main"), &opts);
         assert_eq!(line, "ctx 4");
     }
 
@@ -371,7 +377,7 @@ mod tests {
             columns: Some(12),
             ..RenderOptions::default()
         };
-        let line = render(&Template::default(), &sample(), Some("main"), &opts);
+        let line = render(&Segment::default_format(), &sample(), Some("main"), &opts);
         // Every escape that opens is closed, and the visible text fits.
         assert_eq!(line.matches("\x1b[").count() % 2, 0, "{line:?}");
         assert!(line.ends_with("\x1b[0m"), "{line:?}");
@@ -381,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_second_row() {
-        let t = Template::parse("{model}\n{cost} {lines}").unwrap();
+        let t = Segment::parse_format("{model}\n{cost} {lines}").unwrap();
         assert_eq!(
             render(&t, &sample(), None, &plain()),
             "Sonnet 4.5\n$1.87 +412 -57"

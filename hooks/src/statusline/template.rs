@@ -1,10 +1,7 @@
-//! The statusline's format template: literal text and `{segment}`s.
-//!
-//! `{{` and `}}` stand for literal braces; a newline in the template starts
-//! a second row. An unknown segment or an unbalanced brace is an error that
-//! names the problem (the caller then falls back to the default).
-
-use std::fmt;
+//! The statusline's segments: the placeholders its format may name, and
+//! their priorities when the line is too wide. The format itself is read by
+//! the one template reader, [`crate::template`]; a newline in it starts a
+//! second row, and a format that does not parse falls back to the default.
 
 /// The default: the most useful figures first; absent ones disappear.
 pub const DEFAULT_FORMAT: &str =
@@ -63,98 +60,22 @@ impl Segment {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Piece {
-    Text(String),
-    Segment(Segment),
-    Newline,
-}
+/// The statusline's parsed format.
+pub type Template = crate::template::Template<Segment>;
+/// One part of the statusline's format.
+pub type Piece = crate::template::Piece<Segment>;
+pub use crate::template::TemplateError;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Template {
-    pub pieces: Vec<Piece>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TemplateError {
-    UnknownSegment(String),
-    Unclosed,
-    StrayBrace,
-}
-
-impl fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TemplateError::UnknownSegment(name) => {
-                let known: Vec<&str> = NAMES.iter().map(|e| e.1).collect();
-                write!(
-                    f,
-                    "unknown segment {{{name}}} (known: {})",
-                    known.join(", ")
-                )
-            }
-            TemplateError::Unclosed => f.write_str("a '{' is never closed"),
-            TemplateError::StrayBrace => {
-                f.write_str("a '}' closes nothing (write '}}' for a literal brace)")
-            }
-        }
+impl Segment {
+    /// Parses a statusline format (the one template syntax, see
+    /// [`crate::template`]).
+    pub fn parse_format(format: &str) -> Result<Template, TemplateError> {
+        Template::parse(format, &NAMES)
     }
-}
 
-impl Default for Template {
-    fn default() -> Self {
-        Template::parse(DEFAULT_FORMAT).expect("the default format parses")
-    }
-}
-
-impl Template {
-    pub fn parse(format: &str) -> Result<Template, TemplateError> {
-        let mut pieces = Vec::new();
-        let mut text = String::new();
-        let mut chars = format.chars().peekable();
-        let flush = |text: &mut String, pieces: &mut Vec<Piece>| {
-            if !text.is_empty() {
-                pieces.push(Piece::Text(std::mem::take(text)));
-            }
-        };
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    text.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    text.push('}');
-                }
-                '}' => return Err(TemplateError::StrayBrace),
-                '{' => {
-                    let mut name = String::new();
-                    loop {
-                        match chars.next() {
-                            Some('}') => break,
-                            Some(c) => name.push(c),
-                            None => return Err(TemplateError::Unclosed),
-                        }
-                    }
-                    let name = name.trim();
-                    let segment = NAMES
-                        .iter()
-                        .find(|(_, n)| *n == name)
-                        .map(|(s, _)| *s)
-                        .ok_or_else(|| TemplateError::UnknownSegment(name.to_string()))?;
-                    flush(&mut text, &mut pieces);
-                    pieces.push(Piece::Segment(segment));
-                }
-                '\n' => {
-                    flush(&mut text, &mut pieces);
-                    pieces.push(Piece::Newline);
-                }
-                c => text.push(c),
-            }
-        }
-        flush(&mut text, &mut pieces);
-        Ok(Template { pieces })
+    /// The default format, parsed.
+    pub fn default_format() -> Template {
+        Segment::parse_format(DEFAULT_FORMAT).expect("the default format parses")
     }
 }
 
@@ -163,25 +84,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_segments_text_braces_and_rows() {
-        let t = Template::parse("[{model}] {{x}}\n{ context }").unwrap();
-        assert_eq!(
-            t.pieces,
-            vec![
-                Piece::Text("[".into()),
-                Piece::Segment(Segment::Model),
-                Piece::Text("] {x}".into()),
-                Piece::Newline,
-                Piece::Segment(Segment::Context),
-            ]
-        );
-    }
-
-    #[test]
-    fn errors_name_the_problem() {
-        let e = Template::parse("{modle}").unwrap_err();
-        assert!(e.to_string().contains("unknown segment {modle}"), "{e}");
-        assert_eq!(Template::parse("{model"), Err(TemplateError::Unclosed));
-        assert_eq!(Template::parse("a}b"), Err(TemplateError::StrayBrace));
+    fn the_default_format_names_known_segments() {
+        let t = Segment::default_format();
+        assert_eq!(t.pieces[0], Piece::Placeholder(Segment::Model));
+        let e = Segment::parse_format("{modle}").unwrap_err().to_string();
+        assert!(e.contains("unknown placeholder {modle}"), "{e}");
     }
 }

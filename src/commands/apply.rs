@@ -3,11 +3,14 @@
 //! Under the state lock it loads state.json, applies the message with the
 //! same [`State::apply`](crate::state::State::apply) the daemon uses, writes
 //! state.json and waybar.json atomically and signals Waybar through the same
-//! publisher. If the lock is held, a daemon is alive or starting: the
-//! message is sent to it instead, retrying until its socket is up.
+//! publisher. If the lock is held, another fallback is at work (for a few
+//! milliseconds) or a daemon is alive or starting: the message goes to the
+//! daemon's socket if it answers, else the lock is tried again, for at most
+//! [`HANDOFF_DEADLINE`]. With the hook's own [`SEND_TIMEOUT`] that bounds
+//! everything a hook can wait far below Claude Code's hook timeout (2 s).
 
 use crate::config::Config;
-use crate::error::{Context, Error, Result};
+use crate::error::{anyhow, Context, Result};
 use crate::history;
 use crate::local_time::{utc_offset_secs, wall_clock_ms};
 use crate::log::log;
@@ -15,13 +18,16 @@ use crate::module;
 use crate::paths::Paths;
 use crate::publish::Publisher;
 use crate::snapshot;
+use crate::state::Input;
 use crate::state_lock::StateLock;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
 use llm_bridge_hooks::wire::Message;
 use std::time::{Duration, Instant};
 
-/// How long the fallback keeps trying while the lock is held by a starting daemon.
-const HANDOFF_DEADLINE: Duration = Duration::from_secs(2);
+/// How long the fallback keeps trying while the lock is held and no daemon
+/// answers: a hook waits at most [`SEND_TIMEOUT`] plus this, then drops
+/// the event with a line on stderr.
+pub const HANDOFF_DEADLINE: Duration = Duration::from_millis(200);
 
 /// What happened to the message.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,43 +40,54 @@ pub enum Outcome {
 
 pub fn apply(paths: &Paths, config: &Config, raw_message: &[u8]) -> Result<Outcome> {
     let message = Message::decode(raw_message).context("invalid message")?;
+    let input = Input::from_message(message)
+        .ok_or_else(|| anyhow!("invalid message: apply takes an EVENT or a STATUS"))?;
     paths.ensure_dirs()?;
     let deadline = Instant::now() + HANDOFF_DEADLINE;
     loop {
         let lock = StateLock::try_lock(&paths.lock)
             .with_context(|| format!("cannot open {}", paths.lock.display()))?;
         if let Some(_lock) = lock {
-            apply_locked(paths, config, &message)?;
+            apply_locked(paths, config, &input)?;
             return Ok(Outcome::Applied);
         }
         match send_datagram(&paths.socket, raw_message, SEND_TIMEOUT) {
             Ok(()) => return Ok(Outcome::SentToDaemon),
             Err(SendError::DaemonDown(_)) if Instant::now() < deadline => {
-                // The daemon has the lock but not yet its socket.
+                // Another fallback holds the lock, or a daemon that has not
+                // bound its socket yet.
                 std::thread::sleep(Duration::from_millis(1));
             }
+            Err(SendError::DaemonDown(_)) => {
+                return Err(anyhow!(
+                    "event dropped: the state stayed locked for {} ms and no daemon answers",
+                    HANDOFF_DEADLINE.as_millis()
+                ))
+            }
             Err(e) => {
-                return Err(Error::msg(format!(
-                    "the state is locked by a daemon, and {e}"
-                )))
+                return Err(anyhow!(
+                    "event dropped: the state is locked by a daemon and {e}"
+                ))
             }
         }
     }
 }
 
-fn apply_locked(paths: &Paths, config: &Config, message: &Message) -> Result<()> {
+fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
     let (mut state, warning) = snapshot::load(&paths.state_json)?;
     if let Some(w) = warning {
         log(format_args!("{w}"));
     }
     let now_ms = wall_clock_ms();
-    let effects = state.apply(message, now_ms);
-    if !effects.changed {
-        return Ok(());
+    let effects = state.apply(input, now_ms);
+    if effects.snapshot {
+        snapshot::save(&paths.state_json, &state)?;
     }
-    snapshot::save(&paths.state_json, &state)?;
-    if let Some(ended) = &effects.ended {
+    if let Some(ended) = &effects.history {
         history::record(ended, now_ms);
+    }
+    if !effects.publish {
+        return Ok(());
     }
     let mut publisher = Publisher::new(paths, config.signal);
     let rendered = module::render_styled(

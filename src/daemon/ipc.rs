@@ -1,0 +1,239 @@
+//! The daemon's datagram socket: binding it (or taking systemd's), reading
+//! every queued datagram, answering requests and pushing modules to
+//! subscribers (`waybar --follow`, `status --watch`).
+
+use crate::datagram::{self, PeerAddr};
+use crate::error::{bail, Context, Result};
+use crate::log::log;
+use crate::socket_activation;
+use llm_bridge_hooks::wire::{reply, DecodeError, Message};
+use mio::net::UnixDatagram;
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Most subscribers served at once.
+const MAX_SUBSCRIBERS: usize = 64;
+
+pub struct Ipc {
+    socket: UnixDatagram,
+    path: PathBuf,
+    /// Inherited from systemd: never unlinked, and idle exit is allowed.
+    inherited: bool,
+    /// (dev, ino) of the socket we bound: only that file is ever unlinked.
+    bound_id: Option<(u64, u64)>,
+    subscribers: Vec<PeerAddr>,
+}
+
+/// One datagram off the queue.
+pub struct Incoming {
+    pub message: Result<Message, DecodeError>,
+    pub peer: PeerAddr,
+}
+
+impl Ipc {
+    /// Takes the socket systemd passed, else binds `path` (0600). Fails with
+    /// one line if a live daemon owns `path`.
+    pub fn open(path: &Path) -> Result<Ipc> {
+        if let Some(fd) = socket_activation::take_inherited_socket() {
+            return Ok(Ipc {
+                socket: UnixDatagram::from_std(std::os::unix::net::UnixDatagram::from(fd)),
+                path: path.to_path_buf(),
+                inherited: true,
+                bound_id: None,
+                subscribers: Vec::new(),
+            });
+        }
+        if socket_answers(path) {
+            bail!(
+                "another llm-bridge daemon is already running (socket {} answers)",
+                path.display()
+            );
+        }
+        let socket = bind_socket(path)?;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot inspect {}", path.display()))?;
+        Ok(Ipc {
+            socket,
+            path: path.to_path_buf(),
+            inherited: false,
+            bound_id: Some((meta.dev(), meta.ino())),
+            subscribers: Vec::new(),
+        })
+    }
+
+    /// The socket, for the loop to register.
+    pub fn source(&mut self) -> &mut UnixDatagram {
+        &mut self.socket
+    }
+
+    pub fn inherited(&self) -> bool {
+        self.inherited
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next queued datagram, or `None` once the queue is empty
+    /// (`WouldBlock`) or the socket fails (logged).
+    pub fn recv(&self, buf: &mut [u8]) -> Option<Incoming> {
+        loop {
+            return match datagram::recv_from(self.fd(), buf) {
+                Ok(r) => Some(Incoming {
+                    message: if r.truncated {
+                        Err(DecodeError::TooLarge(r.len))
+                    } else {
+                        Message::decode(&buf[..r.len])
+                    },
+                    peer: r.peer,
+                }),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log(format_args!("receive failed: {e}"));
+                    None
+                }
+            };
+        }
+    }
+
+    /// Answers a request; an unbound sender (a hook) cannot be answered.
+    pub fn reply(&self, peer: &PeerAddr, body: &[u8]) {
+        if !peer.is_unnamed() {
+            let _ = datagram::send_to(self.fd(), peer, body);
+        }
+    }
+
+    /// Adds a subscriber and sends it `module` at once.
+    pub fn subscribe(&mut self, peer: PeerAddr, module: &str) {
+        if peer.is_unnamed() {
+            return;
+        }
+        if !self.subscribers.contains(&peer) {
+            if self.subscribers.len() == MAX_SUBSCRIBERS {
+                log(format_args!(
+                    "too many subscribers ({MAX_SUBSCRIBERS}); ignoring a new one"
+                ));
+                return;
+            }
+            self.subscribers.push(peer);
+        }
+        push(self.fd(), &peer, module);
+    }
+
+    pub fn unsubscribe(&mut self, peer: &PeerAddr) {
+        self.subscribers.retain(|s| s != peer);
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    /// Pushes `module` to every subscriber, forgetting those that are gone.
+    pub fn push_all(&mut self, module: &str) {
+        let fd = self.fd();
+        self.subscribers.retain(|peer| push(fd, peer, module));
+    }
+
+    /// Unlinks the socket if we bound it and it is still that file; a
+    /// socket inherited from systemd belongs to systemd.
+    pub fn close(&self) {
+        if let (Some(id), Ok(meta)) = (self.bound_id, std::fs::symlink_metadata(&self.path)) {
+            if (meta.dev(), meta.ino()) == id {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+
+    fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// Pushes a module to one subscriber; false if it is gone.
+fn push(fd: RawFd, peer: &PeerAddr, module: &str) -> bool {
+    let mut msg = String::with_capacity(reply::MODULE.len() + module.len());
+    msg.push_str(reply::MODULE);
+    msg.push_str(module);
+    match datagram::send_to(fd, peer, msg.as_bytes()) {
+        Ok(()) => true,
+        // A full queue: the subscriber is slow but alive; it reads the file on its next wake.
+        Err(e) if e.kind() == ErrorKind::WouldBlock => true,
+        Err(_) => false,
+    }
+}
+
+/// Whether a live process is bound to the socket at `path`.
+pub fn socket_answers(path: &Path) -> bool {
+    match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(s) => s.connect(path).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Removes `path` if it is a socket nobody is bound to; never anything
+/// else. Returns whether something was removed.
+pub fn remove_stale_socket(path: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if socket_answers(path) {
+                return Ok(false);
+            }
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+            Ok(true)
+        }
+        Ok(_) => bail!(
+            "refusing to replace {}: it exists and is not a socket; move it away \
+             (or set LLM_BRIDGE_SOCKET to another path)",
+            path.display()
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+    }
+}
+
+/// Binds the socket (0600), replacing a stale one.
+fn bind_socket(path: &Path) -> Result<UnixDatagram> {
+    remove_stale_socket(path)?;
+    // The socket is created with mode 0600 from the start: no window where
+    // another user could connect. umask is process-wide, which is why the
+    // daemon binds before it starts any thread.
+    // SAFETY: umask only changes this process's file creation mask.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixDatagram::bind(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let socket = bound.with_context(|| format!("cannot bind {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    Ok(socket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_dead_socket_is_ever_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sock");
+        std::fs::write(&file, "mine").unwrap();
+        let err = remove_stale_socket(&file).unwrap_err().to_string();
+        assert!(err.contains("is not a socket"), "{err}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+
+        let live = dir.path().join("live");
+        let _bound = std::os::unix::net::UnixDatagram::bind(&live).unwrap();
+        assert!(!remove_stale_socket(&live).unwrap(), "a live socket stays");
+        assert!(live.exists());
+
+        let stale = dir.path().join("stale");
+        drop(std::os::unix::net::UnixDatagram::bind(&stale).unwrap());
+        assert!(remove_stale_socket(&stale).unwrap());
+        assert!(!stale.exists());
+        assert!(!remove_stale_socket(&stale).unwrap(), "missing is fine");
+    }
+}

@@ -1,0 +1,489 @@
+//! `llm-bridge daemon`: the poll loop that carries out the core's decisions.
+//!
+//! One [`Daemon`] owns a mio `Poll`, and this file is the only one that
+//! registers or deregisters anything in it: the datagram socket
+//! ([`ipc`]), the timerfd ([`timer`]), the signal pipe, the waker that
+//! worker threads report through ([`reports`]) and the pidfds of known
+//! Waybar processes (owned by the signaller, polled here). Each wake drains
+//! every ready source until `WouldBlock`, turns what it read into typed
+//! [`Input`]s for the pure core, carries out the [`Effects`] the core
+//! returns, answers requests, and then decides once whether to flush.
+//! Nothing is periodic: with nothing pending no timer is armed and an idle
+//! daemon never wakes.
+
+mod ipc;
+mod persist;
+mod reports;
+mod stats;
+mod timer;
+
+pub use ipc::{remove_stale_socket, socket_answers};
+pub use reports::{Report, Reporter};
+pub use stats::{CounterReport, LatencyReport, SessionReport, StatusReport};
+
+use crate::config::Config;
+use crate::datagram::PeerAddr;
+use crate::debounce::{Debouncer, Decision};
+use crate::error::{bail, one_line, Context, Result};
+use crate::history;
+use crate::local_time::{utc_offset_secs, wall_clock_ms};
+use crate::log::log;
+use crate::module;
+use crate::paths::Paths;
+use crate::publish::Publisher;
+use crate::snapshot;
+use crate::socket_activation;
+use crate::state::{Effects, Input, State};
+use crate::state_lock::StateLock;
+use ipc::Ipc;
+use llm_bridge_hooks::wire::{reply, Message, MAX_DATAGRAM};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use persist::{Outcome, Persist};
+use reports::Reports;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use stats::Stats;
+use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use timer::{earliest, Timer};
+
+const SOCKET: Token = Token(0);
+const TIMER: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const WAKER: Token = Token(3);
+/// The pidfd of Waybar process P is registered as Token(PIDFD_BASE + P).
+const PIDFD_BASE: usize = 1 << 32;
+
+/// How long start-up waits for a fallback (`llm-bridge apply`) to release the lock.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// How the daemon was asked to run.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Written (with fsync) once the socket is up, removed on exit.
+    pub pid_file: Option<PathBuf>,
+}
+
+pub struct Daemon {
+    poll: Poll,
+    ipc: Ipc,
+    timer: Timer,
+    signals: Signals,
+    reports: Reports,
+    state: State,
+    config: Config,
+    debouncer: Debouncer,
+    publisher: Publisher,
+    persist: Persist,
+    stats: Stats,
+    options: Options,
+    _lock: StateLock,
+    started: Instant,
+    /// A change in this wake that the debouncer has not seen yet.
+    changed_this_wake: bool,
+    last_activity: Instant,
+    shutdown: bool,
+}
+
+impl Daemon {
+    /// Takes the lock, loads the snapshot and binds (or inherits) the
+    /// socket. Fails with a one-line error if a live daemon owns the socket.
+    ///
+    /// Everything that acts on the whole process (`umask` while binding,
+    /// removing systemd's variables from the environment) happens here,
+    /// before [`Daemon::run`] starts any worker thread.
+    pub fn start(paths: Paths, config: Config, options: Options) -> Result<Daemon> {
+        paths.ensure_dirs()?;
+        // A running daemon is the common case: say so at once rather than
+        // after waiting for its lock.
+        if !socket_activation::offered() && socket_answers(&paths.socket) {
+            bail!(
+                "another llm-bridge daemon is already running (socket {} answers)",
+                paths.socket.display()
+            );
+        }
+        // Handlers first: once the socket answers, SIGTERM must mean a clean exit.
+        let mut signals =
+            Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
+        let lock = acquire_lock(&paths)?;
+        let mut ipc = Ipc::open(&paths.socket)?;
+        let (state, warning) = snapshot::load(&paths.state_json)?;
+        if let Some(w) = warning {
+            log(format_args!("{w}"));
+        }
+
+        let poll = Poll::new().context("cannot create the poll")?;
+        let timer = Timer::new()?;
+        let registry = poll.registry();
+        registry
+            .register(ipc.source(), SOCKET, Interest::READABLE)
+            .context("cannot poll the socket")?;
+        registry
+            .register(&mut SourceFd(&timer.raw_fd()), TIMER, Interest::READABLE)
+            .context("cannot poll the timerfd")?;
+        registry
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .context("cannot poll signals")?;
+        let reports = Reports::new(Waker::new(registry, WAKER).context("cannot create the waker")?);
+
+        if let Some(pid_file) = &options.pid_file {
+            write_pid_file(pid_file)?;
+        }
+        let now = Instant::now();
+        let mut daemon = Daemon {
+            poll,
+            ipc,
+            timer,
+            signals,
+            reports,
+            state,
+            debouncer: Debouncer::from_config(&config.debounce),
+            publisher: Publisher::new(&paths, config.signal),
+            persist: Persist::new(paths.state_json.clone()),
+            config,
+            stats: Stats::default(),
+            options,
+            _lock: lock,
+            started: now,
+            changed_this_wake: false,
+            last_activity: now,
+            shutdown: false,
+        };
+        // Publish what the snapshot holds, so waybar.json is right from the start.
+        daemon.publish();
+        Ok(daemon)
+    }
+
+    pub fn socket_path(&self) -> &Path {
+        self.ipc.path()
+    }
+
+    /// A handle through which a worker thread reports to this loop; the
+    /// thread is spawned from [`Daemon::run`], never before.
+    pub fn reporter(&self) -> Reporter {
+        self.reports.reporter()
+    }
+
+    /// Runs until SIGTERM, SIGINT, a SHUTDOWN request or the idle exit,
+    /// then flushes, snapshots and returns.
+    pub fn run(&mut self) -> Result<()> {
+        // Worker threads start here, after start-up: see `start`.
+        let mut events = Events::with_capacity(64);
+        let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+        self.timer.arm(self.idle_exit_deadline(), Instant::now());
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, None) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("poll failed");
+            }
+            for event in events.iter() {
+                match event.token() {
+                    SOCKET => self.drain_socket(&mut buf),
+                    TIMER => self.timer.clear(),
+                    SIGNALS => self.drain_signals(),
+                    WAKER => self.drain_reports(),
+                    Token(t) if t >= PIDFD_BASE => self.waybar_exited((t - PIDFD_BASE) as i32),
+                    Token(_) => {}
+                }
+            }
+            let now = Instant::now();
+            if !self.shutdown && self.idle_exit_deadline().is_some_and(|at| at <= now) {
+                log(format_args!(
+                    "no session, event or subscriber for {} s: exiting",
+                    self.config.idle_exit_secs
+                ));
+                self.shutdown = true;
+            }
+            if self.shutdown {
+                self.shutdown();
+                return Ok(());
+            }
+            self.after_wake(now);
+        }
+    }
+
+    fn drain_socket(&mut self, buf: &mut [u8]) {
+        while let Some(incoming) = self.ipc.recv(buf) {
+            self.stats.received += 1;
+            self.last_activity = Instant::now();
+            match incoming.message {
+                Ok(message) => self.handle(message, incoming.peer),
+                Err(e) => {
+                    let count = self.stats.rejected(e.label());
+                    // Log the 1st, 2nd, 4th, 8th... of each kind: a flood of
+                    // bad datagrams cannot flood the log.
+                    if count.is_power_of_two() {
+                        log(format_args!(
+                            "rejected datagram ({count} so far of this kind): {e}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, message: Message, peer: PeerAddr) {
+        match message {
+            Message::Event(_) | Message::Status(_) => {
+                if let Some(input) = Input::from_message(message) {
+                    self.apply(&input);
+                }
+            }
+            Message::Subscribe => {
+                let module = match self.publisher.last() {
+                    Some(m) => m.to_string(),
+                    None => self.render(),
+                };
+                self.ipc.subscribe(peer, &module);
+            }
+            Message::Unsubscribe => self.ipc.unsubscribe(&peer),
+            Message::Ping => self.ipc.reply(&peer, reply::PONG.as_bytes()),
+            Message::Query => {
+                let mut body = reply::STATUS.to_string();
+                body.push_str(
+                    &serde_json::to_string(&self.status_report()).expect("status serializes"),
+                );
+                self.ipc.reply(&peer, body.as_bytes());
+            }
+            Message::Reload => match self.reload() {
+                Ok(()) => self.ipc.reply(&peer, reply::OK.as_bytes()),
+                Err(e) => self.ipc.reply(
+                    &peer,
+                    format!("{}{}", reply::ERROR, one_line(&e)).as_bytes(),
+                ),
+            },
+            Message::Shutdown => {
+                self.ipc.reply(&peer, reply::OK.as_bytes());
+                self.shutdown = true;
+            }
+        }
+    }
+
+    /// Hands one input to the core and carries out what it returns.
+    fn apply(&mut self, input: &Input) {
+        let now_ms = wall_clock_ms();
+        let effects = self.state.apply(input, now_ms);
+        self.carry_out(effects, now_ms);
+    }
+
+    fn carry_out(&mut self, effects: Effects, now_ms: u64) {
+        if effects.publish {
+            self.changed_this_wake = true;
+            self.stats.changed(self.last_activity);
+        }
+        if effects.snapshot {
+            self.persist.mark_dirty(Instant::now());
+        }
+        if let Some(ended) = effects.history {
+            history::record(&ended, now_ms);
+        }
+    }
+
+    fn drain_reports(&mut self) {
+        for report in self.reports.drain() {
+            match report {
+                Report::Stopped { worker, reason } => {
+                    log(format_args!("worker {worker} stopped: {reason}"))
+                }
+            }
+        }
+    }
+
+    /// Rereads the config; on error the running one is kept.
+    fn reload(&mut self) -> Result<()> {
+        let config = Config::load()?;
+        if config.signal != self.config.signal {
+            self.publisher.signaller.set_offset(config.signal);
+        }
+        self.debouncer = Debouncer::from_config(&config.debounce);
+        self.config = config;
+        log(format_args!("config reloaded"));
+        // The style may have changed: publish at once.
+        self.changed_this_wake = true;
+        Ok(())
+    }
+
+    fn drain_signals(&mut self) {
+        for signal in self.signals.pending() {
+            match signal {
+                SIGTERM | SIGINT => self.shutdown = true,
+                SIGHUP => {
+                    if let Err(e) = self.reload() {
+                        log(format_args!(
+                            "reload on SIGHUP failed, keeping the running config: {}",
+                            one_line(&e)
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// With socket activation and `idle_exit_secs` set: when to exit, if
+    /// nothing is going on.
+    fn idle_exit_deadline(&self) -> Option<Instant> {
+        let secs = self.config.idle_exit_secs;
+        let idle = self.state.is_empty()
+            && self.ipc.subscriber_count() == 0
+            && !self.debouncer.pending()
+            && !self.persist.holds_idle_exit();
+        (self.ipc.inherited() && secs > 0 && idle)
+            .then(|| self.last_activity + Duration::from_secs(secs))
+    }
+
+    /// Decides, once per wake, whether to flush now or when; writes the
+    /// snapshot when due; arms the timer for the earliest deadline.
+    fn after_wake(&mut self, now: Instant) {
+        let decision = if std::mem::take(&mut self.changed_this_wake) {
+            self.debouncer.on_change(now)
+        } else {
+            self.debouncer.on_timer(now)
+        };
+        let flush_at = match decision {
+            Decision::FlushNow => {
+                self.flush(now);
+                None
+            }
+            Decision::FlushAt(at) => Some(at),
+            Decision::Idle => None,
+        };
+        self.save_snapshot(now, false);
+        let next = earliest([flush_at, self.persist.deadline(), self.idle_exit_deadline()]);
+        self.timer.arm(next, now);
+    }
+
+    fn save_snapshot(&mut self, now: Instant, force: bool) {
+        match self.persist.save_if_due(&self.state, now, force) {
+            Some(Outcome::Written) => self.stats.snapshots += 1,
+            Some(Outcome::Failed) => self.stats.snapshot_failures += 1,
+            None => {}
+        }
+    }
+
+    /// Renders, publishes when changed, pushes to subscribers.
+    fn flush(&mut self, now: Instant) {
+        self.debouncer.flushed(now);
+        self.publish();
+        self.stats.flushed(Instant::now());
+    }
+
+    fn render(&self) -> String {
+        let now_ms = wall_clock_ms();
+        module::render_styled(
+            &self.state,
+            utc_offset_secs((now_ms / 1000) as i64),
+            &self.config.module,
+        )
+    }
+
+    fn publish(&mut self) {
+        let module = self.render();
+        match self.publisher.publish(&module, wall_clock_ms()) {
+            Ok(published) => {
+                if published.written {
+                    self.stats.writes += 1;
+                    self.stats.signals += u64::from(published.signals.sent);
+                    self.ipc.push_all(&module);
+                }
+            }
+            Err(e) => log(format_args!("{}", one_line(&e))),
+        }
+        self.watch_waybar_pidfds();
+    }
+
+    /// Registers the pidfds of newly found Waybar processes and deregisters
+    /// those the signaller dropped, before they are closed.
+    fn watch_waybar_pidfds(&mut self) {
+        let changes = self.publisher.signaller.take_pidfd_changes();
+        let registry = self.poll.registry();
+        for (pid, fd) in changes.added {
+            let token = Token(PIDFD_BASE + pid as usize);
+            if let Err(e) = registry.register(&mut SourceFd(&fd), token, Interest::READABLE) {
+                log(format_args!("cannot watch Waybar process {pid}: {e}"));
+            }
+        }
+        for (_, fd) in changes.retired {
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+    }
+
+    /// A Waybar process exited: its pidfd became readable.
+    fn waybar_exited(&mut self, pid: i32) {
+        if let Some(fd) = self.publisher.signaller.remove(pid) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+    }
+
+    /// Everything `llm-bridge status` shows.
+    fn status_report(&self) -> StatusReport {
+        StatusReport {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            uptime_s: self.started.elapsed().as_secs(),
+            config_path: Config::path(),
+            socket: self.ipc.path().to_path_buf(),
+            socket_activated: self.ipc.inherited(),
+            waybar_pids: self.publisher.signaller.known_pids(),
+            subscribers: self.ipc.subscriber_count(),
+            sessions: SessionReport::all(&self.state, wall_clock_ms()),
+            counters: self.stats.counter_report(),
+            event_to_flush_ms: self.stats.latency_report(),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let now = Instant::now();
+        if self.debouncer.pending() || self.changed_this_wake {
+            self.flush(now);
+        }
+        self.save_snapshot(now, true);
+        self.ipc.close();
+        if let Some(pid_file) = &self.options.pid_file {
+            let _ = std::fs::remove_file(pid_file);
+        }
+        let c = &self.stats;
+        log(format_args!(
+            "exiting: {} datagrams received, {} rejected, {} flushes, {} writes, {} signals sent",
+            c.received,
+            c.rejected_total(),
+            c.flushes,
+            c.writes,
+            c.signals
+        ));
+    }
+}
+
+fn write_pid_file(path: &Path) -> Result<()> {
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{}", std::process::id())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn acquire_lock(paths: &Paths) -> Result<StateLock> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        if let Some(lock) = StateLock::try_lock(&paths.lock)
+            .with_context(|| format!("cannot open {}", paths.lock.display()))?
+        {
+            return Ok(lock);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "another llm-bridge daemon holds {} (is one starting?)",
+                paths.lock.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

@@ -1,0 +1,206 @@
+//! The client side of `SUBSCRIBE`, shared by `llm-bridge waybar --follow`
+//! and `llm-bridge status --watch`.
+//!
+//! A [`Subscription`] binds an autobound abstract address, subscribes, and
+//! then yields the module every time it changes: pushed by the daemon, or
+//! written to waybar.json by the fallback (inotify). When the daemon's
+//! socket is created again (a restarted daemon) it subscribes again. It
+//! ends on SIGINT, SIGTERM or SIGHUP (Waybar stops its exec with SIGTERM)
+//! and, like every other way out, sends `UNSUBSCRIBE` when dropped, so a
+//! socket-activated daemon is free to exit once nobody listens. Nothing
+//! polls: the process sleeps in `poll` until one of its sources is ready.
+
+use crate::datagram;
+use crate::error::{Context, Result};
+use crate::paths::Paths;
+use crate::publish;
+use llm_bridge_hooks::wire::{reply, Message, MAX_DATAGRAM};
+use mio::net::UnixDatagram;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use std::ffi::OsString;
+use std::io::ErrorKind;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+const SOCKET: Token = Token(0);
+const INOTIFY: Token = Token(1);
+const SIGNALS: Token = Token(2);
+
+pub struct Subscription {
+    poll: Poll,
+    events: Events,
+    socket: UnixDatagram,
+    inotify: Inotify,
+    signals: Signals,
+    paths: Paths,
+    daemon: PathBuf,
+    socket_name: Option<OsString>,
+    buf: Vec<u8>,
+    /// A module read but not yet returned (the first one).
+    pending: Option<String>,
+}
+
+impl Subscription {
+    /// Subscribes to the daemon at `paths.socket` (a daemon that is not
+    /// running yet is subscribed to when its socket appears). The first
+    /// [`Subscription::next_module`] returns the current module.
+    pub fn new(paths: &Paths) -> Result<Subscription> {
+        paths.ensure_dirs()?;
+        let socket =
+            std::os::unix::net::UnixDatagram::unbound().context("cannot create a socket")?;
+        datagram::autobind(socket.as_raw_fd()).context("cannot bind a reply address")?;
+        socket
+            .set_nonblocking(true)
+            .context("cannot make the socket non-blocking")?;
+        let mut socket = UnixDatagram::from_std(socket);
+
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+            .context("cannot start inotify")?;
+        let socket_dir = paths.socket.parent().unwrap_or(Path::new("/"));
+        inotify
+            .add_watch(
+                socket_dir,
+                AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO,
+            )
+            .with_context(|| format!("cannot watch {}", socket_dir.display()))?;
+        inotify
+            .add_watch(
+                &paths.state_dir,
+                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+            )
+            .with_context(|| format!("cannot watch {}", paths.state_dir.display()))?;
+
+        let mut signals =
+            Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+        let poll = Poll::new().context("cannot create the poll")?;
+        let registry = poll.registry();
+        registry
+            .register(&mut socket, SOCKET, Interest::READABLE)
+            .context("cannot poll the socket")?;
+        registry
+            .register(
+                &mut SourceFd(&inotify.as_fd().as_raw_fd()),
+                INOTIFY,
+                Interest::READABLE,
+            )
+            .context("cannot poll inotify")?;
+        registry
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .context("cannot poll signals")?;
+
+        let subscription = Subscription {
+            poll,
+            events: Events::with_capacity(8),
+            socket,
+            inotify,
+            signals,
+            daemon: paths.socket.clone(),
+            socket_name: paths.socket.file_name().map(|n| n.to_os_string()),
+            pending: Some(publish::current_module(paths)),
+            paths: paths.clone(),
+            buf: vec![0u8; MAX_DATAGRAM + 1],
+        };
+        subscription.send(&Message::Subscribe);
+        Ok(subscription)
+    }
+
+    /// Whether a daemon received the first `SUBSCRIBE`.
+    pub fn daemon_answers(&self) -> bool {
+        crate::daemon::socket_answers(&self.daemon)
+    }
+
+    /// Waits for the next module (the current one first); `None` once a
+    /// signal asks this process to stop.
+    pub fn next_module(&mut self) -> Result<Option<String>> {
+        if let Some(first) = self.pending.take() {
+            return Ok(Some(first));
+        }
+        loop {
+            if let Err(e) = self.poll.poll(&mut self.events, None) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("poll failed");
+            }
+            let mut stop = false;
+            let mut pushed = None;
+            let mut file_changed = false;
+            let tokens: Vec<Token> = self.events.iter().map(|e| e.token()).collect();
+            for token in tokens {
+                match token {
+                    SIGNALS => stop |= self.signals.pending().next().is_some(),
+                    SOCKET => pushed = self.drain_socket().or(pushed),
+                    INOTIFY => file_changed |= self.drain_inotify(),
+                    _ => {}
+                }
+            }
+            if stop {
+                return Ok(None);
+            }
+            // If waybar.json changed, the file is the newest word.
+            if file_changed {
+                return Ok(Some(publish::current_module(&self.paths)));
+            }
+            if pushed.is_some() {
+                return Ok(pushed);
+            }
+        }
+    }
+
+    /// The newest module pushed since the last wake.
+    fn drain_socket(&mut self) -> Option<String> {
+        let mut newest = None;
+        loop {
+            match self.socket.recv(&mut self.buf) {
+                Ok(n) => {
+                    let body = &self.buf[..n.min(MAX_DATAGRAM)];
+                    if let Some(module) = body.strip_prefix(reply::MODULE.as_bytes()) {
+                        newest = Some(String::from_utf8_lossy(module).into_owned());
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return newest,
+            }
+        }
+    }
+
+    /// Reads inotify events; resubscribes when the daemon's socket
+    /// reappears. Returns whether waybar.json changed.
+    fn drain_inotify(&mut self) -> bool {
+        let mut file_changed = false;
+        let mut resubscribe = false;
+        while let Ok(events) = self.inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for event in events {
+                let name = event.name.as_deref();
+                if name == self.socket_name.as_deref() {
+                    resubscribe = true;
+                }
+                if name == self.paths.waybar_json.file_name() {
+                    file_changed = true;
+                }
+            }
+        }
+        if resubscribe {
+            self.send(&Message::Subscribe);
+        }
+        file_changed
+    }
+
+    fn send(&self, message: &Message) {
+        // Nothing listening is fine: the socket's creation will wake us.
+        let _ = self.socket.send_to(&message.encode(), &self.daemon);
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.send(&Message::Unsubscribe);
+    }
+}
