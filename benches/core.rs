@@ -23,7 +23,7 @@ fn scan(c: &mut Criterion) {
         let doc = post_tool_use(size);
         group.throughput(Throughput::Bytes(doc.len() as u64));
         group.bench_with_input(BenchmarkId::new("post_tool_use", size), &doc, |b, doc| {
-            b.iter(|| event_from_hook_json(black_box(doc), Some(1), Some(2)).unwrap())
+            b.iter(|| event_from_hook_json(black_box(doc), Some(1), Some(2)).unwrap());
         });
     }
     group.finish();
@@ -39,7 +39,7 @@ fn wire(c: &mut Criterion) {
     let bytes = message.encode();
     c.bench_function("wire/encode", |b| b.iter(|| black_box(&message).encode()));
     c.bench_function("wire/decode", |b| {
-        b.iter(|| Message::decode(black_box(&bytes)).unwrap())
+        b.iter(|| Message::decode(black_box(&bytes)).unwrap());
     });
 }
 
@@ -70,7 +70,7 @@ fn apply(c: &mut Criterion) {
             now += 1;
             st.apply(black_box(&start), now);
             st.apply(black_box(&end), now)
-        })
+        });
     });
 }
 
@@ -78,7 +78,7 @@ fn module(c: &mut Criterion) {
     for n in [1, 8] {
         let st = state_with(n);
         c.bench_function(&format!("module/render_{n}_sessions"), |b| {
-            b.iter(|| render(black_box(&st), 3600))
+            b.iter(|| render(black_box(&st), 3600));
         });
     }
 }
@@ -96,7 +96,7 @@ fn statusline(c: &mut Criterion) {
             let json = Json::parse(black_box(raw)).unwrap();
             let input = StatusInput::from_json(&json);
             render(&template, &input, Some("main"), &options)
-        })
+        });
     });
 }
 

@@ -560,6 +560,7 @@ struct Daemon {
 
 impl Daemon {
     fn stop(&mut self) {
+        // SAFETY: signalling a process this program started.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }

@@ -72,9 +72,12 @@ fn main() {
 
 /// Installs a handler so SigCgt shows the signal as caught.
 unsafe fn install(signal: i32) {
-    let mut action: libc::sigaction = std::mem::zeroed();
-    action.sa_sigaction = noop as *const () as usize;
-    libc::sigaction(signal, &action, std::ptr::null_mut());
+    // SAFETY: a zeroed sigaction is valid; the handler does nothing.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = noop as *const () as usize;
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
 }
 
 fn mark_ready(log_path: &str) {

@@ -18,11 +18,11 @@ pub struct PeerAddr {
 impl PeerAddr {
     /// An unbound sender (a hook) cannot be answered.
     pub fn is_unnamed(&self) -> bool {
-        self.len as usize <= mem::size_of::<libc::sa_family_t>()
+        self.len as usize <= size_of::<libc::sa_family_t>()
     }
 
     fn path_bytes(&self) -> &[u8] {
-        let n = (self.len as usize).saturating_sub(mem::size_of::<libc::sa_family_t>());
+        let n = (self.len as usize).saturating_sub(size_of::<libc::sa_family_t>());
         // SAFETY: sun_path is a plain c_char array of at least n bytes.
         unsafe {
             std::slice::from_raw_parts(
@@ -61,7 +61,7 @@ pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
     // SAFETY: zeroed sockaddr_un is valid; recvfrom writes at most `len` bytes.
     unsafe {
         let mut addr: libc::sockaddr_un = mem::zeroed();
-        let mut len = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
         let n = libc::recvfrom(
             fd,
             buf.as_mut_ptr().cast(),
@@ -110,7 +110,7 @@ pub fn autobind(fd: RawFd) -> io::Result<()> {
         libc::bind(
             fd,
             (&addr as *const libc::sockaddr_un).cast(),
-            mem::size_of::<libc::sa_family_t>() as libc::socklen_t,
+            size_of::<libc::sa_family_t>() as libc::socklen_t,
         )
     };
     if rc < 0 {

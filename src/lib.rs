@@ -2,8 +2,8 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view. In short: hooks send
 //! datagrams ([`llm_bridge_hooks::wire`]), the [`daemon`] applies them to the
-//! pure [`state`] core, renders the [`module`] and [`publish`]es it, and the
-//! [`fallback`] does the same without a daemon.
+//! pure [`state`] core, renders the [`module`] and [`publish`]es it, and
+//! [`commands::apply`] does the same without a daemon.
 
 pub mod atomic_file;
 pub mod commands;

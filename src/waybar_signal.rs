@@ -298,6 +298,7 @@ mod tests {
         let sig = libc::SIGRTMIN() + 20;
         let pid = std::process::id() as i32;
         assert_eq!(handler_installed(pid, sig), Some(false));
+        // SAFETY: an empty handler is async-signal-safe.
         let id = unsafe { signal_hook::low_level::register(sig, || {}) }.unwrap();
         assert_eq!(handler_installed(pid, sig), Some(true));
         signal_hook::low_level::unregister(id);

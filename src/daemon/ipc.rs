@@ -8,7 +8,7 @@ use crate::log::log;
 use crate::socket_activation;
 use llm_bridge_hooks::wire::{reply, DecodeError, Message};
 use mio::net::UnixDatagram;
-use std::io::{self, ErrorKind};
+use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -190,7 +190,7 @@ pub fn remove_stale_socket(path: &Path) -> Result<bool> {
              (or set LLM_BRIDGE_SOCKET to another path)",
             path.display()
         ),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e).with_context(|| format!("cannot inspect {}", path.display())),
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! One [`Daemon`] owns a mio `Poll`, and this file is the only one that
 //! registers or deregisters anything in it: the datagram socket
-//! ([`ipc`]), the timerfd ([`timer`]), the signal pipe, the waker that
-//! worker threads report through ([`reports`]) and the pidfds of known
+//! (`ipc.rs`), the timerfd (`timer.rs`), the signal pipe, the waker that
+//! worker threads report through (`reports.rs`) and the pidfds of known
 //! Waybar processes (owned by the signaller, polled here). Each wake drains
 //! every ready source until `WouldBlock`, turns what it read into typed
 //! [`Input`]s for the pure core, carries out the [`Effects`] the core
@@ -288,7 +288,7 @@ impl Daemon {
         for report in self.reports.drain() {
             match report {
                 Report::Stopped { worker, reason } => {
-                    log(format_args!("worker {worker} stopped: {reason}"))
+                    log(format_args!("worker {worker} stopped: {reason}"));
                 }
             }
         }

@@ -109,6 +109,7 @@ fn malformed_datagrams_are_counted_and_the_daemon_keeps_serving() {
 fn sigint_also_exits_cleanly() {
     let env = Env::new();
     let mut daemon = env.daemon();
+    // SAFETY: signalling a process this program started.
     unsafe { libc::kill(daemon.child.id() as i32, libc::SIGINT) };
     let status = daemon.child.wait().unwrap();
     assert!(status.success(), "{status:?}");

@@ -80,3 +80,30 @@ fn concurrent_fallbacks_lose_no_event() {
     });
     env.wait_text("working 8");
 }
+
+#[test]
+fn a_hook_never_waits_long_for_a_locked_state() {
+    // The lock is held (a wedged process) and no daemon answers: the hook
+    // must give up far below Claude Code's 2 s hook timeout.
+    let env = Env::new();
+    let state_dir = env.runtime().join("llm-bridge");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    std::fs::set_permissions(
+        &state_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let _held = llm_bridge::state_lock::StateLock::try_lock(&state_dir.join("lock"))
+        .unwrap()
+        .expect("the lock is free");
+    let started = std::time::Instant::now();
+    let out = env.hook(&sample("UserPromptSubmit"));
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("event dropped"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        waited < std::time::Duration::from_millis(1500),
+        "the hook waited {waited:?} (Claude Code's hook timeout is 2 s)"
+    );
+}

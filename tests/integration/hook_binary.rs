@@ -73,6 +73,7 @@ fn a_stuck_daemon_costs_the_hook_at_most_the_send_timeout() {
     let env = Env::new();
     let daemon = env.daemon();
     // Freeze the daemon and fill its queue (net.unix.max_dgram_qlen).
+    // SAFETY: signalling a process this program started.
     unsafe { libc::kill(daemon.child.id() as i32, libc::SIGSTOP) };
     let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
     sock.connect(env.socket()).unwrap();
@@ -81,6 +82,7 @@ fn a_stuck_daemon_costs_the_hook_at_most_the_send_timeout() {
     let started = Instant::now();
     let out = env.hook(&sample("UserPromptSubmit"));
     let took = started.elapsed();
+    // SAFETY: signalling a process this program started.
     unsafe { libc::kill(daemon.child.id() as i32, libc::SIGCONT) };
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("event dropped"), "{stderr}");
@@ -95,9 +97,8 @@ fn without_the_fallback_binary_the_hook_still_exits_0() {
     let env = Env::new();
     let lonely = env.runtime().join("llm-bridge-hook");
     std::fs::copy(hook_bin(), &lonely).unwrap();
-    let out = env
-        .command(&lonely)
-        .env("PATH", "/nonexistent")
+    let mut cmd = env.command(&lonely);
+    cmd.env("PATH", "/nonexistent")
         .stdin(
             std::fs::File::open(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -106,9 +107,8 @@ fn without_the_fallback_binary_the_hook_still_exits_0() {
             .unwrap(),
         )
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+        .stderr(Stdio::piped());
+    let out = output_of_fresh_copy(cmd);
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
     assert!(

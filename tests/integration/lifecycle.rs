@@ -2,8 +2,6 @@
 
 use crate::support::*;
 use llm_bridge_hooks::wire::EventKind;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
 fn text(out: &std::process::Output) -> String {
@@ -13,6 +11,7 @@ fn text(out: &std::process::Output) -> String {
 /// Whether `pid` runs; a zombie (exited, not reaped yet: who reaps an
 /// orphan depends on the machine) does not.
 fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signalling a process this program started.
     if unsafe { libc::kill(pid, 0) } != 0 {
         return false;
     }
@@ -30,6 +29,7 @@ impl Drop for StopOnDrop<'_> {
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
         {
+            // SAFETY: signalling a process this program started.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
@@ -52,6 +52,7 @@ fn start_status_stop_round_trip_leaves_no_runtime_files() {
         .parse()
         .unwrap();
     assert_eq!(
+        // SAFETY: getsid only reads.
         unsafe { libc::getsid(pid) },
         pid,
         "the daemon leads its own session"
@@ -111,6 +112,7 @@ fn start_after_kill_9_cleans_the_stale_files() {
         .trim()
         .parse()
         .unwrap();
+    // SAFETY: signalling a process this program started.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     wait_until("the daemon to die", || !pid_alive(pid));
     assert!(
@@ -145,6 +147,7 @@ fn a_bad_config_on_reload_or_sighup_keeps_the_running_one() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("workin"), "the bad key is named: {stderr}");
+    // SAFETY: signalling a process this program started.
     unsafe { libc::kill(daemon.child.id() as i32, libc::SIGHUP) };
     wait_until("the SIGHUP report in the log", || {
         daemon.log().contains("reload on SIGHUP failed")
@@ -160,48 +163,9 @@ fn a_bad_config_on_reload_or_sighup_keeps_the_running_one() {
     env.wait_text("BUSY");
     // SIGHUP does the same.
     env.write_config("[module]\nworking = \"hup\"\n");
+    // SAFETY: signalling a process this program started.
     unsafe { libc::kill(daemon.child.id() as i32, libc::SIGHUP) };
     env.wait_text("hup");
-}
-
-/// Binds the socket as systemd would and starts the daemon with it on fd 3.
-fn socket_activated_daemon(env: &Env, listener: &OwnedFd) -> std::process::Child {
-    let raw = listener.as_raw_fd();
-    let mut cmd = env.command(std::path::Path::new("/bin/sh"));
-    // `exec` keeps the shell's PID, so $$ is the daemon's LISTEN_PID.
-    cmd.arg("-c")
-        .arg(format!(
-            "LISTEN_PID=$$ LISTEN_FDS=1 exec '{}' daemon",
-            bridge_bin().display()
-        ))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(env.runtime().join("activated.log")).unwrap());
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 onto itself is a no-op that keeps close-on-exec: clear it.
-            let rc = if raw == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(raw, 3)
-            };
-            if rc < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn().unwrap()
-}
-
-fn bind_like_systemd(env: &Env) -> OwnedFd {
-    let sock = std::os::unix::net::UnixDatagram::bind(env.socket()).unwrap();
-    std::fs::set_permissions(
-        env.socket(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(sock)) }
 }
 
 #[test]
@@ -386,4 +350,28 @@ fn config_default_prints_a_valid_commented_config() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_failing_snapshot_is_counted_and_does_not_keep_an_activated_daemon_up() {
+    let env = Env::new();
+    env.write_config("idle_exit_secs = 1\n");
+    let listener = bind_like_systemd(&env);
+    let mut child = socket_activated_daemon(&env, &listener);
+    env.wait_text("none");
+    // A directory where state.json goes: every write of it fails.
+    std::fs::create_dir(env.state_json()).unwrap();
+    env.send(event(EventKind::Submit, "a", "/src/alpha"));
+    env.wait_text("working");
+    wait_until("a counted snapshot failure", || {
+        status_json(&env)["counters"]["snapshot_failures"]
+            .as_u64()
+            .is_some_and(|n| n >= 1)
+    });
+    env.send(event(EventKind::SessionEnd, "a", "/src/alpha"));
+    env.wait_text("none");
+    wait_until("the idle exit", || child.try_wait().unwrap().is_some());
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(env.runtime().join("activated.log")).unwrap();
+    assert!(log.contains("state.json: Is a directory"), "{log}");
 }

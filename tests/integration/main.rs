@@ -10,5 +10,6 @@ mod release_build;
 mod replay;
 mod signals;
 mod statusline;
+mod subscribers;
 mod support;
 mod waybar_exec;

@@ -5,7 +5,9 @@
 use llm_bridge_hooks::wire::{Event, EventKind, Message};
 use serde_json::Value;
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Once;
@@ -420,5 +422,129 @@ impl Drop for FakeWaybar {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Binds the socket as systemd would and starts the daemon with it on fd 3.
+pub fn socket_activated_daemon(env: &Env, listener: &OwnedFd) -> Child {
+    let raw = listener.as_raw_fd();
+    let mut cmd = env.command(Path::new("/bin/sh"));
+    // `exec` keeps the shell's PID, so $$ is the daemon's LISTEN_PID.
+    cmd.arg("-c")
+        .arg(format!(
+            "LISTEN_PID=$$ LISTEN_FDS=1 exec '{}' daemon",
+            bridge_bin().display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(env.runtime().join("activated.log")).unwrap());
+    // SAFETY: the closure only calls fcntl/dup2, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself is a no-op that keeps close-on-exec: clear it.
+            let rc = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+pub fn bind_like_systemd(env: &Env) -> OwnedFd {
+    let sock = UnixDatagram::bind(env.socket()).unwrap();
+    std::fs::set_permissions(
+        env.socket(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    // SAFETY: into_raw_fd gives up ownership of the descriptor.
+    unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(sock)) }
+}
+
+/// `llm-bridge status --json`, parsed; `Null` when the daemon is not running.
+pub fn status_json(env: &Env) -> Value {
+    let out = env.bridge(&["status", "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// A long-running `llm-bridge ARGS...` whose stdout lines arrive on a channel.
+pub struct Streaming {
+    pub child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Streaming {
+    pub fn start(env: &Env, args: &[&str]) -> Streaming {
+        let mut child = env
+            .command(&bridge_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Streaming { child, lines }
+    }
+
+    /// Waits for a line containing `word`; returns it.
+    #[track_caller]
+    pub fn expect(&self, word: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(DEADLINE)
+                .unwrap_or_else(|_| panic!("never printed a line with {word:?}"));
+            if line.contains(word) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends `signal` and waits for the process to end; returns its status.
+    pub fn signal_and_wait(&mut self, signal: i32) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a binary the test has just copied. Another test thread may fork
+/// while the copy's descriptor is still open (before its exec closes it),
+/// which makes exec fail with ETXTBSY for a moment: retry until it passes.
+#[track_caller]
+pub fn output_of_fresh_copy(mut cmd: Command) -> Output {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                std::thread::yield_now();
+            }
+            result => return result.unwrap(),
+        }
     }
 }
