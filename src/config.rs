@@ -43,8 +43,12 @@ idle = "idle"
 working = "working"
 waiting = "waiting"
 error = "error"
-# Append the number of sessions when there are several ("waiting 2").
+# Append how many sessions are in the shown state, when there are several
+# sessions ("waiting 1").
 show_count = true
+# Which other states follow, with their counts: "busy" (working, waiting,
+# error: "waiting 1 · 2 working"), "all" (idle too) or "none".
+others = "busy"
 # Append the running tool while exactly one session works ("working: Bash").
 show_tool = true
 # One tooltip line per session. Placeholders: {project} {state} {tool} {since}

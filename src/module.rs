@@ -20,8 +20,11 @@ pub struct ModuleStyle {
     pub working: String,
     pub waiting: String,
     pub error: String,
-    /// Append the number of sessions when there are several.
+    /// Append the number of sessions in the shown state when there are
+    /// several sessions ("waiting 1").
     pub show_count: bool,
+    /// Which other states follow, with their counts ("waiting 1 · 2 working").
+    pub others: Others,
     /// Append the tool while exactly one session is working.
     pub show_tool: bool,
     /// One tooltip line per session.
@@ -37,8 +40,31 @@ impl Default for ModuleStyle {
             waiting: "waiting".into(),
             error: "error".into(),
             show_count: true,
+            others: Others::Busy,
             show_tool: true,
             tooltip: Tooltip::parse(DEFAULT_TOOLTIP).expect("the default tooltip parses"),
+        }
+    }
+}
+
+/// Which states other than the shown one the text lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Others {
+    /// Working, waiting and error sessions: what needs watching.
+    Busy,
+    /// Idle ones too.
+    All,
+    /// Only the shown state.
+    None,
+}
+
+impl Others {
+    fn lists(self, state: SessionState) -> bool {
+        match self {
+            Others::Busy => state != SessionState::Idle,
+            Others::All => true,
+            Others::None => false,
         }
     }
 }
@@ -142,22 +168,36 @@ pub fn render_empty() -> String {
     render(&State::new(), 0)
 }
 
-/// `working: Bash`, `waiting 2`, `none`: the aggregate word, the session
-/// count when there are several, and the tool while exactly one session is
-/// working (and nothing needs the user).
+/// `working: Bash`, `waiting 1 · 2 working`, `none`: the shown state's
+/// word, how many sessions are in it when there are several sessions, the
+/// tool while exactly one session works (and nothing needs the user), then
+/// the other states' counts, most urgent first.
 fn text(state: &State, aggregate: Aggregate, style: &ModuleStyle) -> String {
     let mut text = style.word(aggregate).to_string();
+    let Aggregate::Session(shown) = aggregate else {
+        return text;
+    };
+    let count = |s: SessionState| state.sessions().filter(|x| x.state == s).count();
+    let n = count(shown);
     if style.show_count && state.len() > 1 {
-        let _ = write!(text, " {}", state.len());
+        let _ = write!(text, " {n}");
     }
-    if style.show_tool && aggregate == Aggregate::Session(SessionState::Working) {
-        let mut working = state
+    if style.show_tool && shown == SessionState::Working && n == 1 {
+        let tool = state
             .sessions()
-            .filter(|s| s.state == SessionState::Working);
-        if let (Some(only), None) = (working.next(), working.next()) {
-            if let Some(tool) = only.current_tool() {
-                let _ = write!(text, ": {}", tool.name);
-            }
+            .find(|s| s.state == SessionState::Working)
+            .and_then(Session::current_tool);
+        if let Some(tool) = tool {
+            let _ = write!(text, ": {}", tool.name);
+        }
+    }
+    for other in SessionState::BY_PRIORITY {
+        if other == shown || !style.others.lists(other) {
+            continue;
+        }
+        let c = count(other);
+        if c > 0 {
+            let _ = write!(text, " · {c} {}", style.word(Aggregate::Session(other)));
         }
     }
     text
@@ -355,7 +395,10 @@ mod tests {
         );
         apply(&mut st, EventKind::Stop, "c", "/src/beta", None, 0);
         let v = parse(&render(&st, 0));
-        assert_eq!(v["text"], "waiting 3");
+        assert_eq!(
+            v["text"], "waiting 1 · 1 working",
+            "the count is of the shown state; the others follow"
+        );
         assert_eq!(v["alt"], "waiting");
         let tooltip = v["tooltip"].as_str().unwrap();
         let lines: Vec<&str> = tooltip.lines().collect();
@@ -363,6 +406,41 @@ mod tests {
         assert!(lines[0].starts_with("alpha: waiting"), "{tooltip}");
         assert!(lines[1].starts_with("zeta: working (Read)"), "{tooltip}");
         assert!(lines[2].starts_with("beta: idle"), "{tooltip}");
+    }
+
+    #[test]
+    fn the_count_is_of_the_shown_state_and_others_are_configurable() {
+        let mut st = State::new();
+        apply(&mut st, EventKind::Permission, "a", "/a", Some("Bash"), 0);
+        apply(&mut st, EventKind::Stop, "b", "/b", None, 0);
+        let text = |st: &State, others| {
+            let style = ModuleStyle {
+                others,
+                ..ModuleStyle::default()
+            };
+            parse(&render_styled(st, 0, &style))["text"].clone()
+        };
+        // One waiting and one idle session: not "waiting 2".
+        assert_eq!(text(&st, Others::Busy), "waiting 1");
+        assert_eq!(text(&st, Others::All), "waiting 1 · 1 idle");
+        apply(&mut st, EventKind::ToolStart, "c", "/c", Some("Read"), 0);
+        apply(&mut st, EventKind::ToolStart, "d", "/d", Some("Grep"), 0);
+        assert_eq!(text(&st, Others::Busy), "waiting 1 · 2 working");
+        assert_eq!(text(&st, Others::None), "waiting 1");
+        let icons = ModuleStyle {
+            waiting: "⏳".into(),
+            working: "⚙".into(),
+            ..ModuleStyle::default()
+        };
+        assert_eq!(parse(&render_styled(&st, 0, &icons))["text"], "⏳ 1 · 2 ⚙");
+    }
+
+    #[test]
+    fn one_working_session_beside_idle_ones_shows_its_tool() {
+        let mut st = State::new();
+        apply(&mut st, EventKind::ToolStart, "a", "/a", Some("Bash"), 0);
+        apply(&mut st, EventKind::Stop, "b", "/b", None, 0);
+        assert_eq!(parse(&render(&st, 0))["text"], "working 1: Bash");
     }
 
     #[test]
@@ -436,7 +514,7 @@ mod tests {
             show_tool: false,
             ..ModuleStyle::default()
         };
-        assert_eq!(parse(&render_styled(&st, 0, &style))["text"], "working 2");
+        assert_eq!(parse(&render_styled(&st, 0, &style))["text"], "working 1");
         let bad = Tooltip::parse("{project} {nope}").unwrap_err().to_string();
         assert!(bad.contains("unknown placeholder {nope}"), "{bad}");
     }

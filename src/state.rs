@@ -43,6 +43,14 @@ impl SessionState {
         }
     }
 
+    /// Every state, most urgent first.
+    pub const BY_PRIORITY: [SessionState; 4] = [
+        SessionState::Waiting,
+        SessionState::Working,
+        SessionState::Error,
+        SessionState::Idle,
+    ];
+
     /// Urgency, the one order used everywhere (the aggregate, the tooltip's
     /// order, the bar's counts): waiting > working > error > idle.
     pub fn priority(self) -> u8 {
@@ -406,7 +414,12 @@ impl State {
             Permission => session.set_state(SessionState::Waiting, now),
             Notify => match notification {
                 Some("permission_prompt") => session.set_state(SessionState::Waiting, now),
-                _ => session.set_state(SessionState::Idle, now),
+                _ => {
+                    // Claude waits for a prompt: nothing of the turn runs any more.
+                    session.tools.clear();
+                    session.subagents.clear();
+                    session.set_state(SessionState::Idle, now);
+                }
             },
             Stop | StopFail => {
                 session.tools.clear();
@@ -599,8 +612,16 @@ mod tests {
         assert_eq!(state_of(&st, "a"), Some(Waiting));
         let st = replay(&[ev(EventKind::Submit, "a"), notify("a", "permission_prompt")]);
         assert_eq!(state_of(&st, "a"), Some(Waiting));
-        let st = replay(&[ev(EventKind::Submit, "a"), notify("a", "idle_prompt")]);
+        let st = replay(&[
+            tool(EventKind::ToolStart, "a", "Edit", "t1"),
+            notify("a", "idle_prompt"),
+        ]);
         assert_eq!(state_of(&st, "a"), Some(Idle));
+        assert_eq!(
+            st.session("a").unwrap().current_tool(),
+            None,
+            "no leftover tool after idle_prompt"
+        );
         let st = replay(&[ev(EventKind::Submit, "a"), notify("a", "auth_success")]);
         assert_eq!(state_of(&st, "a"), Some(Working));
         let st = replay(&[notify("b", "auth_success")]);

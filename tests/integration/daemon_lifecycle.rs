@@ -23,13 +23,13 @@ fn a_restart_keeps_every_session() {
     let daemon = env.daemon();
     env.send(event(EventKind::Submit, "a", "/src/alpha"));
     env.send(event(EventKind::Permission, "b", "/src/beta"));
-    env.wait_text("waiting 2");
+    env.wait_text("waiting 1 · 1 working");
     daemon.stop();
     assert!(!env.socket().exists(), "a clean exit removes the socket");
     let _daemon = env.daemon();
-    assert_eq!(env.module()["text"], "waiting 2");
+    assert_eq!(env.module()["text"], "waiting 1 · 1 working");
     env.send(event(EventKind::Stop, "b", "/src/beta"));
-    env.wait_text("working 2");
+    env.wait_text("working 1");
 }
 
 #[test]

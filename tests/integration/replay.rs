@@ -105,7 +105,7 @@ fn two_sessions_show_a_count_and_waiting_first() {
     env.hook(second.as_bytes());
     env.wait_text("working 2");
     env.hook(&sample("PermissionRequest"));
-    env.wait_text("waiting 2");
+    env.wait_text("waiting 1 · 1 working");
     let tooltip = env.module()["tooltip"].as_str().unwrap().to_string();
     let lines: Vec<&str> = tooltip.lines().collect();
     assert!(lines[0].starts_with("waybar-llm: waiting"), "{tooltip}");

@@ -92,11 +92,11 @@ fn follow_streams_changes_across_restarts_and_fallback() {
     daemon.stop();
     // No daemon: the fallback's writes reach the follower too.
     env.hook(&sample("UserPromptSubmit"));
-    follower.expect_text("waiting 2");
+    follower.expect_text("waiting 1 · 1 working");
     // A new daemon: the follower re-subscribes by itself.
     let _daemon = env.daemon();
     env.send(event(EventKind::Stop, "a", "/src/alpha"));
-    follower.expect_text("working 2");
+    follower.expect_text("working 1");
     env.send(event(EventKind::SessionEnd, "a", "/src/alpha"));
     env.send(event(
         EventKind::SessionEnd,
