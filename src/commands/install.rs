@@ -130,6 +130,57 @@ pub fn write(path: &Path, block: &Value) -> Result<Option<PathBuf>> {
     Ok(backup.or_else(|| Some(PathBuf::new())))
 }
 
+/// What `llm-bridge install` was asked to do.
+pub struct InstallOptions {
+    /// Merge into the settings file instead of printing.
+    pub write: bool,
+    /// The settings file (default: `~/.claude/settings.json`).
+    pub settings: Option<PathBuf>,
+    /// Where the binaries are (default: beside this one).
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// Runs `llm-bridge install`; returns the exit code.
+pub fn run(options: InstallOptions) -> Result<i32> {
+    let bin_dir = match options.bin_dir {
+        Some(d) => d,
+        None => std::env::current_exe()
+            .context("cannot find this binary")?
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+    };
+    let block = settings_block(&bin_dir);
+    if !options.write {
+        println!("// Claude Code: merge into ~/.claude/settings.json (or run `llm-bridge install --write`)");
+        println!("{}", serde_json::to_string_pretty(&block).expect("JSON"));
+        println!();
+        println!("// Waybar: add to your config, and \"custom/llm\" to a modules-* list");
+        println!("{WAYBAR_SNIPPET}");
+        println!();
+        println!("/* Waybar style.css: one class per state */");
+        println!("{CSS_SNIPPET}");
+        return Ok(0);
+    }
+    let path = options
+        .settings
+        .or_else(default_settings_path)
+        .ok_or_else(|| Error::msg("HOME is not set; pass --settings PATH"))?;
+    match write(&path, &block)? {
+        None => println!(
+            "{} already has the llm-bridge hooks and statusLine: unchanged",
+            path.display()
+        ),
+        Some(backup) if backup.as_os_str().is_empty() => println!("wrote {}", path.display()),
+        Some(backup) => println!(
+            "updated {} (previous version: {})",
+            path.display(),
+            backup.display()
+        ),
+    }
+    Ok(0)
+}
+
 /// The Waybar module and CSS users paste (README has the same).
 pub const WAYBAR_SNIPPET: &str = r#""custom/llm": {
   "exec": "llm-bridge waybar",
