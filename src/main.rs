@@ -62,9 +62,12 @@ enum Command {
         /// The settings file to merge into.
         #[arg(long, value_name = "PATH", requires = "write")]
         settings: Option<PathBuf>,
-        /// Where the llm-bridge binaries are installed (default: beside this one).
+        /// Where the llm-bridge binaries are installed (default: beside this one, else on PATH).
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
+        /// Replace a statusLine of your own with llm-bridge's (kept otherwise).
+        #[arg(long, requires = "write")]
+        replace_statusline: bool,
     },
     /// Configuration help.
     Config {
@@ -125,10 +128,12 @@ fn main() -> ExitCode {
             write,
             settings,
             bin_dir,
+            replace_statusline,
         } => report(install::run(install::InstallOptions {
             write,
             settings,
             bin_dir,
+            replace_statusline,
         })),
         Command::Config { default: _ } => {
             print!("{DEFAULT_CONFIG_TOML}");
