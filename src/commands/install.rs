@@ -2,11 +2,11 @@
 //!
 //! Without `--write` it prints the settings block, the Waybar module and the
 //! CSS classes. With it, it merges the block into `~/.claude/settings.json`
-//! (or `--settings`) without damaging anything of the user's: [`merge`]
+//! (or `--settings`) without damaging anything of the user's: `merge`
 //! decides what changes in the text (only llm-bridge's own hook commands,
-//! and the statusLine unless it is the user's own), [`settings_file`] how
+//! and the statusLine unless it is the user's own), `settings_file` how
 //! the file is replaced (through symlinks, keeping its mode, with a
-//! backup), and [`bin_dir`] which binaries the block runs.
+//! backup), and `bin_dir` which binaries the block runs.
 
 mod bin_dir;
 mod json_text;
@@ -42,12 +42,13 @@ pub struct InstallOptions {
     pub write: bool,
     /// The settings file (default: `~/.claude/settings.json`).
     pub settings: Option<PathBuf>,
-    /// Where the binaries are (default: an installed copy, see [`bin_dir`]).
+    /// Where the binaries are (default: an installed copy, see `bin_dir`).
     pub bin_dir: Option<PathBuf>,
     /// Replace a statusLine of the user's own with llm-bridge's.
     pub replace_statusline: bool,
 }
 
+/// `~/.claude/settings.json`, if HOME is set.
 pub fn default_settings_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".claude").join("settings.json"))
 }

@@ -81,13 +81,10 @@ impl SettingsFile {
             return Err(self.refusal(&reason));
         }
         // A new file may hold secrets later: private, like Claude Code's own.
-        let (mode, owner) = match &self.current {
-            Some(c) => (c.mode, c.owner),
-            None => (0o600, (0, 0)),
-        };
+        let mode = self.current.as_ref().map_or(0o600, |c| c.mode);
         // Root writing someone's file gives the new version their owner;
         // anyone else creates files that are already theirs.
-        let owner = (self.current.is_some() && is_root()).then_some(owner);
+        let owner = self.current.as_ref().filter(|_| is_root()).map(|c| c.owner);
         if self.current.is_none() {
             if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| self.write_error(e))?;
