@@ -111,7 +111,7 @@ pub fn run(options: InstallOptions) -> Result<i32> {
     match &merged.status_line {
         StatusLineOutcome::KeptTheirs(command) => println!("{}", kept_status_line(command)),
         StatusLineOutcome::ReplacedTheirs(command) => {
-            println!("replaced your own statusLine (`{command}`) with llm-bridge's")
+            println!("replaced your own statusLine (`{command}`) with llm-bridge's");
         }
         StatusLineOutcome::Added | StatusLineOutcome::Ours => {}
     }

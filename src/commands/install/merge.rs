@@ -178,7 +178,11 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
 
     match root.member("hooks") {
         None => {
-            new_members.push(style.render_member("hooks", &Hooks(block), root_layout.item_indent()))
+            new_members.push(style.render_member(
+                "hooks",
+                &Hooks(block),
+                root_layout.item_indent(),
+            ));
         }
         Some(member) => {
             let Kind::Object(_) = member.value.kind else {
