@@ -60,9 +60,12 @@ enum Command {
         /// The settings file to merge into.
         #[arg(long, value_name = "PATH", requires = "write")]
         settings: Option<PathBuf>,
-        /// Where the llm-bridge binaries are installed (default: beside this one).
+        /// Where the llm-bridge binaries are installed (default: beside this one, else on PATH).
         #[arg(long, value_name = "DIR")]
         bin_dir: Option<PathBuf>,
+        /// Replace a statusLine of your own with llm-bridge's (kept otherwise).
+        #[arg(long, requires = "write")]
+        replace_statusline: bool,
     },
     /// Configuration help.
     Config {
@@ -123,7 +126,13 @@ fn main() -> ExitCode {
             write,
             settings,
             bin_dir,
-        } => report(run_install(write, settings, bin_dir)),
+            replace_statusline,
+        } => report(install::run(install::InstallOptions {
+            write,
+            settings,
+            bin_dir,
+            replace_statusline,
+        })),
         Command::Config { default: _ } => {
             print!("{DEFAULT_CONFIG_TOML}");
             0
@@ -167,49 +176,4 @@ fn run_daemon(paths: Paths, pid_file: Option<PathBuf>) -> Result<()> {
         daemon.socket_path().display()
     );
     daemon.run()
-}
-
-fn run_install(write: bool, settings: Option<PathBuf>, bin_dir: Option<PathBuf>) -> Result<i32> {
-    use llm_bridge::error::Context;
-    let bin_dir = match bin_dir {
-        Some(d) => d,
-        None => std::env::current_exe()
-            .context("cannot find this binary")?
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_default(),
-    };
-    let block = install::settings_block(&bin_dir);
-    if !write {
-        println!("// Claude Code: merge into ~/.claude/settings.json (or run `llm-bridge install --write`)");
-        println!("{}", serde_json::to_string_pretty(&block).expect("JSON"));
-        println!();
-        println!("// Waybar: add to your config, and \"custom/llm\" to a modules-* list");
-        println!("{}", install::WAYBAR_SNIPPET);
-        println!();
-        println!("/* Waybar style.css: one class per state */");
-        println!("{}", install::CSS_SNIPPET);
-        return Ok(0);
-    }
-    let path = match settings.or_else(install::default_settings_path) {
-        Some(p) => p,
-        None => {
-            return Err(llm_bridge::error::Error::msg(
-                "HOME is not set; pass --settings PATH",
-            ))
-        }
-    };
-    match install::write(&path, &block)? {
-        None => println!(
-            "{} already has the llm-bridge hooks and statusLine: unchanged",
-            path.display()
-        ),
-        Some(backup) if backup.as_os_str().is_empty() => println!("wrote {}", path.display()),
-        Some(backup) => println!(
-            "updated {} (previous version: {})",
-            path.display(),
-            backup.display()
-        ),
-    }
-    Ok(0)
 }

@@ -1,4 +1,4 @@
-//! start / stop / status / reload, socket activation, install, history.
+//! start / stop / status / reload, socket activation, history.
 
 use crate::support::*;
 use llm_bridge_hooks::wire::EventKind;
@@ -213,58 +213,6 @@ fn socket_activated_daemon_exits_when_idle_and_loses_nothing() {
     );
     let _ = child.kill();
     let _ = child.wait();
-}
-
-#[test]
-fn install_write_merges_keeps_other_keys_and_is_idempotent() {
-    let env = Env::new();
-    let settings = env.runtime().join("home/.claude/settings.json");
-    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    std::fs::write(&settings, r#"{"model":"opus","hooks":{"Stop":[{"hooks":[{"type":"command","command":"notify-send"}]}]}}"#).unwrap();
-    let out = env.bridge(&["install", "--write", "--bin-dir", "/opt/llm-bridge/bin"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
-    assert_eq!(v["model"], "opus");
-    assert_eq!(v["hooks"]["Stop"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        v["hooks"]["PermissionRequest"][0]["hooks"][0]["command"],
-        "/opt/llm-bridge/bin/llm-bridge-hook"
-    );
-    assert_eq!(
-        v["statusLine"]["command"],
-        "/opt/llm-bridge/bin/llm-bridge-statusline"
-    );
-    let backups: Vec<_> = std::fs::read_dir(settings.parent().unwrap())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("settings.json.bak-")
-        })
-        .collect();
-    assert_eq!(backups.len(), 1);
-    let first = std::fs::read_to_string(&settings).unwrap();
-    let out = env.bridge(&["install", "--write", "--bin-dir", "/opt/llm-bridge/bin"]);
-    assert!(text(&out).contains("unchanged"), "{}", text(&out));
-    assert_eq!(std::fs::read_to_string(&settings).unwrap(), first);
-    // Invalid JSON is left alone with a one-line error.
-    std::fs::write(&settings, "{oops").unwrap();
-    let out = env.bridge(&["install", "--write"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(std::fs::read_to_string(&settings).unwrap(), "{oops");
-    // Without --write it only prints, and names everything needed.
-    let out = env.bridge(&["install"]);
-    let printed = text(&out);
-    for want in [
-        "\"SessionEnd\"",
-        "llm-bridge-statusline",
-        "\"custom/llm\"",
-        "#custom-llm.waiting",
-    ] {
-        assert!(printed.contains(want), "{want} missing");
-    }
 }
 
 #[test]

@@ -1,0 +1,514 @@
+//! The llm-bridge block and its merge into the text of a settings.json.
+//!
+//! The merge is an edit of the user's text, not a rewrite of a parsed
+//! value: it removes or adds llm-bridge's own hook commands and the
+//! statusLine, and every other byte (key order, numbers as written,
+//! unicode, spacing) stays. Only our command objects are ever removed: a
+//! user's command beside one of ours stays in its entry, with its matcher,
+//! and entries keep their order.
+
+use super::json_text::{self, Edits, Kind, Layout, Node, Style};
+use super::EVENTS;
+use crate::error::{Error, Result};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::Value;
+use std::path::Path;
+
+const HOOK_BIN: &str = "llm-bridge-hook";
+const STATUSLINE_BIN: &str = "llm-bridge-statusline";
+
+/// The settings llm-bridge needs, for binaries in one directory. It
+/// serializes as the block `llm-bridge install` prints, in the README's order.
+pub struct Block {
+    hook: String,
+    statusline: String,
+}
+
+/// One entry of a hook event's list: `{"matcher": "*", "hooks": [...]}`.
+#[derive(Serialize)]
+pub struct HookEntry<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matcher: Option<&'static str>,
+    hooks: [HookCommand<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct HookCommand<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    command: &'a str,
+    /// Exec form: `args` makes Claude Code run the hook without a shell.
+    args: [&'static str; 1],
+    timeout: u32,
+}
+
+#[derive(Serialize)]
+pub struct StatusLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    command: &'a str,
+    padding: u32,
+}
+
+/// `{"Event": [entry], ...}` for every event, in lifecycle order.
+struct Hooks<'a>(&'a Block);
+
+impl Serialize for Hooks<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(EVENTS.len()))?;
+        for (event, matcher) in EVENTS {
+            map.serialize_entry(event, &[self.0.entry(event, matcher)])?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Block {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("hooks", &Hooks(self))?;
+        map.serialize_entry("statusLine", &self.status_line())?;
+        map.end()
+    }
+}
+
+impl Block {
+    pub fn new(bin_dir: &Path) -> Block {
+        let path = |bin: &str| bin_dir.join(bin).to_string_lossy().into_owned();
+        Block {
+            hook: path(HOOK_BIN),
+            statusline: path(STATUSLINE_BIN),
+        }
+    }
+
+    pub fn entry(&self, event: &'static str, matcher: bool) -> HookEntry<'_> {
+        HookEntry {
+            matcher: matcher.then_some("*"),
+            hooks: [HookCommand {
+                kind: "command",
+                command: &self.hook,
+                args: [event],
+                timeout: 2,
+            }],
+        }
+    }
+
+    pub fn status_line(&self) -> StatusLine<'_> {
+        StatusLine {
+            kind: "command",
+            command: &self.statusline,
+            padding: 0,
+        }
+    }
+}
+
+/// Whether a hook command object runs llm-bridge's hook (any install of it).
+fn is_our_command(command: &Value) -> bool {
+    command["command"]
+        .as_str()
+        .is_some_and(|c| c == HOOK_BIN || c.ends_with(&format!("/{HOOK_BIN}")))
+}
+
+/// Whether a statusLine value runs llm-bridge's statusline.
+fn is_our_status_line(status_line: &Value) -> bool {
+    status_line["command"]
+        .as_str()
+        .is_some_and(|c| c == STATUSLINE_BIN || c.ends_with(&format!("/{STATUSLINE_BIN}")))
+}
+
+/// A user's statusLine as they would recognise it: its command.
+fn describe(status_line: &Value) -> String {
+    match status_line["command"].as_str() {
+        Some(command) => command.to_string(),
+        None => status_line.to_string(),
+    }
+}
+
+/// What became of the statusLine.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StatusLineOutcome {
+    /// There was none (or `null`); ours is added.
+    Added,
+    /// It was ours already (its command updated if it moved).
+    Ours,
+    /// The user's own (its command), kept.
+    KeptTheirs(String),
+    /// The user's own (its command), replaced as asked.
+    ReplacedTheirs(String),
+}
+
+/// The merged text and what happened.
+pub struct Merged {
+    pub text: String,
+    pub changed: bool,
+    pub status_line: StatusLineOutcome,
+}
+
+/// The user's own statusLine command in `text`, if it has one that is not
+/// llm-bridge's (`None` for anything that is not a settings object).
+pub fn foreign_status_line(text: &str) -> Option<String> {
+    let settings: Value = serde_json::from_str(text).ok()?;
+    let status_line = settings.get("statusLine")?;
+    (!status_line.is_null() && !is_our_status_line(status_line)).then(|| describe(status_line))
+}
+
+/// Merges `block` into the settings `text` (empty for a file that does
+/// not exist yet); `name` names the file in errors.
+pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) -> Result<Merged> {
+    let text = if text.trim().is_empty() { "{}\n" } else { text };
+    let settings: Value = serde_json::from_str(text).map_err(|e| {
+        Error::msg(format!(
+            "{} is not plain JSON ({e}): remove the comments/trailing commas, or add the block \
+             printed by `llm-bridge install` by hand; nothing was changed",
+            name
+        ))
+    })?;
+    if !settings.is_object() {
+        return Err(Error::msg(format!(
+            "{} is not a JSON object; nothing was changed",
+            name
+        )));
+    }
+    let root = json_text::parse(text)?;
+    let style = Style::of(text, &root);
+    let root_layout = Layout::of(text, &root, &style);
+    let mut edits = Edits::default();
+    let mut new_members = Vec::new();
+
+    match root.member("hooks") {
+        None => {
+            new_members.push(style.render_member(
+                "hooks",
+                &Hooks(block),
+                root_layout.item_indent(),
+            ));
+        }
+        Some(member) => {
+            let Kind::Object(_) = member.value.kind else {
+                return Err(Error::msg(format!(
+                    "{}: \"hooks\" is not an object; nothing was changed",
+                    name
+                )));
+            };
+            merge_hooks(name, text, &member.value, block, &style, &mut edits)?;
+        }
+    }
+
+    let ours = block.status_line();
+    let status_line = match root.member("statusLine") {
+        None => {
+            new_members.push(style.render_member("statusLine", &ours, root_layout.item_indent()));
+            StatusLineOutcome::Added
+        }
+        Some(member) => {
+            let theirs: Value =
+                serde_json::from_str(member.value.text(text)).expect("a value of a valid document");
+            let outcome = if theirs.is_null() {
+                StatusLineOutcome::Added
+            } else if is_our_status_line(&theirs) {
+                StatusLineOutcome::Ours
+            } else if replace_statusline {
+                StatusLineOutcome::ReplacedTheirs(describe(&theirs))
+            } else {
+                StatusLineOutcome::KeptTheirs(describe(&theirs))
+            };
+            let replace = match outcome {
+                StatusLineOutcome::KeptTheirs(_) => false,
+                StatusLineOutcome::Ours => theirs["command"] != ours.command,
+                _ => true,
+            };
+            if replace {
+                replace_value(text, &member.value, &ours, &style, &mut edits);
+            }
+            outcome
+        }
+    };
+
+    if !new_members.is_empty() {
+        let keep = vec![true; root.items().len()];
+        edits.edit_list(text, &root, &keep, &new_members, &style);
+    }
+    if edits.is_empty() {
+        return Ok(Merged {
+            text: text.to_string(),
+            changed: false,
+            status_line,
+        });
+    }
+    let merged = edits.apply(text);
+    // A last guard: never write what would not read back.
+    if serde_json::from_str::<Value>(&merged).is_err() {
+        return Err(Error::msg(format!(
+            "internal error: merging into {} gave invalid JSON; nothing was changed",
+            name
+        )));
+    }
+    Ok(Merged {
+        text: merged,
+        changed: true,
+        status_line,
+    })
+}
+
+/// Replaces a value with `with`, on one line if it was on one line.
+fn replace_value(
+    text: &str,
+    value: &Node,
+    with: &impl Serialize,
+    style: &Style,
+    edits: &mut Edits,
+) {
+    let indent = (!style.one_line && value.text(text).contains('\n'))
+        .then(|| json_text::line_indent(text, value.span.start));
+    edits.replace(value.span.clone(), style.render(with, indent));
+}
+
+/// Our entry in each event's list, exactly once; our commands anywhere else
+/// in those lists removed, and entries left without commands with them.
+fn merge_hooks(
+    name: &str,
+    text: &str,
+    hooks: &Node,
+    block: &Block,
+    style: &Style,
+    edits: &mut Edits,
+) -> Result<()> {
+    let layout = Layout::of(text, hooks, style);
+    let mut new_events = Vec::new();
+    for (event, matcher) in EVENTS {
+        let entry = block.entry(event, matcher);
+        let Some(member) = hooks.member(event) else {
+            new_events.push(style.render_member(event, &[&entry], layout.item_indent()));
+            continue;
+        };
+        let Kind::Array(entries) = &member.value.kind else {
+            return Err(Error::msg(format!(
+                "{}: hooks.{event} is not an array; nothing was changed",
+                name
+            )));
+        };
+        let wanted = serde_json::to_value(&entry).expect("serializes");
+        let values: Vec<Value> = entries
+            .iter()
+            .map(|e| serde_json::from_str(e.text(text)).expect("a value of a valid document"))
+            .collect();
+        let present = values.iter().position(|v| *v == wanted);
+        let mut keep = vec![true; entries.len()];
+        for (i, (node, value)) in entries.iter().zip(&values).enumerate() {
+            if Some(i) == present {
+                continue;
+            }
+            let (Some(commands), Some(list)) = (
+                value["hooks"].as_array(),
+                node.member("hooks").map(|m| &m.value),
+            ) else {
+                continue;
+            };
+            let keep_commands: Vec<bool> = commands.iter().map(|c| !is_our_command(c)).collect();
+            if keep_commands.iter().all(|&k| k) {
+                continue;
+            }
+            if keep_commands.iter().any(|&k| k) {
+                edits.edit_list(text, list, &keep_commands, &[], style);
+            } else {
+                keep[i] = false;
+            }
+        }
+        let added = match present {
+            Some(_) => Vec::new(),
+            None => {
+                let list_layout = Layout::of(text, &member.value, style);
+                vec![style.render(&entry, list_layout.item_indent())]
+            }
+        };
+        if keep.contains(&false) || !added.is_empty() {
+            edits.edit_list(text, &member.value, &keep, &added, style);
+        }
+    }
+    if !new_events.is_empty() {
+        let keep = vec![true; hooks.items().len()];
+        edits.edit_list(text, hooks, &keep, &new_events, style);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn block() -> Block {
+        Block::new(Path::new("/opt/lb"))
+    }
+
+    fn merged(text: &str, replace: bool) -> Merged {
+        merge("settings.json", text, &block(), replace).unwrap()
+    }
+
+    fn ours(event: &'static str, matcher: bool) -> Value {
+        serde_json::to_value(block().entry(event, matcher)).unwrap()
+    }
+
+    #[test]
+    fn the_block_is_in_lifecycle_order_with_exec_form_commands() {
+        let text = serde_json::to_string(&block()).unwrap();
+        assert!(text.starts_with(
+            r#"{"hooks":{"SessionStart":[{"hooks":[{"type":"command","command":"/opt/lb/llm-bridge-hook","args":["SessionStart"],"timeout":2}]}],"UserPromptSubmit""#
+        ));
+        assert!(text.contains(r#""PreToolUse":[{"matcher":"*","hooks""#));
+        assert!(text.ends_with(
+            r#""statusLine":{"type":"command","command":"/opt/lb/llm-bridge-statusline","padding":0}}"#
+        ));
+    }
+
+    #[test]
+    fn a_new_file_gets_the_whole_block_pretty_printed() {
+        let m = merged("", false);
+        assert!(m.changed);
+        assert_eq!(m.status_line, StatusLineOutcome::Added);
+        assert_eq!(
+            m.text,
+            serde_json::to_string_pretty(&block()).unwrap() + "\n"
+        );
+    }
+
+    #[test]
+    fn keeps_other_keys_and_hooks_and_is_idempotent() {
+        let text = r#"{
+  "model": "opus",
+  "hooks": {
+    "Stop": [{"hooks": [{"type": "command", "command": "/usr/bin/notify-send done"}]}],
+    "PreToolUse": [{"matcher": "*", "hooks": [{"type": "command", "command": "/old/llm-bridge-hook"}]}]
+  },
+  "statusLine": {"type": "command", "command": "/old/llm-bridge-statusline", "padding": 0}
+}
+"#;
+        let once = merged(text, false);
+        assert!(once.changed);
+        assert_eq!(once.status_line, StatusLineOutcome::Ours);
+        let twice = merged(&once.text, false);
+        assert!(!twice.changed, "idempotent:\n{}", once.text);
+        assert_eq!(twice.text, once.text);
+        let v: Value = serde_json::from_str(&once.text).unwrap();
+        assert_eq!(v["model"], "opus");
+        assert_eq!(
+            v["hooks"]["Stop"],
+            json!([
+                {"hooks": [{"type": "command", "command": "/usr/bin/notify-send done"}]},
+                ours("Stop", false)
+            ])
+        );
+        assert_eq!(v["hooks"]["PreToolUse"], json!([ours("PreToolUse", true)]));
+        assert_eq!(
+            v["statusLine"],
+            json!({"type": "command", "command": "/opt/lb/llm-bridge-statusline", "padding": 0})
+        );
+        assert!(once.text.starts_with("{\n  \"model\": \"opus\",\n  \"hooks\": {\n    \"Stop\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"/usr/bin/notify-send done\"}]}, {\"hooks\": "));
+    }
+
+    #[test]
+    fn only_our_commands_leave_a_mixed_entry() {
+        let text = r#"{"hooks": {"PostToolUse": [
+  {"matcher": "Edit", "hooks": [{"type": "command", "command": "llm-bridge-hook"}, {"type": "command", "command": "fmt"}]},
+  {"matcher": "Bash", "hooks": [{"type": "command", "command": "audit"}]}
+]}}"#;
+        let m = merged(text, false);
+        let v: Value = serde_json::from_str(&m.text).unwrap();
+        assert_eq!(
+            v["hooks"]["PostToolUse"],
+            json!([
+                {"matcher": "Edit", "hooks": [{"type": "command", "command": "fmt"}]},
+                {"matcher": "Bash", "hooks": [{"type": "command", "command": "audit"}]},
+                ours("PostToolUse", true)
+            ])
+        );
+        assert!(m.text.contains(
+            "{\"matcher\": \"Edit\", \"hooks\": [{\"type\": \"command\", \"command\": \"fmt\"}]},\n  {\"matcher\": \"Bash\""
+        ), "{}", m.text);
+    }
+
+    #[test]
+    fn our_entry_where_the_user_put_it_stays_there() {
+        let entry = serde_json::to_string(&block().entry("Stop", false)).unwrap();
+        let text = format!(
+            r#"{{"hooks": {{"Stop": [{entry}, {{"hooks": [{{"type": "command", "command": "x"}}]}}, {{"hooks": [{{"type": "command", "command": "/a/llm-bridge-hook"}}]}}]}}}}"#
+        );
+        let m = merged(&text, false);
+        let v: Value = serde_json::from_str(&m.text).unwrap();
+        assert_eq!(
+            v["hooks"]["Stop"],
+            json!([ours("Stop", false), {"hooks": [{"type": "command", "command": "x"}]}])
+        );
+    }
+
+    #[test]
+    fn a_foreign_status_line_is_kept_unless_replacing() {
+        let text = "{\n  \"statusLine\": {\"type\": \"command\", \"command\": \"my-line\"},\n  \"z\": 1\n}\n";
+        let kept = merged(text, false);
+        assert_eq!(
+            kept.status_line,
+            StatusLineOutcome::KeptTheirs("my-line".into())
+        );
+        assert!(kept
+            .text
+            .starts_with("{\n  \"statusLine\": {\"type\": \"command\", \"command\": \"my-line\"},\n  \"z\": 1,\n  \"hooks\": {\n    \"SessionStart\": [\n"));
+        assert!(!merged(&kept.text, false).changed);
+        assert_eq!(foreign_status_line(text).as_deref(), Some("my-line"));
+        let replaced = merged(text, true);
+        assert_eq!(
+            replaced.status_line,
+            StatusLineOutcome::ReplacedTheirs("my-line".into())
+        );
+        assert!(replaced.text.starts_with(
+            "{\n  \"statusLine\": {\"type\": \"command\", \"command\": \"/opt/lb/llm-bridge-statusline\", \"padding\": 0},\n  \"z\": 1,"
+        ));
+        assert_eq!(foreign_status_line(&replaced.text), None);
+        assert_eq!(
+            merged(r#"{"statusLine": null}"#, false).status_line,
+            StatusLineOutcome::Added
+        );
+    }
+
+    #[test]
+    fn one_line_and_tab_indented_files_keep_their_style() {
+        let m = merged(r#"{"model":"opus"}"#, false);
+        assert!(m.text.starts_with(
+            r#"{"model":"opus","hooks":{"SessionStart":[{"hooks":[{"type":"command""#
+        ));
+        assert!(!m.text.contains('\n'));
+        let m = merged("{\n\t\"model\": \"opus\"\n}\n", false);
+        assert!(
+            m.text.starts_with("{\n\t\"model\": \"opus\",\n\t\"hooks\": {\n\t\t\"SessionStart\": [\n\t\t\t{\n\t\t\t\t\"hooks\": [\n"),
+            "{}",
+            m.text
+        );
+        assert!(
+            m.text.ends_with("\t\t\"padding\": 0\n\t}\n}\n"),
+            "{}",
+            m.text
+        );
+        let m = merged("{\r\n  \"model\": \"opus\"\r\n}\r\n", false);
+        assert!(
+            !m.text.replace("\r\n", "").contains('\n'),
+            "CRLF throughout: {:?}",
+            m.text
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_merge_into() {
+        let fail = |text: &str| {
+            merge("s.json", text, &block(), false)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(fail("[1]").contains("not a JSON object"));
+        assert!(fail(r#"{"hooks": []}"#).contains("\"hooks\" is not an object"));
+        assert!(fail(r#"{"hooks": {"Stop": {}}}"#).contains("hooks.Stop is not an array"));
+        let e = fail("{\"a\": 1,}");
+        assert!(e.contains("trailing comma at line 1 column 9"), "{e}");
+        assert!(e.contains("remove the comments/trailing commas"), "{e}");
+    }
+}
