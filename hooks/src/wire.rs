@@ -58,6 +58,33 @@ const KINDS: [(EventKind, &str, &str); 15] = [
 ];
 
 impl EventKind {
+    /// Every Claude Code hook event the bridge listens to, in the order a
+    /// session meets them: what `llm-bridge install` wires up.
+    pub const HOOKED: [EventKind; 14] = [
+        EventKind::SessionStart,
+        EventKind::Submit,
+        EventKind::ToolStart,
+        EventKind::Permission,
+        EventKind::ToolEnd,
+        EventKind::ToolFail,
+        EventKind::Notify,
+        EventKind::SubagentStart,
+        EventKind::SubagentStop,
+        EventKind::Stop,
+        EventKind::StopFail,
+        EventKind::CompactStart,
+        EventKind::CompactEnd,
+        EventKind::SessionEnd,
+    ];
+
+    /// Whether Claude Code's settings give this event a tool `matcher`.
+    pub fn takes_matcher(self) -> bool {
+        matches!(
+            self,
+            EventKind::ToolStart | EventKind::Permission | EventKind::ToolEnd | EventKind::ToolFail
+        )
+    }
+
     /// Maps Claude Code's `hook_event_name`; unknown names map to `Other`.
     pub fn from_hook_event_name(name: &str) -> EventKind {
         KINDS
@@ -567,6 +594,15 @@ impl std::error::Error for DecodeError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_known_kind_is_hooked_once() {
+        for (kind, _, hook) in KINDS {
+            let hooked = EventKind::HOOKED.iter().filter(|k| **k == kind).count();
+            let expected = usize::from(kind != EventKind::Other);
+            assert_eq!(hooked, expected, "{hook:?}");
+        }
+    }
 
     fn full_event() -> Event {
         let mut e = Event::new(EventKind::ToolStart, "8f3c2a4e");

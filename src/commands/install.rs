@@ -14,27 +14,15 @@ mod merge;
 mod settings_file;
 
 use crate::error::{Context, Error, Result};
+use llm_bridge_hooks::wire::EventKind;
 use merge::{Block, StatusLineOutcome};
 use settings_file::SettingsFile;
 use std::path::PathBuf;
 
 /// The hook events the bridge uses, and whether they take a matcher.
-pub const EVENTS: [(&str, bool); 14] = [
-    ("SessionStart", false),
-    ("UserPromptSubmit", false),
-    ("PreToolUse", true),
-    ("PermissionRequest", true),
-    ("PostToolUse", true),
-    ("PostToolUseFailure", true),
-    ("Notification", false),
-    ("SubagentStart", false),
-    ("SubagentStop", false),
-    ("Stop", false),
-    ("StopFailure", false),
-    ("PreCompact", false),
-    ("PostCompact", false),
-    ("SessionEnd", false),
-];
+pub fn events() -> [(&'static str, bool); EventKind::HOOKED.len()] {
+    EventKind::HOOKED.map(|k| (k.hook_event_name(), k.takes_matcher()))
+}
 
 /// What `llm-bridge install` was asked to do.
 pub struct InstallOptions {

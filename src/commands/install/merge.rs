@@ -7,8 +7,8 @@
 //! user's command beside one of ours stays in its entry, with its matcher,
 //! and entries keep their order.
 
+use super::events;
 use super::json_text::{self, Edits, Kind, Layout, Node, Style};
-use super::EVENTS;
 use crate::error::{Error, Result};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -56,8 +56,8 @@ struct Hooks<'a>(&'a Block);
 
 impl Serialize for Hooks<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(EVENTS.len()))?;
-        for (event, matcher) in EVENTS {
+        let mut map = serializer.serialize_map(Some(events().len()))?;
+        for (event, matcher) in events() {
             map.serialize_entry(event, &[self.0.entry(event, matcher)])?;
         }
         map.end()
@@ -276,7 +276,7 @@ fn merge_hooks(
 ) -> Result<()> {
     let layout = Layout::of(text, hooks, style);
     let mut new_events = Vec::new();
-    for (event, matcher) in EVENTS {
+    for (event, matcher) in events() {
         let entry = block.entry(event, matcher);
         let Some(member) = hooks.member(event) else {
             new_events.push(style.render_member(event, &[&entry], layout.item_indent()));
