@@ -243,39 +243,11 @@ fn finished_sessions_reach_the_history() {
 fn status_watch_streams_changes() {
     let env = Env::new();
     let _daemon = env.daemon();
-    let mut child = env
-        .command(&bridge_bin())
-        .args(["status", "--watch"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let expect = |word: &str| loop {
-        let line = rx
-            .recv_timeout(DEADLINE)
-            .unwrap_or_else(|_| panic!("status --watch never printed {word}"));
-        if line.contains(word) {
-            break;
-        }
-    };
-    expect("none");
+    let watch = Streaming::start(&env, &["status", "--watch"]);
+    watch.expect("none");
     env.send(event(EventKind::Permission, "a", "/src/alpha"));
-    expect("waiting");
-    expect("alpha: waiting");
-    let _ = child.kill();
-    let _ = child.wait();
+    watch.expect("waiting");
+    watch.expect("alpha: waiting");
 }
 
 #[test]

@@ -518,6 +518,21 @@ impl Streaming {
         }
     }
 
+    /// Waits for a module line (`waybar --follow`) whose `text` is `text`.
+    #[track_caller]
+    pub fn expect_text(&self, text: &str) {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(DEADLINE)
+                .unwrap_or_else(|_| panic!("never printed a module with text {text:?}"));
+            let module: Value = serde_json::from_str(&line).expect("a module is JSON");
+            if module["text"] == text {
+                return;
+            }
+        }
+    }
+
     /// Sends `signal` and waits for the process to end; returns its status.
     pub fn signal_and_wait(&mut self, signal: i32) -> std::process::ExitStatus {
         // SAFETY: signalling our own child.

@@ -4,7 +4,6 @@ use crate::support::*;
 use llm_bridge_hooks::wire::EventKind;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::sync::mpsc;
 
 #[test]
 fn without_any_daemon_it_prints_none_and_exits_0() {
@@ -27,62 +26,10 @@ fn it_prints_what_the_daemon_published() {
     assert_eq!(v["text"], "working: Bash");
 }
 
-/// Reads `--follow` output lines on a thread.
-struct Follower {
-    child: std::process::Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Follower {
-    fn start(env: &Env) -> Follower {
-        let mut child = env
-            .command(&bridge_bin())
-            .args(["waybar", "--follow"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Follower { child, lines }
-    }
-
-    /// Waits for a line whose `text` is `text`.
-    #[track_caller]
-    fn expect_text(&self, text: &str) {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("--follow never printed text {text:?}"));
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if v["text"] == text {
-                return;
-            }
-        }
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn follow_streams_changes_across_restarts_and_fallback() {
     let env = Env::new();
-    let follower = Follower::start(&env);
+    let follower = Streaming::start(&env, &["waybar", "--follow"]);
     follower.expect_text("none");
     let daemon = env.daemon();
     env.send(event(EventKind::Submit, "a", "/src/alpha"));
