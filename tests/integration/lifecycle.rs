@@ -2,7 +2,6 @@
 
 use crate::support::*;
 use llm_bridge_hooks::wire::EventKind;
-use std::process::Stdio;
 
 fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
