@@ -20,20 +20,6 @@ fn pid_alive(pid: i32) -> bool {
         != Some('Z')
 }
 
-/// Stops a daemon started with `start` if a test failed before `stop`.
-struct StopOnDrop<'a>(&'a Env);
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        if let Some(pid) = std::fs::read_to_string(self.0.pid_file())
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-        {
-            // SAFETY: signalling a process this program started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
 #[test]
 fn start_status_stop_round_trip_leaves_no_runtime_files() {
     let env = Env::new();

@@ -101,3 +101,122 @@ fn the_config_reference_is_what_config_default_prints() {
         "README's config reference is out of date"
     );
 }
+
+#[test]
+fn the_systemd_unit_runs_the_binary_where_the_readme_installs_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let first_install = readme_blocks("sh").into_iter().next().unwrap();
+    assert!(
+        first_install.contains("~/.local/bin/"),
+        "README's first install: {first_install}"
+    );
+    let unit = std::fs::read_to_string(root.join("contrib/systemd/llm-bridge.service")).unwrap();
+    assert!(
+        unit.lines()
+            .any(|l| l == "ExecStart=%h/.local/bin/llm-bridge daemon"),
+        "{unit}"
+    );
+    assert!(!readme.contains("../shared"), "README must stand alone");
+    let samples = std::fs::read_to_string(root.join("tests/samples/README.md")).unwrap();
+    assert!(!samples.contains("notes/"), "tests/samples/README.md: {samples}");
+}
+
+/// README's setup, followed as a new user would in a fresh HOME with a
+/// realistic settings.json: binaries in ~/.local/bin, `install --write`,
+/// then Claude Code running the hooks it wired (exec form, read back from
+/// the file), without and with a daemon: the bar works and every one of the
+/// user's settings is intact.
+#[test]
+fn the_readme_setup_in_a_fresh_home_gives_a_working_bar_and_intact_settings() {
+    use crate::support::*;
+    let env = Env::new();
+    let home = env.runtime().join("home");
+    let bin = home.join(".local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in ["llm-bridge", "llm-bridge-hook", "llm-bridge-statusline"] {
+        let from = if name == "llm-bridge" {
+            bridge_bin()
+        } else if name == "llm-bridge-hook" {
+            hook_bin()
+        } else {
+            statusline_bin()
+        };
+        // A hard link never has a writer, so exec cannot meet ETXTBSY.
+        std::fs::hard_link(&from, bin.join(name))
+            .or_else(|_| std::fs::copy(&from, bin.join(name)).map(drop))
+            .unwrap();
+    }
+    let settings = home.join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let original = r#"{
+  "env": { "ANTHROPIC_API_KEY": "sk-ant-test-0000" },
+  "permissions": { "allow": ["Bash(git status)"], "deny": [] },
+  "model": "opus",
+  "cleanupPeriodDays": 12345678901234567890123,
+  "hooks": {
+    "Stop": [{ "hooks": [{ "type": "command", "command": "notify-send done" }] }]
+  }
+}
+"#;
+    std::fs::write(&settings, original).unwrap();
+    std::fs::set_permissions(&settings, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .unwrap();
+
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let run = |args: &[&str]| {
+        let mut cmd = env.command(&bin.join("llm-bridge"));
+        cmd.args(args).env("PATH", &path).stdin(std::process::Stdio::null());
+        output_of_fresh_copy(cmd)
+    };
+    let out = run(&["install", "--write"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    for kept in [
+        "\"ANTHROPIC_API_KEY\": \"sk-ant-test-0000\"",
+        "\"allow\": [\"Bash(git status)\"]",
+        "\"cleanupPeriodDays\": 12345678901234567890123",
+        "notify-send done",
+    ] {
+        assert!(text.contains(kept), "{kept} lost:\n{text}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(&settings).unwrap()) & 0o777,
+        0o600
+    );
+
+    // Claude Code runs each hook as settings.json says, in exec form.
+    let fire = |event: &str, sample_name: &str| {
+        let entries = v["hooks"][event].as_array().unwrap();
+        let ours = entries
+            .iter()
+            .flat_map(|e| e["hooks"].as_array().unwrap())
+            .find(|h| h["command"].as_str().unwrap().ends_with("/llm-bridge-hook"))
+            .unwrap_or_else(|| panic!("{event} is not wired"));
+        let mut cmd = env.command(Path::new(ours["command"].as_str().unwrap()));
+        for arg in ours["args"].as_array().unwrap() {
+            cmd.arg(arg.as_str().unwrap());
+        }
+        cmd.env("PATH", &path);
+        let out = run_with_stdin(cmd, &sample(sample_name));
+        assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    };
+    // No daemon yet: the fallback keeps the bar true.
+    fire("SessionStart", "SessionStart");
+    fire("PreToolUse", "PreToolUse-Bash");
+    env.wait_text("working: Bash");
+    // With the daemon started as README says.
+    let _stop = StopOnDrop(&env);
+    let out = run(&["start"]);
+    assert!(out.status.success(), "{out:?}");
+    fire("PermissionRequest", "PermissionRequest");
+    env.wait_text("waiting");
+    let out = run(&["waybar"]);
+    let module: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(module["alt"], "waiting");
+    fire("SessionEnd", "SessionEnd");
+    env.wait_text("none");
+    let out = run(&["stop"]);
+    assert!(out.status.success(), "{out:?}");
+}

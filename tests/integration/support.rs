@@ -563,3 +563,19 @@ pub fn output_of_fresh_copy(mut cmd: Command) -> Output {
         }
     }
 }
+
+/// Stops a daemon started with `start` if a test failed before `stop`.
+pub struct StopOnDrop<'a>(pub &'a Env);
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(self.0.pid_file())
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            // SAFETY: signalling a process this program started.
+            // SAFETY: signalling the daemon this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+

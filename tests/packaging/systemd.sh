@@ -16,7 +16,7 @@ trap 'rm -rf "$D"' EXIT
 mkdir -p "$D/units" "$D/xdg"
 chmod 700 "$D/xdg"
 cp "$ROOT"/contrib/systemd/llm-bridge.{socket,service} "$D/units/"
-sed -i "s|^ExecStart=%h/.cargo/bin/llm-bridge |ExecStart=$BIN_DIR/llm-bridge |" "$D/units/llm-bridge.service"
+sed -i "s|^ExecStart=%h/.local/bin/llm-bridge |ExecStart=$BIN_DIR/llm-bridge |" "$D/units/llm-bridge.service"
 grep -q "^ExecStart=$BIN_DIR/llm-bridge daemon$" "$D/units/llm-bridge.service" || { say "FAIL: ExecStart not rewritten"; exit 1; }
 grep -q '^SocketMode=0600$' "$D/units/llm-bridge.socket" || { say "FAIL: the socket must be 0600"; exit 1; }
 out=$(cd "$D/units" && XDG_RUNTIME_DIR=$D/xdg systemd-analyze --user verify llm-bridge.socket llm-bridge.service 2>&1) || {
