@@ -92,6 +92,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A command whose reader goes away (`config --default | head -1`) ends
+    // quietly, as cat does, instead of panicking on a failed print. The
+    // daemon and the two streaming clients keep SIGPIPE ignored: they see
+    // EPIPE and clean up (unsubscribe) before they exit.
+    let streams = matches!(
+        cli.command,
+        Command::Daemon { .. }
+            | Command::Waybar { follow: true }
+            | Command::Status { watch: true, .. }
+    );
+    if !streams {
+        // SAFETY: restoring a default disposition at start-up, before any thread.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let paths = Paths::from_env();
     let code = match cli.command {
         // A daemon that cannot start (one is already running...) exits 1.

@@ -74,7 +74,10 @@ fn a_file_in_the_socket_path_is_never_removed() {
     std::fs::write(env.socket(), b"precious").unwrap();
     let out = env.command(&bridge_bin()).arg("daemon").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a socket"), "{stderr}");
+    assert!(stderr.contains("move it away"), "says what to do: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(std::fs::read(env.socket()).unwrap(), b"precious");
 }
 

@@ -2,6 +2,7 @@
 
 use crate::support::*;
 use llm_bridge_hooks::wire::EventKind;
+use std::process::Stdio;
 
 fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
@@ -279,4 +280,39 @@ fn a_failing_snapshot_is_counted_and_does_not_keep_an_activated_daemon_up() {
     assert!(child.wait().unwrap().success());
     let log = std::fs::read_to_string(env.runtime().join("activated.log")).unwrap();
     assert!(log.contains("state.json: Is a directory"), "{log}");
+}
+
+#[test]
+fn every_command_ends_quietly_when_its_reader_goes_away() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    for args in [
+        &["config", "--default"][..],
+        &["install", "--bin-dir", "/nonexistent"][..],
+        &["history"][..],
+        &["status", "--json"][..],
+        &["waybar"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env
+            .command(&bridge_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && out.status.signal() != Some(libc::SIGABRT),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+        assert!(
+            out.status.signal() == Some(libc::SIGPIPE) || out.status.code().is_some(),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
 }

@@ -119,7 +119,10 @@ fn the_systemd_unit_runs_the_binary_where_the_readme_installs_it() {
     );
     assert!(!readme.contains("../shared"), "README must stand alone");
     let samples = std::fs::read_to_string(root.join("tests/samples/README.md")).unwrap();
-    assert!(!samples.contains("notes/"), "tests/samples/README.md: {samples}");
+    assert!(
+        !samples.contains("notes/"),
+        "tests/samples/README.md: {samples}"
+    );
 }
 
 /// README's setup, followed as a new user would in a fresh HOME with a
@@ -160,13 +163,18 @@ fn the_readme_setup_in_a_fresh_home_gives_a_working_bar_and_intact_settings() {
 }
 "#;
     std::fs::write(&settings, original).unwrap();
-    std::fs::set_permissions(&settings, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(
+        &settings,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
 
     let path = format!("{}:/usr/bin:/bin", bin.display());
     let run = |args: &[&str]| {
         let mut cmd = env.command(&bin.join("llm-bridge"));
-        cmd.args(args).env("PATH", &path).stdin(std::process::Stdio::null());
+        cmd.args(args)
+            .env("PATH", &path)
+            .stdin(std::process::Stdio::null());
         output_of_fresh_copy(cmd)
     };
     let out = run(&["install", "--write"]);

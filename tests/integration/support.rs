@@ -578,4 +578,3 @@ impl Drop for StopOnDrop<'_> {
         }
     }
 }
-
