@@ -4,7 +4,11 @@
 //! and the first line of MODULE_FILE as read at that moment, so a test can
 //! check that the daemon wrote the file before it signalled.
 //!
-//! Usage: signal_recorder LOG MODULE_FILE [--offset N] [--handler-on-usr1]
+//! Usage: signal_recorder LOG MODULE_FILE [--offset N] [--handler-on-usr1] [--exec CMD]
+//!
+//! With `--exec CMD` it runs `/bin/sh -c CMD` once at start-up and waits for
+//! it, as Waybar runs a module's exec (before its handler, with
+//! `--handler-on-usr1`).
 //!
 //! With `--handler-on-usr1` it starts like a Waybar that has not installed
 //! its handler yet (SigCgt clear) and installs it on SIGUSR1; a signal that
@@ -24,6 +28,10 @@ fn main() {
         .position(|a| a == "--offset")
         .map_or(8, |i| args[i + 1].parse().expect("--offset N"));
     let delayed = args.iter().any(|a| a == "--handler-on-usr1");
+    let exec = args
+        .iter()
+        .position(|a| a == "--exec")
+        .map(|i| args[i + 1].clone());
     let signal = libc::SIGRTMIN() + offset;
 
     // SAFETY: plain libc calls on this process only.
@@ -35,6 +43,15 @@ fn main() {
         libc::sigaddset(&mut set, libc::SIGUSR1);
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         install(libc::SIGUSR1);
+        if let Some(cmd) = &exec {
+            let status = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("run the exec");
+            assert!(status.success(), "the exec failed: {status}");
+        }
         let mut ready = !delayed;
         if ready {
             install(signal);

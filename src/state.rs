@@ -191,7 +191,8 @@ impl Input {
             | Message::Ping
             | Message::Query
             | Message::Reload
-            | Message::Shutdown => None,
+            | Message::Shutdown
+            | Message::Waybar { .. } => None,
         }
     }
 }

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Process names Waybar runs under.
-const WAYBAR_NAMES: [&[u8]; 2] = [b"waybar", b".waybar-wrapped"];
+pub const WAYBAR_NAMES: [&[u8]; 2] = [b"waybar", b".waybar-wrapped"];
 /// When no Waybar is known, a flush rescans /proc at most this often.
 pub const RESCAN_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -40,6 +40,9 @@ struct Target {
     pidfd: OwnedFd,
     /// Its SigCgt showed our handler; signals are safe from now on.
     handler_ready: bool,
+    /// A change was published while its handler was not there yet: it is
+    /// owed a signal as soon as the handler appears.
+    owed: bool,
 }
 
 /// What one round of signalling did.
@@ -135,6 +138,7 @@ impl WaybarSignaller {
                     Some(true) => t.handler_ready = true,
                     Some(false) => {
                         report.not_ready += 1;
+                        t.owed = true;
                         continue;
                     }
                     None => {
@@ -187,22 +191,63 @@ impl WaybarSignaller {
     }
 
     /// Makes `pid` a target if it is our Waybar.
-    fn adopt(&mut self, pid: i32) {
+    /// Makes `pid` a target if it is our Waybar; true if it was new.
+    /// `llm-bridge waybar` names its Waybar this way, so a (re)started
+    /// Waybar is signalled from its first change on; the checks are the
+    /// same as for one found in /proc, so a forged PID gains nothing.
+    pub fn adopt(&mut self, pid: i32) -> bool {
         if self.targets.iter().any(|t| t.pid == pid) || !self.is_our_waybar(pid) {
-            return;
+            return false;
         }
-        let Ok(pidfd) = pidfd_open(pid) else { return };
+        let Ok(pidfd) = pidfd_open(pid) else {
+            return false;
+        };
         // The pidfd pins the process: if it is still our Waybar now, the
         // pidfd refers to it and not to a recycled PID.
         if !self.is_our_waybar(pid) {
-            return;
+            return false;
         }
         self.added.push((pid, pidfd.as_raw_fd()));
         self.targets.push(Target {
             pid,
             pidfd,
             handler_ready: false,
+            owed: false,
         });
+        true
+    }
+
+    /// Whether some Waybar is owed a signal (its handler was not there).
+    pub fn owes(&self) -> bool {
+        self.targets.iter().any(|t| t.owed)
+    }
+
+    /// Signals the owed Waybars whose handler is there now.
+    pub fn retry_owed(&mut self) -> SignalReport {
+        let mut report = SignalReport::default();
+        let signal = self.signal;
+        for t in self.targets.iter_mut().filter(|t| t.owed) {
+            match handler_installed(t.pid, signal) {
+                Some(true) => {
+                    t.handler_ready = true;
+                    t.owed = false;
+                    if pidfd_send_signal(t.pidfd.as_raw_fd(), signal).is_ok() {
+                        report.sent += 1;
+                    }
+                }
+                Some(false) => report.not_ready += 1,
+                None => t.owed = false,
+            }
+        }
+        report
+    }
+
+    /// Gives up on the owed signals (the retry schedule ran out); the next
+    /// change tries again.
+    pub fn forgive(&mut self) {
+        for t in &mut self.targets {
+            t.owed = false;
+        }
     }
 
     /// Adopts the cached PIDs that are still our Waybar; remembers when the

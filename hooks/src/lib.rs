@@ -7,6 +7,7 @@
 pub mod hook_input;
 pub mod json_scan;
 pub mod json_value;
+pub mod proc_stat;
 pub mod runtime_path;
 pub mod send;
 pub mod statusline;

@@ -211,6 +211,11 @@ pub enum Message {
     Reload,
     /// Flush, snapshot and exit; answered with [`reply::OK`] first.
     Shutdown,
+    /// `llm-bridge waybar` names the Waybar that runs it, so the daemon
+    /// signals a (re)started Waybar at once instead of after a /proc scan.
+    Waybar {
+        pid: u32,
+    },
 }
 
 /// Messages the daemon sends back.
@@ -373,6 +378,11 @@ impl Message {
             Message::Query => Writer::new("QUERY", None, None).finish(),
             Message::Reload => Writer::new("RELOAD", None, None).finish(),
             Message::Shutdown => Writer::new("SHUTDOWN", None, None).finish(),
+            Message::Waybar { pid } => {
+                let mut w = Writer::new("WAYBAR", None, None);
+                w.number("pid", Some(*pid));
+                w.finish()
+            }
         }
     }
 
@@ -462,6 +472,11 @@ impl Message {
             "QUERY" => require_no_kind(Message::Query),
             "RELOAD" => require_no_kind(Message::Reload),
             "SHUTDOWN" => require_no_kind(Message::Shutdown),
+            "WAYBAR" => require_no_kind(Message::Waybar {
+                pid: parse_num(fields.pid, "pid")?
+                    .filter(|p| *p > 0)
+                    .ok_or(DecodeError::Malformed("WAYBAR without a pid"))?,
+            }),
             _ => Err(DecodeError::UnknownVerb(
                 truncate_head(verb, 32).to_string(),
             )),
@@ -484,6 +499,7 @@ struct Fields {
     model: Option<String>,
     cost: Option<String>,
     ctx: Option<String>,
+    pid: Option<String>,
 }
 
 impl Fields {
@@ -502,6 +518,7 @@ impl Fields {
             "model" => &mut self.model,
             "cost" => &mut self.cost,
             "ctx" => &mut self.ctx,
+            "pid" => &mut self.pid,
             _ => return Ok(()),
         };
         *slot = Some(unescape(raw)?);
@@ -663,6 +680,7 @@ mod tests {
             Message::Query,
             Message::Reload,
             Message::Shutdown,
+            Message::Waybar { pid: 4242 },
         ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }

@@ -12,15 +12,26 @@ use crate::error::Result;
 use crate::paths::Paths;
 use crate::publish::current_module;
 use crate::subscription::Subscription;
+use crate::waybar_signal::WAYBAR_NAMES;
+use llm_bridge_hooks::proc_stat;
+use llm_bridge_hooks::send::send_datagram_nonblocking;
+use llm_bridge_hooks::wire::Message;
 use std::io::Write;
 
-/// Prints the current module once.
+/// Prints the current module once, then names this process's Waybar to
+/// the daemon, so a Waybar that (re)started after the daemon is signalled
+/// from the next change on.
 pub fn print_once(paths: &Paths) {
     let line = current_module(paths);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+    drop(out);
     log_exec(&line);
+    // Waybar runs its exec through `sh -c`: the parent or the grandparent.
+    if let Some(pid) = proc_stat::find_ancestor(&WAYBAR_NAMES, 3) {
+        let _ = send_datagram_nonblocking(&paths.socket, &Message::Waybar { pid }.encode());
+    }
 }
 
 /// With `LLM_BRIDGE_EXEC_LOG=FILE`, every line printed for Waybar is also

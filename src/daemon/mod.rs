@@ -57,6 +57,11 @@ const WAKER: Token = Token(3);
 /// The pidfd of Waybar process P is registered as Token(PIDFD_BASE + P).
 const PIDFD_BASE: usize = 1 << 32;
 
+/// A Waybar owed a signal (its handler was not there yet) is looked at
+/// again after this, then after twice as long, up to [`HANDLER_RETRIES`] times.
+const HANDLER_RETRY_FIRST: Duration = Duration::from_millis(5);
+const HANDLER_RETRIES: u32 = 10;
+
 /// How long start-up waits for a fallback (`llm-bridge apply`) to release the lock.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
@@ -84,6 +89,9 @@ pub struct Daemon {
     started: Instant,
     /// A change in this wake that the debouncer has not seen yet.
     changed_this_wake: bool,
+    /// While a Waybar is owed a signal: how many retries ran, and when the
+    /// next one is due.
+    handler_retry: Option<(u32, Instant)>,
     last_activity: Instant,
     shutdown: bool,
 }
@@ -149,6 +157,7 @@ impl Daemon {
             _lock: lock,
             started: now,
             changed_this_wake: false,
+            handler_retry: None,
             last_activity: now,
             shutdown: false,
         };
@@ -261,6 +270,12 @@ impl Daemon {
                 self.ipc.reply(&peer, reply::OK.as_bytes());
                 self.shutdown = true;
             }
+            Message::Waybar { pid } => {
+                let pid = i32::try_from(pid).unwrap_or(0);
+                if pid > 0 && self.publisher.signaller.adopt(pid) {
+                    self.watch_waybar_pidfds();
+                }
+            }
         }
     }
 
@@ -354,8 +369,45 @@ impl Daemon {
             Decision::Idle => None,
         };
         self.save_snapshot(now, false);
-        let next = earliest([flush_at, self.persist.deadline(), self.idle_exit_deadline()]);
+        self.retry_owed_signals(now);
+        let next = earliest([
+            flush_at,
+            self.persist.deadline(),
+            self.idle_exit_deadline(),
+            self.handler_retry.map(|(_, at)| at),
+        ]);
         self.timer.arm(next, now);
+    }
+
+    /// A Waybar found before its signal handler exists (it runs its first
+    /// exec early) misses the signal for a change: look again on a short,
+    /// doubling schedule until the handler is there, then signal it.
+    fn retry_owed_signals(&mut self, now: Instant) {
+        let signaller = &mut self.publisher.signaller;
+        if !signaller.owes() {
+            self.handler_retry = None;
+            return;
+        }
+        let (tries, due) = *self
+            .handler_retry
+            .get_or_insert((0, now + HANDLER_RETRY_FIRST));
+        if due > now {
+            return;
+        }
+        let report = signaller.retry_owed();
+        self.stats.signals += u64::from(report.sent);
+        if !signaller.owes() {
+            self.handler_retry = None;
+        } else if tries + 1 >= HANDLER_RETRIES {
+            log(format_args!(
+                "Waybar has no handler for its signal after {HANDLER_RETRIES} looks; \
+                 the next change tries again"
+            ));
+            signaller.forgive();
+            self.handler_retry = None;
+        } else {
+            self.handler_retry = Some((tries + 1, now + HANDLER_RETRY_FIRST * (2 << tries)));
+        }
     }
 
     fn save_snapshot(&mut self, now: Instant, force: bool) {

@@ -192,3 +192,34 @@ fn the_fallback_remembers_waybar_instead_of_rescanning() {
     first.wait_signals(2);
     assert!(second.received().is_empty());
 }
+
+#[test]
+fn a_restarted_waybar_is_signalled_from_its_first_change() {
+    let env = Env::new();
+    let first = env.fake_waybar(false);
+    let _daemon = env.daemon();
+    first.wait_signals(1);
+    drop(first);
+    // A new Waybar within the rescan interval: only its exec, which names
+    // it to the daemon, can make it known this soon.
+    let second = env.fake_waybar_running_exec(false);
+    env.hook(&sample("UserPromptSubmit"));
+    let got = second.wait_signals(1);
+    assert!(got[0].module.contains("\"working\""), "{got:?}");
+}
+
+#[test]
+fn a_waybar_whose_handler_comes_late_is_signalled_once_it_is_there() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    let mut waybar = env.fake_waybar_running_exec(true);
+    env.hook(&sample("UserPromptSubmit"));
+    env.wait_text("working");
+    assert!(waybar.received().is_empty(), "no signal before the handler");
+    waybar.install_handler();
+    // No new event: the daemon's retry delivers the change it owes.
+    let got = waybar.wait_signals(1);
+    assert!(got.iter().all(|r| !r.early), "{got:?}");
+    assert!(got[0].module.contains("\"working\""), "{got:?}");
+    assert!(waybar.is_alive());
+}

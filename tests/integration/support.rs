@@ -261,6 +261,16 @@ impl Env {
 
     /// Starts a `waybar`-named process that records our signals.
     pub fn fake_waybar(&self, handler_on_usr1: bool) -> FakeWaybar {
+        self.fake_waybar_with(handler_on_usr1, false)
+    }
+
+    /// Like [`Env::fake_waybar`], and it runs `llm-bridge waybar` at start-up
+    /// as a real Waybar runs its module's exec; returns once the exec ran.
+    pub fn fake_waybar_running_exec(&self, handler_on_usr1: bool) -> FakeWaybar {
+        self.fake_waybar_with(handler_on_usr1, true)
+    }
+
+    fn fake_waybar_with(&self, handler_on_usr1: bool, exec: bool) -> FakeWaybar {
         let log = self
             .runtime()
             .join(format!("signals-{}.log", rand_suffix()));
@@ -269,11 +279,20 @@ impl Env {
         if handler_on_usr1 {
             cmd.arg("--handler-on-usr1");
         }
+        let exec_log = PathBuf::from(format!("{}.exec", log.display()));
+        if exec {
+            cmd.arg("--exec")
+                .arg(format!("'{}' waybar", bridge_bin().display()))
+                .env("LLM_BRIDGE_EXEC_LOG", &exec_log);
+        }
         let child = cmd
             .stdin(Stdio::null())
             .spawn()
             .expect("run the signal recorder");
         let fake = FakeWaybar { child, log };
+        if exec {
+            wait_until("the Waybar stand-in's exec", || exec_log.exists());
+        }
         if !handler_on_usr1 {
             fake.wait_ready();
         } else {

@@ -1,0 +1,84 @@
+//! Reading a process's `/proc/PID/stat`: its name, parent and start time,
+//! with one `read` and no allocation, for the hot-path binaries that look
+//! at their ancestors (`llm-bridge waybar` finding the Waybar that runs it).
+
+use std::io::Read;
+
+/// What `/proc/PID/stat` says of a process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcStat {
+    /// The command name (`comm`), at most 15 bytes.
+    pub comm: Vec<u8>,
+    pub ppid: u32,
+    /// Clock ticks after boot at which it started (field 22): with the PID,
+    /// it names one process for good (a reused PID has another start time).
+    pub start_time: u64,
+}
+
+/// Reads `/proc/PID/stat`; `None` if the process is gone or the line is odd.
+pub fn read(pid: u32) -> Option<ProcStat> {
+    let mut buf = [0u8; 1024];
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = file.read(&mut buf).ok()?;
+    parse(&buf[..n])
+}
+
+/// Parses a stat line: `pid (comm) state ppid ... starttime ...`. The name
+/// may hold spaces and parentheses, so it ends at the last `)`.
+pub fn parse(line: &[u8]) -> Option<ProcStat> {
+    let open = line.iter().position(|&b| b == b'(')?;
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let comm = line.get(open + 1..close)?.to_vec();
+    let rest = std::str::from_utf8(line.get(close + 1..)?).ok()?;
+    // Fields after the name, counted from 3 (state).
+    let mut fields = rest.split_ascii_whitespace();
+    let ppid = fields.nth(1)?.parse().ok()?; // field 4
+    let start_time = fields.nth(17)?.parse().ok()?; // field 22
+    Some(ProcStat {
+        comm,
+        ppid,
+        start_time,
+    })
+}
+
+/// The nearest ancestor of this process (its parent included, at most
+/// `hops` up) whose name is one of `names`.
+pub fn find_ancestor(names: &[&[u8]], hops: usize) -> Option<u32> {
+    // SAFETY: getppid cannot fail.
+    let mut pid = unsafe { libc::getppid() } as u32;
+    for _ in 0..hops {
+        if pid <= 1 {
+            return None;
+        }
+        let stat = read(pid)?;
+        if names.contains(&stat.comm.as_slice()) {
+            return Some(pid);
+        }
+        pid = stat.ppid;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_with_spaces_and_parentheses() {
+        let line = b"4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 50";
+        let s = parse(line).unwrap();
+        assert_eq!(s.comm, b"a) b (c)");
+        assert_eq!(s.ppid, 17);
+        assert_eq!(s.start_time, 987654);
+        assert_eq!(parse(b"garbage"), None);
+    }
+
+    #[test]
+    fn reads_this_process_and_finds_no_unnamed_ancestor() {
+        let me = read(std::process::id()).unwrap();
+        // SAFETY: getppid cannot fail.
+        assert_eq!(me.ppid, unsafe { libc::getppid() } as u32);
+        assert!(me.start_time > 0);
+        assert_eq!(find_ancestor(&[b"no-such-name-xyz"], 8), None);
+    }
+}
