@@ -13,7 +13,7 @@
 #      figures reach the tooltip; what the bar shows while a permitted tool
 #      runs and after an Esc interrupt is recorded (no hook fires for
 #      either); /exit -> none
-#   C. two clients in two projects at once: "waiting 2", the waiting one
+#   C. two clients in two projects at once: "waiting 1 · 1 working", the waiting one
 #      first; then what Esc during a running tool leaves on the bar
 #
 # Usage (as root): tests/e2e/claude.sh [BIN_DIR]   (default: target/release)
@@ -164,16 +164,16 @@ api c2 '[{"bash": "touch e2e-gamma"}, {"text": "done"}]'
 tmux_client c2 gamma "$API_URL" --permission-mode default
 wait_for "C: both sessions" 30 bash -c "grep -q '\"text\":\"idle 2\"' '$XDG/llm-bridge/waybar.json'"
 type_line c1 "sleep for a while"
-wait_for "C: alpha working" 20 text_is "working 2"
+wait_for "C: alpha working" 20 text_starts "working 1"
 type_line c2 "touch a file"
-wait_for "C: waiting 2 with a session waiting" 20 text_is "waiting 2"
+wait_for "C: one waiting, one working" 20 text_is "waiting 1 · 1 working"
 tooltip_has '"tooltip":"gamma: waiting' || fail "C: the waiting session is not first: $(module_json)"
 alive "$(waybar_pid)" || fail "Waybar died"
-wait_for "C: the bar to show 'waiting 2'" 15 bar_shows "waiting 2"
-say "C: two clients: 'waiting 2', gamma first; the bar reads '$LAST_OCR'"
+wait_for "C: the bar to show 'waiting 1'" 15 bar_shows "waiting 1"
+say "C: two clients: 'waiting 1 · 1 working', gamma first; the bar reads '$LAST_OCR'"
 wait_for "C: gamma's dialog on screen" 10 pane_has c2 "Do you want to proceed?"
 answer c2
-wait_for "C: gamma done, alpha still working" 20 text_is "working 2"
+wait_for "C: gamma done, alpha still working" 20 text_starts "working 1"
 type_line c2 "/exit"
 wait_for "C: alpha alone, working" 20 text_is "working: Bash"
 keys c1 Escape

@@ -97,6 +97,7 @@ hook() { "${RUN[@]}" llm-bridge-hook <"$D/samples/hook-$1.json" || fail "hook $1
 module_text() { sed -n 's/^{"text":"\([^"]*\)".*/\1/p' "$XDG/llm-bridge/waybar.json" 2>/dev/null; }
 module_json() { cat "$XDG/llm-bridge/waybar.json" 2>/dev/null; }
 text_is() { [[ $(module_text) == "$1" ]]; }
+text_starts() { [[ $(module_text) == "$1"* ]]; }
 alive() { kill -0 "$1" 2>/dev/null; }
 
 start_sway() {

@@ -89,6 +89,25 @@ if [[ -n $MEASURE ]]; then
     say "measure: event -> real Waybar exec start ($n events): p50 $(us_ms "${sorted[$((n / 2))]}") · p99 $(us_ms "${sorted[$((n * 99 / 100))]}") · max $(us_ms "${sorted[$((n - 1))]}")"
 fi
 
+# --- a Waybar restart: a change right after its start reaches it ---------------
+# The new Waybar's first exec names it to the daemon (no /proc rescan needed),
+# and a signal it cannot take yet (no handler) is retried until it can.
+kill "$WAYBAR"
+wait_for "Waybar to exit" 10 bash -c "! kill -0 $WAYBAR 2>/dev/null"
+: >"$D/exec.log"
+start_waybar waybar-restarted
+until waybar_running; do sleep 0.005; done
+STARTED=$(now_ns)
+hook PermissionRequest
+CHANGED=$(now_ns)
+say "restart: state changed $(((CHANGED - STARTED) / 1000000)) ms after the new Waybar appeared"
+(((CHANGED - STARTED) < 100000000)) || fail "the change came too late to test the restart race"
+wait_for "waiting in waybar.json" 5 text_is waiting
+wait_for "the restarted bar to show 'waiting'" 15 bar_shows "waiting"
+WAYBAR=$(waybar_pid)
+alive "$WAYBAR" || fail "the restarted Waybar died"
+say "restart: ok (bar reads '$LAST_OCR')"
+
 # --- continuous mode: llm-bridge waybar --follow ---------------------------------
 kill "$WAYBAR"
 wait_for "Waybar to exit" 10 bash -c "! kill -0 $WAYBAR 2>/dev/null"
