@@ -7,7 +7,7 @@
 //! idle wakeups. Prints a markdown table. `-- --quick` runs fewer rounds;
 //! `-- --real-waybar` (as root) adds event → real Waybar exec start, measured
 //! by tests/e2e/waybar.sh on headless sway. Uses the release daemon and the
-//! static release hook (built by `scripts/build-release --hooks-only`).
+//! static release hot-path binaries (built by `scripts/build-release --static-only`).
 //!
 //! The bench re-executes itself as the Waybar stand-in: with
 //! `LLM_BRIDGE_BENCH_ROLE=waybar` it names itself `waybar` and appends the
@@ -32,13 +32,13 @@ fn main() {
     let runs = if quick { 100 } else { 1000 };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let status = Command::new(root.join("scripts/build-release"))
-        .arg("--hooks-only")
+        .arg("--static-only")
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(
         status.success(),
-        "scripts/build-release --hooks-only failed"
+        "scripts/build-release --static-only failed"
     );
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);

@@ -1,7 +1,8 @@
 # The llm-bridge package: the daemon and CLI (llm-bridge) and the hot-path
-# binaries (llm-bridge-hook, llm-bridge-statusline). The hot-path binaries
-# are linked statically, as scripts/build-release does, so a hook starts as
-# fast as /bin/true.
+# binaries (llm-bridge-hook, llm-bridge-statusline, llm-bridge-waybar,
+# llm-bridge-apply). The hot-path binaries are linked statically and without
+# position independence, as scripts/build-release does, so they start about
+# as fast as a static C program.
 { lib, rustPlatform, glibc }:
 
 rustPlatform.buildRustPackage {
@@ -19,16 +20,24 @@ rustPlatform.buildRustPackage {
   # Every feature the workspace has (none are optional today).
   buildFeatures = [ ];
 
-  # The static hooks, built on their own: +crt-static cannot reach the
-  # proc-macro crates of the main package.
+  # The static hot-path binaries, built on their own: the hooks package has
+  # no proc-macro crate; the core package (serde's derive) needs an explicit
+  # --target for +crt-static to spare its host proc-macros.
   buildInputs = [ glibc.static ];
   postBuild = ''
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --offline \
+    static="-C target-feature=+crt-static -C relocation-model=static"
+    host=$(rustc -vV | sed -n "s/^host: //p")
+    RUSTFLAGS="$static" cargo build --release --offline \
       -p llm-bridge-hooks --bins --target-dir target/static-hooks
+    RUSTFLAGS="$static" cargo build --release --offline \
+      -p llm-bridge-core --bins --target "$host" --target-dir target/static-core
   '';
   postInstall = ''
     for bin in llm-bridge-hook llm-bridge-statusline; do
       install -m755 target/static-hooks/release/$bin $out/bin/$bin
+    done
+    for bin in llm-bridge-waybar llm-bridge-apply; do
+      install -m755 target/static-core/*/release/$bin $out/bin/$bin
     done
   '';
 

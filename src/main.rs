@@ -2,7 +2,8 @@
 //! the hook fallback, status, installation and history.
 
 use clap::{Parser, Subcommand};
-use llm_bridge::commands::{apply, history, install, lifecycle, status, waybar};
+use llm_bridge::apply;
+use llm_bridge::commands::{history, install, lifecycle, status, waybar};
 use llm_bridge::config::{Config, DEFAULT_CONFIG_TOML};
 use llm_bridge::daemon::{Daemon, Options};
 use llm_bridge::error::{one_line, Result};

@@ -1,12 +1,15 @@
 //! Sending one datagram to the daemon the way the hot path needs it.
 //!
-//! Unix datagram queues are short (`net.unix.max_dgram_qlen`, 10 by
-//! default). A `connect()`ed socket with a blocking send and `SO_SNDTIMEO`
-//! waits for room in the daemon's queue, so a burst of parallel hooks is
-//! delayed by microseconds instead of losing events; only after the timeout
-//! is the event dropped.
+//! The common case costs two system calls: `socket` and one non-blocking
+//! `sendto`. Unix datagram queues are short (`net.unix.max_dgram_qlen`, 10
+//! by default), so when the daemon's queue is full the socket is
+//! `connect()`ed and sent on with a blocking send and `SO_SNDTIMEO`, which
+//! waits for room: a burst of parallel hooks is delayed by microseconds
+//! instead of losing events; only after the timeout is the event dropped.
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
@@ -49,11 +52,68 @@ fn classify(e: io::Error) -> SendError {
 /// Sends `bytes` as one datagram to the socket at `path`, waiting up to
 /// `timeout` for room in the receiver's queue.
 pub fn send_datagram(path: &Path, bytes: &[u8], timeout: Duration) -> Result<(), SendError> {
-    let sock = UnixDatagram::unbound().map_err(SendError::Other)?;
-    sock.set_write_timeout(Some(timeout))
-        .map_err(SendError::Other)?;
-    sock.connect(path).map_err(classify)?;
-    sock.send(bytes).map(drop).map_err(classify)
+    let addr = SocketAddr::new(path).map_err(SendError::Other)?;
+    // SAFETY: socket takes no pointers; a valid descriptor is owned below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(SendError::Other(io::Error::last_os_error()));
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: the buffer and the address are valid for the lengths given.
+    let sent = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            (&raw const addr.addr).cast(),
+            addr.len,
+        )
+    };
+    if sent >= 0 {
+        return Ok(());
+    }
+    match classify(io::Error::last_os_error()) {
+        // The queue is full: wait for room, up to the timeout.
+        SendError::TimedOut => {
+            let sock = UnixDatagram::from(fd);
+            sock.set_write_timeout(Some(timeout))
+                .map_err(SendError::Other)?;
+            sock.connect(path).map_err(classify)?;
+            sock.send(bytes).map(drop).map_err(classify)
+        }
+        e => Err(e),
+    }
+}
+
+/// A `sockaddr_un` for a path, built without allocating.
+struct SocketAddr {
+    addr: libc::sockaddr_un,
+    len: libc::socklen_t,
+}
+
+impl SocketAddr {
+    fn new(path: &Path) -> io::Result<SocketAddr> {
+        // SAFETY: an all-zero sockaddr_un is valid.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "socket path too long or not a path",
+            ));
+        }
+        for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+            *dst = *src as libc::c_char;
+        }
+        let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1;
+        Ok(SocketAddr {
+            addr,
+            len: len as libc::socklen_t,
+        })
+    }
 }
 
 /// Sends without waiting: for callers that must never block (the

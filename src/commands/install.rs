@@ -17,7 +17,7 @@ use crate::error::{Context, Error, Result};
 use llm_bridge_hooks::wire::EventKind;
 use merge::{Block, StatusLineOutcome};
 use settings_file::SettingsFile;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The hook events the bridge uses, and whether they take a matcher.
 pub fn events() -> [(&'static str, bool); EventKind::HOOKED.len()] {
@@ -67,7 +67,7 @@ pub fn run(options: InstallOptions) -> Result<i32> {
         .map(|why| format!("using the binaries in {} ({why})", bin.dir.display()));
     let block = Block::new(&bin.dir);
     if !options.write {
-        print_block(&block, using.as_deref());
+        print_block(&block, &bin.dir, using.as_deref());
         return Ok(0);
     }
     let path = options
@@ -108,7 +108,7 @@ pub fn run(options: InstallOptions) -> Result<i32> {
 
 /// Print mode: the block, the Waybar module and the CSS, with comment
 /// lines saying which binaries it runs and what `--write` would keep.
-fn print_block(block: &Block, using: Option<&str>) {
+fn print_block(block: &Block, bin_dir: &Path, using: Option<&str>) {
     println!(
         "// Claude Code: merge into ~/.claude/settings.json (or run `llm-bridge install --write`)"
     );
@@ -130,15 +130,22 @@ fn print_block(block: &Block, using: Option<&str>) {
     println!("{}", serde_json::to_string_pretty(block).expect("JSON"));
     println!();
     println!("// Waybar: add to your config, and \"custom/llm\" to a modules-* list");
-    println!("{WAYBAR_SNIPPET}");
+    println!("{}", waybar_snippet(bin_dir));
     println!();
     println!("/* Waybar style.css: one class per state */");
     println!("{CSS_SNIPPET}");
 }
 
+/// The Waybar module with the full path of `llm-bridge-waybar` in `bin_dir`.
+pub fn waybar_snippet(bin_dir: &Path) -> String {
+    let exec = bin_dir.join("llm-bridge-waybar");
+    let exec = serde_json::to_string(&exec.to_string_lossy()).expect("a string serializes");
+    WAYBAR_SNIPPET.replacen("\"llm-bridge-waybar\"", &exec, 1)
+}
+
 /// The Waybar module and CSS users paste (README has the same).
 pub const WAYBAR_SNIPPET: &str = r#""custom/llm": {
-  "exec": "llm-bridge waybar",
+  "exec": "llm-bridge-waybar",
   "return-type": "json",
   "interval": "once",
   "signal": 8,

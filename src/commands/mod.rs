@@ -2,7 +2,6 @@
 //! its installation. Each returns its exit code; errors reach the user as
 //! one line on stderr.
 
-pub mod apply;
 pub mod history;
 pub mod install;
 pub mod lifecycle;

@@ -116,7 +116,7 @@ write_waybar_config() {
     if [[ $1 == signal ]]; then
         cat >"$D/config.json" <<'EOF'
 {"layer": "top", "height": 40, "modules-left": ["custom/llm"],
- "custom/llm": {"exec": "llm-bridge waybar", "return-type": "json", "interval": "once", "signal": 8,
+ "custom/llm": {"exec": "llm-bridge-waybar", "return-type": "json", "interval": "once", "signal": 8,
                 "format": "{}", "tooltip": true}}
 EOF
     else

@@ -26,12 +26,18 @@ fn default_settings(env: &Env) -> PathBuf {
     env.runtime().join("home/.claude/settings.json")
 }
 
-/// A directory holding the three binaries (stand-ins: `install` only
+/// A directory holding every binary (stand-ins: `install` only
 /// checks that they are there).
 fn fake_bin_dir(env: &Env, name: &str) -> PathBuf {
     let dir = env.runtime().join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    for bin in ["llm-bridge", "llm-bridge-hook", "llm-bridge-statusline"] {
+    for bin in [
+        "llm-bridge",
+        "llm-bridge-hook",
+        "llm-bridge-statusline",
+        "llm-bridge-waybar",
+        "llm-bridge-apply",
+    ] {
         let path = dir.join(bin);
         std::fs::write(&path, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -589,7 +595,7 @@ fn hook_command(env: &Env) -> String {
 #[test]
 fn install_prefers_installed_binaries_to_a_build_directory() {
     let env = Env::new();
-    // The build directory has all three too.
+    // The build directory has them all too.
     let _ = hook_bin();
     let _ = statusline_bin();
     let empty = env.runtime().join("empty");

@@ -74,7 +74,16 @@ fn the_waybar_block_uses_signal_mode_with_interval_once() {
     assert_eq!(m["return-type"], "json");
     assert_eq!(m["interval"], "once");
     assert_eq!(m["signal"], 8);
-    assert_eq!(m["exec"], "llm-bridge waybar");
+    assert_eq!(m["exec"], "llm-bridge-waybar");
+    let dedented: Vec<&str> = blocks[1]
+        .lines()
+        .map(|l| l.strip_prefix("   ").unwrap_or(l))
+        .collect();
+    assert_eq!(
+        dedented.join("\n").trim(),
+        llm_bridge::commands::install::WAYBAR_SNIPPET,
+        "README's module is what install prints"
+    );
     for alt in ["none", "idle", "working", "waiting", "error"] {
         assert!(m["format-icons"][alt].is_string(), "{alt}");
     }
@@ -137,13 +146,23 @@ fn the_readme_setup_in_a_fresh_home_gives_a_working_bar_and_intact_settings() {
     let home = env.runtime().join("home");
     let bin = home.join(".local/bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for name in ["llm-bridge", "llm-bridge-hook", "llm-bridge-statusline"] {
+    let install_step = readme_blocks("sh").into_iter().next().unwrap();
+    assert!(
+        install_step.contains("llm-bridge-{hook,statusline,waybar,apply}"),
+        "README installs every binary: {install_step}"
+    );
+    let build_dir = hook_bin().parent().unwrap().to_path_buf();
+    for name in [
+        "llm-bridge",
+        "llm-bridge-hook",
+        "llm-bridge-statusline",
+        "llm-bridge-waybar",
+        "llm-bridge-apply",
+    ] {
         let from = if name == "llm-bridge" {
             bridge_bin()
-        } else if name == "llm-bridge-hook" {
-            hook_bin()
         } else {
-            statusline_bin()
+            build_dir.join(name)
         };
         // A hard link never has a writer, so exec cannot meet ETXTBSY.
         std::fs::hard_link(&from, bin.join(name))
@@ -220,7 +239,10 @@ fn the_readme_setup_in_a_fresh_home_gives_a_working_bar_and_intact_settings() {
     assert!(out.status.success(), "{out:?}");
     fire("PermissionRequest", "PermissionRequest");
     env.wait_text("waiting");
-    let out = run(&["waybar"]);
+    // What Waybar runs, as README's module says.
+    let mut waybar = env.command(&bin.join("llm-bridge-waybar"));
+    waybar.stdin(std::process::Stdio::null());
+    let out = output_of_fresh_copy(waybar);
     let module: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(module["alt"], "waiting");
     fire("SessionEnd", "SessionEnd");

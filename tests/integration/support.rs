@@ -28,12 +28,20 @@ fn ensure_helper_binaries() {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "llm-bridge-hooks", "--bins"]);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "llm-bridge-hooks",
+            "-p",
+            "llm-bridge-core",
+            "--bins",
+        ]);
         if bin_dir().ends_with("release") {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building llm-bridge-hooks failed");
+        assert!(status.success(), "building the hot-path binaries failed");
         // The Waybar stand-in is an example of this package.
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args([

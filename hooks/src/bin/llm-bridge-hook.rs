@@ -1,11 +1,16 @@
 //! `llm-bridge-hook`: what Claude Code runs for every hook event.
 //!
+//! A `#![no_main]` binary started by [`llm_bridge_hooks::entry`], which skips
+//! std's runtime set-up (the hook lives for well under a millisecond).
+//!
 //! It reads the event JSON on stdin, sends one datagram to the daemon and
 //! exits 0. Invariants: it never prints on stdout (Claude Code injects a
 //! hook's stdout into the conversation), never exits non-zero (exit 2 would
 //! block Claude's action), and never blocks longer than the send timeout.
-//! When no daemon is listening it executes `llm-bridge apply`, which updates
+//! When no daemon is listening it executes `llm-bridge-apply`, which updates
 //! the state files with the daemon's own logic.
+
+#![no_main]
 
 use llm_bridge_hooks::hook_input::event_from_hook_json;
 use llm_bridge_hooks::runtime_path::socket_path;
@@ -18,13 +23,24 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn main() {
-    // A panic must not become exit code 101 (or a core dump): log and exit 0.
-    std::panic::set_hook(Box::new(|info| {
-        warn(format_args!("internal error: {info}"));
-        // SAFETY: _exit only ends the process.
-        unsafe { libc::_exit(0) }
-    }));
+/// The no-daemon fallback, installed beside this binary.
+const FALLBACK: &str = "llm-bridge-apply";
+
+llm_bridge_hooks::hot_main!(run, on_panic);
+
+/// A panic must not become a failed hook (or a core dump): one line, exit 0.
+fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
+    warn(format_args!(
+        "internal error: {}",
+        llm_bridge_hooks::entry::panic_line(info)
+    ));
+}
+
+fn run() {
+    // How the tests check that a panic still ends here, with exit 0.
+    if std::env::var_os("LLM_BRIDGE_HOOK_TEST_PANIC").is_some() {
+        panic!("LLM_BRIDGE_HOOK_TEST_PANIC is set");
+    }
     let now_ns = now_ns();
     // SAFETY: getppid cannot fail.
     let ppid = unsafe { libc::getppid() } as u32;
@@ -50,23 +66,22 @@ fn main() {
     }
 }
 
-/// Replaces this process with `llm-bridge apply --from-hook MESSAGE`, the
-/// binary installed beside this one, else the one on PATH.
+/// Replaces this process with `llm-bridge-apply MESSAGE` (small and static,
+/// like this one): the binary installed beside this one, else the one on
+/// PATH.
 fn run_fallback(datagram: &[u8]) {
     let beside = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("llm-bridge")))
+        .and_then(|exe| exe.parent().map(|dir| dir.join(FALLBACK)))
         .filter(|p| p.is_file());
-    let program = beside.unwrap_or_else(|| PathBuf::from("llm-bridge"));
+    let program = beside.unwrap_or_else(|| PathBuf::from(FALLBACK));
     let err = Command::new(&program)
-        .arg("apply")
-        .arg("--from-hook")
         .arg(OsStr::from_bytes(datagram))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .exec();
     warn(format_args!(
-        "daemon is down and the fallback '{} apply' could not run: {err}; event dropped",
+        "daemon is down and the fallback '{}' could not run: {err}; event dropped",
         program.display()
     ));
 }

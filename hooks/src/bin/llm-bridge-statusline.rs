@@ -3,7 +3,10 @@
 //! Reads the statusLine JSON on stdin, prints the line (always a non-empty
 //! line, always exit 0: an empty line or a failure blanks Claude's status
 //! line), then sends the figures to the daemon without waiting. Never runs
-//! a subprocess and never writes files.
+//! a subprocess and never writes files. Like the hook it is `#![no_main]`
+//! ([`llm_bridge_hooks::entry`]).
+
+#![no_main]
 
 use llm_bridge_hooks::json_value::Json;
 use llm_bridge_hooks::runtime_path::socket_path;
@@ -19,16 +22,22 @@ use std::path::Path;
 /// Printed when there is nothing better: Claude Code blanks an empty line.
 const MINIMAL_LINE: &str = "Claude Code";
 
-fn main() {
-    std::panic::set_hook(Box::new(|info| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "llm-bridge-statusline: internal error: {info}"
-        );
-        print_line(MINIMAL_LINE);
-        // SAFETY: _exit only ends the process.
-        unsafe { libc::_exit(0) }
-    }));
+llm_bridge_hooks::hot_main!(run, on_panic);
+
+/// A panic still prints a line (an empty one blanks Claude's status line).
+fn on_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "llm-bridge-statusline: internal error: {}",
+        llm_bridge_hooks::entry::panic_line(info)
+    );
+    print_line(MINIMAL_LINE);
+}
+
+fn run() {
+    if std::env::var_os("LLM_BRIDGE_STATUSLINE_TEST_PANIC").is_some() {
+        panic!("LLM_BRIDGE_STATUSLINE_TEST_PANIC is set");
+    }
     let mut raw = Vec::with_capacity(8 * 1024);
     let _ = std::io::stdin().lock().read_to_end(&mut raw);
     let Some(json) = Json::parse(&raw) else {

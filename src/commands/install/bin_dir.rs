@@ -3,8 +3,8 @@
 //! The hooks must run installed binaries: a build directory changes with
 //! every `cargo build` and disappears with `cargo clean`. Without
 //! `--bin-dir`, an installed copy is preferred: this executable's own
-//! directory when it holds all three binaries and is not a build directory,
-//! else the first directory on `PATH` that holds all three. A build
+//! directory when it holds all llm-bridge binaries and is not a build directory,
+//! else the first directory on `PATH` that holds all of them. A build
 //! directory is used only when nothing else has them, with a warning.
 
 use crate::error::{Error, Result};
@@ -12,7 +12,13 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// The binaries the settings and the hook's fallback run.
-pub const BINARIES: [&str; 3] = ["llm-bridge", "llm-bridge-hook", "llm-bridge-statusline"];
+pub const BINARIES: [&str; 5] = [
+    "llm-bridge",
+    "llm-bridge-hook",
+    "llm-bridge-statusline",
+    "llm-bridge-waybar",
+    "llm-bridge-apply",
+];
 
 /// The directory chosen and, when it was not given, why.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,7 +38,7 @@ fn missing(dir: &Path) -> Vec<&'static str> {
         .collect()
 }
 
-/// A `--bin-dir` given by the user: it must hold all three binaries.
+/// A `--bin-dir` given by the user: it must hold all llm-bridge binaries.
 pub fn given(dir: &Path) -> Result<BinDir> {
     if !dir.is_dir() {
         return Err(Error::msg(format!(
@@ -43,7 +49,7 @@ pub fn given(dir: &Path) -> Result<BinDir> {
     let missing = missing(dir);
     if !missing.is_empty() {
         return Err(Error::msg(format!(
-            "--bin-dir {} has no {}: pass the directory where the three llm-bridge binaries \
+            "--bin-dir {} has no {}: pass the directory where the llm-bridge binaries \
              are installed",
             dir.display(),
             missing.join(", ")
@@ -77,7 +83,7 @@ pub fn choose(exe: &Path, path: Option<&OsStr>) -> Result<BinDir> {
     if let Some(dir) = on_path().find(|d| complete(d) && !is_build_dir(d)) {
         return Ok(BinDir {
             dir: dir.clone(),
-            why: Some("the first directory on PATH that has all three".into()),
+            why: Some("the first directory on PATH that has them all".into()),
             warning: None,
         });
     }
@@ -96,8 +102,9 @@ pub fn choose(exe: &Path, path: Option<&OsStr>) -> Result<BinDir> {
             )),
         }),
         None => Err(Error::msg(format!(
-            "found no directory with llm-bridge, llm-bridge-hook and llm-bridge-statusline \
-             (looked in {} and on PATH): install them, or pass --bin-dir DIR",
+            "found no directory with all of {} (looked in {} and on PATH): install them, \
+             or pass --bin-dir DIR",
+            BINARIES.join(", "),
             here.display()
         ))),
     }
@@ -180,12 +187,14 @@ mod tests {
     }
 
     #[test]
-    fn a_given_directory_must_hold_all_three() {
+    fn a_given_directory_must_hold_every_binary() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("llm-bridge-hook"), "").unwrap();
         let e = given(tmp.path()).unwrap_err().to_string();
         assert!(
-            e.contains("has no llm-bridge, llm-bridge-statusline:"),
+            e.contains(
+                "has no llm-bridge, llm-bridge-statusline, llm-bridge-waybar, llm-bridge-apply:"
+            ),
             "{e}"
         );
         let full = with_binaries(&tmp.path().join("full"));
