@@ -1,8 +1,9 @@
 //! The few Unix datagram operations std does not offer: receiving with
-//! `MSG_TRUNC` (to reject oversized datagrams instead of reading a cut one),
-//! replying to the sender's address (including abstract ones), and binding a
-//! client to a kernel-chosen abstract address (autobind), which leaves no
-//! file behind.
+//! `MSG_TRUNC` (to reject oversized datagrams instead of reading a cut one)
+//! and the kernel's arrival time (`SO_TIMESTAMPNS`, so latency figures
+//! start when the datagram arrived, not when the daemon woke), replying to
+//! the sender's address (including abstract ones), and binding a client to
+//! a kernel-chosen abstract address (autobind), which leaves no file behind.
 
 use std::io;
 use std::mem;
@@ -54,30 +55,73 @@ pub struct Received {
     pub len: usize,
     pub truncated: bool,
     pub peer: PeerAddr,
+    /// When the kernel queued it (ns since the epoch), if `SO_TIMESTAMPNS`
+    /// is on for the socket.
+    pub arrived_ns: Option<u64>,
+}
+
+/// Asks the kernel to stamp every datagram with its arrival time.
+pub fn enable_timestamps(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid int option of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&raw const on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Receives one datagram without blocking.
 pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
-    // SAFETY: zeroed sockaddr_un is valid; recvfrom writes at most `len` bytes.
+    // Room for one timespec control message, 8-byte aligned.
+    let mut control = [0u64; 8];
+    // SAFETY: every pointer handed to recvmsg points at a live buffer of the
+    // length given; the control messages are read only within what the
+    // kernel reported.
     unsafe {
         let mut addr: libc::sockaddr_un = mem::zeroed();
-        let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        let n = libc::recvfrom(
-            fd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-            (&mut addr as *mut libc::sockaddr_un).cast(),
-            &mut len,
-        );
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg: libc::msghdr = mem::zeroed();
+        msg.msg_name = (&raw mut addr).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of_val(&control);
+        let n = libc::recvmsg(fd, &raw mut msg, libc::MSG_TRUNC | libc::MSG_DONTWAIT);
         if n < 0 {
             return Err(io::Error::last_os_error());
+        }
+        let mut arrived_ns = None;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SO_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                arrived_ns = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
         }
         let n = n as usize;
         Ok(Received {
             len: n,
             truncated: n > buf.len(),
-            peer: PeerAddr { addr, len },
+            peer: PeerAddr {
+                addr,
+                len: msg.msg_namelen,
+            },
+            arrived_ns,
         })
     }
 }

@@ -3,8 +3,10 @@
 //! [`write_atomic`] is for our own runtime files; [`Staged`] is for a
 //! user's file, whose mode and owner it keeps and which it flushes to disk.
 
+use std::ffi::CString;
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,105 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     file.write_all(contents)?;
     drop(file);
     std::fs::rename(&tmp, path)
+}
+
+/// [`write_atomic`] for a file replaced again and again (waybar.json on
+/// every flush): the directory stays open, so each replacement works on
+/// names in it with no path to walk, and [`Rewriter::prepare`] creates the
+/// next temporary file ahead of time (after a flush, off its critical path),
+/// which leaves a `write` and a `renameat` for the flush itself.
+#[derive(Debug)]
+pub struct Rewriter {
+    dir: OwnedFd,
+    name: CString,
+    temp: CString,
+    /// The next temporary file, created and empty.
+    prepared: Option<File>,
+    /// The file just renamed into place, closed at the next `prepare`.
+    spent: Option<File>,
+}
+
+impl Rewriter {
+    /// Opens `path`'s directory; `path` itself need not exist.
+    pub fn new(path: &Path) -> io::Result<Rewriter> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir_path = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = File::open(dir_path.unwrap_or(Path::new(".")))?;
+        let cstring = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes().to_vec())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL in a file name"))
+        };
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+        Ok(Rewriter {
+            dir: dir.into(),
+            name: cstring(Path::new(name))?,
+            temp: cstring(temp_path(Path::new(name)).as_path())?,
+            prepared: None,
+            spent: None,
+        })
+    }
+
+    /// Creates the next temporary file now, so the next [`Rewriter::write`]
+    /// need not; closes the one the last write renamed into place.
+    pub fn prepare(&mut self) -> io::Result<()> {
+        self.spent = None;
+        if self.prepared.is_none() {
+            self.prepared = Some(self.open_temp()?);
+        }
+        Ok(())
+    }
+
+    /// Replaces the file with `contents` (mode 0600), atomically.
+    pub fn write(&mut self, contents: &[u8]) -> io::Result<()> {
+        let file = match self.prepared.take() {
+            Some(f) => f,
+            None => self.open_temp()?,
+        };
+        (&file).write_all(contents)?;
+        // SAFETY: valid descriptor and NUL-terminated names.
+        let rc = unsafe {
+            libc::renameat(
+                self.dir.as_raw_fd(),
+                self.temp.as_ptr(),
+                self.dir.as_raw_fd(),
+                self.name.as_ptr(),
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.spent = Some(file);
+        Ok(())
+    }
+
+    fn open_temp(&self) -> io::Result<File> {
+        // SAFETY: valid descriptor and NUL-terminated name; the new
+        // descriptor is owned by the File at once.
+        unsafe {
+            let fd = libc::openat(
+                self.dir.as_raw_fd(),
+                self.temp.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                0o600,
+            );
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(File::from_raw_fd(fd))
+        }
+    }
+}
+
+impl Drop for Rewriter {
+    /// A prepared, unused temporary file is removed.
+    fn drop(&mut self) {
+        if self.prepared.take().is_some() {
+            // SAFETY: valid descriptor and NUL-terminated name.
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.temp.as_ptr(), 0) };
+        }
+    }
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -131,6 +232,23 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rewriter_replaces_the_file_again_and_again() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("waybar.json");
+        let mut w = Rewriter::new(&path).unwrap();
+        for text in ["one\n", "two\n", "three\n"] {
+            w.write(text.as_bytes()).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+            w.prepare().unwrap();
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        drop(w);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+    }
 
     #[test]
     fn replaces_contents_and_leaves_no_temporary() {

@@ -10,6 +10,13 @@ pub fn wall_clock_ms() -> crate::state::Millis {
         .map_or(0, |d| d.as_millis() as crate::state::Millis)
 }
 
+/// Wall-clock time in nanoseconds since the Unix epoch.
+pub fn wall_clock_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64)
+}
+
 /// The broken-down local time of a Unix time, if the C library knows it.
 fn local_tm(unix_secs: i64) -> Option<libc::tm> {
     let t = unix_secs as libc::time_t;

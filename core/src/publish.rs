@@ -3,23 +3,29 @@
 //! behave the same. A module identical to the last one written is neither
 //! written nor signalled: every signal costs Waybar a fork.
 
-use crate::atomic_file::write_atomic;
+use crate::atomic_file::Rewriter;
 use crate::error::{Context, Result};
 use crate::module;
 use crate::paths::Paths;
 use crate::waybar_signal::{SignalReport, WaybarSignaller};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Published {
     /// The module changed and was written.
     pub written: bool,
     pub signals: SignalReport,
+    /// How long writing waybar.json took, and then signalling (for `status`).
+    pub write_time: Duration,
+    pub signal_time: Duration,
 }
 
 #[derive(Debug)]
 pub struct Publisher {
     waybar_json: PathBuf,
+    /// Opened on the first write and kept: waybar.json is replaced often.
+    writer: Option<Rewriter>,
     /// The module last written (without the newline), to skip repeats.
     last: Option<String>,
     pub signaller: WaybarSignaller,
@@ -34,8 +40,18 @@ impl Publisher {
             .map(|s| s.trim_end_matches('\n').to_string());
         Publisher {
             waybar_json: paths.waybar_json.clone(),
+            writer: None,
             last,
             signaller: WaybarSignaller::new(signal_offset, paths.waybar_pids.clone()),
+        }
+    }
+
+    /// Gets the next write ready ahead of time (see [`Rewriter::prepare`]):
+    /// the daemon calls it after a flush, when nobody waits.
+    pub fn prepare_next(&mut self) {
+        if let Some(w) = &mut self.writer {
+            // A failure here only means the next write opens its own file.
+            let _ = w.prepare();
         }
     }
 
@@ -48,16 +64,29 @@ impl Publisher {
         if self.last.as_deref() == Some(module) {
             return Ok(Published::default());
         }
+        let started = Instant::now();
         let mut line = String::with_capacity(module.len() + 1);
         line.push_str(module);
         line.push('\n');
-        write_atomic(&self.waybar_json, line.as_bytes())
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            None => self
+                .writer
+                .insert(Rewriter::new(&self.waybar_json).with_context(|| {
+                    format!("cannot open {}'s directory", self.waybar_json.display())
+                })?),
+        };
+        writer
+            .write(line.as_bytes())
             .with_context(|| format!("cannot write {}", self.waybar_json.display()))?;
         self.last = Some(module.to_string());
+        let written = Instant::now();
         let signals = self.signaller.signal_all(now_ms);
         Ok(Published {
             written: true,
             signals,
+            write_time: written - started,
+            signal_time: written.elapsed(),
         })
     }
 }

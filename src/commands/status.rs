@@ -125,17 +125,34 @@ pub fn human(r: &StatusReport) -> String {
             c.snapshot_failures
         );
     }
-    let l = &r.event_to_flush_ms;
-    match (l.p50, l.p99) {
+    let l = &r.latency;
+    match (l.arrival_to_flush_us.p50, l.arrival_to_flush_us.p99) {
         (Some(p50), Some(p99)) => {
             let _ = writeln!(
                 out,
-                "event → flush: p50 {p50:.3} ms, p99 {p99:.3} ms ({} events)",
-                l.samples
+                "datagram → flushed: p50 {p50:.0} µs, p99 {p99:.0} µs ({} events)",
+                l.arrival_to_flush_us.samples
+            );
+            if let (Some(p50), Some(p99)) = (l.hook_to_flush_ms.p50, l.hook_to_flush_ms.p99) {
+                let _ = writeln!(
+                    out,
+                    "hook start → flushed: p50 {p50:.3} ms, p99 {p99:.3} ms"
+                );
+            }
+            let phase = |r: &crate::daemon::LatencyReport| {
+                r.p50.map_or("-".to_string(), |v| format!("{v:.0} µs"))
+            };
+            let _ = writeln!(
+                out,
+                "where it goes (p50): wake-up {}; a flush: render {}, write {}, signal {}",
+                phase(&l.wake_us),
+                phase(&l.render_us),
+                phase(&l.write_us),
+                phase(&l.signal_us)
             );
         }
         _ => {
-            let _ = writeln!(out, "event → flush: no event yet");
+            let _ = writeln!(out, "datagram → flushed: no event yet");
         }
     }
     out
@@ -195,7 +212,12 @@ mod tests {
                           "tool_uses": 5, "subagents": 1, "model": "Opus", "cost_usd": 1.5,
                           "context_pct": 40.0, "last_event_age_s": 3}],
             "counters": {"received": 10, "rejected": 1, "flushes": 4, "writes": 3, "signals": 3},
-            "event_to_flush_ms": {"p50": 0.05, "p99": 16.2, "samples": 9}
+            "latency": {"arrival_to_flush_us": {"p50": 45.0, "p99": 98.0, "samples": 9},
+                        "hook_to_flush_ms": {"p50": 0.4, "p99": 0.9, "samples": 9},
+                        "wake_us": {"p50": 12.0, "p99": 30.0, "samples": 9},
+                        "render_us": {"p50": 3.0, "p99": 5.0, "samples": 4},
+                        "write_us": {"p50": 20.0, "p99": 30.0, "samples": 4},
+                        "signal_us": {"p50": 8.0, "p99": 9.0, "samples": 4}}
         });
         let report: StatusReport = serde_json::from_value(v).unwrap();
         let text = human(&report);
@@ -208,7 +230,9 @@ mod tests {
             "Bash",
             "2 prompts, 5 tool uses, 1 subagents, Opus, $1.50, 40% context, last event 3s ago",
             "10 received, 1 rejected",
-            "p50 0.050 ms, p99 16.200 ms",
+            "datagram → flushed: p50 45 µs, p99 98 µs (9 events)",
+            "hook start → flushed: p50 0.400 ms, p99 0.900 ms",
+            "wake-up 12 µs; a flush: render 3 µs, write 20 µs, signal 8 µs",
         ] {
             assert!(text.contains(want), "{want:?} missing in:\n{text}");
         }

@@ -30,6 +30,8 @@ pub struct Ipc {
 pub struct Incoming {
     pub message: Result<Message, DecodeError>,
     pub peer: PeerAddr,
+    /// When the kernel queued it (ns since the epoch).
+    pub arrived_ns: Option<u64>,
 }
 
 impl Ipc {
@@ -37,6 +39,8 @@ impl Ipc {
     /// one line if a live daemon owns `path`.
     pub fn open(path: &Path) -> Result<Ipc> {
         if let Some(fd) = socket_activation::take_inherited_socket() {
+            datagram::enable_timestamps(fd.as_raw_fd())
+                .context("cannot ask for arrival times on the inherited socket")?;
             return Ok(Ipc {
                 socket: UnixDatagram::from_std(std::os::unix::net::UnixDatagram::from(fd)),
                 path: path.to_path_buf(),
@@ -52,6 +56,8 @@ impl Ipc {
             );
         }
         let socket = bind_socket(path)?;
+        datagram::enable_timestamps(socket.as_raw_fd())
+            .context("cannot ask for arrival times on the socket")?;
         let meta = std::fs::metadata(path)
             .with_context(|| format!("cannot inspect {}", path.display()))?;
         Ok(Ipc {
@@ -88,6 +94,7 @@ impl Ipc {
                         Message::decode(&buf[..r.len])
                     },
                     peer: r.peer,
+                    arrived_ns: r.arrived_ns,
                 }),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => None,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,

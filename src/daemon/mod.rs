@@ -19,14 +19,14 @@ mod timer;
 
 pub use ipc::{remove_stale_socket, socket_answers};
 pub use reports::{Report, Reporter};
-pub use stats::{CounterReport, LatencyReport, SessionReport, StatusReport};
+pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusReport};
 
 use crate::config::Config;
 use crate::datagram::PeerAddr;
 use crate::debounce::{Debouncer, Decision};
 use crate::error::{bail, one_line, Context, Result};
 use crate::history;
-use crate::local_time::{utc_offset_secs, wall_clock_ms};
+use crate::local_time::{utc_offset_secs, wall_clock_ms, wall_clock_ns};
 use crate::log::log;
 use crate::module;
 use crate::paths::Paths;
@@ -43,7 +43,7 @@ use persist::{Outcome, Persist};
 use reports::Reports;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
-use stats::Stats;
+use stats::{FlushPhases, Stats};
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -220,8 +220,11 @@ impl Daemon {
         while let Some(incoming) = self.ipc.recv(buf) {
             self.stats.received += 1;
             self.last_activity = Instant::now();
+            let read_ns = wall_clock_ns();
+            let arrived_ns = incoming.arrived_ns.unwrap_or(read_ns);
+            self.stats.read(arrived_ns, read_ns);
             match incoming.message {
-                Ok(message) => self.handle(message, incoming.peer),
+                Ok(message) => self.handle(message, incoming.peer, arrived_ns),
                 Err(e) => {
                     let count = self.stats.rejected(e.label());
                     // Log the 1st, 2nd, 4th, 8th... of each kind: a flood of
@@ -236,11 +239,11 @@ impl Daemon {
         }
     }
 
-    fn handle(&mut self, message: Message, peer: PeerAddr) {
+    fn handle(&mut self, message: Message, peer: PeerAddr, arrived_ns: u64) {
         match message {
             Message::Event(_) | Message::Status(_) => {
                 if let Some(input) = Input::from_message(message) {
-                    self.apply(&input);
+                    self.apply(&input, arrived_ns);
                 }
             }
             Message::Subscribe => {
@@ -280,16 +283,20 @@ impl Daemon {
     }
 
     /// Hands one input to the core and carries out what it returns.
-    fn apply(&mut self, input: &Input) {
+    fn apply(&mut self, input: &Input, arrived_ns: u64) {
         let now_ms = wall_clock_ms();
         let effects = self.state.apply(input, now_ms);
-        self.carry_out(effects, now_ms);
+        let hook_ns = match input {
+            Input::Event(e) => e.sent_at_ns,
+            Input::Status(_) => None,
+        };
+        self.carry_out(effects, now_ms, arrived_ns, hook_ns);
     }
 
-    fn carry_out(&mut self, effects: Effects, now_ms: u64) {
+    fn carry_out(&mut self, effects: Effects, now_ms: u64, arrived_ns: u64, hook_ns: Option<u64>) {
         if effects.publish {
             self.changed_this_wake = true;
-            self.stats.changed(self.last_activity);
+            self.stats.changed(arrived_ns, hook_ns);
         }
         if effects.snapshot {
             self.persist.mark_dirty(Instant::now());
@@ -421,8 +428,9 @@ impl Daemon {
     /// Renders, publishes when changed, pushes to subscribers.
     fn flush(&mut self, now: Instant) {
         self.debouncer.flushed(now);
-        self.publish();
-        self.stats.flushed(Instant::now());
+        let (phases, done_ns) = self.publish();
+        self.stats.flushed(done_ns, phases);
+        self.publisher.prepare_next();
     }
 
     fn render(&self) -> String {
@@ -434,11 +442,22 @@ impl Daemon {
         )
     }
 
-    fn publish(&mut self) {
+    /// Renders and publishes; returns how long the parts took and when
+    /// the signals had left (wall-clock ns), before subscribers are served.
+    fn publish(&mut self) -> (FlushPhases, u64) {
+        let started = Instant::now();
         let module = self.render();
-        match self.publisher.publish(&module, wall_clock_ms()) {
+        let mut phases = FlushPhases {
+            render: started.elapsed(),
+            ..FlushPhases::default()
+        };
+        let result = self.publisher.publish(&module, wall_clock_ms());
+        let done_ns = wall_clock_ns();
+        match result {
             Ok(published) => {
                 if published.written {
+                    phases.write = Some(published.write_time);
+                    phases.signal = Some(published.signal_time);
                     self.stats.writes += 1;
                     self.stats.signals += u64::from(published.signals.sent);
                     self.ipc.push_all(&module);
@@ -447,6 +466,7 @@ impl Daemon {
             Err(e) => log(format_args!("{}", one_line(&e))),
         }
         self.watch_waybar_pidfds();
+        (phases, done_ns)
     }
 
     /// Registers the pidfds of newly found Waybar processes and deregisters
@@ -488,7 +508,7 @@ impl Daemon {
             subscribers: self.ipc.subscriber_count(),
             sessions: SessionReport::all(&self.state, wall_clock_ms()),
             counters: self.stats.counter_report(),
-            event_to_flush_ms: self.stats.latency_report(),
+            latency: self.stats.latency_report(),
         }
     }
 

@@ -9,10 +9,46 @@ use crate::state::{Millis, Session, SessionState, State};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::Duration;
 
-/// Event → flush latencies kept for `status` (the most recent ones).
+/// Latencies kept for `status` (the most recent ones, of each kind).
 const LATENCY_SAMPLES: usize = 1024;
+
+/// The most recent `LATENCY_SAMPLES` durations of one kind, in µs.
+#[derive(Debug, Default)]
+struct Samples(VecDeque<u32>);
+
+impl Samples {
+    fn push(&mut self, us: u64) {
+        if self.0.len() == LATENCY_SAMPLES {
+            self.0.pop_front();
+        }
+        self.0.push_back(us.min(u64::from(u32::MAX)) as u32);
+    }
+
+    /// p50 and p99, scaled by `unit` µs (1000 for ms).
+    fn report(&self, unit: f64) -> LatencyReport {
+        let mut sorted: Vec<u32> = self.0.iter().copied().collect();
+        sorted.sort_unstable();
+        let pct = |p: f64| -> Option<f64> {
+            let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+            sorted.get(idx).map(|us| f64::from(*us) / unit)
+        };
+        LatencyReport {
+            p50: pct(0.5),
+            p99: pct(0.99),
+            samples: sorted.len(),
+        }
+    }
+}
+
+/// A change waiting for its flush: when its datagram arrived (kernel
+/// time) and when the hook that sent it started, both ns since the epoch.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    arrived_ns: u64,
+    hook_ns: Option<u64>,
+}
 
 /// The counters and latency samples of one daemon run.
 #[derive(Debug, Default)]
@@ -24,9 +60,14 @@ pub struct Stats {
     pub signals: u64,
     pub snapshots: u64,
     pub snapshot_failures: u64,
-    /// When each change not yet flushed arrived.
-    unflushed: Vec<Instant>,
-    latencies_us: VecDeque<u32>,
+    /// The changes not flushed yet.
+    unflushed: Vec<Pending>,
+    arrival_to_flush: Samples,
+    hook_to_flush: Samples,
+    wake: Samples,
+    render: Samples,
+    write: Samples,
+    signal: Samples,
 }
 
 impl Stats {
@@ -42,37 +83,54 @@ impl Stats {
         self.rejected.values().sum()
     }
 
-    /// A change that arrived at `arrived` waits for the next flush.
-    pub fn changed(&mut self, arrived: Instant) {
+    /// A datagram that arrived at `arrived_ns` was read at `read_ns`: the
+    /// time the daemon took to wake up and get to it.
+    pub fn read(&mut self, arrived_ns: u64, read_ns: u64) {
+        self.wake.push(read_ns.saturating_sub(arrived_ns) / 1000);
+    }
+
+    /// A change whose datagram arrived at `arrived_ns`, sent by a hook
+    /// that started at `hook_ns`, waits for the next flush.
+    pub fn changed(&mut self, arrived_ns: u64, hook_ns: Option<u64>) {
         if self.unflushed.len() < LATENCY_SAMPLES {
-            self.unflushed.push(arrived);
+            self.unflushed.push(Pending {
+                arrived_ns,
+                hook_ns,
+            });
         }
     }
 
-    /// A flush finished at `done`: every waiting change has its latency.
-    pub fn flushed(&mut self, done: Instant) {
+    /// A flush ended at `done_ns` (written and signalled): every waiting
+    /// change gets its latencies; the flush its phases.
+    pub fn flushed(&mut self, done_ns: u64, phases: FlushPhases) {
         self.flushes += 1;
-        for arrived in self.unflushed.drain(..) {
-            if self.latencies_us.len() == LATENCY_SAMPLES {
-                self.latencies_us.pop_front();
+        for p in std::mem::take(&mut self.unflushed) {
+            self.arrival_to_flush
+                .push(done_ns.saturating_sub(p.arrived_ns) / 1000);
+            // A hook's clock is the same wall clock; a stamp from the future
+            // (another host's, a bad one) is not a latency.
+            if let Some(hook) = p.hook_ns.filter(|h| *h <= done_ns) {
+                self.hook_to_flush.push((done_ns - hook) / 1000);
             }
-            let us = done.saturating_duration_since(arrived).as_micros();
-            self.latencies_us
-                .push_back(us.min(u128::from(u32::MAX)) as u32);
+        }
+        let us = |d: Duration| d.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.render.push(us(phases.render));
+        if let Some(write) = phases.write {
+            self.write.push(us(write));
+        }
+        if let Some(signal) = phases.signal {
+            self.signal.push(us(signal));
         }
     }
 
-    pub fn latency_report(&self) -> LatencyReport {
-        let mut sorted: Vec<u32> = self.latencies_us.iter().copied().collect();
-        sorted.sort_unstable();
-        let pct = |p: f64| -> Option<f64> {
-            let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-            sorted.get(idx).map(|us| f64::from(*us) / 1000.0)
-        };
-        LatencyReport {
-            p50: pct(0.5),
-            p99: pct(0.99),
-            samples: sorted.len(),
+    pub fn latency_report(&self) -> Latencies {
+        Latencies {
+            arrival_to_flush_us: self.arrival_to_flush.report(1.0),
+            hook_to_flush_ms: self.hook_to_flush.report(1000.0),
+            wake_us: self.wake.report(1.0),
+            render_us: self.render.report(1.0),
+            write_us: self.write.report(1.0),
+            signal_us: self.signal.report(1.0),
         }
     }
 
@@ -109,7 +167,35 @@ pub struct StatusReport {
     pub subscribers: usize,
     pub sessions: Vec<SessionReport>,
     pub counters: CounterReport,
-    pub event_to_flush_ms: LatencyReport,
+    pub latency: Latencies,
+}
+
+/// How long one flush's parts took.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FlushPhases {
+    pub render: Duration,
+    /// `None` when the module had not changed (nothing written or signalled).
+    pub write: Option<Duration>,
+    pub signal: Option<Duration>,
+}
+
+/// Where an event's time goes, most recent events first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Latencies {
+    /// The datagram's arrival in the kernel → its flush done (written and
+    /// signalled): the daemon's whole share, wake-up included.
+    pub arrival_to_flush_us: LatencyReport,
+    /// The hook's own start → the flush done: what a user waits for, minus
+    /// Waybar's part.
+    pub hook_to_flush_ms: LatencyReport,
+    /// The datagram's arrival → the daemon reading it (waking up included).
+    pub wake_us: LatencyReport,
+    /// The flush's phases: rendering the module, writing waybar.json,
+    /// signalling Waybar.
+    pub render_us: LatencyReport,
+    pub write_us: LatencyReport,
+    pub signal_us: LatencyReport,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -171,7 +257,7 @@ pub struct CounterReport {
     pub snapshot_failures: u64,
 }
 
-/// Milliseconds from a datagram's arrival to the end of its flush.
+/// Percentiles of one kind of latency, in the unit its field names.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LatencyReport {

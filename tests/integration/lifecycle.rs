@@ -55,7 +55,8 @@ fn start_status_stop_round_trip_leaves_no_runtime_files() {
         "working",
         "Bash",
         " received, 0 rejected",
-        "event → flush: p50",
+        "datagram → flushed: p50",
+        "hook start → flushed: p50",
     ] {
         assert!(status.contains(want), "{want:?} missing in:\n{status}");
     }
@@ -64,7 +65,14 @@ fn start_status_stop_round_trip_leaves_no_runtime_files() {
     assert_eq!(v["sessions"][0]["tool"], "Bash");
     // The hook's event, start's pings and these queries are all datagrams.
     assert!(v["counters"]["received"].as_u64().unwrap() >= 3);
-    assert!(v["event_to_flush_ms"]["p99"].as_f64().is_some());
+    let latency = &v["latency"];
+    assert!(
+        latency["arrival_to_flush_us"]["p99"].as_f64().is_some(),
+        "{v}"
+    );
+    // The hook stamps its start; the daemon measures from it too.
+    assert!(latency["hook_to_flush_ms"]["p50"].as_f64().is_some(), "{v}");
+    assert!(latency["write_us"]["p50"].as_f64().is_some(), "{v}");
 
     let again = env.bridge(&["start"]);
     assert_eq!(again.status.code(), Some(0));
