@@ -56,6 +56,9 @@ fn state_with(n: usize) -> State {
     st
 }
 
+/// The sizes the cost of an event is measured at: it must not grow with them.
+const SESSIONS: [usize; 4] = [1, 10, 100, 1000];
+
 fn apply(c: &mut Criterion) {
     let mut start = Event::new(EventKind::ToolStart, "session-0");
     start.tool_name = Some("Bash".into());
@@ -63,24 +66,43 @@ fn apply(c: &mut Criterion) {
     let mut end = start.clone();
     end.kind = EventKind::ToolEnd;
     let (start, end) = (Input::Event(start), Input::Event(end));
-    let mut st = state_with(4);
-    let mut now = 1_700_000_000_000;
-    c.bench_function("state/apply_tool_start_end", |b| {
-        b.iter(|| {
-            now += 1;
-            st.apply(black_box(&start), now);
-            st.apply(black_box(&end), now)
+    let mut group = c.benchmark_group("state/apply_tool_start_end");
+    for n in SESSIONS {
+        let mut st = state_with(n);
+        let mut now = 1_700_000_000_000;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| {
+                now += 1;
+                st.apply(black_box(&start), now);
+                st.apply(black_box(&end), now)
+            });
         });
-    });
+    }
+    group.finish();
 }
 
 fn module(c: &mut Criterion) {
-    for n in [1, 8] {
+    let mut group = c.benchmark_group("module/render");
+    for n in SESSIONS {
         let st = state_with(n);
-        c.bench_function(&format!("module/render_{n}_sessions"), |b| {
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| render(black_box(&st), 3600));
         });
     }
+    group.finish();
+}
+
+fn snapshot(c: &mut Criterion) {
+    // state.json is written at most every 100 ms while sessions change: its
+    // cost grows with the sessions, linearly.
+    let mut group = c.benchmark_group("snapshot/serialize");
+    for n in SESSIONS {
+        let st = state_with(n);
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| serde_json::to_vec(black_box(&st)).unwrap());
+        });
+    }
+    group.finish();
 }
 
 fn statusline(c: &mut Criterion) {
@@ -100,5 +122,5 @@ fn statusline(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, scan, wire, apply, module, statusline);
+criterion_group!(benches, scan, wire, apply, module, snapshot, statusline);
 criterion_main!(benches);

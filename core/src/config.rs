@@ -55,6 +55,8 @@ show_tool = true
 # {subagents} {model} {cost} {context}; the optional ones expand to nothing
 # or to " (Bash)", " · 2 subagents", " · Opus 4.5", " · $1.23", " · 42% context".
 tooltip = "{project}: {state}{tool} since {since}{subagents}{model}{cost}{context}"
+# At most this many sessions in the tooltip, most urgent first; then "… and N more".
+tooltip_lines = 20
 
 [statusline]
 # Segments: {model} {project} {branch} {context} {tokens} {cost} {duration}

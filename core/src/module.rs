@@ -29,6 +29,8 @@ pub struct ModuleStyle {
     pub show_tool: bool,
     /// One tooltip line per session.
     pub tooltip: Tooltip,
+    /// At most this many session lines; then "… and N more".
+    pub tooltip_lines: usize,
 }
 
 impl Default for ModuleStyle {
@@ -43,6 +45,7 @@ impl Default for ModuleStyle {
             others: Others::Busy,
             show_tool: true,
             tooltip: Tooltip::parse(DEFAULT_TOOLTIP).expect("the default tooltip parses"),
+            tooltip_lines: 20,
         }
     }
 }
@@ -145,19 +148,15 @@ pub fn render(state: &State, utc_offset_secs: i64) -> String {
 
 /// The module JSON for `state`, one line without a trailing newline.
 pub fn render_styled(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
-    let aggregate = state.aggregate();
+    let tally = Tally::of(state);
+    let aggregate = tally.aggregate();
     let alt = aggregate.as_str();
     let module = ModuleJson {
-        text: escape_markup(&text(state, aggregate, style)),
+        text: escape_markup(&text(state, &tally, style)),
         alt,
         class: [alt],
         tooltip: tooltip(state, utc_offset_secs, style),
-        percentage: state
-            .sessions()
-            .filter_map(|s| s.context_pct)
-            .fold(0.0f64, f64::max)
-            .round()
-            .clamp(0.0, 100.0) as u8,
+        percentage: tally.max_context.round().clamp(0.0, 100.0) as u8,
     };
     serde_json::to_string(&module).expect("module JSON always serializes")
 }
@@ -172,12 +171,13 @@ pub fn render_empty() -> String {
 /// word, how many sessions are in it when there are several sessions, the
 /// tool while exactly one session works (and nothing needs the user), then
 /// the other states' counts, most urgent first.
-fn text(state: &State, aggregate: Aggregate, style: &ModuleStyle) -> String {
+fn text(state: &State, tally: &Tally, style: &ModuleStyle) -> String {
+    let aggregate = tally.aggregate();
     let mut text = style.word(aggregate).to_string();
     let Aggregate::Session(shown) = aggregate else {
         return text;
     };
-    let count = |s: SessionState| state.sessions().filter(|x| x.state == s).count();
+    let count = |s: SessionState| tally.count(s);
     let n = count(shown);
     if style.show_count && state.len() > 1 {
         let _ = write!(text, " {n}");
@@ -203,26 +203,76 @@ fn text(state: &State, aggregate: Aggregate, style: &ModuleStyle) -> String {
     text
 }
 
+/// What the text needs of every session, gathered in one pass.
+struct Tally {
+    /// Sessions per state, indexed by [`SessionState::priority`].
+    counts: [usize; 4],
+    max_context: f64,
+}
+
+impl Tally {
+    fn of(state: &State) -> Tally {
+        let mut tally = Tally {
+            counts: [0; 4],
+            max_context: 0.0,
+        };
+        for s in state.sessions() {
+            tally.counts[usize::from(s.state.priority())] += 1;
+            if let Some(pct) = s.context_pct {
+                tally.max_context = tally.max_context.max(pct);
+            }
+        }
+        tally
+    }
+
+    fn count(&self, state: SessionState) -> usize {
+        self.counts[usize::from(state.priority())]
+    }
+
+    /// The most urgent state any session is in (the same rule as
+    /// [`State::aggregate`]).
+    fn aggregate(&self) -> Aggregate {
+        SessionState::BY_PRIORITY
+            .into_iter()
+            .find(|s| self.count(*s) > 0)
+            .map_or(Aggregate::None, Aggregate::Session)
+    }
+}
+
 /// One line per session, most urgent first, then by project name.
 fn tooltip(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
     let mut sessions: Vec<&Session> = state.sessions().collect();
-    sessions.sort_by(|a, b| {
+    if sessions.is_empty() {
+        return "No Claude Code session".to_string();
+    }
+    let order = |a: &&Session, b: &&Session| {
         (std::cmp::Reverse(a.state.priority()), &a.project, &a.id).cmp(&(
             std::cmp::Reverse(b.state.priority()),
             &b.project,
             &b.id,
         ))
-    });
-    if sessions.is_empty() {
-        return "No Claude Code session".to_string();
+    };
+    // Only the first lines are shown: select them in linear time, then sort
+    // just those, so a flush costs about the same at 1000 sessions as at 10.
+    let shown = style.tooltip_lines.max(1).min(sessions.len());
+    let rest = sessions.len() - shown;
+    if rest > 0 {
+        sessions.select_nth_unstable_by(shown - 1, order);
+        sessions.truncate(shown);
     }
-    let lines: Vec<String> = sessions
-        .iter()
-        .map(|s| tooltip_line(s, utc_offset_secs, &style.tooltip))
-        .collect();
-    lines.join("\n")
+    sessions.sort_unstable_by(order);
+    let mut out = String::new();
+    for (i, s) in sessions.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&tooltip_line(s, utc_offset_secs, &style.tooltip));
+    }
+    if rest > 0 {
+        let _ = write!(out, "\n… and {rest} more");
+    }
+    out
 }
-
 fn tooltip_line(s: &Session, utc_offset_secs: i64, template: &Tooltip) -> String {
     let project = if s.project.is_empty() {
         short_id(&s.id)
@@ -441,6 +491,41 @@ mod tests {
         apply(&mut st, EventKind::ToolStart, "a", "/a", Some("Bash"), 0);
         apply(&mut st, EventKind::Stop, "b", "/b", None, 0);
         assert_eq!(parse(&render(&st, 0))["text"], "working 1: Bash");
+    }
+
+    #[test]
+    fn the_tooltip_is_bounded_and_keeps_the_most_urgent_sessions() {
+        let mut st = State::new();
+        for i in 0..50 {
+            apply(
+                &mut st,
+                EventKind::Stop,
+                &format!("s{i}"),
+                &format!("/p{i:02}"),
+                None,
+                0,
+            );
+        }
+        apply(
+            &mut st,
+            EventKind::Permission,
+            "w",
+            "/zz-waiting",
+            Some("Bash"),
+            0,
+        );
+        let style = ModuleStyle {
+            tooltip_lines: 5,
+            ..ModuleStyle::default()
+        };
+        let v = parse(&render_styled(&st, 0, &style));
+        let tooltip = v["tooltip"].as_str().unwrap();
+        let lines: Vec<&str> = tooltip.lines().collect();
+        assert_eq!(lines.len(), 6, "{tooltip}");
+        assert!(lines[0].starts_with("zz-waiting: waiting"), "{tooltip}");
+        assert!(lines[1].starts_with("p00: idle"), "sorted: {tooltip}");
+        assert!(lines[4].starts_with("p03: idle"), "sorted: {tooltip}");
+        assert_eq!(lines[5], "… and 46 more");
     }
 
     #[test]
