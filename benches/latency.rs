@@ -54,24 +54,43 @@ fn main() {
     println!("| measurement | result |");
     println!("|---|---|");
 
-    // 1. Process start, interleaved: /bin/true, cat, the hook (daemon up).
+    // 1. Process start, interleaved: the C floors, /bin/true, cat, the hook
+    // (daemon up).
+    let floor = build_fixture(&target, "floor");
+    let floor_send = build_fixture(&target, "floor_send");
     let env = BenchEnv::new();
     let waybar = env.recorder();
     let mut daemon = env.daemon(&bridge);
     let true_bin = PathBuf::from("/bin/true");
     let cat_bin = PathBuf::from("/bin/cat");
-    let mut t_true = Vec::new();
-    let mut t_cat = Vec::new();
-    let mut t_hook = Vec::new();
+    let (mut t_floor, mut t_fsend, mut t_true, mut t_cat, mut t_hook) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
+        t_floor.push(env.time_run(&floor, &[], &pre_tool));
+        t_fsend.push(env.time_run(&floor_send, &[], &pre_tool));
         t_true.push(env.time_run(&true_bin, &[], &pre_tool));
         t_cat.push(env.time_run(&cat_bin, &[], &pre_tool));
         t_hook.push(env.time_run(&hook, &[], &pre_tool));
     }
+    let m_floor = median(&mut t_floor);
+    let m_fsend = median(&mut t_fsend);
     let (m_true, m_cat, m_hook) = (median(&mut t_true), median(&mut t_cat), median(&mut t_hook));
     row(
-        "`/bin/true` (stdin = PreToolUse sample)",
-        &format!("median {} · p99 {}", ms(m_true), ms(pct(&mut t_true, 99.0))),
+        "floor: static C program reading stdin (`benches/fixtures/floor.c`; stdin = PreToolUse sample)",
+        &format!("median {} · p99 {}", ms(m_floor), ms(pct(&mut t_floor, 99.0))),
+    );
+    row(
+        "static C program reading stdin and sending it (`floor_send.c`: socket + sendto, as the hook)",
+        &format!("median {} · {:.2}x floor", ms(m_fsend), ratio(m_fsend, m_floor)),
+    );
+    row(
+        "`/bin/true` (same stdin)",
+        &format!(
+            "median {} · p99 {} · {:.2}x floor",
+            ms(m_true),
+            ms(pct(&mut t_true, 99.0)),
+            ratio(m_true, m_floor)
+        ),
     );
     row(
         "`cat` (same stdin)",
@@ -85,11 +104,12 @@ fn main() {
     row(
         "`llm-bridge-hook`, daemon running",
         &format!(
-            "median {} · p99 {} · **{:.2}x true**, {:.2}x cat",
+            "median {} · p99 {} · **{:.2}x floor**, {:.2}x floor_send, {:.2}x true",
             ms(m_hook),
             ms(pct(&mut t_hook, 99.0)),
-            ratio(m_hook, m_true),
-            ratio(m_hook, m_cat)
+            ratio(m_hook, m_floor),
+            ratio(m_hook, m_fsend),
+            ratio(m_hook, m_true)
         ),
     );
 
@@ -110,25 +130,32 @@ fn main() {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    let (mut s_cat, mut s_line, mut s_jq) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut s_floor, mut s_cat, mut s_line, mut s_jq) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
+        s_floor.push(env.time_run(&floor, &[], &status_input));
         s_cat.push(env.time_run(&cat_bin, &[], &status_input));
         s_line.push(env.time_run(&statusline, &[], &status_input));
         if has_jq && i < runs / 10 {
             s_jq.push(env.time_run(&jq_script, &[], &status_input));
         }
     }
-    let (m_scat, m_line) = (median(&mut s_cat), median(&mut s_line));
+    let (m_sfloor, m_scat, m_line) = (
+        median(&mut s_floor),
+        median(&mut s_cat),
+        median(&mut s_line),
+    );
     row(
-        "`cat` (stdin = statusline.json)",
-        &format!("median {}", ms(m_scat)),
+        "floor and `cat` (stdin = statusline.json)",
+        &format!("median {} · {}", ms(m_sfloor), ms(m_scat)),
     );
     row(
         "`llm-bridge-statusline` (inside a git checkout, daemon running)",
         &format!(
-            "median {} · p99 {} · **{:.2}x cat**",
+            "median {} · p99 {} · **{:.2}x floor**, {:.2}x cat",
             ms(m_line),
             ms(pct(&mut s_line, 99.0)),
+            ratio(m_line, m_sfloor),
             ratio(m_line, m_scat)
         ),
     );
@@ -228,14 +255,37 @@ fn main() {
         ),
     );
 
-    // 3. `llm-bridge waybar` (what Waybar forks per signal).
-    let mut t_exec = Vec::new();
-    for _ in 0..runs / 4 {
-        t_exec.push(env.time_run(&bridge, &["waybar"], &pre_tool));
+    // 3. Waybar's exec (what Waybar forks per signal): the static
+    // llm-bridge-waybar README's module runs, and `llm-bridge waybar`.
+    let waybar_exec = target.join("release/llm-bridge-waybar");
+    let (mut w_floor, mut w_small, mut w_main) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs / 2 {
+        w_floor.push(env.time_run(&floor, &[], &pre_tool));
+        w_small.push(env.time_run(&waybar_exec, &[], &pre_tool));
+        w_main.push(env.time_run(&bridge, &["waybar"], &pre_tool));
     }
+    let (m_wfloor, m_small, m_main) = (
+        median(&mut w_floor),
+        median(&mut w_small),
+        median(&mut w_main),
+    );
     row(
-        "`llm-bridge waybar` (Waybar's exec)",
-        &format!("median {}", ms(median(&mut t_exec))),
+        "`llm-bridge-waybar` (Waybar's exec, README's module)",
+        &format!(
+            "median {} · p99 {} · **{:.2}x floor**",
+            ms(m_small),
+            ms(pct(&mut w_small, 99.0)),
+            ratio(m_small, m_wfloor)
+        ),
+    );
+    row(
+        "`llm-bridge waybar` (the same from the daemon's binary)",
+        &format!(
+            "median {} · {:.2}x floor · {:.2}x llm-bridge-waybar",
+            ms(m_main),
+            ratio(m_main, m_wfloor),
+            ratio(m_main, m_small)
+        ),
     );
 
     // 4. Burst: 8 parallel senders x 1000 events.
@@ -427,6 +477,66 @@ fn main() {
     );
     daemon.stop();
 
+    // 5c. Cost as sessions grow: a fresh daemon holding N sessions, then
+    // isolated events on one of them (each changes the module).
+    for n in [1usize, 10, 100, 1000] {
+        let env = BenchEnv::new();
+        let waybar = env.recorder();
+        let mut daemon = env.daemon(&bridge);
+        let socket = env.socket();
+        for i in 0..n {
+            let mut e = Event::new(EventKind::SessionStart, format!("grow-{i}"));
+            e.cwd = Some(format!("/home/u/src/project-{i}"));
+            send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while env.status()["session_count"].as_u64().unwrap_or(0) < n as u64 {
+            assert!(
+                Instant::now() < deadline,
+                "the daemon never held {n} sessions"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(150)); // Past the snapshot.
+        let pid = daemon.child.id();
+        let events = if quick { 30 } else { 100 };
+        let cpu_before = cpu_ns(pid);
+        let mut lat = Vec::new();
+        for i in 0..events {
+            let kind = if i % 2 == 0 {
+                EventKind::Submit
+            } else {
+                EventKind::Stop
+            };
+            let mut e = Event::new(kind, "grow-0");
+            e.cwd = Some("/home/u/src/project-0".into());
+            let before = waybar.count();
+            let t0 = now_ns();
+            send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+            let arrivals = waybar.wait_count(before + 1);
+            lat.push(Duration::from_nanos((arrivals[before] - t0) as u64));
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let cpu = cpu_ns(pid) - cpu_before;
+        let status = env.status();
+        let l = &status["latency"];
+        let p50 = |k: &str| l[k]["p50"].as_f64().unwrap_or(f64::NAN);
+        row(
+            &format!("{n} session(s): an event (send → signal; {events} isolated events)"),
+            &format!(
+                "p50 {} · p99 {} · daemon CPU {:.1} µs/event (snapshots included) · \
+                 render {:.0} µs, write {:.0} µs (p50) · RSS {}",
+                ms(median(&mut lat)),
+                ms(pct(&mut lat, 99.0)),
+                cpu as f64 / 1000.0 / events as f64,
+                p50("render_us"),
+                p50("write_us"),
+                proc_status(pid, "VmRSS"),
+            ),
+        );
+        daemon.stop();
+    }
+
     // 5b. With --real-waybar (as root): event -> a real Waybar's exec start,
     // measured by the end-to-end script on headless sway.
     if std::env::args().any(|a| a == "--real-waybar") {
@@ -451,7 +561,7 @@ fn main() {
         }
     }
 
-    // 6. The fallback: no daemon, the hook execs `llm-bridge apply`.
+    // 6. The fallback: no daemon, the hook execs `llm-bridge-apply`.
     let fallback_env = BenchEnv::new();
     let _waybar2 = fallback_env.recorder();
     let mut t_fb = Vec::new();
@@ -463,7 +573,7 @@ fn main() {
     }
     let m_fb = median(&mut t_fb);
     row(
-        "fallback: hook → `llm-bridge apply` (no daemon; write + signal)",
+        "fallback: hook → `llm-bridge-apply` (no daemon; state.json, waybar.json, signal)",
         &format!(
             "median {} · p99 {} · {:.1}x true",
             ms(m_fb),
@@ -471,6 +581,22 @@ fn main() {
             ratio(m_fb, median(&mut t_true2))
         ),
     );
+}
+
+/// Compiles `benches/fixtures/NAME.c` statically (`cc -O2 -static`).
+fn build_fixture(target: &Path, name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = target.join("bench-fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(name);
+    let status = Command::new("cc")
+        .args(["-O2", "-static", "-o"])
+        .arg(&out)
+        .arg(root.join(format!("benches/fixtures/{name}.c")))
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "cc failed for {name}.c");
+    out
 }
 
 fn row(what: &str, result: &str) {
@@ -494,6 +620,17 @@ impl BenchEnv {
 
     fn socket(&self) -> PathBuf {
         self.dir.join("llm-bridge.sock")
+    }
+
+    /// `llm-bridge status --json` for the daemon of this environment.
+    fn status(&self) -> serde_json::Value {
+        let bridge = PathBuf::from(env!("CARGO_BIN_EXE_llm-bridge"));
+        let out = self
+            .command(&bridge)
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
     }
 
     fn command(&self, program: &Path) -> Command {

@@ -87,7 +87,16 @@ pub fn human(r: &StatusReport) -> String {
             format!("pid {}", pids.join(", "))
         }
     );
-    let _ = writeln!(out, "sessions: {}", r.sessions.len());
+    if r.session_count > r.sessions.len() {
+        let _ = writeln!(
+            out,
+            "sessions: {} (the {} most urgent:)",
+            r.session_count,
+            r.sessions.len()
+        );
+    } else {
+        let _ = writeln!(out, "sessions: {}", r.sessions.len());
+    }
     for s in &r.sessions {
         let mut line = format!(
             "  {:<20} {:<8} {:<10} {} prompts, {} tool uses",

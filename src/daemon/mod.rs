@@ -506,7 +506,8 @@ impl Daemon {
             socket_activated: self.ipc.inherited(),
             waybar_pids: self.publisher.signaller.known_pids(),
             subscribers: self.ipc.subscriber_count(),
-            sessions: SessionReport::all(&self.state, wall_clock_ms()),
+            session_count: self.state.len(),
+            sessions: SessionReport::most_urgent(&self.state, wall_clock_ms()),
             counters: self.stats.counter_report(),
             latency: self.stats.latency_report(),
         }

@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The most sessions a status report lists (it counts them all).
+pub const MAX_REPORTED_SESSIONS: usize = 100;
+
 /// Latencies kept for `status` (the most recent ones, of each kind).
 const LATENCY_SAMPLES: usize = 1024;
 
@@ -165,6 +168,9 @@ pub struct StatusReport {
     pub socket_activated: bool,
     pub waybar_pids: Vec<i32>,
     pub subscribers: usize,
+    /// Every session the daemon holds.
+    pub session_count: usize,
+    /// The most urgent of them, at most [`MAX_REPORTED_SESSIONS`].
     pub sessions: Vec<SessionReport>,
     pub counters: CounterReport,
     pub latency: Latencies,
@@ -234,10 +240,18 @@ impl SessionReport {
         }
     }
 
-    /// One report per session, in the state's order.
-    pub fn all(state: &State, now_ms: Millis) -> Vec<SessionReport> {
-        state
-            .sessions()
+    /// Reports for the [`MAX_REPORTED_SESSIONS`] most urgent sessions (so
+    /// the reply fits in one datagram however many sessions there are).
+    pub fn most_urgent(state: &State, now_ms: Millis) -> Vec<SessionReport> {
+        let mut sessions: Vec<&Session> = state.sessions().collect();
+        let key = |s: &Session| (std::cmp::Reverse(s.state.priority()), s.last_event);
+        if sessions.len() > MAX_REPORTED_SESSIONS {
+            sessions.select_nth_unstable_by_key(MAX_REPORTED_SESSIONS - 1, |s| key(s));
+            sessions.truncate(MAX_REPORTED_SESSIONS);
+        }
+        sessions.sort_by_key(|s| key(s));
+        sessions
+            .into_iter()
             .map(|s| SessionReport::new(s, now_ms))
             .collect()
     }

@@ -144,3 +144,26 @@ fn an_idle_daemon_does_not_wake_up() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(switches(), before, "the idle daemon woke up");
 }
+
+#[test]
+fn status_answers_with_many_sessions_and_the_tooltip_stays_bounded() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    for i in 0..400 {
+        env.send(event(
+            EventKind::SessionStart,
+            &format!("s{i}"),
+            &format!("/src/p{i}"),
+        ));
+    }
+    env.send(event(EventKind::Permission, "s7", "/src/p7"));
+    wait_until("400 sessions", || status_json(&env)["session_count"] == 400);
+    let v = status_json(&env);
+    let sessions = v["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 100, "at most 100 listed");
+    assert_eq!(sessions[0]["state"], "waiting", "most urgent first");
+    env.wait_text("waiting 1");
+    let tooltip = env.module()["tooltip"].as_str().unwrap().to_string();
+    assert_eq!(tooltip.lines().count(), 21, "{tooltip}");
+    assert!(tooltip.ends_with("… and 380 more"), "{tooltip}");
+}
