@@ -537,6 +537,102 @@ fn main() {
         daemon.stop();
     }
 
+    // 5d. Speech never delays the bar: isolated event -> signal with the
+    // speech worker idle and synthesizing flat out, in alternating blocks.
+    match test_voice() {
+        None => row(
+            "event → signal while speech synthesizes",
+            "not measured: no test voice (run scripts/fetch-test-voice)",
+        ),
+        Some(voice) => {
+            let env = BenchEnv::new();
+            std::fs::write(
+                env.dir.join("none.toml"),
+                format!("[speech]\nvoice = \"{}\"\n", voice.display()),
+            )
+            .unwrap();
+            let waybar = env.recorder();
+            let mut daemon = env.daemon(&bridge);
+            let socket = env.socket();
+            let text = "This sentence keeps the speech worker busy. ".repeat(12);
+            let wav = env.dir.join("busy.wav");
+            let busy = std::sync::atomic::AtomicBool::new(false);
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let (mut idle_lat, mut busy_lat) = (Vec::new(), Vec::new());
+            let rounds = if quick { 3 } else { 8 };
+            std::thread::scope(|scope| {
+                // Keeps a say -o running whenever `busy` is set.
+                scope.spawn(|| {
+                    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                        if busy.load(std::sync::atomic::Ordering::SeqCst) {
+                            let _ = env
+                                .command(&bridge)
+                                .args(["say", "-o", wav.to_str().unwrap(), &text])
+                                .stdout(Stdio::null())
+                                .stderr(Stdio::null())
+                                .status();
+                        } else {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                });
+                for round in 0..rounds * 2 {
+                    let synthesizing = round % 2 == 1;
+                    busy.store(synthesizing, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(300));
+                    for i in 0..20 {
+                        let kind = if i % 2 == 0 {
+                            EventKind::Submit
+                        } else {
+                            EventKind::Stop
+                        };
+                        let e = Event::new(kind, "speech-bench");
+                        let before = waybar.count();
+                        let t0 = now_ns();
+                        send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT)
+                            .expect("send");
+                        let arrivals = waybar.wait_count(before + 1);
+                        let took = Duration::from_nanos((arrivals[before] - t0) as u64);
+                        if synthesizing {
+                            busy_lat.push(took);
+                        } else {
+                            idle_lat.push(took);
+                        }
+                        std::thread::sleep(Duration::from_millis(25));
+                    }
+                }
+                busy.store(false, std::sync::atomic::Ordering::SeqCst);
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            let said = env.status()["counters"]["said"].as_u64().unwrap_or(0);
+            let (m_idle, m_busy) = (median(&mut idle_lat), median(&mut busy_lat));
+            row(
+                &format!(
+                    "event → signal, speech idle vs synthesizing flat out ({} + {} events, {said} say jobs, alternating blocks)",
+                    idle_lat.len(),
+                    busy_lat.len()
+                ),
+                &format!(
+                    "idle p50 {} · p99 {} · synthesizing p50 {} · p99 {} · **{:.2}x**",
+                    ms(m_idle),
+                    ms(pct(&mut idle_lat, 99.0)),
+                    ms(m_busy),
+                    ms(pct(&mut busy_lat, 99.0)),
+                    ratio(m_busy, m_idle)
+                ),
+            );
+            row(
+                "daemon RSS with the voice loaded (VmRSS / VmHWM)",
+                &format!(
+                    "{} / {}",
+                    proc_status(daemon.child.id(), "VmRSS"),
+                    proc_status(daemon.child.id(), "VmHWM")
+                ),
+            );
+            daemon.stop();
+        }
+    }
+
     // 5b. With --real-waybar (as root): event -> a real Waybar's exec start,
     // measured by the end-to-end script on headless sway.
     if std::env::args().any(|a| a == "--real-waybar") {
@@ -581,6 +677,19 @@ fn main() {
             ratio(m_fb, median(&mut t_true2))
         ),
     );
+}
+
+/// The speech tests' voice, if scripts/fetch-test-voice fetched it.
+fn test_voice() -> Option<PathBuf> {
+    let path = std::env::var_os("LLM_BRIDGE_TEST_VOICE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(cache.join("llm-bridge-test/voice/en_US-joe-medium.onnx"))
+        })?;
+    path.is_file().then_some(path)
 }
 
 /// Compiles `benches/fixtures/NAME.c` statically (`cc -O2 -static`).

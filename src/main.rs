@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use llm_bridge::apply;
-use llm_bridge::commands::{history, install, lifecycle, status, waybar};
+use llm_bridge::commands::{history, install, lifecycle, say, status, waybar};
 use llm_bridge::config::{Config, DEFAULT_CONFIG_TOML};
 use llm_bridge::daemon::{Daemon, Options};
 use llm_bridge::error::{one_line, Result};
@@ -73,6 +73,18 @@ enum Command {
         /// Print the fully commented default config.
         #[arg(long, required = true)]
         default: bool,
+    },
+    /// Speak TEXT (or stdin) with the Piper voice of [speech], through the
+    /// daemon (the voice stays loaded) or, without one, right here.
+    Say {
+        /// Write the speech to this WAV file instead of playing it.
+        #[arg(short, long, value_name = "FILE.wav")]
+        out: Option<PathBuf>,
+        /// Cut the speech the daemon is playing, and what waits.
+        #[arg(long, conflicts_with_all = ["out", "text"])]
+        stop: bool,
+        /// What to say (default: read stdin).
+        text: Vec<String>,
     },
     /// List finished sessions.
     History {
@@ -153,6 +165,8 @@ fn main() -> ExitCode {
             0
         }
         Command::History { today } => report(history::history(today)),
+        Command::Say { stop: true, .. } => report(say::stop(&paths)),
+        Command::Say { out, text, .. } => report(say::say(&paths, &text, out.as_deref())),
         Command::Apply { from_hook, message } => {
             let config = Config::load().unwrap_or_else(|e| {
                 eprintln!("llm-bridge: {}; using the defaults", one_line(&e));

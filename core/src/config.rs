@@ -58,6 +58,20 @@ tooltip = "{project}: {state}{tool} since {since}{subagents}{model}{cost}{contex
 # At most this many sessions in the tooltip, most urgent first; then "… and N more".
 tooltip_lines = 20
 
+[speech]
+# A Piper voice: the .onnx file, with its .onnx.json beside it. Empty: the
+# file voice.onnx in $XDG_DATA_HOME/llm-bridge/ (~/.local/share), if there.
+# `llm-bridge say TEXT` speaks through it; the daemon loads it on first use.
+voice = ""
+# For a voice with several speakers: the speaker's name (empty: the first).
+speaker = ""
+# The longest sentence read in one piece, in phoneme ids (64 to 512); longer
+# ones are cut at a comma or a space. Memory grows with it: about 700 MB at
+# 256, about 1.1 GB at 512 (measured with a medium Piper voice).
+max_ids = 256
+# Close the audio output after this many seconds of silence.
+close_after_secs = 5
+
 [statusline]
 # Segments: {model} {project} {branch} {context} {tokens} {cost} {duration}
 # {lines} {rate5h} {style} {effort}. "\n" starts a second row; {{ and }} are
@@ -80,6 +94,7 @@ pub struct Config {
     pub idle_exit_secs: u64,
     pub debounce: DebounceConfig,
     pub module: ModuleStyle,
+    pub speech: SpeechConfig,
     /// Read by `llm-bridge-statusline` itself, with its own parser; the same
     /// parser fills this in `Config::parse`, so `llm-bridge daemon` and
     /// `reload` report a mistake in the section too.
@@ -98,6 +113,53 @@ pub struct DebounceConfig {
     pub cap_ms: u64,
 }
 
+/// The `[speech]` section.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// The voice's `.onnx` file; empty: the default place.
+    pub voice: String,
+    pub speaker: String,
+    pub max_ids: usize,
+    pub close_after_secs: u64,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            voice: String::new(),
+            speaker: String::new(),
+            max_ids: 256,
+            close_after_secs: 5,
+        }
+    }
+}
+
+impl SpeechConfig {
+    /// The voice to load: `voice` (with `~/` expanded), else
+    /// `$XDG_DATA_HOME/llm-bridge/voice.onnx` if that file exists.
+    pub fn voice_path(&self) -> Option<PathBuf> {
+        if !self.voice.is_empty() {
+            return Some(match self.voice.strip_prefix("~/") {
+                Some(rest) => std::env::var_os("HOME").map_or_else(
+                    || PathBuf::from(&self.voice),
+                    |h| PathBuf::from(h).join(rest),
+                ),
+                None => PathBuf::from(&self.voice),
+            });
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+        Some(data.join("llm-bridge/voice.onnx")).filter(|p| p.is_file())
+    }
+
+    pub fn close_after(&self) -> Duration {
+        Duration::from_secs(self.close_after_secs.max(1))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -105,6 +167,7 @@ impl Default for Config {
             idle_exit_secs: 0,
             debounce: DebounceConfig::default(),
             module: ModuleStyle::default(),
+            speech: SpeechConfig::default(),
             statusline: StatuslineConfig::default(),
             statusline_table: serde::de::IgnoredAny,
         }
@@ -158,6 +221,12 @@ impl Config {
             return Err(Error::msg(format!(
                 "signal = {} is out of range: Waybar accepts 1 to 30",
                 config.signal
+            )));
+        }
+        if !(64..=512).contains(&config.speech.max_ids) {
+            return Err(Error::msg(format!(
+                "speech.max_ids = {} is out of range: 64 to 512",
+                config.speech.max_ids
             )));
         }
         if config.debounce.window_ms == 0 || config.debounce.cap_ms < config.debounce.window_ms {

@@ -192,7 +192,9 @@ impl Input {
             | Message::Query
             | Message::Reload
             | Message::Shutdown
-            | Message::Waybar { .. } => None,
+            | Message::Waybar { .. }
+            | Message::Say { .. }
+            | Message::SayStop => None,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! (to report a stack overflow by name). For a process that lives well under
 //! a millisecond that is a measurable share (BENCHMARKS.md: the hook and the
 //! statusline against a static C program reading the same stdin). These
-//! binaries declare `#![no_main]` and a C `main` through [`hot_main!`],
+//! binaries declare `#![no_main]` and a C `main` through [`hot_main!`](crate::hot_main),
 //! which calls [`start`] first: it does the part of std's set-up they rely
 //! on. SIGPIPE stays ignored (a closed pipe is an `EPIPE` error, as under
 //! std), and a panic ends the process with exit status 0 after the binary's

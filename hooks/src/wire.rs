@@ -216,7 +216,19 @@ pub enum Message {
     Waybar {
         pid: u32,
     },
+    /// Speak `text`, or write it to the WAV file `out` (an absolute path).
+    /// Answered with [`reply::QUEUED`] at once, then [`reply::OK`] (with
+    /// what was said) or [`reply::ERROR`] when done.
+    Say {
+        text: String,
+        out: Option<String>,
+    },
+    /// Cut the speech playing and drop what waits; answered with [`reply::OK`].
+    SayStop,
 }
+
+/// The longest text one `SAY` carries (bytes, before escaping).
+pub const MAX_SAY_TEXT: usize = 2048;
 
 /// Messages the daemon sends back.
 pub mod reply {
@@ -230,6 +242,8 @@ pub mod reply {
     pub const OK: &str = "LLMB/1 OK";
     /// Header of a refusal; the one-line reason follows on line 2.
     pub const ERROR: &str = "LLMB/1 ERROR\n";
+    /// A `SAY` was accepted; its outcome follows in a second reply.
+    pub const QUEUED: &str = "LLMB/1 QUEUED";
 }
 
 // Field caps in bytes. Their sum plus keys and header stays well below
@@ -383,6 +397,13 @@ impl Message {
                 w.number("pid", Some(*pid));
                 w.finish()
             }
+            Message::Say { text, out } => {
+                let mut w = Writer::new("SAY", None, None);
+                w.field("out", out.as_deref(), CAP_PATH, true);
+                w.field("text", Some(text), MAX_SAY_TEXT, false);
+                w.finish()
+            }
+            Message::SayStop => Writer::new("SAY-STOP", None, None).finish(),
         }
     }
 
@@ -472,6 +493,14 @@ impl Message {
             "QUERY" => require_no_kind(Message::Query),
             "RELOAD" => require_no_kind(Message::Reload),
             "SHUTDOWN" => require_no_kind(Message::Shutdown),
+            "SAY" => require_no_kind(Message::Say {
+                text: fields
+                    .text
+                    .take()
+                    .ok_or(DecodeError::Malformed("SAY without a text"))?,
+                out: fields.out.take(),
+            }),
+            "SAY-STOP" => require_no_kind(Message::SayStop),
             "WAYBAR" => require_no_kind(Message::Waybar {
                 pid: parse_num(fields.pid, "pid")?
                     .filter(|p| *p > 0)
@@ -500,6 +529,8 @@ struct Fields {
     cost: Option<String>,
     ctx: Option<String>,
     pid: Option<String>,
+    text: Option<String>,
+    out: Option<String>,
 }
 
 impl Fields {
@@ -519,6 +550,8 @@ impl Fields {
             "cost" => &mut self.cost,
             "ctx" => &mut self.ctx,
             "pid" => &mut self.pid,
+            "text" => &mut self.text,
+            "out" => &mut self.out,
             _ => return Ok(()),
         };
         *slot = Some(unescape(raw)?);
@@ -681,6 +714,15 @@ mod tests {
             Message::Reload,
             Message::Shutdown,
             Message::Waybar { pid: 4242 },
+            Message::Say {
+                text: "Build done.\nTwo lines, 100% sure".into(),
+                out: Some("/tmp/a b.wav".into()),
+            },
+            Message::Say {
+                text: "hi".into(),
+                out: None,
+            },
+            Message::SayStop,
         ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }

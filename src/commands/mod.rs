@@ -5,5 +5,6 @@
 pub mod history;
 pub mod install;
 pub mod lifecycle;
+pub mod say;
 pub mod status;
 pub mod waybar;

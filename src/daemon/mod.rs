@@ -14,6 +14,7 @@
 mod ipc;
 mod persist;
 mod reports;
+mod speech;
 mod stats;
 mod timer;
 
@@ -43,7 +44,9 @@ use persist::{Outcome, Persist};
 use reports::Reports;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
+use speech::{Refused, Speech, Spoken};
 use stats::{FlushPhases, Stats};
+use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -92,6 +95,11 @@ pub struct Daemon {
     /// While a Waybar is owed a signal: how many retries ran, and when the
     /// next one is due.
     handler_retry: Option<(u32, Instant)>,
+    /// The speech worker, when a voice is configured (started by `run`).
+    speech: Option<Speech>,
+    /// Who asked for each `say` still under way.
+    say_waiting: HashMap<u64, PeerAddr>,
+    next_say: u64,
     last_activity: Instant,
     shutdown: bool,
 }
@@ -158,6 +166,9 @@ impl Daemon {
             started: now,
             changed_this_wake: false,
             handler_retry: None,
+            speech: None,
+            say_waiting: HashMap::new(),
+            next_say: 0,
             last_activity: now,
             shutdown: false,
         };
@@ -180,6 +191,7 @@ impl Daemon {
     /// then flushes, snapshots and returns.
     pub fn run(&mut self) -> Result<()> {
         // Worker threads start here, after start-up: see `start`.
+        self.start_speech();
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         self.timer.arm(self.idle_exit_deadline(), Instant::now());
@@ -273,6 +285,13 @@ impl Daemon {
                 self.ipc.reply(&peer, reply::OK.as_bytes());
                 self.shutdown = true;
             }
+            Message::Say { text, out } => self.say(peer, text, out),
+            Message::SayStop => {
+                if let Some(speech) = &self.speech {
+                    speech.stop();
+                }
+                self.ipc.reply(&peer, reply::OK.as_bytes());
+            }
             Message::Waybar { pid } => {
                 let pid = i32::try_from(pid).unwrap_or(0);
                 if pid > 0 && self.publisher.signaller.adopt(pid) {
@@ -307,12 +326,82 @@ impl Daemon {
     }
 
     fn drain_reports(&mut self) {
-        for report in self.reports.drain() {
+        let reports: Vec<Report> = self.reports.drain().collect();
+        for report in reports {
             match report {
                 Report::Stopped { worker, reason } => {
                     log(format_args!("worker {worker} stopped: {reason}"));
                 }
+                Report::Spoken { id, outcome } => self.spoken(id, outcome),
             }
+        }
+    }
+
+    /// Starts the speech worker if a voice is configured.
+    fn start_speech(&mut self) {
+        if self.config.speech.voice_path().is_none() {
+            return;
+        }
+        match Speech::spawn(&self.config.speech, self.reports.reporter()) {
+            Ok(speech) => self.speech = Some(speech),
+            Err(e) => log(format_args!("cannot start the speech worker: {e}")),
+        }
+    }
+
+    /// A `SAY` request: queue it (never waiting) and say so, or refuse.
+    fn say(&mut self, peer: PeerAddr, text: String, out: Option<String>) {
+        let out = out.map(PathBuf::from);
+        if out.as_ref().is_some_and(|p| !p.is_absolute()) {
+            let why = "the WAV file's path must be absolute";
+            self.ipc
+                .reply(&peer, format!("{}{why}", reply::ERROR).as_bytes());
+            return;
+        }
+        let id = self.next_say;
+        self.next_say += 1;
+        let queued = match &self.speech {
+            Some(speech) => speech.say(id, text, out),
+            None => Err(Refused::NoVoice),
+        };
+        match queued {
+            Ok(()) => {
+                self.stats.said += 1;
+                self.ipc.reply(&peer, reply::QUEUED.as_bytes());
+                if !peer.is_unnamed() {
+                    self.say_waiting.insert(id, peer);
+                }
+            }
+            Err(why) => {
+                self.stats.speech_refused += 1;
+                self.ipc
+                    .reply(&peer, format!("{}{why}", reply::ERROR).as_bytes());
+            }
+        }
+    }
+
+    /// The worker finished a `say`: tell whoever asked.
+    fn spoken(&mut self, id: u64, outcome: Result<Spoken, String>) {
+        let body = match &outcome {
+            Ok(s) if s.stopped => format!(
+                "{}\nstopped after {} sentence(s), {:.1} s",
+                reply::OK,
+                s.sentences,
+                s.seconds
+            ),
+            Ok(s) => format!(
+                "{}\n{} sentence(s), {:.1} s",
+                reply::OK,
+                s.sentences,
+                s.seconds
+            ),
+            Err(why) => {
+                self.stats.speech_failures += 1;
+                log(format_args!("speech: {why}"));
+                format!("{}{why}", reply::ERROR)
+            }
+        };
+        if let Some(peer) = self.say_waiting.remove(&id) {
+            self.ipc.reply(&peer, body.as_bytes());
         }
     }
 
@@ -323,7 +412,19 @@ impl Daemon {
             self.publisher.signaller.set_offset(config.signal);
         }
         self.debouncer = Debouncer::from_config(&config.debounce);
+        let speech_changed = config.speech != self.config.speech;
         self.config = config;
+        if speech_changed {
+            if let Some(old) = self.speech.take() {
+                old.stop();
+                // Its thread ends after its current sentence: wait for
+                // that elsewhere, never in the loop.
+                let _ = std::thread::Builder::new()
+                    .name("llm-bridge-speech-end".into())
+                    .spawn(move || drop(old));
+            }
+            self.start_speech();
+        }
         log(format_args!("config reloaded"));
         // The style may have changed: publish at once.
         self.changed_this_wake = true;
@@ -506,6 +607,7 @@ impl Daemon {
             socket_activated: self.ipc.inherited(),
             waybar_pids: self.publisher.signaller.known_pids(),
             subscribers: self.ipc.subscriber_count(),
+            speech_voice: self.config.speech.voice_path(),
             session_count: self.state.len(),
             sessions: SessionReport::most_urgent(&self.state, wall_clock_ms()),
             counters: self.stats.counter_report(),
@@ -514,6 +616,8 @@ impl Daemon {
     }
 
     fn shutdown(&mut self) {
+        // Speech ends first: cancelled, its thread joined (one sentence at most).
+        self.speech = None;
         let now = Instant::now();
         if self.debouncer.pending() || self.changed_this_wake {
             self.flush(now);

@@ -19,6 +19,12 @@ pub enum Report {
         worker: &'static str,
         reason: String,
     },
+    /// The speech worker finished `say` number `id` (played, written, or
+    /// failed with a one-line reason).
+    Spoken {
+        id: u64,
+        outcome: Result<super::speech::Spoken, String>,
+    },
 }
 
 /// The loop's end: created with the loop's waker, drained on its token.

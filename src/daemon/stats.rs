@@ -63,6 +63,9 @@ pub struct Stats {
     pub signals: u64,
     pub snapshots: u64,
     pub snapshot_failures: u64,
+    pub said: u64,
+    pub speech_refused: u64,
+    pub speech_failures: u64,
     /// The changes not flushed yet.
     unflushed: Vec<Pending>,
     arrival_to_flush: Samples,
@@ -151,6 +154,9 @@ impl Stats {
             signals: self.signals,
             snapshots: self.snapshots,
             snapshot_failures: self.snapshot_failures,
+            said: self.said,
+            speech_refused: self.speech_refused,
+            speech_failures: self.speech_failures,
         }
     }
 }
@@ -168,9 +174,11 @@ pub struct StatusReport {
     pub socket_activated: bool,
     pub waybar_pids: Vec<i32>,
     pub subscribers: usize,
+    /// The voice `say` uses, if one is configured.
+    pub speech_voice: Option<PathBuf>,
     /// Every session the daemon holds.
     pub session_count: usize,
-    /// The most urgent of them, at most [`MAX_REPORTED_SESSIONS`].
+    /// The most urgent of them, at most `MAX_REPORTED_SESSIONS`.
     pub sessions: Vec<SessionReport>,
     pub counters: CounterReport,
     pub latency: Latencies,
@@ -240,7 +248,7 @@ impl SessionReport {
         }
     }
 
-    /// Reports for the [`MAX_REPORTED_SESSIONS`] most urgent sessions (so
+    /// Reports for the `MAX_REPORTED_SESSIONS` most urgent sessions (so
     /// the reply fits in one datagram however many sessions there are).
     pub fn most_urgent(state: &State, now_ms: Millis) -> Vec<SessionReport> {
         let mut sessions: Vec<&Session> = state.sessions().collect();
@@ -269,6 +277,10 @@ pub struct CounterReport {
     pub signals: u64,
     pub snapshots: u64,
     pub snapshot_failures: u64,
+    /// `say` requests queued, refused (no voice, busy) and failed.
+    pub said: u64,
+    pub speech_refused: u64,
+    pub speech_failures: u64,
 }
 
 /// Percentiles of one kind of latency, in the unit its field names.

@@ -10,6 +10,7 @@ mod readme;
 mod release_build;
 mod replay;
 mod signals;
+mod speech;
 mod statusline;
 mod subscribers;
 mod support;

@@ -1,0 +1,184 @@
+//! Playing samples on the default output device with rodio 0.23 (cpal,
+//! ALSA). An [`Output`] owns the device stream: it is made on the speech
+//! thread and stays there (`!Send`), plays sentences one after the other as
+//! they are queued, can be cut short, and closes the stream when dropped.
+
+use std::marker::PhantomData;
+use std::num::NonZero;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use rodio::buffer::SamplesBuffer;
+use rodio::source::EmptyCallback;
+use rodio::{DeviceSinkBuilder, MixerDeviceSink, Player};
+
+/// The open output device and the queue of what it plays.
+///
+/// It stays on the thread that opened it:
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>() {}
+/// send::<llm_bridge_speech::audio::Output>();
+/// ```
+pub struct Output {
+    player: Player,
+    /// Counts [`Output::stop`] calls, so that notifications queued before a
+    /// stop are dropped.
+    stops: Arc<AtomicU64>,
+    /// Dropped after the player: closing it stops the device stream.
+    sink: MixerDeviceSink,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Output {
+    /// Opens the default output device, preferring a mono stream at
+    /// `sample_rate` (the voice's) so that nothing is resampled; when the
+    /// device refuses it, its default configuration, with rodio converting.
+    pub fn open(sample_rate: u32) -> Result<Output> {
+        let rate = NonZero::new(sample_rate).context("a sample rate above 0 is needed")?;
+        let preferred = DeviceSinkBuilder::from_default_device().and_then(|b| {
+            b.with_sample_rate(rate)
+                .with_channels(NonZero::<u16>::MIN)
+                .open_stream()
+        });
+        let mut sink = match preferred {
+            Ok(sink) => sink,
+            Err(_) => DeviceSinkBuilder::open_default_sink()
+                .context("opening the default audio output")?,
+        };
+        sink.log_on_drop(false);
+        let player = Player::connect_new(sink.mixer());
+        Ok(Output {
+            player,
+            stops: Arc::new(AtomicU64::new(0)),
+            sink,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The device stream's sample rate and channel count.
+    pub fn device_format(&self) -> (u32, u16) {
+        let c = self.sink.config();
+        (c.sample_rate().get(), c.channel_count().get())
+    }
+
+    /// Queues mono samples at `sample_rate`; they play after what is
+    /// already queued. Returns at once.
+    pub fn play(&self, samples: Vec<f32>, sample_rate: u32) -> Result<()> {
+        self.play_until(samples, sample_rate, &Cancel::default())
+    }
+
+    /// Like [`Output::play`], but the samples fall silent (within one
+    /// sample) as soon as `cancel` is cancelled, from any thread, even while
+    /// this thread is busy elsewhere.
+    pub fn play_until(&self, samples: Vec<f32>, sample_rate: u32, cancel: &Cancel) -> Result<()> {
+        let Some(rate) = NonZero::new(sample_rate) else {
+            bail!("a sample rate above 0 is needed");
+        };
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let source = SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples);
+        self.player.append(Cancellable {
+            inner: source,
+            cancel: cancel.clone(),
+            at: cancel.generation(),
+        });
+        self.player.play();
+        Ok(())
+    }
+
+    /// Calls `done` (on the audio thread) when everything queued so far has
+    /// played, for an owner that waits on something else (a mio `Waker`).
+    /// If [`Output::stop`] cuts the queue first, `done` is never called.
+    pub fn notify_when_played(&self, done: impl FnOnce() + Send + 'static) {
+        let done = Mutex::new(Some(done));
+        let stops = self.stops.clone();
+        let queued_at = stops.load(Ordering::SeqCst);
+        self.player.append(EmptyCallback::new(Box::new(move || {
+            if stops.load(Ordering::SeqCst) != queued_at {
+                return;
+            }
+            if let Some(f) = done.lock().ok().and_then(|mut d| d.take()) {
+                f();
+            }
+        })));
+    }
+
+    /// Cuts what is playing and drops what is queued (within about 5 ms).
+    pub fn stop(&self) {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+        self.player.stop();
+    }
+
+    /// Whether nothing is playing or queued.
+    pub fn is_idle(&self) -> bool {
+        self.player.empty()
+    }
+
+    /// Blocks until everything queued has played (or was stopped).
+    pub fn wait_until_idle(&self) {
+        self.player.sleep_until_end();
+    }
+}
+
+/// A stop button shared between threads: [`Cancel::cancel`] ends everything
+/// queued with [`Output::play_until`] before it, and tells a synthesizer
+/// loop (through [`Cancel::generation`]) to stop. Cancelling is one atomic
+/// add: it never blocks the caller.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicU64>);
+
+impl Cancel {
+    /// The current generation: work started now is cancelled once it changes.
+    pub fn generation(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Cancels everything started before now.
+    pub fn cancel(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether work started at generation `at` was cancelled since.
+    pub fn is_cancelled(&self, at: u64) -> bool {
+        self.generation() != at
+    }
+}
+
+/// A source that ends early once its [`Cancel`] moves on.
+struct Cancellable<S> {
+    inner: S,
+    cancel: Cancel,
+    at: u64,
+}
+
+impl<S: Iterator<Item = f32>> Iterator for Cancellable<S> {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        if self.cancel.is_cancelled(self.at) {
+            return None;
+        }
+        self.inner.next()
+    }
+}
+
+impl<S: rodio::Source> rodio::Source for Cancellable<S> {
+    fn current_span_len(&self) -> Option<usize> {
+        self.inner.current_span_len()
+    }
+
+    fn channels(&self) -> rodio::ChannelCount {
+        self.inner.channels()
+    }
+
+    fn sample_rate(&self) -> rodio::SampleRate {
+        self.inner.sample_rate()
+    }
+
+    fn total_duration(&self) -> Option<std::time::Duration> {
+        self.inner.total_duration()
+    }
+}

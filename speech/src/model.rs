@@ -1,0 +1,494 @@
+//! A Piper VITS model run by tract, with the four workarounds that tract-onnx
+//! 0.23 needs for it (each found and checked against onnxruntime on this voice):
+//!
+//! 1. The model is parsed with `with_ignore_output_shapes(true)` and
+//!    `with_ignore_value_info(true)`: the export's declared shapes mention a
+//!    `batch_size` symbol that tract cannot unify with 1.
+//! 2. int64 constants beyond the i32 range (PyTorch's INT64_MAX "slice to the
+//!    end") lose their value when tract casts them through i32; they are
+//!    clamped to ±i32::MAX in the protobuf before parsing ([`patch_proto`]).
+//! 3. tract cannot prove a symbolic sequence length through the
+//!    relative-position attention's reshapes, so each plan has a concrete
+//!    length: ids are padded with 0 up to a bucket length while
+//!    `input_lengths` keeps the real length, which leaves the output unchanged.
+//! 4. The float `Range` over output frames is mis-scheduled (`Undetermined
+//!    symbol in expression`); it holds the same values as the int64 `Range`
+//!    over output frames, so it is rewritten as a `Cast` of that one
+//!    ([`patch_proto`]).
+//!
+//! Plans exist for a fixed set of lengths ([`BUCKETS`]), each built on first
+//! use (about 2 s) and kept; a sentence runs on the smallest that holds it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use tract_onnx::pb::attribute_proto::AttributeType;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, TensorProto};
+use tract_onnx::prelude::*;
+
+use crate::config::Scales;
+
+/// The plan lengths, in phoneme ids. A longer sentence is split into pieces
+/// that fit the last one (see `IdMap::split`).
+pub const BUCKETS: [usize; 4] = [64, 128, 256, 512];
+
+/// The longest id sequence one inference takes.
+pub const MAX_IDS: usize = BUCKETS[BUCKETS.len() - 1];
+
+/// The index in [`BUCKETS`] of the smallest bucket that holds `len` ids.
+pub fn bucket_for(len: usize) -> Option<usize> {
+    BUCKETS.iter().position(|&b| len <= b)
+}
+
+/// What `patch_proto` changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Patched {
+    /// int64 values clamped to the i32 range (workaround 2).
+    pub clamped: usize,
+    /// Whether the float frame `Range` became a `Cast` (workaround 4).
+    pub range_rewritten: bool,
+}
+
+/// Applies workarounds 2 and 4 to a parsed ONNX model.
+pub fn patch_proto(model: &mut ModelProto) -> Patched {
+    let mut patched = Patched::default();
+    if let Some(graph) = model.graph.as_mut() {
+        patched.clamped = clamp_graph(graph);
+        patched.range_rewritten = rewrite_frame_range(graph);
+    }
+    patched
+}
+
+fn clamp_graph(graph: &mut GraphProto) -> usize {
+    let mut n = 0;
+    for t in &mut graph.initializer {
+        n += clamp_tensor(t);
+    }
+    for node in &mut graph.node {
+        for attr in &mut node.attribute {
+            n += attr.t.as_mut().map_or(0, clamp_tensor);
+            n += attr.tensors.iter_mut().map(clamp_tensor).sum::<usize>();
+            n += attr.g.as_mut().map_or(0, clamp_graph);
+            n += attr.graphs.iter_mut().map(clamp_graph).sum::<usize>();
+        }
+    }
+    n
+}
+
+/// Clamps an int64 tensor's values to ±i32::MAX, in whichever of its two
+/// encodings it is stored.
+fn clamp_tensor(t: &mut TensorProto) -> usize {
+    if t.data_type != DataType::Int64 as i32 {
+        return 0;
+    }
+    let limit = i64::from(i32::MAX);
+    let mut n = 0;
+    for v in &mut t.int64_data {
+        if v.abs() > limit {
+            *v = v.signum() * limit;
+            n += 1;
+        }
+    }
+    for chunk in t.raw_data.chunks_exact_mut(8) {
+        let v = i64::from_le_bytes(chunk.try_into().expect("chunks of 8 bytes"));
+        if v.unsigned_abs() > limit as u64 {
+            chunk.copy_from_slice(&(v.signum() * limit).to_le_bytes());
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Workaround 4: finds the int64 `Range` whose limit is a `ReduceMax` (the
+/// number of output frames) and the one `Range` that starts from a float
+/// constant (the same frames as floats), and makes the second a float `Cast`
+/// of the first. Changes nothing unless exactly one of each exists.
+fn rewrite_frame_range(graph: &mut GraphProto) -> bool {
+    let mut float_constants: HashSet<&str> = graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == DataType::Float as i32)
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut producer: HashMap<&str, &str> = HashMap::new();
+    for node in &graph.node {
+        for out in &node.output {
+            producer.insert(out.as_str(), node.op_type.as_str());
+        }
+        if node.op_type == "Constant"
+            && node.attribute.iter().any(|a| {
+                a.t.as_ref()
+                    .is_some_and(|t| t.data_type == DataType::Float as i32)
+            })
+        {
+            float_constants.extend(node.output.iter().map(String::as_str));
+        }
+    }
+    let ranges: Vec<usize> = (0..graph.node.len())
+        .filter(|&i| graph.node[i].op_type == "Range" && graph.node[i].input.len() == 3)
+        .collect();
+    let frames: Vec<usize> = ranges
+        .iter()
+        .copied()
+        .filter(|&i| producer.get(graph.node[i].input[1].as_str()) == Some(&"ReduceMax"))
+        .collect();
+    let floats: Vec<usize> = ranges
+        .iter()
+        .copied()
+        .filter(|&i| float_constants.contains(graph.node[i].input[0].as_str()))
+        .collect();
+    let ([frames], [float]) = (frames.as_slice(), floats.as_slice()) else {
+        return false;
+    };
+    let Some(source) = graph.node[*frames].output.first().cloned() else {
+        return false;
+    };
+    let node = &mut graph.node[*float];
+    node.op_type = "Cast".into();
+    node.input = vec![source];
+    node.attribute = vec![AttributeProto {
+        name: "to".into(),
+        r#type: AttributeType::Int as i32,
+        i: DataType::Float as i64,
+        ..Default::default()
+    }];
+    true
+}
+
+/// The role of each model input, in the model's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// `input`: i64 [1, N], the phoneme ids (padded to the bucket).
+    Ids,
+    /// `input_lengths`: i64 [1], the real number of ids.
+    Lengths,
+    /// `scales`: f32 [3], noise, length, noise_w.
+    Scales,
+    /// `sid`: i64 [1], the speaker (multi-speaker voices only).
+    Sid,
+}
+
+impl Input {
+    fn from_name(name: &str) -> Result<Input> {
+        Ok(match name {
+            "input" => Input::Ids,
+            "input_lengths" => Input::Lengths,
+            "scales" => Input::Scales,
+            "sid" => Input::Sid,
+            other => bail!("unexpected model input {other:?} (not a Piper voice?)"),
+        })
+    }
+}
+
+/// The model's inputs in order, checked to be a Piper voice's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputLayout(pub Vec<Input>);
+
+impl InputLayout {
+    /// From the graph's input names (initializers that old exports also
+    /// list as inputs are not inputs).
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<InputLayout> {
+        let inputs = names
+            .into_iter()
+            .map(Input::from_name)
+            .collect::<Result<Vec<_>>>()?;
+        for needed in [Input::Ids, Input::Lengths, Input::Scales] {
+            if inputs.iter().filter(|&&i| i == needed).count() != 1 {
+                bail!("the model must have one {needed:?} input, it has {inputs:?}");
+            }
+        }
+        if inputs.iter().filter(|&&i| i == Input::Sid).count() > 1 {
+            bail!("the model has more than one sid input");
+        }
+        Ok(InputLayout(inputs))
+    }
+
+    pub fn from_proto(model: &ModelProto) -> Result<InputLayout> {
+        let graph = model.graph.as_ref().context("the ONNX file has no graph")?;
+        let initializers: HashSet<&str> =
+            graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        InputLayout::from_names(
+            graph
+                .input
+                .iter()
+                .map(|i| i.name.as_str())
+                .filter(|n| !initializers.contains(n)),
+        )
+    }
+
+    pub fn has_sid(&self) -> bool {
+        self.0.contains(&Input::Sid)
+    }
+
+    /// The facts that fix a plan's input shapes for a bucket length.
+    fn facts(&self, bucket: usize) -> Vec<InferenceFact> {
+        self.0
+            .iter()
+            .map(|input| match input {
+                Input::Ids => InferenceFact::dt_shape(i64::datum_type(), tvec![1, bucket]),
+                Input::Lengths | Input::Sid => InferenceFact::dt_shape(i64::datum_type(), tvec![1]),
+                Input::Scales => InferenceFact::dt_shape(f32::datum_type(), tvec![3]),
+            })
+            .collect()
+    }
+
+    /// The input tensors for one inference: `ids` padded with 0 to
+    /// `bucket`, the real length, the scales and, if the model takes one,
+    /// the speaker (0 when none is given).
+    pub fn build(
+        &self,
+        ids: &[i64],
+        bucket: usize,
+        scales: Scales,
+        sid: Option<i64>,
+    ) -> Result<TVec<Tensor>> {
+        if ids.len() > bucket {
+            bail!("{} ids do not fit a {bucket}-id plan", ids.len());
+        }
+        if sid.is_some() && !self.has_sid() {
+            bail!("a speaker was given but this model has a single speaker");
+        }
+        let mut padded = ids.to_vec();
+        padded.resize(bucket, 0);
+        self.0
+            .iter()
+            .map(|input| {
+                Ok(match input {
+                    Input::Ids => Tensor::from_shape(&[1, bucket], &padded)?,
+                    Input::Lengths => Tensor::from_shape(&[1], &[ids.len() as i64])?,
+                    Input::Scales => {
+                        Tensor::from_shape(&[3], &[scales.noise, scales.length, scales.noise_w])?
+                    }
+                    Input::Sid => Tensor::from_shape(&[1], &[sid.unwrap_or(0)])?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Reads and patches an ONNX voice and parses it for tract (workaround 1).
+pub fn parse(proto: &mut ModelProto) -> Result<(InferenceModel, Patched)> {
+    let patched = patch_proto(proto);
+    let model = onnx()
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true)
+        .model_for_proto_model(proto)
+        .map_err(|e| anyhow!("{e:#}"))
+        .context("tract could not read the model")?;
+    Ok((model, patched))
+}
+
+/// The parsed model and its plans, one per bucket, built on first use.
+pub struct Model {
+    base: InferenceModel,
+    layout: InputLayout,
+    plans: [Option<Arc<TypedSimplePlan>>; BUCKETS.len()],
+}
+
+impl Model {
+    pub fn new(base: InferenceModel, layout: InputLayout) -> Model {
+        Model {
+            base,
+            layout,
+            plans: Default::default(),
+        }
+    }
+
+    /// Whether the plan of bucket index `b` is built.
+    pub fn is_built(&self, b: usize) -> bool {
+        self.plans.get(b).is_some_and(Option::is_some)
+    }
+
+    /// Builds (once) and returns the plan of bucket index `b`
+    /// (workaround 3: every input has a concrete shape).
+    pub fn plan(&mut self, b: usize) -> Result<Arc<TypedSimplePlan>> {
+        let bucket = *BUCKETS.get(b).context("no such bucket")?;
+        if let Some(plan) = &self.plans[b] {
+            return Ok(plan.clone());
+        }
+        let mut model = self.base.clone();
+        for (i, fact) in self.layout.facts(bucket).into_iter().enumerate() {
+            model
+                .set_input_fact(i, fact)
+                .map_err(|e| anyhow!("{e:#}"))?;
+        }
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| anyhow!("{e:#}"))
+            .with_context(|| format!("building the {bucket}-id plan"))?;
+        self.plans[b] = Some(plan.clone());
+        Ok(plan)
+    }
+
+    /// Runs one inference: raw samples, as the model outputs them.
+    pub fn run(&mut self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Vec<f32>> {
+        let b = bucket_for(ids.len())
+            .with_context(|| format!("{} ids exceed the longest plan ({MAX_IDS})", ids.len()))?;
+        let plan = self.plan(b)?;
+        let inputs = self.layout.build(ids, BUCKETS[b], scales, sid)?;
+        let outputs = plan
+            .run(inputs.into_iter().map(|t| t.into_tvalue()).collect())
+            .map_err(|e| anyhow!("{e:#}"))
+            .context("running the model")?;
+        let audio = outputs.first().context("the model gave no output")?;
+        let samples = audio
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+            .map_err(|e| anyhow!("{e:#}"))
+            .context("the model's output is not f32 samples")?;
+        Ok(samples)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_smallest_bucket_that_holds_the_ids() {
+        assert_eq!(bucket_for(0), Some(0));
+        assert_eq!(bucket_for(3), Some(0));
+        assert_eq!(bucket_for(64), Some(0));
+        assert_eq!(bucket_for(65), Some(1));
+        assert_eq!(bucket_for(256), Some(2));
+        assert_eq!(bucket_for(257), Some(3));
+        assert_eq!(bucket_for(512), Some(3));
+        assert_eq!(bucket_for(513), None);
+    }
+
+    fn values<T: Datum + Copy>(t: &Tensor) -> (Vec<usize>, Vec<T>) {
+        let v = t.try_as_plain_ram().unwrap();
+        (t.shape().to_vec(), v.as_slice::<T>().unwrap().to_vec())
+    }
+
+    #[test]
+    fn builds_single_speaker_inputs_padded_to_the_bucket() {
+        let layout = InputLayout::from_names(["input", "input_lengths", "scales"]).unwrap();
+        assert!(!layout.has_sid());
+        let t = layout
+            .build(&[1, 0, 20, 0, 2], 8, Scales::PIPER_DEFAULT, None)
+            .unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            values::<i64>(&t[0]),
+            (vec![1, 8], vec![1, 0, 20, 0, 2, 0, 0, 0])
+        );
+        assert_eq!(values::<i64>(&t[1]), (vec![1], vec![5]));
+        assert_eq!(values::<f32>(&t[2]), (vec![3], vec![0.667, 1.0, 0.8]));
+        let e = layout
+            .build(&[1], 8, Scales::PIPER_DEFAULT, Some(1))
+            .unwrap_err();
+        assert!(e.to_string().contains("single speaker"), "{e}");
+        assert!(layout
+            .build(&[0; 9], 8, Scales::PIPER_DEFAULT, None)
+            .is_err());
+    }
+
+    #[test]
+    fn builds_multi_speaker_inputs_in_the_model_order() {
+        let layout = InputLayout::from_names(["input", "input_lengths", "scales", "sid"]).unwrap();
+        assert!(layout.has_sid());
+        let t = layout
+            .build(&[1, 0, 2], 4, Scales::DETERMINISTIC, Some(7))
+            .unwrap();
+        assert_eq!(t.len(), 4);
+        assert_eq!(values::<i64>(&t[0]), (vec![1, 4], vec![1, 0, 2, 0]));
+        assert_eq!(values::<i64>(&t[1]), (vec![1], vec![3]));
+        assert_eq!(values::<f32>(&t[2]), (vec![3], vec![0.0, 1.0, 0.0]));
+        assert_eq!(values::<i64>(&t[3]), (vec![1], vec![7]));
+        // Without a speaker, the first one.
+        let t = layout
+            .build(&[1, 0, 2], 4, Scales::DETERMINISTIC, None)
+            .unwrap();
+        assert_eq!(values::<i64>(&t[3]), (vec![1], vec![0]));
+        // Another order is followed as given.
+        let layout = InputLayout::from_names(["sid", "scales", "input", "input_lengths"]).unwrap();
+        let t = layout
+            .build(&[1, 0, 2], 4, Scales::DETERMINISTIC, Some(2))
+            .unwrap();
+        assert_eq!(values::<i64>(&t[0]), (vec![1], vec![2]));
+        assert_eq!(values::<i64>(&t[3]), (vec![1], vec![3]));
+    }
+
+    #[test]
+    fn rejects_models_that_are_not_piper_voices() {
+        let e = InputLayout::from_names(["input", "scales"]).unwrap_err();
+        assert!(e.to_string().contains("Lengths"), "{e}");
+        let e = InputLayout::from_names(["input", "input_lengths", "scales", "x"]).unwrap_err();
+        assert!(e.to_string().contains("\"x\""), "{e}");
+    }
+
+    fn int64(name: &str, raw: &[i64], data: &[i64]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            data_type: DataType::Int64 as i32,
+            dims: vec![(raw.len() + data.len()) as i64],
+            raw_data: raw.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            int64_data: data.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn node(op: &str, inputs: &[&str], output: &str) -> tract_onnx::pb::NodeProto {
+        tract_onnx::pb::NodeProto {
+            op_type: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn clamps_int64_beyond_i32_in_both_encodings() {
+        let mut g = GraphProto {
+            initializer: vec![
+                int64("raw", &[i64::MAX, -i64::MAX, 5], &[]),
+                int64("data", &[], &[i64::MIN + 1, 7]),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(clamp_graph(&mut g), 3);
+        let raw: Vec<i64> = g.initializer[0]
+            .raw_data
+            .chunks(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let max = i64::from(i32::MAX);
+        assert_eq!(raw, [max, -max, 5]);
+        assert_eq!(g.initializer[1].int64_data, [-max, 7]);
+    }
+
+    #[test]
+    fn rewrites_the_float_frame_range_as_a_cast() {
+        let float0 = TensorProto {
+            name: "f0".into(),
+            data_type: DataType::Float as i32,
+            float_data: vec![0.0],
+            ..Default::default()
+        };
+        let mut g = GraphProto {
+            initializer: vec![float0, int64("i0", &[], &[0]), int64("i1", &[], &[1])],
+            node: vec![
+                node("ReduceMax", &["len"], "frames"),
+                node("Range", &["i0", "frames", "i1"], "r_int"),
+                node("Range", &["i0", "other", "i1"], "r_attn"),
+                node("Cast", &["shape"], "frames_f"),
+                node("Range", &["f0", "frames_f", "f1"], "r_float"),
+            ],
+            ..Default::default()
+        };
+        assert!(rewrite_frame_range(&mut g));
+        let n = &g.node[4];
+        assert_eq!(n.op_type, "Cast");
+        assert_eq!(n.input, ["r_int"]);
+        assert_eq!(n.output, ["r_float"]);
+        assert_eq!(n.attribute[0].name, "to");
+        assert_eq!(n.attribute[0].i, DataType::Float as i64);
+        assert_eq!(g.node[2].op_type, "Range");
+        // Nothing to rewrite a second time.
+        assert!(!rewrite_frame_range(&mut g));
+    }
+}

@@ -1,0 +1,289 @@
+//! Text → samples: the pipeline's owner. A [`Synthesizer`] holds the
+//! process's libespeak-ng handle and the voice's plans, so it lives on one
+//! thread (it is `!Send`) and is made there; the caller splits text into
+//! sentences and synthesizes them one by one, playing each as soon as it is
+//! ready.
+//!
+//! Memory, measured with the PyPI test voice (en_US-joe-medium, 63 MB of
+//! weights; speech/README.md): RSS is 136 MB with the voice loaded, then 166,
+//! 239, 310 and 384 MB once the 64-, 128-, 256- and 512-id plans are built
+//! (about 30 + 73 + 71 + 75 MB). An inference adds working memory that
+//! grows with the audio it makes, about 55 MB per second of speech: the peak
+//! was 466 MB for a 1.5 s sentence, 696 MB for 5.2 s and 1,010 MB for 11 s
+//! (471 ids). So with all plans built, RSS stays under about 1.1 GB at
+//! length scale 1 (a piece is at most 512 ids), and between sentences it
+//! settles at 400-500 MB (the allocator keeps freed memory).
+//! [`Synthesizer::set_max_ids`] with 256 keeps the peak near 700 MB.
+
+use anyhow::{bail, Result};
+
+use crate::config::{PhonemeType, Scales};
+use crate::ids::{IdMap, Phoneme};
+use crate::model::{Model, BUCKETS, MAX_IDS};
+use crate::phonemes::Espeak;
+use crate::sentences;
+use crate::voice::Voice;
+
+/// Counters since the synthesizer was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Sentences synthesized.
+    pub sentences: u64,
+    /// Model runs (a sentence longer than the longest plan takes several).
+    pub inferences: u64,
+    /// Phonemes skipped because the voice's id map lacks them.
+    pub unknown_phonemes: u64,
+}
+
+/// A voice ready to speak, on the thread that made it:
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>() {}
+/// send::<llm_bridge_speech::Synthesizer>();
+/// ```
+pub struct Synthesizer {
+    sample_rate: u32,
+    phoneme_type: PhonemeType,
+    espeak_voice: String,
+    ids: IdMap,
+    model: Model,
+    espeak: Option<Espeak>,
+    scales: Scales,
+    speaker: Option<i64>,
+    num_speakers: u32,
+    max_ids: usize,
+    stats: Stats,
+}
+
+impl Synthesizer {
+    /// Takes the voice and, for espeak voices, the process's libespeak-ng
+    /// handle (an error if another synthesizer holds it). No plan is built
+    /// yet: see [`Synthesizer::warm_up`].
+    pub fn new(voice: Voice) -> Result<Synthesizer> {
+        let Voice {
+            config,
+            model,
+            layout,
+            ..
+        } = voice;
+        let espeak = match config.phoneme_type {
+            PhonemeType::Espeak => {
+                let mut e = Espeak::acquire()?;
+                e.set_voice(&config.espeak_voice)?;
+                Some(e)
+            }
+            PhonemeType::Text => None,
+        };
+        let speaker = layout.has_sid().then_some(0);
+        Ok(Synthesizer {
+            sample_rate: config.sample_rate,
+            phoneme_type: config.phoneme_type,
+            espeak_voice: config.espeak_voice,
+            ids: IdMap::new(config.phoneme_id_map, &config.vowel_clusters),
+            model: Model::new(model, layout),
+            espeak,
+            scales: config.scales,
+            speaker,
+            num_speakers: config.num_speakers,
+            max_ids: MAX_IDS,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The rate of the samples this voice makes.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    pub fn scales(&self) -> Scales {
+        self.scales
+    }
+
+    /// Replaces the voice's default scales.
+    pub fn set_scales(&mut self, scales: Scales) {
+        self.scales = scales;
+    }
+
+    /// Selects the speaker of a multi-speaker voice (0 by default; a name
+    /// becomes an id through [`crate::VoiceConfig::speaker_id`]).
+    pub fn set_speaker(&mut self, id: i64) -> Result<()> {
+        if self.speaker.is_none() {
+            bail!("this voice has a single speaker");
+        }
+        if !(0..i64::from(self.num_speakers)).contains(&id) {
+            bail!("speaker {id} is outside 0..{}", self.num_speakers);
+        }
+        self.speaker = Some(id);
+        Ok(())
+    }
+
+    /// Caps the ids of one inference (default and upper bound
+    /// [`crate::MAX_IDS`]): longer sentences are cut into more pieces. The
+    /// working memory of an inference grows with its audio (about 55 MB per
+    /// second of speech with the test voice), so a cap of 256 bounds the peak
+    /// RSS near 700 MB instead of 1.05 GB, and the 512-id plan is never built.
+    pub fn set_max_ids(&mut self, max_ids: usize) -> Result<()> {
+        if !(BUCKETS[0]..=MAX_IDS).contains(&max_ids) {
+            bail!(
+                "the ids of one inference must be capped between {} and {MAX_IDS}",
+                BUCKETS[0]
+            );
+        }
+        self.max_ids = max_ids;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Builds the plans of every bucket up to the one that holds `max_ids`,
+    /// so that the first sentences do not wait for them (about 2 s each).
+    pub fn warm_up(&mut self, max_ids: usize) -> Result<()> {
+        for (b, &len) in BUCKETS.iter().enumerate() {
+            self.model.plan(b)?;
+            if len >= max_ids {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the plan of each bucket ([`crate::BUCKETS`]) is built.
+    pub fn built_plans(&self) -> [bool; BUCKETS.len()] {
+        std::array::from_fn(|b| self.model.is_built(b))
+    }
+
+    /// Splits text into Piper's sentences (espeak-ng's clause rules: `.?!`
+    /// end one, `, : ;` stay inside). Text with nothing to say (empty,
+    /// punctuation only) gives none. Cannot fail once [`Synthesizer::new`]
+    /// has selected the voice; should espeak-ng still refuse, it gives none.
+    pub fn sentences(&mut self, text: &str) -> Vec<String> {
+        match self.phoneme_type {
+            PhonemeType::Text => {
+                let t = text.trim();
+                if t.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![t.to_string()]
+                }
+            }
+            PhonemeType::Espeak => match self.espeak_sentences(text) {
+                Ok(s) => s
+                    .into_iter()
+                    .filter_map(|s| text.get(s.text))
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
+    fn espeak_sentences(&mut self, text: &str) -> Result<Vec<sentences::Sentence>> {
+        let Some(espeak) = self.espeak.as_mut() else {
+            bail!("this voice does not use espeak-ng");
+        };
+        espeak.set_voice(&self.espeak_voice)?;
+        Ok(sentences::group(&espeak.clauses(text)?))
+    }
+
+    /// Piper's phoneme string for text taken as one sentence.
+    pub fn phonemes(&mut self, sentence: &str) -> Result<String> {
+        Ok(match self.phoneme_type {
+            PhonemeType::Text => sentence.to_string(),
+            PhonemeType::Espeak => self
+                .espeak_sentences(sentence)?
+                .into_iter()
+                .map(|s| s.phonemes)
+                .collect(),
+        })
+    }
+
+    /// The model's ids for text taken as one sentence (`^ _ (p _)* $`),
+    /// unknown phonemes skipped, whatever its length.
+    pub fn sentence_ids(&mut self, sentence: &str) -> Result<Vec<i64>> {
+        let phonemes = self.known_phonemes(sentence)?;
+        Ok(self.ids.ids(&phonemes))
+    }
+
+    fn known_phonemes(&mut self, sentence: &str) -> Result<Vec<Phoneme>> {
+        let text = self.phonemes(sentence)?;
+        let mapped = self.ids.map(&text);
+        self.stats.unknown_phonemes += mapped.unknown as u64;
+        Ok(mapped.phonemes)
+    }
+
+    /// Synthesizes text taken as one sentence: samples in [-1, 1] at
+    /// [`Synthesizer::sample_rate`], peak-normalised as Piper does. A
+    /// sentence whose ids exceed the longest plan (512, or the cap of
+    /// [`Synthesizer::set_max_ids`]) is cut at a clause, else a word boundary
+    /// into pieces run one after the other. Text with no phoneme gives no
+    /// sample.
+    pub fn synthesize_sentence(&mut self, sentence: &str) -> Result<Vec<f32>> {
+        let phonemes = self.known_phonemes(sentence)?;
+        if !phonemes
+            .iter()
+            .any(|p| !matches!(p.text.as_str(), " " | "." | "," | "!" | "?" | ":" | ";"))
+        {
+            return Ok(Vec::new());
+        }
+        let Some(pieces) = self.ids.split(&phonemes, self.max_ids) else {
+            bail!(
+                "a phoneme's ids exceed the {} ids of one inference",
+                self.max_ids
+            );
+        };
+        let mut samples = Vec::new();
+        for piece in pieces {
+            let ids = self.ids.ids(piece);
+            samples.extend(self.infer(&ids)?);
+        }
+        self.stats.sentences += 1;
+        normalize_peak(&mut samples);
+        Ok(samples)
+    }
+
+    /// One model run on an id sequence (at most [`crate::MAX_IDS`] ids) with
+    /// the current scales and speaker: the raw samples, not normalised.
+    pub fn infer(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
+        let samples = self.model.run(ids, self.scales, self.speaker)?;
+        self.stats.inferences += 1;
+        Ok(samples)
+    }
+}
+
+/// Scales samples so that the largest magnitude is 1 (silence stays
+/// silence), then clamps them to [-1, 1], as Piper's default output does.
+pub fn normalize_peak(samples: &mut [f32]) {
+    let peak = samples
+        .iter()
+        .filter(|s| s.is_finite())
+        .fold(0.0f32, |m, s| m.max(s.abs()));
+    if peak < 1e-8 {
+        samples.fill(0.0);
+        return;
+    }
+    for s in samples {
+        *s = if s.is_finite() {
+            (*s / peak).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_to_a_peak_of_one() {
+        let mut s = [0.25, -0.5, 0.1, f32::NAN];
+        normalize_peak(&mut s);
+        assert_eq!(s, [0.5, -1.0, 0.2, 0.0]);
+        let mut quiet = [0.0, 1e-9];
+        normalize_peak(&mut quiet);
+        assert_eq!(quiet, [0.0, 0.0]);
+    }
+}

@@ -1,0 +1,323 @@
+//! The speech worker: one thread that owns the voice, espeak-ng's global
+//! state and the audio output, and speaks what the loop hands it.
+//!
+//! The loop never waits for it. Jobs go through a bounded channel with
+//! `try_send` (a full queue is refused at once, never waited for); results
+//! come back as [`Report`]s through the loop's waker; a stop is one atomic
+//! add ([`Cancel`]) that silences queued audio at once and ends a job
+//! between sentences. The thread runs at `SCHED_IDLE`, the lowest CPU
+//! priority, so synthesis only uses what the bar does not. It loads the
+//! voice on its first job and keeps it; it opens the audio device for
+//! speech and closes it after `close_after` of silence, then sleeps in
+//! `recv` until the next job: an idle daemon never wakes. A panic in a job
+//! is caught and reported, and the thread carries on.
+
+use super::reports::{Report, Reporter};
+use crate::config::SpeechConfig;
+use llm_bridge_speech::audio::{Cancel, Output};
+use llm_bridge_speech::{Synthesizer, Voice};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// Jobs that may wait for the worker; more are refused ("busy").
+const QUEUE: usize = 4;
+
+/// What the loop asks of the worker.
+enum Job {
+    Say {
+        id: u64,
+        text: String,
+        /// Write a WAV file instead of playing.
+        out: Option<PathBuf>,
+        /// The stop generation when the job was queued.
+        at: u64,
+    },
+}
+
+/// What a finished `say` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spoken {
+    pub sentences: usize,
+    /// Seconds of audio produced.
+    pub seconds: f32,
+    /// A stop cut it short.
+    pub stopped: bool,
+}
+
+/// Why a job was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// No voice is configured or found.
+    NoVoice,
+    /// The queue is full.
+    Busy,
+    /// The thread is gone (it could not start, or died).
+    Gone,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refused::NoVoice => {
+                "no voice: set [speech] voice in config.toml to a Piper .onnx file \
+                 (or put one at ~/.local/share/llm-bridge/voice.onnx)"
+            }
+            Refused::Busy => "speech is busy: too many requests wait already",
+            Refused::Gone => "the speech worker is not running (see the daemon's log)",
+        })
+    }
+}
+
+/// The loop's handle on the worker.
+pub struct Speech {
+    jobs: Option<SyncSender<Job>>,
+    cancel: Cancel,
+    thread: Option<JoinHandle<()>>,
+    has_voice: bool,
+}
+
+impl Speech {
+    /// Starts the worker thread; called from the loop once start-up is over.
+    pub fn spawn(config: &SpeechConfig, reporter: Reporter) -> std::io::Result<Speech> {
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let cancel = Cancel::default();
+        let voice = config.voice_path();
+        let has_voice = voice.is_some();
+        let (speaker, max_ids, close_after) =
+            (config.speaker.clone(), config.max_ids, config.close_after());
+        let thread_cancel = cancel.clone();
+        let thread = std::thread::Builder::new()
+            .name("llm-bridge-speech".into())
+            .spawn(move || {
+                // The voice, espeak-ng and the device are made on this thread
+                // and never leave it.
+                let worker = Worker {
+                    voice,
+                    speaker,
+                    max_ids,
+                    close_after,
+                    cancel: thread_cancel,
+                    reporter,
+                    synth: None,
+                    output: None,
+                };
+                worker.run(rx);
+            })?;
+        Ok(Speech {
+            jobs: Some(tx),
+            cancel,
+            thread: Some(thread),
+            has_voice,
+        })
+    }
+
+    /// Queues a `say`; never blocks.
+    pub fn say(&self, id: u64, text: String, out: Option<PathBuf>) -> Result<(), Refused> {
+        if !self.has_voice {
+            return Err(Refused::NoVoice);
+        }
+        let jobs = self.jobs.as_ref().ok_or(Refused::Gone)?;
+        let job = Job::Say {
+            id,
+            text,
+            out,
+            at: self.cancel.generation(),
+        };
+        jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => Refused::Busy,
+            TrySendError::Disconnected(_) => Refused::Gone,
+        })
+    }
+
+    /// Cuts the speech playing and everything queued before now.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for Speech {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        // Closing the channel ends the thread after its current sentence.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread's own state: nothing here is shared with the loop.
+struct Worker {
+    voice: Option<PathBuf>,
+    speaker: String,
+    max_ids: usize,
+    close_after: std::time::Duration,
+    cancel: Cancel,
+    reporter: Reporter,
+    synth: Option<Synthesizer>,
+    output: Option<Output>,
+}
+
+impl Worker {
+    fn run(mut self, jobs: Receiver<Job>) {
+        lowest_priority();
+        loop {
+            let job = if self.output.is_some() {
+                match jobs.recv_timeout(self.close_after) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Silence for a while: close the device (until the
+                        // next job) unless it still plays.
+                        if self.output.as_ref().is_some_and(Output::is_idle) {
+                            self.output = None;
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            };
+            let Job::Say { id, text, out, at } = job;
+            let outcome = catch_unwind(AssertUnwindSafe(|| self.say(&text, out, at)))
+                .unwrap_or_else(|panic| {
+                    // The synthesizer may be half-way through: start afresh.
+                    self.synth = None;
+                    Err(format!("internal error in speech: {}", panic_text(&panic)))
+                });
+            let playing = outcome
+                .as_ref()
+                .is_ok_and(|s| s.seconds > 0.0 && !s.stopped);
+            match (&self.output, playing) {
+                // Answer once the audio has played, from the audio thread.
+                (Some(output), true) => {
+                    let reporter = self.reporter.clone();
+                    let spoken = outcome.clone();
+                    output.notify_when_played(move || {
+                        reporter.send(Report::Spoken {
+                            id,
+                            outcome: spoken,
+                        });
+                    });
+                    if self.cancel.is_cancelled(at) {
+                        // A stop raced the notification: it will not come.
+                        self.reporter.send(Report::Spoken { id, outcome });
+                    }
+                }
+                _ => {
+                    self.reporter.send(Report::Spoken { id, outcome });
+                }
+            }
+        }
+    }
+
+    fn say(&mut self, text: &str, out: Option<PathBuf>, at: u64) -> Result<Spoken, String> {
+        // How the tests check that a panic in a job is caught.
+        if std::env::var_os("LLM_BRIDGE_SPEECH_TEST_PANIC").is_some_and(|t| t == text) {
+            panic!("LLM_BRIDGE_SPEECH_TEST_PANIC matched the text");
+        }
+        let synth = self.synthesizer()?;
+        let rate = synth.sample_rate();
+        let sentences = synth.sentences(text);
+        let mut spoken = Spoken {
+            sentences: 0,
+            seconds: 0.0,
+            stopped: false,
+        };
+        let mut all = Vec::new();
+        for sentence in &sentences {
+            if self.cancel.is_cancelled(at) {
+                spoken.stopped = true;
+                break;
+            }
+            let synth = self.synth.as_mut().expect("loaded above");
+            let samples = synth
+                .synthesize_sentence(sentence)
+                .map_err(|e| format!("{e:#}"))?;
+            spoken.sentences += 1;
+            spoken.seconds += samples.len() as f32 / rate as f32;
+            if out.is_some() {
+                all.extend(samples);
+                continue;
+            }
+            if self.output.is_none() {
+                self.output = Some(Output::open(rate).map_err(|e| format!("{e:#}"))?);
+            }
+            let output = self.output.as_ref().expect("opened above");
+            output
+                .play_until(samples, rate, &self.cancel)
+                .map_err(|e| format!("{e:#}"))?;
+        }
+        if let Some(path) = out {
+            if !spoken.stopped {
+                llm_bridge_speech::wav::write(&path, rate, &all).map_err(|e| format!("{e:#}"))?;
+            }
+        }
+        Ok(spoken)
+    }
+
+    /// The synthesizer, loading the voice on first use.
+    fn synthesizer(&mut self) -> Result<&mut Synthesizer, String> {
+        if self.synth.is_none() {
+            let path = self
+                .voice
+                .as_ref()
+                .ok_or_else(|| Refused::NoVoice.to_string())?;
+            let started = Instant::now();
+            let voice = Voice::load(path).map_err(|e| format!("{e:#}"))?;
+            let speaker = if self.speaker.is_empty() {
+                None
+            } else {
+                Some(
+                    voice
+                        .config()
+                        .speaker_id(&self.speaker)
+                        .map_err(|e| format!("{e:#}"))?,
+                )
+            };
+            let mut synth = Synthesizer::new(voice).map_err(|e| format!("{e:#}"))?;
+            synth
+                .set_max_ids(self.max_ids)
+                .map_err(|e| format!("{e:#}"))?;
+            if let Some(id) = speaker {
+                synth.set_speaker(id).map_err(|e| format!("{e:#}"))?;
+            }
+            crate::log::log(format_args!(
+                "speech: loaded {} in {} ms",
+                path.display(),
+                started.elapsed().as_millis()
+            ));
+            self.synth = Some(synth);
+        }
+        Ok(self.synth.as_mut().expect("loaded above"))
+    }
+}
+
+/// Puts the calling thread at `SCHED_IDLE`: it runs only when nothing else
+/// wants the CPU. (Linux applies the policy to the calling thread.)
+fn lowest_priority() {
+    // SAFETY: a zeroed sched_param is valid for SCHED_IDLE (priority 0).
+    let rc = unsafe {
+        let param: libc::sched_param = std::mem::zeroed();
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param)
+    };
+    if rc != 0 {
+        // Not fatal: fall back to the lowest nice value.
+        // SAFETY: setpriority on this thread (tid) only.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}

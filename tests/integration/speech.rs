@@ -1,0 +1,216 @@
+//! `llm-bridge say` with the real Piper voice (scripts/fetch-test-voice puts
+//! it in the test cache), through the daemon's speech worker and inline,
+//! into a WAV file and into a captured ALSA device.
+
+use crate::support::*;
+use llm_bridge_hooks::wire::EventKind;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// The PyPI test voice: `$LLM_BRIDGE_TEST_VOICE`, else the test cache's.
+fn voice() -> PathBuf {
+    let path = std::env::var_os("LLM_BRIDGE_TEST_VOICE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("LLM_BRIDGE_TEST_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::env::var_os("XDG_CACHE_HOME")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| {
+                            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+                        })
+                        .join("llm-bridge-test")
+                });
+            cache.join("voice/en_US-joe-medium.onnx")
+        });
+    assert!(
+        path.is_file(),
+        "the test voice is missing at {}: run scripts/fetch-test-voice",
+        path.display()
+    );
+    path
+}
+
+fn speech_config(env: &Env) {
+    env.write_config(&format!("[speech]\nvoice = \"{}\"\n", voice().display()));
+}
+
+/// An ALSA configuration whose default device writes raw S16 mono 22050 Hz
+/// samples into `capture`; returns the value for `ALSA_CONFIG_PATH`.
+fn captured_alsa(env: &Env, capture: &Path) -> String {
+    let conf = env.runtime().join("asound-capture.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pcm.!default {{\n type plug\n slave {{ pcm \"llmb_capture\" format S16_LE channels 1 rate 22050 }}\n}}\n\
+             pcm.llmb_capture {{\n type file\n slave.pcm \"null\"\n file \"{}\"\n format \"raw\"\n}}\n",
+            capture.display()
+        ),
+    )
+    .unwrap();
+    format!("/usr/share/alsa/alsa.conf:{}", conf.display())
+}
+
+/// Samples louder than a whisper in a raw S16 capture.
+fn loud_samples(capture: &Path) -> usize {
+    let bytes = std::fs::read(capture).unwrap_or_default();
+    bytes
+        .chunks_exact(2)
+        .filter(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs() > 1000)
+        .count()
+}
+
+/// The seconds of audio in a 16-bit mono WAV file, checking its header.
+fn wav_seconds(path: &Path) -> f64 {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[0..4], b"RIFF");
+    assert_eq!(&bytes[8..12], b"WAVE");
+    let rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
+    assert_eq!(rate, 22050, "the voice's rate");
+    (bytes.len() - 44) as f64 / 2.0 / f64::from(rate)
+}
+
+#[test]
+fn say_through_the_daemon_writes_a_wav_and_keeps_the_voice_loaded() {
+    let env = Env::new();
+    speech_config(&env);
+    let daemon = env.daemon();
+    for (i, text) in ["Hello there. This is a test.", "waybar llm is done"]
+        .iter()
+        .enumerate()
+    {
+        let out = env.runtime().join(format!("said-{i}.wav"));
+        let run = env.bridge(&["say", "-o", out.to_str().unwrap(), text]);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "{run:?}");
+        assert!(stdout.starts_with("wrote "), "{stdout}");
+        let seconds = wav_seconds(&out);
+        assert!((0.5..10.0).contains(&seconds), "{seconds} s of audio");
+    }
+    let v = status_json(&env);
+    assert_eq!(v["counters"]["said"], 2, "{v}");
+    assert_eq!(v["speech_voice"], voice().to_str().unwrap());
+    let log = daemon.stop();
+    assert_eq!(
+        log.matches("speech: loaded").count(),
+        1,
+        "the voice is loaded once and kept: {log}"
+    );
+}
+
+#[test]
+fn say_without_a_daemon_works_inline() {
+    let env = Env::new();
+    speech_config(&env);
+    let out = env.runtime().join("inline.wav");
+    let run = env.bridge(&["say", "-o", out.to_str().unwrap(), "No daemon runs."]);
+    assert!(run.status.success(), "{run:?}");
+    assert!(wav_seconds(&out) > 0.5);
+}
+
+#[test]
+fn say_without_a_voice_says_how_to_get_one() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    let run = env.bridge(&["say", "hello"]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no voice") && stderr.contains("[speech] voice"),
+        "{stderr}"
+    );
+    assert_eq!(status_json(&env)["counters"]["speech_refused"], 1);
+}
+
+#[test]
+fn the_daemon_speaks_into_the_audio_device_and_stop_cuts_it() {
+    let env = Env::new();
+    speech_config(&env);
+    let capture = env.runtime().join("captured.raw");
+    let alsa = captured_alsa(&env, &capture);
+    // The daemon plays on the captured device.
+    let log = env.runtime().join("speech-daemon.log");
+    let mut child = env
+        .command(&bridge_bin())
+        .arg("daemon")
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _kill = KillOnDrop(&mut child);
+    wait_until("the daemon", || status_json(&env)["pid"].is_u64());
+
+    let run = env.bridge(&["say", "Claude finished the task."]);
+    assert!(run.status.success(), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stdout).starts_with("said 1 sentence"));
+    let loud = loud_samples(&capture);
+    assert!(loud > 2000, "the device got speech: {loud} loud samples");
+
+    // A long text, stopped early: fewer sentences than asked.
+    let long: Vec<String> = (1..=12)
+        .map(|i| format!("This is sentence number {i} of a long message."))
+        .collect();
+    let speaking = env
+        .command(&bridge_bin())
+        .arg("say")
+        .args(&long)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the long say to be queued", || {
+        status_json(&env)["counters"]["said"] == 2
+    });
+    let stop = env.bridge(&["say", "--stop"]);
+    assert!(stop.status.success(), "{stop:?}");
+    let out = speaking.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("stopped after"), "{stdout}");
+    let n: usize = stdout
+        .split("stopped after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(n < 12, "stopped after {n} of 12 sentences");
+}
+
+#[test]
+fn a_panic_in_a_speech_job_is_reported_and_the_worker_goes_on() {
+    let env = Env::new();
+    speech_config(&env);
+    let mut child = env
+        .command(&bridge_bin())
+        .arg("daemon")
+        .env("LLM_BRIDGE_SPEECH_TEST_PANIC", "boom")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _kill = KillOnDrop(&mut child);
+    wait_until("the daemon", || status_json(&env)["pid"].is_u64());
+    let run = env.bridge(&["say", "boom"]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("internal error in speech"), "{stderr}");
+    // The worker carries on, and the bar never stopped.
+    let out = env.runtime().join("after.wav");
+    let run = env.bridge(&["say", "-o", out.to_str().unwrap(), "Still here."]);
+    assert!(run.status.success(), "{run:?}");
+    env.send(event(EventKind::Submit, "a", "/src/alpha"));
+    env.wait_text("working");
+    assert_eq!(status_json(&env)["counters"]["speech_failures"], 1);
+}
+
+/// Kills a child process when the test ends, however it ends.
+struct KillOnDrop<'a>(&'a mut std::process::Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
