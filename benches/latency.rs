@@ -537,6 +537,115 @@ fn main() {
         daemon.stop();
     }
 
+    // 5e. What no hook reports: an Esc appended to a busy session's
+    // transcript, and a client killed, each timed to the signal; then idle
+    // wakeups with three idle sessions whose clients are watched.
+    {
+        let env = BenchEnv::new();
+        let waybar = env.recorder();
+        let mut daemon = env.daemon(&bridge);
+        let socket = env.socket();
+        let rounds = if quick { 10 } else { 50 };
+        let interrupt = r#"{"type":"user","message":{"role":"user","content":[{"type":"text","text":"[Request interrupted by user for tool use]"}]}}"#;
+        let transcript = env.dir.join("esc.jsonl");
+        File::create(&transcript).unwrap();
+        let mut clients: Vec<Child> = Vec::new();
+        let submit_esc = client(&mut clients, "esc", Some(&transcript));
+        let mut esc_lat = Vec::new();
+        for _ in 0..rounds {
+            let before = waybar.count();
+            send_datagram(
+                &socket,
+                &Message::Event(submit_esc.clone()).encode(),
+                SEND_TIMEOUT,
+            )
+            .expect("send");
+            waybar.wait_count(before + 1);
+            std::thread::sleep(Duration::from_millis(25));
+            let before = waybar.count();
+            let t0 = now_ns();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&transcript)
+                .unwrap();
+            writeln!(f, "{interrupt}").unwrap();
+            drop(f);
+            let arrivals = waybar.wait_count(before + 1);
+            esc_lat.push(Duration::from_nanos((arrivals[before] - t0) as u64));
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        row(
+            &format!("Esc: interrupt entry appended to the transcript → signal ({rounds} rounds)"),
+            &format!(
+                "p50 {} · p99 {}",
+                ms(median(&mut esc_lat)),
+                ms(pct(&mut esc_lat, 99.0))
+            ),
+        );
+        let mut kill_lat = Vec::new();
+        for i in 0..rounds {
+            let e = client(&mut clients, &format!("kill-{i}"), None);
+            let before = waybar.count();
+            send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+            waybar.wait_count(before + 1);
+            std::thread::sleep(Duration::from_millis(25));
+            let victim = clients.last_mut().unwrap();
+            let before = waybar.count();
+            let t0 = now_ns();
+            victim.kill().unwrap();
+            let arrivals = waybar.wait_count(before + 1);
+            kill_lat.push(Duration::from_nanos((arrivals[before] - t0) as u64));
+            victim.wait().unwrap();
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        row(
+            &format!("client killed (SIGKILL) → session gone, signal ({rounds} rounds)"),
+            &format!(
+                "p50 {} · p99 {}",
+                ms(median(&mut kill_lat)),
+                ms(pct(&mut kill_lat, 99.0))
+            ),
+        );
+        // Three idle sessions with watched clients.
+        for i in 0..3 {
+            let mut e = client(&mut clients, &format!("idle-{i}"), None);
+            e.kind = EventKind::SessionStart;
+            send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+        }
+        let mut e = Event::new(EventKind::Stop, "esc");
+        e.cwd = Some("/home/u/src/esc".into());
+        send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while env.status()["watched_processes"].as_u64() != Some(4) {
+            assert!(
+                Instant::now() < deadline,
+                "the daemon never watched 4 clients"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = daemon.child.id();
+        std::thread::sleep(Duration::from_millis(300)); // Past the snapshot.
+        let (before, threads_before) = (ctxt(pid), threads(pid));
+        std::thread::sleep(Duration::from_secs(idle));
+        let (after, threads_after) = (ctxt(pid), threads(pid));
+        row(
+            &format!(
+                "daemon wakeups over {idle} s idle with 4 idle sessions' clients watched \
+                 (context switches, all {threads_after} threads)"
+            ),
+            &if threads_before == threads_after {
+                format!("{}", after - before)
+            } else {
+                format!("not measured: threads went from {threads_before} to {threads_after}")
+            },
+        );
+        daemon.stop();
+        for mut c in clients {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     // 5d. Speech never delays the bar: isolated event -> signal with the
     // speech worker idle and synthesizing flat out, in alternating blocks.
     match test_voice() {
@@ -677,6 +786,24 @@ fn main() {
             ratio(m_fb, median(&mut t_true2))
         ),
     );
+}
+
+/// A stand-in client (`sleep 600`, kept in `clients`) and a Submit that
+/// names it by PID and start time, as the hook does.
+fn client(clients: &mut Vec<Child>, sid: &str, transcript: Option<&Path>) -> Event {
+    let child = Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id();
+    let stat = llm_bridge_hooks::proc_stat::read(pid).expect("its stat");
+    clients.push(child);
+    let mut e = Event::new(EventKind::Submit, sid);
+    e.cwd = Some(format!("/home/u/src/{sid}"));
+    e.ppid = Some(pid);
+    e.pstart = Some(stat.start_time);
+    e.transcript_path = transcript.map(|t| t.display().to_string());
+    e
 }
 
 /// The speech tests' voice, if scripts/fetch-test-voice fetched it.

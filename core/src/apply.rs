@@ -78,12 +78,13 @@ fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
     if let Some(w) = warning {
         log(format_args!("{w}"));
     }
+    state.set_limit(config.max_sessions);
     let now_ms = wall_clock_ms();
     let effects = state.apply(input, now_ms);
     if effects.snapshot {
         snapshot::save(&paths.state_json, &state)?;
     }
-    if let Some(ended) = &effects.history {
+    for ended in &effects.ended {
         history::record(ended, now_ms);
     }
     if !effects.publish {

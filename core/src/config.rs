@@ -26,6 +26,11 @@ signal = 8
 # The next hook starts the daemon again; nothing is lost. 0 = never.
 idle_exit_secs = 0
 
+# Sessions held at once. Beyond it a new session evicts the oldest idle one
+# (or, if none is idle, the one whose last event is oldest); `status` counts
+# evictions. A session whose process exits ends at once anyway.
+max_sessions = 1024
+
 [debounce]
 # "leading": an event after a quiet window is shown at once; events closer
 # together are coalesced. "trailing": every change waits for the window.
@@ -92,6 +97,8 @@ pub struct Config {
     /// With socket activation: exit after this many seconds with no session,
     /// no event and no subscriber (0: never). systemd starts it again.
     pub idle_exit_secs: u64,
+    /// The cap on sessions held at once.
+    pub max_sessions: usize,
     pub debounce: DebounceConfig,
     pub module: ModuleStyle,
     pub speech: SpeechConfig,
@@ -165,6 +172,7 @@ impl Default for Config {
         Config {
             signal: 8,
             idle_exit_secs: 0,
+            max_sessions: crate::state::DEFAULT_MAX_SESSIONS,
             debounce: DebounceConfig::default(),
             module: ModuleStyle::default(),
             speech: SpeechConfig::default(),

@@ -3,7 +3,7 @@
 
 use crate::error::{Context, Result};
 use crate::log::log;
-use crate::state::{Millis, Session};
+use crate::state::{Ended, Millis, Session};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,10 @@ pub struct Record {
     pub tool_uses: u64,
     pub cost_usd: Option<f64>,
     pub model: Option<String>,
+    /// Why it ended: SessionEnd's reason (`clear`, `logout`, `other`...),
+    /// `exited` (its process ended without one), `evicted` (over the cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Record {
@@ -32,6 +36,7 @@ impl Record {
             tool_uses: session.tool_uses,
             cost_usd: session.cost_usd,
             model: session.model.clone(),
+            reason: None,
         }
     }
 }
@@ -43,9 +48,13 @@ pub fn path() -> Option<PathBuf> {
 
 /// Appends a finished session to the history; a failure is logged only
 /// (the daemon and the fallback must go on).
-pub fn record(ended: &Session, now_ms: Millis) {
+pub fn record(ended: &Ended, now_ms: Millis) {
     if let Some(path) = path() {
-        if let Err(e) = append(&path, &Record::new(ended, now_ms)) {
+        let record = Record {
+            reason: Some(ended.reason.clone()),
+            ..Record::new(&ended.session, now_ms)
+        };
+        if let Err(e) = append(&path, &record) {
             log(format_args!("{e}"));
         }
     }

@@ -18,6 +18,7 @@ pub mod local_time;
 pub mod log;
 pub mod module;
 pub mod paths;
+pub mod pidfd;
 pub mod publish;
 pub mod snapshot;
 pub mod state;

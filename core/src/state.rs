@@ -111,8 +111,11 @@ pub struct Session {
     pub tool_uses: u64,
     /// The state held when PreCompact arrived, restored by PostCompact.
     pub before_compact: Option<SessionState>,
-    /// The Claude Code process (the hook's parent).
+    /// The Claude Code process (the hook's parent, past shells and wrappers).
     pub pid: Option<u32>,
+    /// That process's start time (clock ticks after boot, /proc/PID/stat
+    /// field 22): with `pid`, it names the process for good.
+    pub pid_start: Option<u64>,
     pub transcript_path: Option<String>,
     pub model: Option<String>,
     pub cost_usd: Option<f64>,
@@ -136,6 +139,7 @@ impl Default for Session {
             tool_uses: 0,
             before_compact: None,
             pid: None,
+            pid_start: None,
             transcript_path: None,
             model: None,
             cost_usd: None,
@@ -155,6 +159,32 @@ impl Session {
             self.state = state;
             self.state_since = now;
         }
+    }
+
+    /// The client process, when the hook could name it for good.
+    pub fn process(&self) -> Option<Process> {
+        Some(Process {
+            pid: self.pid?,
+            start: self.pid_start?,
+        })
+    }
+
+    /// What must be watched for this session: its process while it lives,
+    /// its transcript while a turn is under way (an Esc shows only there).
+    pub fn watch(&self) -> Watch {
+        let busy = matches!(self.state, SessionState::Working | SessionState::Waiting);
+        Watch {
+            session_id: self.id.clone(),
+            process: self.process(),
+            transcript: self.transcript_path.clone().filter(|_| busy),
+        }
+    }
+
+    /// A turn ended without a hook: nothing of it runs any more.
+    fn end_turn(&mut self, state: SessionState, now: Millis) {
+        self.tools.clear();
+        self.subagents.clear();
+        self.set_state(state, now);
     }
 
     fn remember_completed(&mut self, id: &str) {
@@ -177,7 +207,43 @@ pub enum Input {
     Event(Event),
     /// The statusline's figures for a session.
     Status(Status),
+    /// The session's client process exited (its pidfd became readable, or
+    /// it was gone when the daemon started).
+    Exited {
+        session_id: String,
+        process: Process,
+    },
+    /// The session's transcript says the user interrupted the turn (Esc),
+    /// for which Claude Code fires no hook.
+    Interrupted { session_id: String },
 }
+
+/// One process for good: a PID and its start time (a reused PID has another).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Process {
+    pub pid: u32,
+    pub start: u64,
+}
+
+/// What to watch for one session; both `None` when it ended. The daemon
+/// makes its watches match (the fallback has none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub session_id: String,
+    pub process: Option<Process>,
+    /// The transcript, while the session is working or waiting.
+    pub transcript: Option<String>,
+}
+
+/// A session that ended, and why (SessionEnd's reason, `exited`, `evicted`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ended {
+    pub session: Session,
+    pub reason: String,
+}
+
+/// The default cap on sessions held at once.
+pub const DEFAULT_MAX_SESSIONS: usize = 1024;
 
 impl Input {
     /// The input a protocol message carries; `None` for a request
@@ -206,8 +272,12 @@ pub struct Effects {
     pub publish: bool,
     /// The sessions changed: write state.json (rate-limited).
     pub snapshot: bool,
-    /// A session ended: append this final record to the history.
-    pub history: Option<Session>,
+    /// Sessions that ended: append their final records to the history.
+    pub ended: Vec<Ended>,
+    /// Sessions whose watches may have to change.
+    pub watches: Vec<Watch>,
+    /// A session was evicted to stay within the cap.
+    pub evicted: bool,
 }
 
 impl Effects {
@@ -216,13 +286,32 @@ impl Effects {
         Effects {
             publish: true,
             snapshot: true,
-            history: None,
+            ..Effects::default()
         }
+    }
+
+    /// A session ended: it is gone from the bar, and nothing of it is watched.
+    fn ended(session: Session, reason: &str) -> Effects {
+        let mut effects = Effects::changed();
+        effects.end(session, reason);
+        effects
+    }
+
+    fn end(&mut self, session: Session, reason: &str) {
+        self.watches.push(Watch {
+            session_id: session.id.clone(),
+            process: None,
+            transcript: None,
+        });
+        self.ended.push(Ended {
+            session,
+            reason: reason.to_string(),
+        });
     }
 
     /// Whether anything at all is to be done.
     pub fn is_empty(&self) -> bool {
-        !self.publish && !self.snapshot && self.history.is_none()
+        !self.publish && !self.snapshot && self.ended.is_empty() && self.watches.is_empty()
     }
 }
 
@@ -232,11 +321,26 @@ impl Effects {
 pub struct State {
     sessions: BTreeMap<String, Session>,
     next_seq: u64,
+    /// At most this many sessions are held (see [`State::set_limit`]).
+    #[serde(skip)]
+    limit: Option<usize>,
 }
 
 impl State {
     pub fn new() -> State {
         State::default()
+    }
+
+    /// Caps the sessions held at once: beyond it a new session evicts the
+    /// oldest idle one (or, if none is idle, the one whose last event is
+    /// oldest). Default [`DEFAULT_MAX_SESSIONS`].
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = Some(limit.max(1));
+    }
+
+    /// What to watch for every session (the daemon's start).
+    pub fn watches(&self) -> impl Iterator<Item = Watch> + '_ {
+        self.sessions.values().map(Session::watch)
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
@@ -270,6 +374,57 @@ impl State {
         match input {
             Input::Event(e) => self.apply_event(e, now),
             Input::Status(s) => self.apply_status(s),
+            Input::Exited {
+                session_id,
+                process,
+            } => self.apply_exited(session_id, *process),
+            Input::Interrupted { session_id } => self.apply_interrupted(session_id, now),
+        }
+    }
+
+    fn apply_exited(&mut self, session_id: &str, process: Process) -> Effects {
+        // Only the process the session names: a session resumed by another
+        // client since then lives on.
+        match self.sessions.get(session_id) {
+            Some(session) if session.process() == Some(process) => {
+                let session = self.sessions.remove(session_id).expect("found above");
+                Effects::ended(session, "exited")
+            }
+            _ => Effects::default(),
+        }
+    }
+
+    fn apply_interrupted(&mut self, session_id: &str, now: Millis) -> Effects {
+        let Some(session) = self.sessions.get_mut(session_id) else {
+            return Effects::default();
+        };
+        if !matches!(session.state, SessionState::Working | SessionState::Waiting) {
+            return Effects::default();
+        }
+        session.end_turn(SessionState::Idle, now);
+        let mut effects = Effects::changed();
+        effects.watches.push(session.watch());
+        effects
+    }
+
+    /// Makes room for one more session: evicts the oldest idle session,
+    /// else the one whose last event is oldest.
+    fn make_room(&mut self, effects: &mut Effects) {
+        let limit = self.limit.unwrap_or(DEFAULT_MAX_SESSIONS);
+        while self.sessions.len() >= limit {
+            let oldest = |idle: bool| {
+                self.sessions
+                    .values()
+                    .filter(|s| !idle || s.state == SessionState::Idle)
+                    .min_by_key(|s| (s.last_event, s.started))
+                    .map(|s| s.id.clone())
+            };
+            let Some(id) = oldest(true).or_else(|| oldest(false)) else {
+                return;
+            };
+            let session = self.sessions.remove(&id).expect("found above");
+            effects.end(session, "evicted");
+            effects.evicted = true;
         }
     }
 
@@ -304,10 +459,7 @@ impl State {
             Notify if !relevant_notification => return Effects::default(),
             SessionEnd => {
                 return match self.sessions.remove(&e.session_id) {
-                    Some(ended) => Effects {
-                        history: Some(ended),
-                        ..Effects::changed()
-                    },
+                    Some(ended) => Effects::ended(ended, e.reason.as_deref().unwrap_or("other")),
                     None => Effects::default(),
                 };
             }
@@ -316,10 +468,12 @@ impl State {
         // Events that describe the end of something never create a session:
         // a late PostToolUse must not bring back a session nobody sees.
         let creates = !matches!(e.kind, ToolEnd | ToolFail | CompactEnd);
+        let mut effects = Effects::changed();
         if !self.sessions.contains_key(&e.session_id) {
             if !creates {
                 return Effects::default();
             }
+            self.make_room(&mut effects);
             let session = Session {
                 id: e.session_id.clone(),
                 state_since: now,
@@ -344,6 +498,7 @@ impl State {
         }
         if e.ppid.is_some() {
             session.pid = e.ppid;
+            session.pid_start = e.pstart;
         }
         if e.transcript_path.is_some() {
             session.transcript_path.clone_from(&e.transcript_path);
@@ -419,24 +574,21 @@ impl State {
                 Some("permission_prompt") => session.set_state(SessionState::Waiting, now),
                 _ => {
                     // Claude waits for a prompt: nothing of the turn runs any more.
-                    session.tools.clear();
-                    session.subagents.clear();
-                    session.set_state(SessionState::Idle, now);
+                    session.end_turn(SessionState::Idle, now);
                 }
             },
             Stop | StopFail => {
-                session.tools.clear();
-                session.subagents.clear();
                 let state = if e.kind == Stop {
                     SessionState::Idle
                 } else {
                     SessionState::Error
                 };
-                session.set_state(state, now);
+                session.end_turn(state, now);
             }
             SessionEnd | Other => unreachable!("handled above"),
         }
-        Effects::changed()
+        effects.watches.push(session.watch());
+        effects
     }
 }
 
@@ -484,6 +636,107 @@ mod tests {
 
     fn state_of(st: &State, sid: &str) -> Option<SessionState> {
         st.session(sid).map(|s| s.state)
+    }
+
+    fn with_client(mut e: Event, pid: u32, start: u64) -> Event {
+        e.ppid = Some(pid);
+        e.pstart = Some(start);
+        e.transcript_path = Some(format!("/t/{}.jsonl", e.session_id));
+        e
+    }
+
+    #[test]
+    fn watches_follow_the_session() {
+        let mut st = State::new();
+        let fx = st.apply(
+            &Input::Event(with_client(ev(EventKind::SessionStart, "a"), 7, 70)),
+            1,
+        );
+        let client = Some(Process { pid: 7, start: 70 });
+        // Idle: the process is watched, the transcript is not.
+        assert_eq!(fx.watches[0].process, client);
+        assert_eq!(fx.watches[0].transcript, None);
+        let fx = st.apply(&Input::Event(ev(EventKind::Submit, "a")), 2);
+        assert_eq!(fx.watches[0].transcript.as_deref(), Some("/t/a.jsonl"));
+        assert_eq!(fx.watches[0].process, client);
+        let fx = st.apply(&Input::Event(ev(EventKind::Stop, "a")), 3);
+        assert_eq!(fx.watches[0].transcript, None);
+        let fx = st.apply(&Input::Event(ev(EventKind::SessionEnd, "a")), 4);
+        assert_eq!(fx.watches[0].process, None);
+        assert_eq!(fx.ended[0].reason, "other");
+        // Without a start time the PID cannot be trusted: no watch.
+        let mut e = ev(EventKind::SessionStart, "b");
+        e.ppid = Some(9);
+        let fx = st.apply(&Input::Event(e), 5);
+        assert_eq!(fx.watches[0].process, None);
+    }
+
+    #[test]
+    fn an_exited_client_ends_only_its_own_session() {
+        let mut st = State::new();
+        st.apply(
+            &Input::Event(with_client(ev(EventKind::Submit, "a"), 7, 70)),
+            1,
+        );
+        st.apply(
+            &Input::Event(with_client(ev(EventKind::Submit, "b"), 8, 80)),
+            1,
+        );
+        let exited = |pid, start| Input::Exited {
+            session_id: "a".into(),
+            process: Process { pid, start },
+        };
+        // Another process under the same PID (or a resumed session's old
+        // client) changes nothing.
+        assert!(st.apply(&exited(7, 71), 2).is_empty());
+        let fx = st.apply(&exited(7, 70), 2);
+        assert!(fx.publish && fx.snapshot);
+        assert_eq!(fx.ended[0].reason, "exited");
+        assert_eq!(fx.ended[0].session.id, "a");
+        assert_eq!(state_of(&st, "a"), None);
+        assert_eq!(state_of(&st, "b"), Some(Working));
+    }
+
+    #[test]
+    fn an_interrupt_ends_a_busy_turn_only() {
+        let mut st = replay(&[
+            ev(EventKind::Submit, "a"),
+            tool(EventKind::ToolStart, "a", "Bash", "t1"),
+            ev(EventKind::Permission, "a"),
+        ]);
+        let esc = Input::Interrupted {
+            session_id: "a".into(),
+        };
+        let fx = st.apply(&esc, 5000);
+        assert!(fx.publish);
+        let a = st.session("a").unwrap();
+        assert_eq!((a.state, a.tools.len(), a.state_since), (Idle, 0, 5000));
+        // Already idle, or unknown: nothing to do.
+        assert!(st.apply(&esc, 5001).is_empty());
+        let unknown = Input::Interrupted {
+            session_id: "zz".into(),
+        };
+        assert!(st.apply(&unknown, 5002).is_empty());
+    }
+
+    #[test]
+    fn over_the_cap_the_oldest_idle_session_goes_first() {
+        let mut st = State::new();
+        st.set_limit(3);
+        st.apply(&Input::Event(ev(EventKind::Submit, "busy-old")), 1);
+        st.apply(&Input::Event(ev(EventKind::SessionStart, "idle-old")), 2);
+        st.apply(&Input::Event(ev(EventKind::SessionStart, "idle-new")), 3);
+        let fx = st.apply(&Input::Event(ev(EventKind::SessionStart, "d")), 4);
+        assert!(fx.evicted);
+        assert_eq!(fx.ended[0].session.id, "idle-old");
+        assert_eq!(fx.ended[0].reason, "evicted");
+        assert_eq!(st.len(), 3);
+        // No idle session left but the newest: then the oldest event goes.
+        st.apply(&Input::Event(ev(EventKind::Submit, "idle-new")), 5);
+        st.apply(&Input::Event(ev(EventKind::Submit, "d")), 6);
+        let fx = st.apply(&Input::Event(ev(EventKind::Submit, "e")), 7);
+        assert_eq!(fx.ended[0].session.id, "busy-old");
+        assert_eq!(st.len(), 3);
     }
 
     #[test]
@@ -652,7 +905,7 @@ mod tests {
         let mut st = replay(&[ev(EventKind::Submit, "a")]);
         let fx = st.apply(&Input::Event(ev(EventKind::SessionEnd, "a")), 2000);
         assert!(fx.publish);
-        assert_eq!(fx.history.unwrap().prompts, 1);
+        assert_eq!(fx.ended[0].session.prompts, 1);
         assert!(st.is_empty());
         assert_eq!(st.aggregate(), Aggregate::None);
         assert!(

@@ -23,7 +23,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -199,7 +199,7 @@ impl WaybarSignaller {
         if self.targets.iter().any(|t| t.pid == pid) || !self.is_our_waybar(pid) {
             return false;
         }
-        let Ok(pidfd) = pidfd_open(pid) else {
+        let Ok(pidfd) = crate::pidfd::open(pid) else {
             return false;
         };
         // The pidfd pins the process: if it is still our Waybar now, the
@@ -304,16 +304,6 @@ pub fn handler_installed(pid: i32, signal: i32) -> Option<bool> {
     let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
     let mask = u64::from_str_radix(mask.trim(), 16).ok()?;
     Some(mask & (1u64 << (signal - 1)) != 0)
-}
-
-fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 fn pidfd_send_signal(pidfd: RawFd, signal: i32) -> io::Result<()> {

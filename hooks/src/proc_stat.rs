@@ -41,6 +41,35 @@ pub fn parse(line: &[u8]) -> Option<ProcStat> {
     })
 }
 
+/// Shells and wrappers a hook command may run under (shell form, `timeout`,
+/// `env`...): Claude Code is the first ancestor that is none of them.
+const WRAPPERS: [&[u8]; 19] = [
+    b"sh", b"bash", b"dash", b"zsh", b"fish", b"ksh", b"mksh", b"busybox", b"env", b"timeout",
+    b"nice", b"ionice", b"nohup", b"stdbuf", b"setsid", b"chrt", b"taskset", b"flock", b"time",
+];
+
+/// How many wrappers deep the client may be.
+const CLIENT_HOPS: usize = 4;
+
+/// The process that ran this hook, past shells and wrappers that still
+/// exist: its PID and start time. `None` when it cannot be named for good
+/// (a wrapper left by its parent, too many wrappers, no /proc).
+pub fn client_process() -> Option<(u32, u64)> {
+    // SAFETY: getppid cannot fail.
+    let mut pid = unsafe { libc::getppid() } as u32;
+    for _ in 0..CLIENT_HOPS {
+        if pid <= 1 {
+            return None;
+        }
+        let stat = read(pid)?;
+        if !WRAPPERS.contains(&stat.comm.as_slice()) {
+            return Some((pid, stat.start_time));
+        }
+        pid = stat.ppid;
+    }
+    None
+}
+
 /// The nearest ancestor of this process (its parent included, at most
 /// `hops` up) whose name is one of `names`.
 pub fn find_ancestor(names: &[&[u8]], hops: usize) -> Option<u32> {
@@ -80,5 +109,15 @@ mod tests {
         assert_eq!(me.ppid, unsafe { libc::getppid() } as u32);
         assert!(me.start_time > 0);
         assert_eq!(find_ancestor(&[b"no-such-name-xyz"], 8), None);
+    }
+
+    #[test]
+    fn the_client_is_the_first_ancestor_that_is_not_a_wrapper() {
+        // The test harness's parent is cargo (or a shell under it): either
+        // way the answer is a live process with its true start time.
+        let (pid, start) = client_process().expect("an ancestor");
+        let stat = read(pid).unwrap();
+        assert_eq!(stat.start_time, start);
+        assert!(!WRAPPERS.contains(&stat.comm.as_slice()));
     }
 }

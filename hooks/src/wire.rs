@@ -155,8 +155,12 @@ pub struct Event {
     /// SessionEnd's `reason`.
     pub reason: Option<String>,
     pub transcript_path: Option<String>,
-    /// The hook's parent: the Claude Code process (for crash detection).
+    /// The Claude Code process: the hook's parent, or the first ancestor
+    /// past known shells and wrappers (for crash detection).
     pub ppid: Option<u32>,
+    /// That process's start time (/proc/PID/stat field 22), so that a
+    /// reused PID is never taken for it.
+    pub pstart: Option<u64>,
     /// When the hook started, in nanoseconds since the Unix epoch.
     pub sent_at_ns: Option<u64>,
 }
@@ -178,6 +182,7 @@ impl Event {
             reason: None,
             transcript_path: None,
             ppid: None,
+            pstart: None,
             sent_at_ns: None,
         }
     }
@@ -373,6 +378,7 @@ impl Message {
                 w.field("source", e.source.as_deref(), CAP_SHORT, false);
                 w.field("reason", e.reason.as_deref(), CAP_SHORT, false);
                 w.number("ppid", e.ppid);
+                w.number("pstart", e.pstart);
                 w.number("ts", e.sent_at_ns);
                 w.field("cwd", e.cwd.as_deref(), CAP_PATH, true);
                 w.field("transcript", e.transcript_path.as_deref(), CAP_PATH, true);
@@ -471,6 +477,7 @@ impl Message {
                 e.cwd = fields.cwd;
                 e.transcript_path = fields.transcript;
                 e.ppid = parse_num(fields.ppid, "ppid")?;
+                e.pstart = parse_num(fields.pstart, "pstart")?;
                 e.sent_at_ns = parse_num(fields.ts, "ts")?;
                 Ok(Message::Event(e))
             }
@@ -524,6 +531,7 @@ struct Fields {
     cwd: Option<String>,
     transcript: Option<String>,
     ppid: Option<String>,
+    pstart: Option<String>,
     ts: Option<String>,
     model: Option<String>,
     cost: Option<String>,
@@ -545,6 +553,7 @@ impl Fields {
             "cwd" => &mut self.cwd,
             "transcript" => &mut self.transcript,
             "ppid" => &mut self.ppid,
+            "pstart" => &mut self.pstart,
             "ts" => &mut self.ts,
             "model" => &mut self.model,
             "cost" => &mut self.cost,
@@ -662,6 +671,7 @@ mod tests {
         e.cwd = Some("/home/u/src/a\nb\\c".into());
         e.transcript_path = Some("/t.jsonl".into());
         e.ppid = Some(4242);
+        e.pstart = Some(987_654);
         e.sent_at_ns = Some(1_700_000_000_123_456_789);
         e
     }

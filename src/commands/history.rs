@@ -90,6 +90,7 @@ mod tests {
             tool_uses: 7,
             cost_usd: Some(1.5),
             model: None,
+            reason: None,
         };
         let text = table(&[&r, &r]);
         let lines: Vec<&str> = text.lines().collect();

@@ -127,6 +127,28 @@ pub fn human(r: &StatusReport) -> String {
         "datagrams: {} received, {} rejected · {} flushes, {} writes, {} signals sent",
         c.received, c.rejected, c.flushes, c.writes, c.signals
     );
+    let _ = writeln!(
+        out,
+        "watching: {} Claude Code processes, {} transcripts · {} exited, {} interrupted (Esc), {} evicted",
+        r.watched_processes, r.watched_transcripts, c.exited, c.interrupted, c.evicted
+    );
+    if c.transcript_failures > 0 {
+        let _ = writeln!(
+            out,
+            "transcripts: {} could not be watched (see the daemon's log)",
+            c.transcript_failures
+        );
+    }
+    if let Some(voice) = &r.speech_voice {
+        let _ = writeln!(
+            out,
+            "speech: {} · {} said, {} refused, {} failed",
+            voice.display(),
+            c.said,
+            c.speech_refused,
+            c.speech_failures
+        );
+    }
     if c.snapshot_failures > 0 {
         let _ = writeln!(
             out,

@@ -3,8 +3,13 @@
 //! One [`Daemon`] owns a mio `Poll`, and this file is the only one that
 //! registers or deregisters anything in it: the datagram socket
 //! (`ipc.rs`), the timerfd (`timer.rs`), the signal pipe, the waker that
-//! worker threads report through (`reports.rs`) and the pidfds of known
-//! Waybar processes (owned by the signaller, polled here). Each wake drains
+//! worker threads report through (`reports.rs`), the pidfds of known
+//! Waybar processes (owned by the signaller, polled here), the pidfds of
+//! the sessions' Claude Code processes (`processes.rs`) and the inotify
+//! descriptor on busy sessions' transcripts (`transcripts.rs`). The core
+//! says what to watch ([`Effects::watches`]); a process that exits or an
+//! Esc read from a transcript goes back to the core as an [`Input`]. Each
+//! wake drains
 //! every ready source until `WouldBlock`, turns what it read into typed
 //! [`Input`]s for the pure core, carries out the [`Effects`] the core
 //! returns, answers requests, and then decides once whether to flush.
@@ -13,10 +18,12 @@
 
 mod ipc;
 mod persist;
+mod processes;
 mod reports;
 mod speech;
 mod stats;
 mod timer;
+mod transcripts;
 
 pub use ipc::{remove_stale_socket, socket_answers};
 pub use reports::{Report, Reporter};
@@ -34,13 +41,14 @@ use crate::paths::Paths;
 use crate::publish::Publisher;
 use crate::snapshot;
 use crate::socket_activation;
-use crate::state::{Effects, Input, State};
+use crate::state::{Effects, Input, State, Watch};
 use crate::state_lock::StateLock;
 use ipc::Ipc;
 use llm_bridge_hooks::wire::{reply, Message, MAX_DATAGRAM};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use persist::{Outcome, Persist};
+use processes::{Change, Processes};
 use reports::Reports;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -52,13 +60,17 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use timer::{earliest, Timer};
+use transcripts::Transcripts;
 
 const SOCKET: Token = Token(0);
 const TIMER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const WAKER: Token = Token(3);
+const TRANSCRIPTS: Token = Token(4);
 /// The pidfd of Waybar process P is registered as Token(PIDFD_BASE + P).
 const PIDFD_BASE: usize = 1 << 32;
+/// The pidfd of a session's client, under key K, is Token(CLIENT_BASE + K).
+const CLIENT_BASE: usize = 1 << 40;
 
 /// A Waybar owed a signal (its handler was not there yet) is looked at
 /// again after this, then after twice as long, up to [`HANDLER_RETRIES`] times.
@@ -82,6 +94,9 @@ pub struct Daemon {
     signals: Signals,
     reports: Reports,
     state: State,
+    /// The sessions' Claude Code processes, and the busy ones' transcripts.
+    processes: Processes,
+    transcripts: Transcripts,
     config: Config,
     debouncer: Debouncer,
     publisher: Publisher,
@@ -126,10 +141,12 @@ impl Daemon {
             Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
         let lock = acquire_lock(&paths)?;
         let mut ipc = Ipc::open(&paths.socket)?;
-        let (state, warning) = snapshot::load(&paths.state_json)?;
+        let (mut state, warning) = snapshot::load(&paths.state_json)?;
         if let Some(w) = warning {
             log(format_args!("{w}"));
         }
+        state.set_limit(config.max_sessions);
+        let transcripts = Transcripts::new().context("cannot create an inotify descriptor")?;
 
         let poll = Poll::new().context("cannot create the poll")?;
         let timer = Timer::new()?;
@@ -143,6 +160,13 @@ impl Daemon {
         registry
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .context("cannot poll signals")?;
+        registry
+            .register(
+                &mut SourceFd(&transcripts.fd()),
+                TRANSCRIPTS,
+                Interest::READABLE,
+            )
+            .context("cannot poll the inotify descriptor")?;
         let reports = Reports::new(Waker::new(registry, WAKER).context("cannot create the waker")?);
 
         if let Some(pid_file) = &options.pid_file {
@@ -156,6 +180,8 @@ impl Daemon {
             signals,
             reports,
             state,
+            processes: Processes::default(),
+            transcripts,
             debouncer: Debouncer::from_config(&config.debounce),
             publisher: Publisher::new(&paths, config.signal),
             persist: Persist::new(paths.state_json.clone()),
@@ -172,6 +198,12 @@ impl Daemon {
             last_activity: now,
             shutdown: false,
         };
+        // Watch the restored sessions again; end those whose process is
+        // gone (or is another one under the same PID).
+        let watches: Vec<Watch> = daemon.state.watches().collect();
+        for watch in watches {
+            daemon.watch(watch);
+        }
         // Publish what the snapshot holds, so waybar.json is right from the start.
         daemon.publish();
         Ok(daemon)
@@ -208,6 +240,8 @@ impl Daemon {
                     TIMER => self.timer.clear(),
                     SIGNALS => self.drain_signals(),
                     WAKER => self.drain_reports(),
+                    TRANSCRIPTS => self.drain_transcripts(),
+                    Token(t) if t >= CLIENT_BASE => self.client_exited(t - CLIENT_BASE),
                     Token(t) if t >= PIDFD_BASE => self.waybar_exited((t - PIDFD_BASE) as i32),
                     Token(_) => {}
                 }
@@ -307,9 +341,71 @@ impl Daemon {
         let effects = self.state.apply(input, now_ms);
         let hook_ns = match input {
             Input::Event(e) => e.sent_at_ns,
-            Input::Status(_) => None,
+            _ => None,
         };
         self.carry_out(effects, now_ms, arrived_ns, hook_ns);
+    }
+
+    /// Makes the watches of one session match what the core asks.
+    fn watch(&mut self, watch: Watch) {
+        self.transcripts
+            .set(&watch.session_id, watch.transcript.as_deref());
+        let mut gone = None;
+        for change in self.processes.set(&watch.session_id, watch.process) {
+            let registry = self.poll.registry();
+            match change {
+                Change::Added(fd, key) => {
+                    let token = Token(CLIENT_BASE + key);
+                    if let Err(e) = registry.register(&mut SourceFd(&fd), token, Interest::READABLE)
+                    {
+                        log(format_args!("cannot watch a Claude Code process: {e}"));
+                    }
+                }
+                Change::Removed(fd) => {
+                    let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+                }
+                Change::Gone(process) => gone = Some(process),
+            }
+        }
+        if let Some(process) = gone {
+            // Gone before it could be watched (a restored session whose
+            // client died while no daemon ran, or a very short-lived one).
+            self.stats.exited += 1;
+            let input = Input::Exited {
+                session_id: watch.session_id,
+                process,
+            };
+            self.apply(&input, wall_clock_ns());
+        }
+    }
+
+    /// A session's Claude Code process exited: its pidfd became readable.
+    fn client_exited(&mut self, key: usize) {
+        if let Some((session_id, process)) = self.processes.exited(key) {
+            self.stats.exited += 1;
+            self.last_activity = Instant::now();
+            let input = Input::Exited {
+                session_id,
+                process,
+            };
+            self.apply(&input, wall_clock_ns());
+        }
+        // Whatever the core did, this pidfd has nothing more to say.
+        if let Some(fd) = self.processes.forget(key) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+    }
+
+    /// Transcripts grew: an Esc ends a busy session's turn.
+    fn drain_transcripts(&mut self) {
+        for session_id in self.transcripts.drain() {
+            self.stats.interrupted += 1;
+            self.last_activity = Instant::now();
+            self.apply(&Input::Interrupted { session_id }, wall_clock_ns());
+        }
     }
 
     fn carry_out(&mut self, effects: Effects, now_ms: u64, arrived_ns: u64, hook_ns: Option<u64>) {
@@ -320,8 +416,14 @@ impl Daemon {
         if effects.snapshot {
             self.persist.mark_dirty(Instant::now());
         }
-        if let Some(ended) = effects.history {
-            history::record(&ended, now_ms);
+        for ended in &effects.ended {
+            history::record(ended, now_ms);
+        }
+        if effects.evicted {
+            self.stats.evicted += 1;
+        }
+        for watch in effects.watches {
+            self.watch(watch);
         }
     }
 
@@ -412,6 +514,7 @@ impl Daemon {
             self.publisher.signaller.set_offset(config.signal);
         }
         self.debouncer = Debouncer::from_config(&config.debounce);
+        self.state.set_limit(config.max_sessions);
         let speech_changed = config.speech != self.config.speech;
         self.config = config;
         if speech_changed {
@@ -607,10 +710,15 @@ impl Daemon {
             socket_activated: self.ipc.inherited(),
             waybar_pids: self.publisher.signaller.known_pids(),
             subscribers: self.ipc.subscriber_count(),
+            watched_processes: self.processes.len(),
+            watched_transcripts: self.transcripts.len(),
             speech_voice: self.config.speech.voice_path(),
             session_count: self.state.len(),
             sessions: SessionReport::most_urgent(&self.state, wall_clock_ms()),
-            counters: self.stats.counter_report(),
+            counters: CounterReport {
+                transcript_failures: self.transcripts.failures,
+                ..self.stats.counter_report()
+            },
             latency: self.stats.latency_report(),
         }
     }

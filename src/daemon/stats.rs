@@ -66,6 +66,9 @@ pub struct Stats {
     pub said: u64,
     pub speech_refused: u64,
     pub speech_failures: u64,
+    pub exited: u64,
+    pub interrupted: u64,
+    pub evicted: u64,
     /// The changes not flushed yet.
     unflushed: Vec<Pending>,
     arrival_to_flush: Samples,
@@ -157,6 +160,10 @@ impl Stats {
             said: self.said,
             speech_refused: self.speech_refused,
             speech_failures: self.speech_failures,
+            exited: self.exited,
+            interrupted: self.interrupted,
+            evicted: self.evicted,
+            transcript_failures: 0,
         }
     }
 }
@@ -174,6 +181,12 @@ pub struct StatusReport {
     pub socket_activated: bool,
     pub waybar_pids: Vec<i32>,
     pub subscribers: usize,
+    /// Claude Code processes watched (pidfds), and busy sessions'
+    /// transcripts watched (inotify).
+    #[serde(default)]
+    pub watched_processes: usize,
+    #[serde(default)]
+    pub watched_transcripts: usize,
     /// The voice `say` uses, if one is configured.
     pub speech_voice: Option<PathBuf>,
     /// Every session the daemon holds.
@@ -281,6 +294,17 @@ pub struct CounterReport {
     pub said: u64,
     pub speech_refused: u64,
     pub speech_failures: u64,
+    /// Sessions ended because their process exited; turns ended by an Esc
+    /// read from the transcript; sessions evicted over `max_sessions`.
+    #[serde(default)]
+    pub exited: u64,
+    #[serde(default)]
+    pub interrupted: u64,
+    #[serde(default)]
+    pub evicted: u64,
+    /// Transcripts that could not be watched (missing, not a regular file).
+    #[serde(default)]
+    pub transcript_failures: u64,
 }
 
 /// Percentiles of one kind of latency, in the unit its field names.

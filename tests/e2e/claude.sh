@@ -11,10 +11,14 @@
 #   B. interactive (tmux) with --permission-mode default: PermissionRequest
 #      -> waiting at once; answered -> working -> idle; the statusLine's
 #      figures reach the tooltip; what the bar shows while a permitted tool
-#      runs and after an Esc interrupt is recorded (no hook fires for
-#      either); /exit -> none
+#      runs is recorded (no hook fires); Esc while the tool runs -> idle
+#      within 1 s (read from the transcript: no hook fires on Esc); /exit -> none
 #   C. two clients in two projects at once: "waiting 1 · 1 working", the waiting one
-#      first; then what Esc during a running tool leaves on the bar
+#      first; then Esc during a running tool -> idle within 1 s
+#   D. kill -9 of one client -> its session gone within 1 s, the other untouched;
+#      the other's terminal closed (tmux server killed: SIGHUP) -> gone within 1 s
+#   E. the daemon stopped, a client killed, the daemon started -> the restored
+#      session is ended
 #
 # Usage (as root): tests/e2e/claude.sh [BIN_DIR]   (default: target/release)
 set -euo pipefail
@@ -84,6 +88,24 @@ keys() { "${RUN[@]}" tmux -S "$D/tmux-$1.sock" send-keys -t "$1" "${@:2}"; }
 type_line() { keys "$1" "$2" && sleep 0.2 && keys "$1" Enter; }
 pane() { "${RUN[@]}" tmux -S "$D/tmux-$1.sock" capture-pane -p -t "$1"; }
 pane_has() { pane "$1" | grep -qF "$2"; }
+# client_pid NAME: the Claude Code process in NAME's tmux pane.
+client_pid() {
+    local shell
+    shell=$("${RUN[@]}" tmux -S "$D/tmux-$1.sock" list-panes -t "$1" -F '#{pane_pid}')
+    pgrep -P "$shell" -x claude
+}
+# within WHAT MS CMD...: CMD holds within MS milliseconds of now (the action
+# just taken); sets LAST_MS to the time it took.
+within() {
+    local what=$1 ms=$2 t0
+    shift 2
+    t0=$(now_ns)
+    until "$@"; do
+        (($(now_ns) < t0 + ms * 1000000)) || fail "$what: not within $ms ms (now: '$(module_text)')"
+        sleep 0.01
+    done
+    LAST_MS=$((($(now_ns) - t0) / 1000000))
+}
 tooltip_has() { module_json | grep -qF "$1"; }
 # answer NAME: presses Enter (option 1, Yes) until the permission dialog is
 # gone; a key sent while the dialog is still being set up is lost.
@@ -152,8 +174,8 @@ wait_for "B: the permitted tool to run" 10 pane_has b "tail -f /dev/null"
 sleep 1 # Observe: answering a dialog fires no hook.
 say "B: while a permitted tool runs the bar shows '$(module_text)' (no hook fires when a dialog is answered)"
 keys b Escape
-sleep 2 # Observe: no hook fires after Esc (a later issue makes the bar notice).
-say "B: after Esc the bar shows '$(module_text)' (no hook fires on Esc)"
+within "B: idle after Esc while a tool runs" 1000 text_is idle
+say "B: Esc while a tool runs -> idle in $LAST_MS ms (no hook fires: read from the transcript)"
 type_line b "/exit"
 wait_for "B: none after /exit" 20 text_is none
 
@@ -177,11 +199,37 @@ wait_for "C: gamma done, alpha still working" 20 text_starts "working 1"
 type_line c2 "/exit"
 wait_for "C: alpha alone, working" 20 text_is "working: Bash"
 keys c1 Escape
-sleep 2 # Observe: no hook fires after Esc.
-say "C: after Esc during a running tool the bar shows '$(module_text)' (no hook fires on Esc)"
+within "C: idle after Esc during a running tool" 1000 text_is idle
+say "C: Esc during a running tool -> idle in $LAST_MS ms"
 type_line c1 "/exit"
 wait_for "C: none after both exit" 20 text_is none
 wait_for "C: the bar to show 'none'" 15 bar_shows "none"
+alive "$DAEMON_PID" || fail "the daemon died"
+
+# --- D: a killed client, a closed terminal -----------------------------------------
+api d '[{"text": "ok"}]'
+tmux_client d1 alpha "$API_URL"
+tmux_client d2 gamma "$API_URL"
+wait_for "D: both sessions" 30 text_is "idle 2"
+kill -9 "$(client_pid d1)"
+within "D: the killed client's session gone" 1000 text_is idle
+tooltip_has '"tooltip":"gamma: idle' || fail "D: the other session changed: $(module_json)"
+say "D: kill -9 of a client -> its session gone in $LAST_MS ms, the other untouched"
+"${RUN[@]}" tmux -S "$D/tmux-d2.sock" kill-server
+within "D: the closed terminal's session gone" 1000 text_is none
+say "D: terminal closed (SIGHUP) -> session gone in $LAST_MS ms"
+wait_for "D: the bar to show 'none'" 15 bar_shows "none"
+
+# --- E: a client that died while no daemon ran -------------------------------------
+tmux_client e alpha "$API_URL"
+wait_for "E: the session" 30 text_is idle
+"${RUN[@]}" llm-bridge stop >/dev/null || fail "E: llm-bridge stop failed"
+kill -9 "$(client_pid e)"
+text_is idle || fail "E: the bar changed while no daemon ran: $(module_text)"
+start_bg daemon2 "${RUN[@]}" llm-bridge daemon
+DAEMON_PID=$BG_PID
+wait_for "E: the restored session ended" 10 text_is none
+say "E: daemon stopped, client killed, daemon started -> the restored session ended"
 alive "$DAEMON_PID" || fail "the daemon died"
 
 say "PASS in $((($(now_ns) - STARTED_AT) / 1000000000)) s"

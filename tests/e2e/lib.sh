@@ -59,11 +59,14 @@ e2e_cleanup() {
     if [[ -n ${KEEP_E2E_DIR:-} && -n ${D:-} ]]; then say "kept $D"; elif [[ -n ${D:-} ]]; then rm -rf "$D"; fi
 }
 
+# The five binaries README installs.
+E2E_BINARIES=(llm-bridge llm-bridge-hook llm-bridge-statusline llm-bridge-waybar llm-bridge-apply)
+
 # e2e_setup PACKAGES...: root check, packages, user, $D, $XDG, RUN.
 e2e_setup() {
     [[ $(id -u) == 0 ]] || fail "run as root: it creates a user and installs packages"
     local bin
-    for bin in llm-bridge llm-bridge-hook llm-bridge-statusline; do
+    for bin in "${E2E_BINARIES[@]}"; do
         [[ -x $BIN_DIR/$bin ]] || fail "$BIN_DIR/$bin is missing: run scripts/build-release first"
     done
     local need=() cmd
@@ -84,7 +87,7 @@ e2e_setup() {
     D=$(mktemp -d "/tmp/lbe2e-$E2E_NAME.XXXXXX")
     chmod 755 "$D"
     mkdir -p "$D/bin" "$D/samples" "$D/xdg" "$D/home"
-    cp "$BIN_DIR/llm-bridge" "$BIN_DIR/llm-bridge-hook" "$BIN_DIR/llm-bridge-statusline" "$D/bin/"
+    for bin in "${E2E_BINARIES[@]}"; do cp "$BIN_DIR/$bin" "$D/bin/"; done
     cp "$ROOT"/tests/samples/*.json "$D/samples/"
     chmod 700 "$D/xdg"
     chown -R "$E2E_USER:" "$D"

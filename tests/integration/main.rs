@@ -14,4 +14,5 @@ mod speech;
 mod statusline;
 mod subscribers;
 mod support;
+mod watching;
 mod waybar_exec;
