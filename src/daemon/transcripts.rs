@@ -8,7 +8,9 @@
 //! turn matters), hands whole lines to the pure classifier
 //! ([`crate::transcript`]) and keeps a partial last line for next time. A
 //! truncated file is read again from its start; a replaced one (moved or
-//! deleted, then created again) is opened anew. The descriptor is polled by
+//! deleted, then created again) is opened anew. A transcript that does not
+//! exist yet (a new session's first prompt comes before its first line) is
+//! waited for with a watch on its directory, and read from its start. The descriptor is polled by
 //! the loop (`daemon/mod.rs` registers it); nothing here wakes on its own.
 
 use crate::log::log;
@@ -38,8 +40,17 @@ struct Watched {
     path: PathBuf,
     /// `None` while the file is missing (deleted, not yet created again).
     open: Option<(File, WatchDescriptor)>,
+    /// While the file is missing: the watch on its directory.
+    waiting: Option<WatchDescriptor>,
     /// Where the next read starts.
     offset: u64,
+}
+
+/// Why a transcript could not be opened.
+enum OpenError {
+    /// Not there (yet).
+    Missing,
+    Refused(String),
 }
 
 pub struct Transcripts {
@@ -47,6 +58,8 @@ pub struct Transcripts {
     by_session: HashMap<String, Watched>,
     /// Sessions by watch (two sessions may share a file).
     by_wd: HashMap<WatchDescriptor, BTreeSet<String>>,
+    /// Sessions whose transcript is missing, by the watch on its directory.
+    waiting: HashMap<WatchDescriptor, BTreeSet<String>>,
     /// Transcripts that could not be watched (missing, not a regular file).
     pub failures: u64,
 }
@@ -58,6 +71,7 @@ impl Transcripts {
             inotify,
             by_session: HashMap::new(),
             by_wd: HashMap::new(),
+            waiting: HashMap::new(),
             failures: 0,
         })
     }
@@ -74,9 +88,13 @@ impl Transcripts {
     /// Makes the watch of `session_id` match `path` (`None`: no watch). A
     /// new watch starts at the file's current end.
     pub fn set(&mut self, session_id: &str, path: Option<&str>) {
-        let current = self.by_session.get(session_id).map(|w| w.path.as_path());
-        if current == path.map(Path::new) {
-            return;
+        if let Some(w) = self.by_session.get(session_id) {
+            let unchanged = Some(w.path.as_path()) == path.map(Path::new);
+            // A file that could not be opened is tried again on the next
+            // event, unless its directory is watched for it already.
+            if unchanged && (w.open.is_some() || w.waiting.is_some()) {
+                return;
+            }
         }
         self.unwatch(session_id);
         let Some(path) = path else {
@@ -85,6 +103,7 @@ impl Transcripts {
         let mut watched = Watched {
             path: PathBuf::from(path),
             open: None,
+            waiting: None,
             offset: 0,
         };
         match self.open(session_id, &watched.path) {
@@ -92,18 +111,78 @@ impl Transcripts {
                 watched.open = Some((file, wd));
                 watched.offset = size;
             }
-            Err(why) => {
-                self.failures += 1;
-                if self.failures.is_power_of_two() {
-                    log(format_args!(
-                        "cannot watch the transcript {path}: {why} ({} so far); \
-                         an Esc in that session will not show",
-                        self.failures
-                    ));
-                }
-            }
+            Err(OpenError::Missing) => match self.wait_for(session_id, &watched.path) {
+                Some(wd) => watched.waiting = Some(wd),
+                None => self.failed(path, "it does not exist, nor does its directory"),
+            },
+            Err(OpenError::Refused(why)) => self.failed(path, &why),
         }
         self.by_session.insert(session_id.to_string(), watched);
+    }
+
+    fn failed(&mut self, path: &str, why: &str) {
+        self.failures += 1;
+        if self.failures.is_power_of_two() {
+            log(format_args!(
+                "cannot watch the transcript {path}: {why} ({} so far); \
+                 an Esc in that session will not show",
+                self.failures
+            ));
+        }
+    }
+
+    /// Watches the directory of a missing transcript for its creation.
+    fn wait_for(&mut self, session_id: &str, path: &Path) -> Option<WatchDescriptor> {
+        let dir = path.parent()?;
+        let flags =
+            AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR;
+        let wd = self.inotify.add_watch(dir, flags).ok()?;
+        self.waiting
+            .entry(wd)
+            .or_default()
+            .insert(session_id.to_string());
+        Some(wd)
+    }
+
+    /// A name appeared in a watched directory: open the transcripts that
+    /// waited for it; returns their sessions.
+    fn created(&mut self, dir_wd: WatchDescriptor, name: &std::ffi::OsStr) -> Vec<String> {
+        let Some(sessions) = self.waiting.get(&dir_wd) else {
+            return Vec::new();
+        };
+        let named: Vec<String> = sessions
+            .iter()
+            .filter(|s| {
+                self.by_session
+                    .get(*s)
+                    .is_some_and(|w| w.path.file_name() == Some(name))
+            })
+            .cloned()
+            .collect();
+        let mut opened = Vec::new();
+        for session in named {
+            let path = self.by_session[&session].path.clone();
+            if let Ok((file, wd, _)) = self.open(&session, &path) {
+                self.stop_waiting(&session, dir_wd);
+                let watched = self.by_session.get_mut(&session).expect("named above");
+                // A new file: all of it is new.
+                watched.open = Some((file, wd));
+                watched.waiting = None;
+                watched.offset = 0;
+                opened.push(session);
+            }
+        }
+        opened
+    }
+
+    fn stop_waiting(&mut self, session_id: &str, dir_wd: WatchDescriptor) {
+        if let Some(sessions) = self.waiting.get_mut(&dir_wd) {
+            sessions.remove(session_id);
+            if sessions.is_empty() {
+                self.waiting.remove(&dir_wd);
+                let _ = self.inotify.rm_watch(dir_wd);
+            }
+        }
     }
 
     /// Reads every pending inotify event; returns the sessions whose
@@ -128,6 +207,9 @@ impl Transcripts {
                 }
                 if let Some(sessions) = self.by_wd.get(&event.wd) {
                     changed.extend(sessions.iter().cloned());
+                }
+                if let Some(name) = &event.name {
+                    changed.extend(self.created(event.wd, name));
                 }
             }
         }
@@ -175,10 +257,13 @@ impl Transcripts {
         let mut watched = Watched {
             path,
             open: None,
+            waiting: None,
             offset: 0,
         };
-        if let Ok((file, wd, _)) = self.open(session_id, &watched.path) {
-            watched.open = Some((file, wd));
+        match self.open(session_id, &watched.path) {
+            Ok((file, wd, _)) => watched.open = Some((file, wd)),
+            Err(OpenError::Missing) => watched.waiting = self.wait_for(session_id, &watched.path),
+            Err(OpenError::Refused(_)) => {}
         }
         self.by_session.insert(session_id.to_string(), watched);
     }
@@ -237,27 +322,34 @@ impl Transcripts {
         &mut self,
         session_id: &str,
         path: &Path,
-    ) -> Result<(File, WatchDescriptor, u64), String> {
+    ) -> Result<(File, WatchDescriptor, u64), OpenError> {
         // No FIFO may block the loop and no link may lead it elsewhere;
         // only the user's own regular files are read.
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| e.to_string())?;
-        let meta = file.metadata().map_err(|e| e.to_string())?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => OpenError::Missing,
+                _ => OpenError::Refused(e.to_string()),
+            })?;
+        let refused = |why: String| OpenError::Refused(why);
+        let meta = file.metadata().map_err(|e| refused(e.to_string()))?;
         // SAFETY: geteuid cannot fail.
         let uid = unsafe { libc::geteuid() };
         if !meta.file_type().is_file() {
-            return Err("not a regular file".into());
+            return Err(refused("not a regular file".into()));
         }
         if meta.uid() != uid {
-            return Err(format!("owned by uid {}, not by this user", meta.uid()));
+            return Err(refused(format!(
+                "owned by uid {}, not by this user",
+                meta.uid()
+            )));
         }
         let wd = self
             .inotify
             .add_watch(path, watch_flags())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| refused(e.to_string()))?;
         self.by_wd
             .entry(wd)
             .or_default()
@@ -269,6 +361,9 @@ impl Transcripts {
         let Some(watched) = self.by_session.remove(session_id) else {
             return;
         };
+        if let Some(dir_wd) = watched.waiting {
+            self.stop_waiting(session_id, dir_wd);
+        }
         let Some((_, wd)) = watched.open else {
             return;
         };
@@ -366,7 +461,24 @@ mod tests {
     }
 
     #[test]
-    fn fifos_links_and_missing_files_are_refused() {
+    fn a_transcript_created_after_the_watch_is_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.jsonl");
+        let mut t = Transcripts::new().unwrap();
+        t.set("s", Some(path.to_str().unwrap()));
+        assert_eq!((t.failures, t.waiting.len()), (0, 1));
+        // Written in one go by the client, as it does: open, write, close.
+        std::fs::write(&path, format!("{TOOL_USE}\n{INTERRUPTED}\n")).unwrap();
+        assert_eq!(t.drain(), ["s"]);
+        assert!(t.waiting.is_empty());
+        append(&path, &format!("{TOOL_USE}\n{INTERRUPTED}\n"));
+        assert_eq!(t.drain(), ["s"]);
+        t.set("s", None);
+        assert_eq!((t.by_wd.len(), t.waiting.len()), (0, 0));
+    }
+
+    #[test]
+    fn fifos_links_and_missing_directories_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
@@ -375,10 +487,8 @@ mod tests {
         let link = dir.path().join("link.jsonl");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let mut t = Transcripts::new().unwrap();
-        for (i, p) in [&fifo, &link, &dir.path().join("missing")]
-            .iter()
-            .enumerate()
-        {
+        let nowhere = dir.path().join("no-such-dir/t.jsonl");
+        for (i, p) in [&fifo, &link, &nowhere].iter().enumerate() {
             t.set(&i.to_string(), Some(p.to_str().unwrap()));
         }
         assert_eq!(t.failures, 3);
