@@ -177,7 +177,26 @@ impl Session {
             session_id: self.id.clone(),
             process: self.process(),
             transcript: self.transcript_path.clone().filter(|_| busy),
+            client_status: self
+                .client_status_file()
+                .filter(|_| self.state == SessionState::Waiting),
         }
+    }
+
+    /// The file where Claude Code says whether it waits for the user:
+    /// `<config>/sessions/<pid>.json`, beside `<config>/projects/<project>/`
+    /// where the transcript is (docs/dialogs.md).
+    pub fn client_status_file(&self) -> Option<String> {
+        let transcript = std::path::Path::new(self.transcript_path.as_deref()?);
+        let projects = transcript.parent()?.parent()?;
+        if projects.file_name()? != "projects" {
+            return None;
+        }
+        let file = projects
+            .parent()?
+            .join("sessions")
+            .join(format!("{}.json", self.pid?));
+        file.to_str().map(str::to_string)
     }
 
     /// A turn ended without a hook: nothing of it runs any more.
@@ -216,6 +235,9 @@ pub enum Input {
     /// The session's transcript says the user interrupted the turn (Esc),
     /// for which Claude Code fires no hook.
     Interrupted { session_id: String },
+    /// The client says the permission dialog the session waited on was
+    /// answered (`allowed`: "Yes"), for which it fires no hook either.
+    Answered { session_id: String, allowed: bool },
 }
 
 /// One process for good: a PID and its start time (a reused PID has another).
@@ -233,6 +255,9 @@ pub struct Watch {
     pub process: Option<Process>,
     /// The transcript, while the session is working or waiting.
     pub transcript: Option<String>,
+    /// The client's status file, while the session waits for a dialog's
+    /// answer.
+    pub client_status: Option<String>,
 }
 
 /// A session that ended, and why (SessionEnd's reason, `exited`, `evicted`).
@@ -302,6 +327,7 @@ impl Effects {
             session_id: session.id.clone(),
             process: None,
             transcript: None,
+            client_status: None,
         });
         self.ended.push(Ended {
             session,
@@ -379,7 +405,31 @@ impl State {
                 process,
             } => self.apply_exited(session_id, *process),
             Input::Interrupted { session_id } => self.apply_interrupted(session_id, now),
+            Input::Answered {
+                session_id,
+                allowed,
+            } => self.apply_answered(session_id, *allowed, now),
         }
+    }
+
+    fn apply_answered(&mut self, session_id: &str, allowed: bool, now: Millis) -> Effects {
+        let Some(session) = self.sessions.get_mut(session_id) else {
+            return Effects::default();
+        };
+        // Only a session still waiting: a PostToolUse that came first
+        // already made it work, and nothing else may be undone.
+        if session.state != SessionState::Waiting {
+            return Effects::default();
+        }
+        if allowed {
+            session.set_state(SessionState::Working, now);
+        } else {
+            // "No" ends the turn (the transcript says so too).
+            session.end_turn(SessionState::Idle, now);
+        }
+        let mut effects = Effects::changed();
+        effects.watches.push(session.watch());
+        effects
     }
 
     fn apply_exited(&mut self, session_id: &str, process: Process) -> Effects {
@@ -717,6 +767,55 @@ mod tests {
             session_id: "zz".into(),
         };
         assert!(st.apply(&unknown, 5002).is_empty());
+    }
+
+    #[test]
+    fn an_answered_dialog_ends_waiting_and_nothing_else() {
+        let mut st = State::new();
+        let mut e = with_client(tool(EventKind::ToolStart, "a", "Bash", "t1"), 7, 70);
+        e.transcript_path = Some("/h/.claude/projects/p/a.jsonl".into());
+        let fx = st.apply(&Input::Event(e), 1);
+        assert_eq!(fx.watches[0].client_status, None);
+        let fx = st.apply(&Input::Event(ev(EventKind::Permission, "a")), 2);
+        // Waiting: the client's status file is watched, beside the projects.
+        assert_eq!(
+            fx.watches[0].client_status.as_deref(),
+            Some("/h/.claude/sessions/7.json")
+        );
+        let answered = |allowed| Input::Answered {
+            session_id: "a".into(),
+            allowed,
+        };
+        let fx = st.apply(&answered(true), 3);
+        assert!(fx.publish);
+        assert_eq!(fx.watches[0].client_status, None);
+        let a = st.session("a").unwrap();
+        assert_eq!((a.state, a.tools.len()), (Working, 1));
+        // Working already (PostToolUse came first): nothing to undo.
+        assert!(st.apply(&answered(true), 4).is_empty());
+        assert!(st.apply(&answered(false), 4).is_empty());
+        st.apply(&Input::Event(ev(EventKind::Permission, "a")), 5);
+        st.apply(&answered(false), 6);
+        let a = st.session("a").unwrap();
+        assert_eq!((a.state, a.tools.len()), (Idle, 0));
+    }
+
+    #[test]
+    fn the_client_status_file_is_beside_the_projects() {
+        let mut s = Session {
+            pid: Some(4242),
+            transcript_path: Some("/home/u/.claude/projects/-home-u-app/abc.jsonl".into()),
+            ..Session::default()
+        };
+        assert_eq!(
+            s.client_status_file().as_deref(),
+            Some("/home/u/.claude/sessions/4242.json")
+        );
+        s.transcript_path = Some("/elsewhere/abc.jsonl".into());
+        assert_eq!(s.client_status_file(), None);
+        s.transcript_path = Some("/home/u/.claude/projects/p/abc.jsonl".into());
+        s.pid = None;
+        assert_eq!(s.client_status_file(), None);
     }
 
     #[test]

@@ -129,8 +129,15 @@ pub fn human(r: &StatusReport) -> String {
     );
     let _ = writeln!(
         out,
-        "watching: {} Claude Code processes, {} transcripts · {} exited, {} interrupted (Esc), {} evicted",
-        r.watched_processes, r.watched_transcripts, c.exited, c.interrupted, c.evicted
+        "watching: {} Claude Code processes, {} transcripts, {} dialogs · {} exited, \
+         {} interrupted (Esc), {} dialogs answered, {} evicted",
+        r.watched_processes,
+        r.watched_transcripts,
+        r.watched_dialogs,
+        c.exited,
+        c.interrupted,
+        c.answered,
+        c.evicted
     );
     if c.transcript_failures > 0 {
         let _ = writeln!(

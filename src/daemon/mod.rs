@@ -6,7 +6,8 @@
 //! worker threads report through (`reports.rs`), the pidfds of known
 //! Waybar processes (owned by the signaller, polled here), the pidfds of
 //! the sessions' Claude Code processes (`processes.rs`) and the inotify
-//! descriptor on busy sessions' transcripts (`transcripts.rs`). The core
+//! descriptor on busy sessions' transcripts (`transcripts.rs`) and the one
+//! on waiting sessions' client status files (`dialogs.rs`). The core
 //! says what to watch ([`Effects::watches`]); a process that exits or an
 //! Esc read from a transcript goes back to the core as an [`Input`]. Each
 //! wake drains
@@ -16,6 +17,7 @@
 //! Nothing is periodic: with nothing pending no timer is armed and an idle
 //! daemon never wakes.
 
+mod dialogs;
 mod ipc;
 mod persist;
 mod processes;
@@ -43,6 +45,7 @@ use crate::snapshot;
 use crate::socket_activation;
 use crate::state::{Effects, Input, State, Watch};
 use crate::state_lock::StateLock;
+use dialogs::Dialogs;
 use ipc::Ipc;
 use llm_bridge_hooks::wire::{reply, Message, MAX_DATAGRAM};
 use mio::unix::SourceFd;
@@ -67,6 +70,7 @@ const TIMER: Token = Token(1);
 const SIGNALS: Token = Token(2);
 const WAKER: Token = Token(3);
 const TRANSCRIPTS: Token = Token(4);
+const DIALOGS: Token = Token(5);
 /// The pidfd of Waybar process P is registered as Token(PIDFD_BASE + P).
 const PIDFD_BASE: usize = 1 << 32;
 /// The pidfd of a session's client, under key K, is Token(CLIENT_BASE + K).
@@ -97,6 +101,8 @@ pub struct Daemon {
     /// The sessions' Claude Code processes, and the busy ones' transcripts.
     processes: Processes,
     transcripts: Transcripts,
+    /// The client status files of sessions waiting for a dialog's answer.
+    dialogs: Dialogs,
     config: Config,
     debouncer: Debouncer,
     publisher: Publisher,
@@ -147,6 +153,7 @@ impl Daemon {
         }
         state.set_limit(config.max_sessions);
         let transcripts = Transcripts::new().context("cannot create an inotify descriptor")?;
+        let dialogs = Dialogs::new().context("cannot create an inotify descriptor")?;
 
         let poll = Poll::new().context("cannot create the poll")?;
         let timer = Timer::new()?;
@@ -167,6 +174,9 @@ impl Daemon {
                 Interest::READABLE,
             )
             .context("cannot poll the inotify descriptor")?;
+        registry
+            .register(&mut SourceFd(&dialogs.fd()), DIALOGS, Interest::READABLE)
+            .context("cannot poll the inotify descriptor")?;
         let reports = Reports::new(Waker::new(registry, WAKER).context("cannot create the waker")?);
 
         if let Some(pid_file) = &options.pid_file {
@@ -182,6 +192,7 @@ impl Daemon {
             state,
             processes: Processes::default(),
             transcripts,
+            dialogs,
             debouncer: Debouncer::from_config(&config.debounce),
             publisher: Publisher::new(&paths, config.signal),
             persist: Persist::new(paths.state_json.clone()),
@@ -241,6 +252,7 @@ impl Daemon {
                     SIGNALS => self.drain_signals(),
                     WAKER => self.drain_reports(),
                     TRANSCRIPTS => self.drain_transcripts(),
+                    DIALOGS => self.drain_dialogs(),
                     Token(t) if t >= CLIENT_BASE => self.client_exited(t - CLIENT_BASE),
                     Token(t) if t >= PIDFD_BASE => self.waybar_exited((t - PIDFD_BASE) as i32),
                     Token(_) => {}
@@ -350,6 +362,8 @@ impl Daemon {
     fn watch(&mut self, watch: Watch) {
         self.transcripts
             .set(&watch.session_id, watch.transcript.as_deref());
+        self.dialogs
+            .set(&watch.session_id, watch.client_status.as_deref());
         let mut gone = None;
         for change in self.processes.set(&watch.session_id, watch.process) {
             let registry = self.poll.registry();
@@ -396,6 +410,19 @@ impl Daemon {
                 .poll
                 .registry()
                 .deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+    }
+
+    /// A client rewrote its status file: a dialog may have been answered.
+    fn drain_dialogs(&mut self) {
+        for (session_id, allowed) in self.dialogs.drain() {
+            self.stats.answered += 1;
+            self.last_activity = Instant::now();
+            let input = Input::Answered {
+                session_id,
+                allowed,
+            };
+            self.apply(&input, wall_clock_ns());
         }
     }
 
@@ -712,6 +739,7 @@ impl Daemon {
             subscribers: self.ipc.subscriber_count(),
             watched_processes: self.processes.len(),
             watched_transcripts: self.transcripts.len(),
+            watched_dialogs: self.dialogs.len(),
             speech_voice: self.config.speech.voice_path(),
             session_count: self.state.len(),
             sessions: SessionReport::most_urgent(&self.state, wall_clock_ms()),

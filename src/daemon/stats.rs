@@ -69,6 +69,7 @@ pub struct Stats {
     pub exited: u64,
     pub interrupted: u64,
     pub evicted: u64,
+    pub answered: u64,
     /// The changes not flushed yet.
     unflushed: Vec<Pending>,
     arrival_to_flush: Samples,
@@ -163,6 +164,7 @@ impl Stats {
             exited: self.exited,
             interrupted: self.interrupted,
             evicted: self.evicted,
+            answered: self.answered,
             transcript_failures: 0,
         }
     }
@@ -187,6 +189,9 @@ pub struct StatusReport {
     pub watched_processes: usize,
     #[serde(default)]
     pub watched_transcripts: usize,
+    /// Waiting sessions whose client status file is watched (dialogs).
+    #[serde(default)]
+    pub watched_dialogs: usize,
     /// The voice `say` uses, if one is configured.
     pub speech_voice: Option<PathBuf>,
     /// Every session the daemon holds.
@@ -302,6 +307,9 @@ pub struct CounterReport {
     pub interrupted: u64,
     #[serde(default)]
     pub evicted: u64,
+    /// Permission dialogs seen answered in the client's status file.
+    #[serde(default)]
+    pub answered: u64,
     /// Transcripts that could not be watched (missing, not a regular file).
     #[serde(default)]
     pub transcript_failures: u64,

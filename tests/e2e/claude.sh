@@ -10,9 +10,11 @@
 #   A. `claude -p` with two tool calls: working: Bash -> idle -> none
 #   B. interactive (tmux) with --permission-mode default: PermissionRequest
 #      -> waiting at once; answered -> working -> idle; the statusLine's
-#      figures reach the tooltip; what the bar shows while a permitted tool
-#      runs is recorded (no hook fires); Esc while the tool runs -> idle
-#      within 1 s (read from the transcript: no hook fires on Esc); /exit -> none
+#      figures reach the tooltip; a long command's dialog answered "Yes" ->
+#      working within 1 s (read from the client's status file: no hook
+#      fires); Esc while the tool runs -> idle within 1 s (read from the
+#      transcript: no hook fires on Esc); a dialog left open 5 s stays
+#      waiting, then answered "No" -> idle within 1 s; /exit -> none
 #   C. two clients in two projects at once: "waiting 1 · 1 working", the waiting one
 #      first; then Esc during a running tool -> idle within 1 s
 #   D. kill -9 of one client -> its session gone within 1 s, the other untouched;
@@ -151,7 +153,8 @@ say "A: claude -p: working: Bash -> idle -> none"
 
 # --- B: interactive, permission dialog, statusLine, Esc ------------------------------
 api b '[{"bash": "touch e2e-needs-permission"}, {"text": "Finished."},
-        {"bash": "timeout 30 tail -f /dev/null"}, {"text": "Stopped."}]'
+        {"bash": "timeout 30 tail -f /dev/null"}, {"text": "Stopped."},
+        {"bash": "touch e2e-denied"}, {"text": "Understood."}]'
 : >"$D/follow.log"
 tmux_client b beta "$API_URL" --permission-mode default
 wait_for "B: the session to start" 30 tooltip_has "beta: idle"
@@ -170,12 +173,28 @@ type_line b "run a long command"
 wait_for "B: waiting for the long command's permission" 20 text_is waiting
 wait_for "B: the second dialog on screen" 10 pane_has b "Do you want to proceed?"
 answer b
+within "B: working after the dialog is answered Yes" 1000 text_is "working: Bash"
+say "B: dialog answered Yes -> working $LAST_MS ms after it left the screen (no hook fires: read from the client's status file)"
 wait_for "B: the permitted tool to run" 10 pane_has b "tail -f /dev/null"
-sleep 1 # Observe: answering a dialog fires no hook.
-say "B: while a permitted tool runs the bar shows '$(module_text)' (no hook fires when a dialog is answered)"
 keys b Escape
 within "B: idle after Esc while a tool runs" 1000 text_is idle
 say "B: Esc while a tool runs -> idle in $LAST_MS ms (no hook fires: read from the transcript)"
+type_line b "say something"
+wait_for "B: the plain answer on screen" 20 pane_has b "Stopped."
+wait_for "B: idle after a plain answer" 20 text_is idle
+type_line b "touch another file"
+wait_for "B: waiting for the third dialog" 20 text_is waiting
+wait_for "B: the third dialog on screen" 10 pane_has b "Do you want to proceed?"
+open_until=$(($(now_ns) + 5000000000))
+while (($(now_ns) < open_until)); do
+    text_is waiting || fail "B: the bar left 'waiting' while the dialog was open: $(module_text)"
+    sleep 0.05
+done
+pane_has b "Do you want to proceed?" || fail "B: the dialog went away by itself"
+keys b Escape
+within "B: idle after the dialog is answered No" 1000 text_is idle
+say "B: a dialog open 5 s stayed waiting; answered No -> idle in $LAST_MS ms"
+test ! -e "$D/beta/e2e-denied" || fail "B: the denied command ran"
 type_line b "/exit"
 wait_for "B: none after /exit" 20 text_is none
 

@@ -208,3 +208,67 @@ fn a_client_that_died_while_no_daemon_ran_is_ended_when_it_starts() {
     drop(alive);
     wait_state(&env, "d2", None);
 }
+
+/// A stand-in client: a live process the events name by PID and start time.
+fn sleeper() -> (Child, u32, u64) {
+    let child = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = llm_bridge_hooks::proc_stat::read(pid).unwrap().start_time;
+    (child, pid, start)
+}
+
+#[test]
+fn an_answered_dialog_shows_at_once_and_an_open_one_stays_waiting() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    // Claude Code's config directory: transcripts under projects/, the
+    // clients' status files under sessions/ (docs/dialogs.md).
+    let config = env.runtime().join("claude");
+    std::fs::create_dir_all(config.join("projects/p")).unwrap();
+    std::fs::create_dir_all(config.join("sessions")).unwrap();
+    let status_file = |pid: u32| config.join(format!("sessions/{pid}.json"));
+    let write_status = |pid: u32, sid: &str, status: &str| {
+        std::fs::write(
+            status_file(pid),
+            format!(r#"{{"pid":{pid},"sessionId":"{sid}","status":"{status}"}}"#),
+        )
+        .unwrap();
+    };
+    let (mut a_proc, a_pid, a_start) = sleeper();
+    let (mut b_proc, b_pid, b_start) = sleeper();
+    write_status(a_pid, "da", "busy");
+    write_status(b_pid, "db", "waiting");
+    for (sid, pid, start) in [("da", a_pid, a_start), ("db", b_pid, b_start)] {
+        for kind in [EventKind::ToolStart, EventKind::Permission] {
+            let mut e = tool_event(kind, sid, "Bash", &format!("t-{sid}"));
+            e.cwd = Some(format!("/p/{sid}"));
+            e.ppid = Some(pid);
+            e.pstart = Some(start);
+            let transcript = config.join(format!("projects/p/{sid}.jsonl"));
+            e.transcript_path = Some(transcript.to_str().unwrap().to_string());
+            env.send(e);
+        }
+        wait_state(&env, sid, Some("waiting"));
+    }
+    wait_until("two dialogs watched", || {
+        watched(&env, "watched_dialogs") == 2
+    });
+    // a's dialog appears; then b's is answered "Yes". Once b works, a's
+    // `waiting` has been read (one inotify queue, in order).
+    write_status(a_pid, "da", "waiting");
+    write_status(b_pid, "db", "busy");
+    wait_state(&env, "db", Some("working"));
+    assert_eq!(state_of(&env, "da").as_deref(), Some("waiting"));
+    // a's is answered "No".
+    write_status(a_pid, "da", "idle");
+    wait_state(&env, "da", Some("idle"));
+    assert_eq!(counter(&env, "answered"), 2);
+    assert_eq!(watched(&env, "watched_dialogs"), 0);
+    for p in [&mut a_proc, &mut b_proc] {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+}
