@@ -606,6 +606,50 @@ fn main() {
                 ms(pct(&mut kill_lat, 99.0))
             ),
         );
+        // A dialog answered "Yes": the client's status file goes from
+        // waiting to busy (docs/dialogs.md).
+        let config = env.dir.join("claude");
+        std::fs::create_dir_all(config.join("projects/p")).unwrap();
+        std::fs::create_dir_all(config.join("sessions")).unwrap();
+        let mut answer_lat = Vec::new();
+        let mut asking = client(&mut clients, "dialog", None);
+        asking.transcript_path = Some(config.join("projects/p/dialog.jsonl").display().to_string());
+        let status_file = config.join(format!("sessions/{}.json", asking.ppid.unwrap()));
+        let write_status = |status: &str| {
+            std::fs::write(
+                &status_file,
+                format!(r#"{{"sessionId":"dialog","status":"{status}"}}"#),
+            )
+            .unwrap();
+        };
+        for _ in 0..rounds {
+            write_status("waiting");
+            let mut e = asking.clone();
+            e.kind = EventKind::Permission;
+            let before = waybar.count();
+            send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+            waybar.wait_count(before + 1);
+            std::thread::sleep(Duration::from_millis(25));
+            let before = waybar.count();
+            let t0 = now_ns();
+            write_status("busy");
+            let arrivals = waybar.wait_count(before + 1);
+            answer_lat.push(Duration::from_nanos((arrivals[before] - t0) as u64));
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        row(
+            &format!(
+                "dialog answered: client status file waiting → busy → signal ({rounds} rounds)"
+            ),
+            &format!(
+                "p50 {} · p99 {}",
+                ms(median(&mut answer_lat)),
+                ms(pct(&mut answer_lat, 99.0))
+            ),
+        );
+        let mut e = asking.clone();
+        e.kind = EventKind::Stop;
+        send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
         // Three idle sessions with watched clients.
         for i in 0..3 {
             let mut e = client(&mut clients, &format!("idle-{i}"), None);
@@ -630,7 +674,7 @@ fn main() {
         let (after, threads_after) = (ctxt(pid), threads(pid));
         row(
             &format!(
-                "daemon wakeups over {idle} s idle with 4 idle sessions' clients watched \
+                "daemon wakeups over {idle} s idle with 5 idle sessions' clients watched \
                  (context switches, all {threads_after} threads)"
             ),
             &if threads_before == threads_after {
