@@ -660,10 +660,10 @@ fn main() {
         e.cwd = Some("/home/u/src/esc".into());
         send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while env.status()["watched_processes"].as_u64() != Some(4) {
+        while env.status()["watched_processes"].as_u64() != Some(5) {
             assert!(
                 Instant::now() < deadline,
-                "the daemon never watched 4 clients"
+                "the daemon never watched 5 clients"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
