@@ -889,10 +889,17 @@ struct BenchEnv {
 }
 
 impl BenchEnv {
+    /// A private runtime directory on tmpfs, as `XDG_RUNTIME_DIR`
+    /// (`/run/user/UID`) is on a desktop: /dev/shm, else /tmp.
     fn new() -> BenchEnv {
+        let base = if Path::new("/dev/shm").is_dir() {
+            "/dev/shm"
+        } else {
+            "/tmp"
+        };
         let tmp = tempfile::Builder::new()
             .prefix("lbb")
-            .tempdir_in("/tmp")
+            .tempdir_in(base)
             .unwrap();
         let dir = tmp.path().to_path_buf();
         BenchEnv { _tmp: tmp, dir }
