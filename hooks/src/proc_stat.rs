@@ -42,10 +42,13 @@ pub fn parse(line: &[u8]) -> Option<ProcStat> {
 }
 
 /// Shells and wrappers a hook command may run under (shell form, `timeout`,
-/// `env`...): Claude Code is the first ancestor that is none of them.
-const WRAPPERS: [&[u8]; 19] = [
+/// `env`, a change of user...): Claude Code is the first ancestor that is
+/// none of them. (A wrapper taken for the client would end the session
+/// when the wrapper exits, right after the hook.)
+const WRAPPERS: [&[u8]; 24] = [
     b"sh", b"bash", b"dash", b"zsh", b"fish", b"ksh", b"mksh", b"busybox", b"env", b"timeout",
     b"nice", b"ionice", b"nohup", b"stdbuf", b"setsid", b"chrt", b"taskset", b"flock", b"time",
+    b"runuser", b"sudo", b"su", b"setpriv", b"doas",
 ];
 
 /// How many wrappers deep the client may be.

@@ -28,22 +28,6 @@ fn loud_span(samples: impl Iterator<Item = f32>, threshold: f32) -> Option<(usiz
     span
 }
 
-/// Pearson correlation over the common length.
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    ab / (aa * bb).sqrt()
-}
-
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("captured.raw");
@@ -154,7 +138,7 @@ pcm.llmb_capture {{
     };
     let a = envelope(&samples[s0..s1]);
     let b = envelope(&captured[c0..(c0 + want).min(captured.len())]);
-    let r = correlation(&a, &b);
+    let r = support::correlation(&a, &b);
     eprintln!("loudness envelope correlation {r:.4}");
     assert!(
         r > 0.9,

@@ -131,21 +131,6 @@ fn sentence_ids_match_piper() {
     assert_eq!(synth.stats().unknown_phonemes, 0);
 }
 
-/// Pearson correlation of two equally long signals.
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len().min(b.len()) as f64;
-    let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x) - ma, f64::from(y) - mb);
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    ab / (aa * bb).sqrt()
-}
-
 fn onnxruntime_audio(ids: &[i64]) -> Vec<f32> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("audio.f32");
@@ -194,7 +179,7 @@ fn tract_audio_matches_onnxruntime_without_noise() {
             ours.len(),
             theirs.len()
         );
-        let r = correlation(&ours, &theirs);
+        let r = support::correlation(&ours, &theirs);
         let max_diff = ours
             .iter()
             .zip(&theirs)

@@ -14,7 +14,8 @@
 #      working within 1 s (read from the client's status file: no hook
 #      fires); Esc while the tool runs -> idle within 1 s (read from the
 #      transcript: no hook fires on Esc); a dialog left open 5 s stays
-#      waiting, then answered "No" -> idle within 1 s; /exit -> none
+#      waiting, then answered "No" -> idle within 1 s; Esc while the model
+#      streams -> idle within 1 s; /exit -> none
 #   C. two clients in two projects at once: "waiting 1 · 1 working", the waiting one
 #      first; then Esc during a running tool -> idle within 1 s
 #   D. kill -9 of one client -> its session gone within 1 s, the other untouched;
@@ -154,7 +155,11 @@ say "A: claude -p: working: Bash -> idle -> none"
 # --- B: interactive, permission dialog, statusLine, Esc ------------------------------
 api b '[{"bash": "touch e2e-needs-permission"}, {"text": "Finished."},
         {"bash": "timeout 30 tail -f /dev/null"}, {"text": "Stopped."},
-        {"bash": "touch e2e-denied"}, {"text": "Understood."}]'
+        {"bash": "touch e2e-denied"},
+        {"slow": ["Streaming chunk 1. ", "Streaming chunk 2. ", "Streaming chunk 3. ", "Streaming chunk 4. ",
+                  "Streaming chunk 5. ", "Streaming chunk 6. ", "Streaming chunk 7. ", "Streaming chunk 8. ",
+                  "Streaming chunk 9. ", "Streaming chunk 10. ", "Streaming chunk 11. ", "Streaming chunk 12. "],
+         "delay": 0.5}]'
 : >"$D/follow.log"
 tmux_client b beta "$API_URL" --permission-mode default
 wait_for "B: the session to start" 30 tooltip_has "beta: idle"
@@ -195,6 +200,12 @@ keys b Escape
 within "B: idle after the dialog is answered No" 1000 text_is idle
 say "B: a dialog open 5 s stayed waiting; answered No -> idle in $LAST_MS ms"
 test ! -e "$D/beta/e2e-denied" || fail "B: the denied command ran"
+type_line b "write me a long answer"
+wait_for "B: the answer streaming" 20 pane_has b "Streaming chunk 2."
+text_is working || fail "B: not working while the answer streams: $(module_text)"
+keys b Escape
+within "B: idle after Esc while the model streams" 1000 text_is idle
+say "B: Esc while the model streams -> idle in $LAST_MS ms"
 type_line b "/exit"
 wait_for "B: none after /exit" 20 text_is none
 

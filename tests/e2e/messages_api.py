@@ -10,6 +10,9 @@ offers the Bash tool (an agentic turn: each tool result comes back as the
 next request):
   {"bash": "echo one"}           a tool_use block calling Bash
   {"text": "All done."}          a text reply that ends the turn
+  {"slow": ["a", "b"], "delay": 0.5}
+                                 a text reply streamed one delta per chunk,
+                                 DELAY seconds apart (to press Esc mid-stream)
 Requests without the Bash tool (title generation and the like) get a short
 text reply and do not consume the script; so does every request once the
 script is exhausted. Replies stream as server-sent events, like the real
@@ -111,6 +114,42 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.close_connection = True
 
+    def stream_slow(self, turn):
+        import time
+        n = next(ids)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def put(data):
+            raw = f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode()
+            self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+            self.wfile.flush()
+
+        usage = {"input_tokens": 1200, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        try:
+            put({"type": "message_start", "message": {"id": f"msg_{n:04d}", "type": "message", "role": "assistant",
+                 "model": MODEL, "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}})
+            put({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+            for chunk in turn["slow"]:
+                put({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": chunk}})
+                time.sleep(turn.get("delay", 0.5))
+            put({"type": "content_block_stop", "index": 0})
+            put({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 50}})
+            put({"type": "message_stop"})
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            if LOG:
+                with open(LOG, "a") as f:
+                    f.write("slow stream finished\n")
+        except (BrokenPipeError, ConnectionResetError) as e:
+            if LOG:
+                with open(LOG, "a") as f:
+                    f.write(f"slow stream aborted by client: {e!r}\n")
+
     def do_GET(self):
         self.send(200, b"{}")
 
@@ -139,6 +178,8 @@ class Handler(BaseHTTPRequestHandler):
             with open(LOG, "a") as f:
                 f.write(f"request tools={len(tools)} -> {json.dumps(turn)}\n")
         events = reply_events(turn)
+        if body.get("stream") and "slow" in turn:
+            return self.stream_slow(turn)
         if body.get("stream"):
             return self.send(200, sse(events), "text/event-stream")
         message = events[0]["message"]

@@ -75,7 +75,17 @@ pub fn render(
         if i > 0 {
             out.push('\n');
         }
-        for span in row {
+        for mut span in row {
+            // What Claude Code sent (model, paths, style) goes to its
+            // terminal: no control character of it gets there raw. The
+            // user's own format text is the user's.
+            if span.segment.is_some() && span.text.chars().any(char::is_control) {
+                span.text = span
+                    .text
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect();
+            }
             match span.sgr {
                 Some(sgr) if opts.color => {
                     let _ = write!(out, "\x1b[{sgr}m{}\x1b[0m", span.text);
@@ -294,6 +304,19 @@ mod tests {
             Some("main"),
             &plain(),
         )
+    }
+
+    #[test]
+    fn control_characters_from_outside_never_reach_the_terminal() {
+        let mut input = sample();
+        input.model = Some("Opus\x1b]0;pwned\x07\u{9b}31m".into());
+        input.project_dir = Some("/home/u/a\nb".into());
+        input.output_style = Some("x\x00y".into());
+        for segment in ["model", "project", "style"] {
+            let line = one(segment, &input);
+            assert!(!line.chars().any(char::is_control), "{segment}: {line:?}");
+        }
+        assert_eq!(one("model", &input), "Opus?]0;pwned??31m");
     }
 
     #[test]
