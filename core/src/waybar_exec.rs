@@ -17,14 +17,25 @@ use std::io::Write;
 /// daemon, so a Waybar that (re)started after the daemon is signalled from
 /// the next change on.
 pub fn print_once(paths: &Paths) {
-    let line = current_module(paths);
+    // Another user's /tmp/llm-bridge-$UID could hold a forged module.
+    let problem = llm_bridge_hooks::runtime_path::fallback_dir_problem();
+    let line = match &problem {
+        Some(problem) => {
+            eprintln!("llm-bridge-waybar: {problem}");
+            crate::module::render_empty()
+        }
+        None => current_module(paths),
+    };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
     drop(out);
     log_exec(&line);
     // Waybar runs its exec through `sh -c`: the parent or the grandparent.
-    if let Some(pid) = proc_stat::find_ancestor(&WAYBAR_NAMES, 3) {
+    let found = problem
+        .is_none()
+        .then(|| proc_stat::find_ancestor(&WAYBAR_NAMES, 3));
+    if let Some(pid) = found.flatten() {
         let _ = send_datagram_nonblocking(&paths.socket, &Message::Waybar { pid }.encode());
     }
 }

@@ -4,6 +4,7 @@
 mod daemon_lifecycle;
 mod fallback;
 mod hook_binary;
+mod hostile;
 mod install;
 mod lifecycle;
 mod readme;

@@ -14,7 +14,7 @@
 
 use llm_bridge_hooks::hook_input::event_from_hook_json;
 use llm_bridge_hooks::proc_stat;
-use llm_bridge_hooks::runtime_path::socket_path;
+use llm_bridge_hooks::runtime_path::checked_socket_path;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
 use llm_bridge_hooks::wire::Message;
 use std::ffi::OsStr;
@@ -63,7 +63,16 @@ fn run() {
     };
     drop(input);
     let datagram = Message::Event(event).encode();
-    match send_datagram(&socket_path(), &datagram, SEND_TIMEOUT) {
+    // Another user's /tmp/llm-bridge-$UID gets nothing (nor does the
+    // fallback, which would write there).
+    let socket = match checked_socket_path() {
+        Ok(socket) => socket,
+        Err(problem) => {
+            warn(format_args!("event dropped: {problem}"));
+            return;
+        }
+    };
+    match send_datagram(&socket, &datagram, SEND_TIMEOUT) {
         Ok(()) => {}
         Err(SendError::DaemonDown(_)) => run_fallback(&datagram),
         Err(e) => warn(format_args!("event dropped: {e}")),

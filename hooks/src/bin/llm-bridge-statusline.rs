@@ -9,7 +9,7 @@
 #![no_main]
 
 use llm_bridge_hooks::json_value::Json;
-use llm_bridge_hooks::runtime_path::socket_path;
+use llm_bridge_hooks::runtime_path::checked_socket_path;
 use llm_bridge_hooks::send::send_datagram_nonblocking;
 use llm_bridge_hooks::statusline::git_branch;
 use llm_bridge_hooks::statusline::render::{render, RenderOptions};
@@ -81,7 +81,10 @@ fn run() {
 
     if let Some(status) = input.to_status() {
         // Fire and forget: no daemon, or a full queue, costs nothing here.
-        let _ = send_datagram_nonblocking(&socket_path(), &Message::Status(status).encode());
+        // Never into another user's /tmp/llm-bridge-$UID.
+        if let Ok(socket) = checked_socket_path() {
+            let _ = send_datagram_nonblocking(&socket, &Message::Status(status).encode());
+        }
     }
 }
 
