@@ -486,7 +486,7 @@ impl State {
         let before = session.clone();
         let finite = |v: Option<f64>| v.filter(|f| f.is_finite());
         if s.model.is_some() {
-            session.model.clone_from(&s.model);
+            session.model = s.model.as_deref().map(printable);
         }
         session.cost_usd = finite(s.cost_usd).or(session.cost_usd);
         session.context_pct = finite(s.context_pct)
@@ -542,7 +542,7 @@ impl State {
         session.last_event = now;
         if let Some(cwd) = e.cwd.as_deref().filter(|c| !c.is_empty()) {
             if session.cwd.as_deref() != Some(cwd) {
-                session.project = project_name(cwd);
+                session.project = printable(&project_name(cwd));
                 session.cwd = Some(cwd.to_string());
             }
         }
@@ -568,7 +568,10 @@ impl State {
                 session.tool_uses += 1;
                 let key = tool_key();
                 if !session.completed.contains(&key) {
-                    let name = e.tool_name.clone().unwrap_or_else(|| "tool".to_string());
+                    let name = e
+                        .tool_name
+                        .as_deref()
+                        .map_or_else(|| "tool".to_string(), printable);
                     session.tools.insert(
                         key,
                         RunningTool {
@@ -640,6 +643,16 @@ impl State {
         effects.watches.push(session.watch());
         effects
     }
+}
+
+/// `text` with every control character (C0, C1, DEL: a newline, an escape
+/// sequence for a terminal) replaced by `?`. What is shown anywhere (Waybar,
+/// `status`, the history) comes from outside: it is made printable once,
+/// here, when it enters a session.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// The basename of a working directory (`/` for the root).
@@ -836,6 +849,24 @@ mod tests {
         let fx = st.apply(&Input::Event(ev(EventKind::Submit, "e")), 7);
         assert_eq!(fx.ended[0].session.id, "busy-old");
         assert_eq!(st.len(), 3);
+    }
+
+    #[test]
+    fn what_comes_from_outside_is_made_printable() {
+        let mut e = tool(EventKind::ToolStart, "a", "Ba\nsh\u{9b}", "t1");
+        e.cwd = Some("/home/u/evil\x1b]0;pwned\x07".into());
+        let mut st = State::new();
+        st.apply(&Input::Event(e), 1);
+        let status = Status {
+            session_id: "a".into(),
+            model: Some("Opus\x00\r".into()),
+            ..Status::default()
+        };
+        st.apply(&Input::Status(status), 2);
+        let a = st.session("a").unwrap();
+        assert_eq!(a.project, "evil?]0;pwned?");
+        assert_eq!(a.current_tool().unwrap().name, "Ba?sh?");
+        assert_eq!(a.model.as_deref(), Some("Opus??"));
     }
 
     #[test]
