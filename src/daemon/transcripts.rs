@@ -113,11 +113,17 @@ impl Transcripts {
             }
             Err(OpenError::Missing) => match self.wait_for(session_id, &watched.path) {
                 Some(wd) => watched.waiting = Some(wd),
-                None => self.failed(path, "it does not exist, nor does its directory"),
+                None => self.failed(path, "neither it nor the directories above it exist"),
             },
             Err(OpenError::Refused(why)) => self.failed(path, &why),
         }
+        let waiting = watched.waiting;
+        let path = watched.path.clone();
         self.by_session.insert(session_id.to_string(), watched);
+        if let Some(dir_wd) = waiting {
+            // The file may have come before the watch did.
+            self.open_waiting(session_id, &path, dir_wd);
+        }
     }
 
     fn failed(&mut self, path: &str, why: &str) {
@@ -131,9 +137,11 @@ impl Transcripts {
         }
     }
 
-    /// Watches the directory of a missing transcript for its creation.
+    /// Watches the nearest existing directory above a missing transcript
+    /// (at most three levels: a new project's directory comes with its
+    /// first transcript) for what is created in it.
     fn wait_for(&mut self, session_id: &str, path: &Path) -> Option<WatchDescriptor> {
-        let dir = path.parent()?;
+        let dir = path.ancestors().skip(1).take(3).find(|d| d.is_dir())?;
         let flags =
             AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR;
         let wd = self.inotify.add_watch(dir, flags).ok()?;
@@ -145,34 +153,58 @@ impl Transcripts {
     }
 
     /// A name appeared in a watched directory: open the transcripts that
-    /// waited for it; returns their sessions.
+    /// waited for it, or wait one level deeper when it is a directory on
+    /// their way; returns the sessions whose transcript was opened.
     fn created(&mut self, dir_wd: WatchDescriptor, name: &std::ffi::OsStr) -> Vec<String> {
         let Some(sessions) = self.waiting.get(&dir_wd) else {
             return Vec::new();
         };
-        let named: Vec<String> = sessions
+        let through: Vec<String> = sessions
             .iter()
             .filter(|s| {
                 self.by_session
                     .get(*s)
-                    .is_some_and(|w| w.path.file_name() == Some(name))
+                    .is_some_and(|w| w.path.iter().any(|c| c == name))
             })
             .cloned()
             .collect();
         let mut opened = Vec::new();
-        for session in named {
+        for session in through {
             let path = self.by_session[&session].path.clone();
-            if let Ok((file, wd, _)) = self.open(&session, &path) {
-                self.stop_waiting(&session, dir_wd);
-                let watched = self.by_session.get_mut(&session).expect("named above");
-                // A new file: all of it is new.
-                watched.open = Some((file, wd));
-                watched.waiting = None;
-                watched.offset = 0;
+            if self.open_waiting(&session, &path, dir_wd) {
                 opened.push(session);
+                continue;
+            }
+            let Some(deeper) = self.wait_for(&session, &path) else {
+                continue;
+            };
+            if deeper != dir_wd {
+                self.stop_waiting(&session, dir_wd);
+                if let Some(w) = self.by_session.get_mut(&session) {
+                    w.waiting = Some(deeper);
+                }
+                // The file may have come before the new watch did.
+                if self.open_waiting(&session, &path, deeper) {
+                    opened.push(session);
+                }
             }
         }
         opened
+    }
+
+    /// Opens a transcript that was waited for under `dir_wd`; all of it is
+    /// new. Whether it could be opened.
+    fn open_waiting(&mut self, session_id: &str, path: &Path, dir_wd: WatchDescriptor) -> bool {
+        let Ok((file, wd, _)) = self.open(session_id, path) else {
+            return false;
+        };
+        self.stop_waiting(session_id, dir_wd);
+        if let Some(watched) = self.by_session.get_mut(session_id) {
+            watched.open = Some((file, wd));
+            watched.waiting = None;
+            watched.offset = 0;
+        }
+        true
     }
 
     fn stop_waiting(&mut self, session_id: &str, dir_wd: WatchDescriptor) {
@@ -478,6 +510,32 @@ mod tests {
     }
 
     #[test]
+    fn a_new_projects_directory_and_transcript_are_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let projects = dir.path().join("projects");
+        std::fs::create_dir(&projects).unwrap();
+        let path = projects.join("-home-u-new/s.jsonl");
+        let mut t = Transcripts::new().unwrap();
+        t.set("s", Some(path.to_str().unwrap()));
+        assert_eq!((t.failures, t.waiting.len()), (0, 1));
+        // The project's directory first, then the transcript in it.
+        std::fs::create_dir(projects.join("-home-u-new")).unwrap();
+        assert!(t.drain().is_empty());
+        std::fs::write(&path, format!("{TOOL_USE}\n{INTERRUPTED}\n")).unwrap();
+        assert_eq!(t.drain(), ["s"]);
+        assert!(t.waiting.is_empty());
+        // Both at once, for another session.
+        let other = projects.join("-home-u-other/o.jsonl");
+        t.set("o", Some(other.to_str().unwrap()));
+        std::fs::create_dir(projects.join("-home-u-other")).unwrap();
+        std::fs::write(&other, format!("{INTERRUPTED}\n")).unwrap();
+        assert_eq!(t.drain(), ["o"]);
+        t.set("s", None);
+        t.set("o", None);
+        assert_eq!((t.by_wd.len(), t.waiting.len()), (0, 0));
+    }
+
+    #[test]
     fn fifos_links_and_missing_directories_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
@@ -487,7 +545,7 @@ mod tests {
         let link = dir.path().join("link.jsonl");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let mut t = Transcripts::new().unwrap();
-        let nowhere = dir.path().join("no-such-dir/t.jsonl");
+        let nowhere = dir.path().join("a/b/c/t.jsonl");
         for (i, p) in [&fifo, &link, &nowhere].iter().enumerate() {
             t.set(&i.to_string(), Some(p.to_str().unwrap()));
         }
