@@ -4,7 +4,9 @@
 //! process time next to `/bin/true` and `cat` (interleaved, same stdin), the
 //! fallback path, `llm-bridge waybar`, isolated event → signal latency, a
 //! burst of parallel senders (loss, final state, signals), daemon RSS and
-//! idle wakeups. Prints a markdown table. `-- --quick` runs fewer rounds;
+//! idle wakeups, and next to each hot-path process and to the daemon's own
+//! share of an event a static C fixture making the same system calls
+//! (`benches/fixtures/`). Prints a markdown table. `-- --quick` runs fewer rounds;
 //! `-- --real-waybar` (as root) adds event → real Waybar exec start, measured
 //! by tests/e2e/waybar.sh on headless sway. Uses the release daemon and the
 //! static release hot-path binaries (built by `scripts/build-release --static-only`).
@@ -13,7 +15,12 @@
 //! `LLM_BRIDGE_BENCH_ROLE=waybar` it names itself `waybar` and appends the
 //! arrival time of each SIGRTMIN+8 to a file.
 
+use llm_bridge::local_time::wall_clock_ms;
+use llm_bridge::snapshot;
+use llm_bridge::state::{Input, State};
+use llm_bridge_hooks::json_value::Json;
 use llm_bridge_hooks::send::{send_datagram, SEND_TIMEOUT};
+use llm_bridge_hooks::statusline::input::StatusInput;
 use llm_bridge_hooks::wire::{Event, EventKind, Message};
 use std::fs::File;
 use std::io::Write;
@@ -130,31 +137,53 @@ fn main() {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    let (mut s_floor, mut s_cat, mut s_line, mut s_jq) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // The statusline's own floor: the same files opened, the same STATUS
+    // datagram sent, nothing computed in between.
+    let floor_statusline = build_fixture(&target, "floor_statusline");
+    let status_json = std::fs::read(&status_input).unwrap();
+    let status_datagram = StatusInput::from_json(&Json::parse(&status_json).unwrap())
+        .to_status()
+        .map(|s| Message::Status(s).encode())
+        .unwrap();
+    let status_datagram = String::from_utf8(status_datagram).unwrap();
+    let floor_sl_args = [root.to_str().unwrap(), status_datagram.as_str()];
+    let (mut s_floor, mut s_cat, mut s_line, mut s_jq, mut s_fsl) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
         s_floor.push(env.time_run(&floor, &[], &status_input));
+        s_fsl.push(env.time_run(&floor_statusline, &floor_sl_args, &status_input));
         s_cat.push(env.time_run(&cat_bin, &[], &status_input));
         s_line.push(env.time_run(&statusline, &[], &status_input));
         if has_jq && i < runs / 10 {
             s_jq.push(env.time_run(&jq_script, &[], &status_input));
         }
     }
-    let (m_sfloor, m_scat, m_line) = (
+    let (m_sfloor, m_scat, m_line, m_fsl) = (
         median(&mut s_floor),
         median(&mut s_cat),
         median(&mut s_line),
+        median(&mut s_fsl),
     );
     row(
         "floor and `cat` (stdin = statusline.json)",
         &format!("median {} · {}", ms(m_sfloor), ms(m_scat)),
     );
     row(
+        "statusline floor: static C program making the statusline's system calls \
+         (`floor_statusline.c`: config file, `.git` climb, HEAD, one line out, the same STATUS datagram)",
+        &format!(
+            "median {} · {:.2}x floor",
+            ms(m_fsl),
+            ratio(m_fsl, m_sfloor)
+        ),
+    );
+    row(
         "`llm-bridge-statusline` (inside a git checkout, daemon running)",
         &format!(
-            "median {} · p99 {} · **{:.2}x floor**, {:.2}x cat",
+            "median {} · p99 {} · **{:.2}x the statusline floor**, {:.2}x floor, {:.2}x cat",
             ms(m_line),
             ms(pct(&mut s_line, 99.0)),
+            ratio(m_line, m_fsl),
             ratio(m_line, m_sfloor),
             ratio(m_line, m_scat)
         ),
@@ -477,27 +506,30 @@ fn main() {
     );
     daemon.stop();
 
-    // 5c. Cost as sessions grow: a fresh daemon holding N sessions, then
-    // isolated events on one of them (each changes the module).
+    // 5c. Cost as sessions grow: a fresh daemon holding N sessions (restored
+    // from a snapshot, so that its latency figures count only what
+    // follows), then isolated events on one of them (each changes the
+    // module).
+    let mut daemon_at_1 = None;
     for n in [1usize, 10, 100, 1000] {
         let env = BenchEnv::new();
         let waybar = env.recorder();
-        let mut daemon = env.daemon(&bridge);
-        let socket = env.socket();
+        let mut state = State::default();
         for i in 0..n {
             let mut e = Event::new(EventKind::SessionStart, format!("grow-{i}"));
             e.cwd = Some(format!("/home/u/src/project-{i}"));
-            send_datagram(&socket, &Message::Event(e).encode(), SEND_TIMEOUT).expect("send");
+            state.apply(&Input::Event(e), wall_clock_ms());
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while env.status()["session_count"].as_u64().unwrap_or(0) < n as u64 {
-            assert!(
-                Instant::now() < deadline,
-                "the daemon never held {n} sessions"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(150)); // Past the snapshot.
+        let state_dir = env.dir.join("llm-bridge");
+        std::fs::create_dir_all(&state_dir).unwrap();
+        snapshot::save(&state_dir.join("state.json"), &state).unwrap();
+        let mut daemon = env.daemon(&bridge);
+        let socket = env.socket();
+        assert_eq!(
+            env.status()["session_count"].as_u64(),
+            Some(n as u64),
+            "the daemon did not restore {n} sessions"
+        );
         let pid = daemon.child.id();
         let events = if quick { 30 } else { 100 };
         let cpu_before = cpu_ns(pid);
@@ -521,20 +553,95 @@ fn main() {
         let status = env.status();
         let l = &status["latency"];
         let p50 = |k: &str| l[k]["p50"].as_f64().unwrap_or(f64::NAN);
+        let p99 = |k: &str| l[k]["p99"].as_f64().unwrap_or(f64::NAN);
+        if n == 1 {
+            daemon_at_1 = Some((p50("arrival_to_flush_us"), p99("arrival_to_flush_us")));
+        }
         row(
             &format!("{n} session(s): an event (send → signal; {events} isolated events)"),
             &format!(
-                "p50 {} · p99 {} · daemon CPU {:.1} µs/event (snapshots included) · \
-                 render {:.0} µs, write {:.0} µs (p50) · RSS {}",
+                "p50 {} · p99 {} · in the daemon (`status`: datagram arrival → signal sent) \
+                 p50 {:.0} µs, **p99 {:.0} µs**: wake-up {:.0}, render {:.0}, write {:.0}, \
+                 signal {:.0} µs (p50) · daemon CPU {:.1} µs/event (snapshots included) · RSS {}",
                 ms(median(&mut lat)),
                 ms(pct(&mut lat, 99.0)),
-                cpu as f64 / 1000.0 / events as f64,
+                p50("arrival_to_flush_us"),
+                p99("arrival_to_flush_us"),
+                p50("wake_us"),
                 p50("render_us"),
                 p50("write_us"),
+                p50("signal_us"),
+                cpu as f64 / 1000.0 / events as f64,
                 proc_status(pid, "VmRSS"),
             ),
         );
         daemon.stop();
+    }
+
+    // 5d. The daemon's floor: a static C program making the daemon's system
+    // calls for one event (epoll wake-up, recvmsg with the arrival time, a
+    // prepared file written and renamed, a pidfd signal), the same isolated
+    // events, the same stand-in Waybar.
+    {
+        let env = BenchEnv::new();
+        let waybar = env.recorder();
+        let fixture = build_fixture(&target, "floor_daemon");
+        let socket = env.dir.join("floor.sock");
+        let mut floor = Command::new(&fixture)
+            .arg(&socket)
+            .arg(env.dir.join("floor.json"))
+            .arg(waybar.child.id().to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(floor.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert_eq!(line, "ready\n", "floor_daemon did not start");
+        let events = if quick { 30 } else { 100 };
+        for i in 0..events {
+            let kind = if i % 2 == 0 {
+                EventKind::Submit
+            } else {
+                EventKind::Stop
+            };
+            let before = waybar.count();
+            send_datagram(
+                &socket,
+                &Message::Event(Event::new(kind, "grow-0")).encode(),
+                SEND_TIMEOUT,
+            )
+            .expect("send");
+            waybar.wait_count(before + 1);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        send_datagram(&socket, b"quit", SEND_TIMEOUT).expect("send");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        floor.wait().unwrap();
+        let mut lat: Vec<Duration> = rest
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .map(Duration::from_nanos)
+            .collect();
+        assert_eq!(lat.len(), events, "floor_daemon lost events");
+        let (f50, f99) = (median(&mut lat), pct(&mut lat, 99.0));
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let (d50, d99) = daemon_at_1.unwrap_or((f64::NAN, f64::NAN));
+        row(
+            &format!(
+                "daemon floor: static C program making the daemon's system calls per event \
+                 (`floor_daemon.c`: epoll wake-up, recvmsg with the arrival time, write + rename, \
+                 pidfd signal; {events} isolated events): datagram arrival → signal sent"
+            ),
+            &format!(
+                "p50 {:.0} µs · p99 {:.0} µs · the daemon at 1 session: p50 {:.2}x, p99 {:.2}x",
+                us(f50),
+                us(f99),
+                d50 / us(f50),
+                d99 / us(f99)
+            ),
+        );
     }
 
     // 5e. What no hook reports: an Esc appended to a busy session's

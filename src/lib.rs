@@ -15,6 +15,6 @@ pub mod transcript;
 
 // The core, shared with the small static binaries, under its usual names.
 pub use llm_bridge_core::{
-    apply, atomic_file, config, debounce, error, history, local_time, log, module, paths, pidfd,
-    publish, snapshot, state, state_lock, waybar_exec, waybar_signal,
+    apply, atomic_file, client, config, debounce, error, history, local_time, log, module, paths,
+    pidfd, publish, snapshot, state, state_lock, waybar_exec, waybar_signal,
 };

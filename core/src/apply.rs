@@ -9,6 +9,7 @@
 //! [`HANDOFF_DEADLINE`]. With the hook's own [`SEND_TIMEOUT`] that bounds
 //! everything a hook can wait far below Claude Code's hook timeout (2 s).
 
+use crate::client::name_client;
 use crate::config::Config;
 use crate::error::{anyhow, Context, Result};
 use crate::history;
@@ -39,7 +40,11 @@ pub enum Outcome {
 }
 
 pub fn apply(paths: &Paths, config: &Config, raw_message: &[u8]) -> Result<Outcome> {
-    let message = Message::decode(raw_message).context("invalid message")?;
+    let mut message = Message::decode(raw_message).context("invalid message")?;
+    if let Message::Event(event) = &mut message {
+        // No watch is kept here: the process is always read.
+        name_client(event, None);
+    }
     let input = Input::from_message(message)
         .ok_or_else(|| anyhow!("invalid message: apply takes an EVENT or a STATUS"))?;
     paths.ensure_dirs()?;

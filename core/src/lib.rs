@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod atomic_file;
+pub mod client;
 pub mod config;
 pub mod debounce;
 pub mod error;

@@ -37,11 +37,12 @@ impl std::fmt::Display for HookInputError {
     }
 }
 
-/// Extracts the event from a hook payload. `ppid` and `now_ns` describe the
-/// hook process itself and travel with the event.
+/// Extracts the event from a hook payload. `parent` (the hook's parent
+/// process) and `now_ns` describe the hook process itself and travel with
+/// the event.
 pub fn event_from_hook_json(
     doc: &[u8],
-    ppid: Option<u32>,
+    parent: Option<u32>,
     now_ns: Option<u64>,
 ) -> Result<Event, HookInputError> {
     if doc.iter().all(u8::is_ascii_whitespace) {
@@ -65,7 +66,7 @@ pub fn event_from_hook_json(
     e.source = own(source);
     e.reason = own(reason);
     e.transcript_path = own(transcript);
-    e.ppid = ppid;
+    e.parent = parent;
     e.sent_at_ns = now_ns;
     Ok(e)
 }
@@ -82,7 +83,7 @@ mod tests {
         assert_eq!(e.session_id, "s1");
         assert_eq!(e.tool_name.as_deref(), Some("Read"));
         assert_eq!(e.tool_use_id.as_deref(), Some("t1"));
-        assert_eq!((e.ppid, e.sent_at_ns), (Some(7), Some(9)));
+        assert_eq!((e.parent, e.sent_at_ns), (Some(7), Some(9)));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Reading a process's `/proc/PID/stat`: its name, parent and start time,
 //! with one `read` and no allocation, for the hot-path binaries that look
-//! at their ancestors (`llm-bridge waybar` finding the Waybar that runs it).
+//! at their ancestors (`llm-bridge waybar` finding the Waybar that runs it)
+//! and for the receivers of a hook's event, which name the Claude Code
+//! process from the hook's parent.
 
 use std::io::Read;
 
@@ -54,12 +56,12 @@ const WRAPPERS: [&[u8]; 24] = [
 /// How many wrappers deep the client may be.
 const CLIENT_HOPS: usize = 4;
 
-/// The process that ran this hook, past shells and wrappers that still
-/// exist: its PID and start time. `None` when it cannot be named for good
-/// (a wrapper left by its parent, too many wrappers, no /proc).
-pub fn client_process() -> Option<(u32, u64)> {
-    // SAFETY: getppid cannot fail.
-    let mut pid = unsafe { libc::getppid() } as u32;
+/// The process that ran a hook whose parent is `parent`: that process or
+/// the first ancestor past shells and wrappers that still exist, with its
+/// start time. `None` when it cannot be named for good (a wrapper already
+/// gone or left by its parent, too many wrappers, no /proc).
+pub fn client_from(parent: u32) -> Option<(u32, u64)> {
+    let mut pid = parent;
     for _ in 0..CLIENT_HOPS {
         if pid <= 1 {
             return None;
@@ -118,7 +120,9 @@ mod tests {
     fn the_client_is_the_first_ancestor_that_is_not_a_wrapper() {
         // The test harness's parent is cargo (or a shell under it): either
         // way the answer is a live process with its true start time.
-        let (pid, start) = client_process().expect("an ancestor");
+        // SAFETY: getppid cannot fail.
+        let parent = unsafe { libc::getppid() } as u32;
+        let (pid, start) = client_from(parent).expect("an ancestor");
         let stat = read(pid).unwrap();
         assert_eq!(stat.start_time, start);
         assert!(!WRAPPERS.contains(&stat.comm.as_slice()));

@@ -52,11 +52,34 @@ fn classify(e: io::Error) -> SendError {
 /// Sends `bytes` as one datagram to the socket at `path`, waiting up to
 /// `timeout` for room in the receiver's queue.
 pub fn send_datagram(path: &Path, bytes: &[u8], timeout: Duration) -> Result<(), SendError> {
-    let addr = SocketAddr::new(path).map_err(SendError::Other)?;
+    match send_once(path, bytes) {
+        Ok(()) => Ok(()),
+        // The queue is full: wait for room, up to the timeout.
+        Err((SendError::TimedOut, Some(fd))) => {
+            let sock = UnixDatagram::from(fd);
+            sock.set_write_timeout(Some(timeout))
+                .map_err(SendError::Other)?;
+            sock.connect(path).map_err(classify)?;
+            sock.send(bytes).map(drop).map_err(classify)
+        }
+        Err((e, _)) => Err(e),
+    }
+}
+
+/// Sends without waiting: for callers that must never block (the
+/// statusline). A full queue is reported as `TimedOut`.
+pub fn send_datagram_nonblocking(path: &Path, bytes: &[u8]) -> Result<(), SendError> {
+    send_once(path, bytes).map_err(|(e, _)| e)
+}
+
+/// `socket` and one non-blocking `sendto`. On an error the socket comes
+/// back with it, for a caller that waits for room in a full queue.
+fn send_once(path: &Path, bytes: &[u8]) -> Result<(), (SendError, Option<OwnedFd>)> {
+    let addr = SocketAddr::new(path).map_err(|e| (SendError::Other(e), None))?;
     // SAFETY: socket takes no pointers; a valid descriptor is owned below.
     let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
-        return Err(SendError::Other(io::Error::last_os_error()));
+        return Err((SendError::Other(io::Error::last_os_error()), None));
     }
     // SAFETY: the kernel just gave us this descriptor.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -74,17 +97,7 @@ pub fn send_datagram(path: &Path, bytes: &[u8], timeout: Duration) -> Result<(),
     if sent >= 0 {
         return Ok(());
     }
-    match classify(io::Error::last_os_error()) {
-        // The queue is full: wait for room, up to the timeout.
-        SendError::TimedOut => {
-            let sock = UnixDatagram::from(fd);
-            sock.set_write_timeout(Some(timeout))
-                .map_err(SendError::Other)?;
-            sock.connect(path).map_err(classify)?;
-            sock.send(bytes).map(drop).map_err(classify)
-        }
-        e => Err(e),
-    }
+    Err((classify(io::Error::last_os_error()), Some(fd)))
 }
 
 /// A `sockaddr_un` for a path, built without allocating.
@@ -114,12 +127,4 @@ impl SocketAddr {
             len: len as libc::socklen_t,
         })
     }
-}
-
-/// Sends without waiting: for callers that must never block (the
-/// statusline). A full queue is reported as `TimedOut`.
-pub fn send_datagram_nonblocking(path: &Path, bytes: &[u8]) -> Result<(), SendError> {
-    let sock = UnixDatagram::unbound().map_err(SendError::Other)?;
-    sock.set_nonblocking(true).map_err(SendError::Other)?;
-    sock.send_to(bytes, path).map(drop).map_err(classify)
 }

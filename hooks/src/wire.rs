@@ -161,6 +161,10 @@ pub struct Event {
     /// That process's start time (/proc/PID/stat field 22), so that a
     /// reused PID is never taken for it.
     pub pstart: Option<u64>,
+    /// The hook's parent, when the hook leaves naming the Claude Code
+    /// process (`ppid`, `pstart`) to the receiver: reading /proc costs the
+    /// hook more than all its other work (BENCHMARKS.md).
+    pub parent: Option<u32>,
     /// When the hook started, in nanoseconds since the Unix epoch.
     pub sent_at_ns: Option<u64>,
 }
@@ -183,6 +187,7 @@ impl Event {
             transcript_path: None,
             ppid: None,
             pstart: None,
+            parent: None,
             sent_at_ns: None,
         }
     }
@@ -379,6 +384,7 @@ impl Message {
                 w.field("reason", e.reason.as_deref(), CAP_SHORT, false);
                 w.number("ppid", e.ppid);
                 w.number("pstart", e.pstart);
+                w.number("parent", e.parent);
                 w.number("ts", e.sent_at_ns);
                 w.field("cwd", e.cwd.as_deref(), CAP_PATH, true);
                 w.field("transcript", e.transcript_path.as_deref(), CAP_PATH, true);
@@ -478,6 +484,7 @@ impl Message {
                 e.transcript_path = fields.transcript;
                 e.ppid = parse_num(fields.ppid, "ppid")?;
                 e.pstart = parse_num(fields.pstart, "pstart")?;
+                e.parent = parse_num(fields.parent, "parent")?;
                 e.sent_at_ns = parse_num(fields.ts, "ts")?;
                 Ok(Message::Event(e))
             }
@@ -532,6 +539,7 @@ struct Fields {
     transcript: Option<String>,
     ppid: Option<String>,
     pstart: Option<String>,
+    parent: Option<String>,
     ts: Option<String>,
     model: Option<String>,
     cost: Option<String>,
@@ -554,6 +562,7 @@ impl Fields {
             "transcript" => &mut self.transcript,
             "ppid" => &mut self.ppid,
             "pstart" => &mut self.pstart,
+            "parent" => &mut self.parent,
             "ts" => &mut self.ts,
             "model" => &mut self.model,
             "cost" => &mut self.cost,
@@ -672,6 +681,7 @@ mod tests {
         e.transcript_path = Some("/t.jsonl".into());
         e.ppid = Some(4242);
         e.pstart = Some(987_654);
+        e.parent = Some(4241);
         e.sent_at_ns = Some(1_700_000_000_123_456_789);
         e
     }

@@ -31,6 +31,7 @@ pub use ipc::{remove_stale_socket, socket_answers};
 pub use reports::{Report, Reporter};
 pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusReport};
 
+use crate::client::name_client;
 use crate::config::Config;
 use crate::datagram::PeerAddr;
 use crate::debounce::{Debouncer, Decision};
@@ -43,7 +44,7 @@ use crate::paths::Paths;
 use crate::publish::Publisher;
 use crate::snapshot;
 use crate::socket_activation;
-use crate::state::{Effects, Input, State, Watch};
+use crate::state::{Effects, Input, Session, State, Watch};
 use crate::state_lock::StateLock;
 use dialogs::Dialogs;
 use ipc::Ipc;
@@ -299,7 +300,17 @@ impl Daemon {
 
     fn handle(&mut self, message: Message, peer: PeerAddr, arrived_ns: u64) {
         match message {
-            Message::Event(_) | Message::Status(_) => {
+            Message::Event(mut event) => {
+                let known = self
+                    .state
+                    .session(&event.session_id)
+                    .and_then(Session::process);
+                if name_client(&mut event, known) {
+                    self.stats.clients_read += 1;
+                }
+                self.apply(&Input::Event(event), arrived_ns);
+            }
+            Message::Status(_) => {
                 if let Some(input) = Input::from_message(message) {
                     self.apply(&input, arrived_ns);
                 }

@@ -70,6 +70,7 @@ pub struct Stats {
     pub interrupted: u64,
     pub evicted: u64,
     pub answered: u64,
+    pub clients_read: u64,
     /// The changes not flushed yet.
     unflushed: Vec<Pending>,
     arrival_to_flush: Samples,
@@ -165,6 +166,7 @@ impl Stats {
             interrupted: self.interrupted,
             evicted: self.evicted,
             answered: self.answered,
+            clients_read: self.clients_read,
             transcript_failures: 0,
         }
     }
@@ -310,6 +312,11 @@ pub struct CounterReport {
     /// Permission dialogs seen answered in the client's status file.
     #[serde(default)]
     pub answered: u64,
+    /// Events whose Claude Code process was read from /proc (the hook's
+    /// parent was not the session's known process: a first event, or a
+    /// wrapper between Claude Code and the hook).
+    #[serde(default)]
+    pub clients_read: u64,
     /// Transcripts that could not be watched (missing, not a regular file).
     #[serde(default)]
     pub transcript_failures: u64,

@@ -13,7 +13,6 @@
 #![no_main]
 
 use llm_bridge_hooks::hook_input::event_from_hook_json;
-use llm_bridge_hooks::proc_stat;
 use llm_bridge_hooks::runtime_path::checked_socket_path;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
 use llm_bridge_hooks::wire::Message;
@@ -43,19 +42,19 @@ fn run() {
         panic!("LLM_BRIDGE_HOOK_TEST_PANIC is set");
     }
     let now_ns = now_ns();
-    // The Claude Code process, so that the daemon can see it exit.
-    let client = proc_stat::client_process();
+    // The receiver names the Claude Code process from the hook's parent (so
+    // that the daemon can see it exit): reading /proc here would cost more
+    // than the rest of the hook's work together.
+    // SAFETY: getppid cannot fail.
+    let parent = unsafe { libc::getppid() } as u32;
 
     let mut input = Vec::with_capacity(16 * 1024);
     if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
         warn(format_args!("cannot read stdin: {e}"));
         return;
     }
-    let event = match event_from_hook_json(&input, client.map(|c| c.0), now_ns) {
-        Ok(mut event) => {
-            event.pstart = client.map(|c| c.1);
-            event
-        }
+    let event = match event_from_hook_json(&input, Some(parent), now_ns) {
+        Ok(event) => event,
         Err(e) => {
             warn(format_args!("ignored: {e}"));
             return;
