@@ -54,6 +54,7 @@ in
       Socket = {
         ListenDatagram = "%t/llm-bridge.sock";
         SocketMode = "0600";
+        PassCredentials = true;
         RemoveOnStop = true;
       };
       Install.WantedBy = [ "sockets.target" ];

@@ -1,13 +1,13 @@
 //! The client side of the daemon's requests (`QUERY`, `RELOAD`,
-//! `SHUTDOWN`, `PING`): an autobound abstract address, so a command leaves
-//! no file behind, one datagram out and one reply back within a deadline.
+//! `SHUTDOWN`, `PING`, `SAYSTOP`): from a [`ClientSocket`] (a path in the
+//! private runtime directory, connected to the daemon), one datagram out
+//! and one reply back within a deadline.
 
-use crate::datagram;
+use crate::client_socket::ClientSocket;
+use crate::error::one_line;
+use crate::paths::Paths;
 use llm_bridge_hooks::wire::Message;
 use std::io::ErrorKind;
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixDatagram;
-use std::path::Path;
 use std::time::Duration;
 
 /// The largest reply read (docs/protocol.md).
@@ -44,11 +44,10 @@ impl std::fmt::Display for RequestError {
     }
 }
 
-/// Sends `message` to the daemon at `socket` and returns its reply.
-pub fn request(socket: &Path, message: &Message) -> Result<Vec<u8>, RequestError> {
-    let sock = UnixDatagram::unbound().map_err(RequestError::Io)?;
-    datagram::autobind(sock.as_raw_fd()).map_err(RequestError::Io)?;
-    if let Err(e) = sock.connect(socket) {
+/// Sends `message` to the daemon at `paths.socket` and returns its reply.
+pub fn request(paths: &Paths, message: &Message) -> Result<Vec<u8>, RequestError> {
+    let sock = ClientSocket::bind(paths).map_err(|e| RequestError::Invalid(one_line(&e)))?;
+    if let Err(e) = sock.connect(&paths.socket) {
         return Err(match e.raw_os_error() {
             Some(libc::ENOENT | libc::ECONNREFUSED | libc::ENOTDIR) => RequestError::NotRunning,
             _ => RequestError::Io(e),

@@ -1,9 +1,9 @@
 //! The few Unix datagram operations std does not offer: receiving with
 //! `MSG_TRUNC` (to reject oversized datagrams instead of reading a cut one)
 //! and the kernel's arrival time (`SO_TIMESTAMPNS`, so latency figures
-//! start when the datagram arrived, not when the daemon woke), replying to
-//! the sender's address (including abstract ones), and binding a client to
-//! a kernel-chosen abstract address (autobind), which leaves no file behind.
+//! start when the datagram arrived, not when the daemon woke), the sender's
+//! credentials (`SO_PASSCRED`: its uid, as the kernel saw it), and replying
+//! to the sender's address.
 
 use std::io;
 use std::mem;
@@ -20,6 +20,16 @@ impl PeerAddr {
     /// An unbound sender (a hook) cannot be answered.
     pub fn is_unnamed(&self) -> bool {
         self.len as usize <= size_of::<libc::sa_family_t>()
+    }
+
+    /// The path a sender is bound to; `None` for an unnamed or abstract
+    /// address.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = self.path_bytes();
+        let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+        (bytes.first().is_some_and(|b| *b != 0))
+            .then(|| std::path::Path::new(std::ffi::OsStr::from_bytes(bytes)))
     }
 
     fn path_bytes(&self) -> &[u8] {
@@ -58,17 +68,23 @@ pub struct Received {
     /// When the kernel queued it (ns since the epoch), if `SO_TIMESTAMPNS`
     /// is on for the socket.
     pub arrived_ns: Option<u64>,
+    /// The sender's uid, if `SO_PASSCRED` is on for the socket.
+    pub sender_uid: Option<u32>,
 }
 
 /// Asks the kernel to stamp every datagram with its arrival time.
 pub fn enable_timestamps(fd: RawFd) -> io::Result<()> {
+    set_flag(fd, libc::SO_TIMESTAMPNS)
+}
+
+fn set_flag(fd: RawFd, option: libc::c_int) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: a valid int option of the right size.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
+            option,
             (&raw const on).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -82,7 +98,8 @@ pub fn enable_timestamps(fd: RawFd) -> io::Result<()> {
 /// Receives one datagram without blocking.
 pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
     // Room for one timespec control message, 8-byte aligned.
-    let mut control = [0u64; 8];
+    // Room for a timespec and a ucred, each with its header.
+    let mut control = [0u64; 16];
     // SAFETY: every pointer handed to recvmsg points at a live buffer of the
     // length given; the control messages are read only within what the
     // kernel reported.
@@ -104,12 +121,19 @@ pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
             return Err(io::Error::last_os_error());
         }
         let mut arrived_ns = None;
+        let mut sender_uid = None;
         let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
         while !cmsg.is_null() {
             let c = &*cmsg;
             if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SO_TIMESTAMPNS {
                 let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
                 arrived_ns = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            // A datagram queued before SO_PASSCRED was turned on carries
+            // no credentials: pid 0 (and the overflow uid). Unknown, then.
+            if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_CREDENTIALS {
+                let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                sender_uid = (cred.pid != 0).then_some(cred.uid);
             }
             cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
         }
@@ -122,6 +146,7 @@ pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
                 len: msg.msg_namelen,
             },
             arrived_ns,
+            sender_uid,
         })
     }
 }
@@ -145,20 +170,7 @@ pub fn send_to(fd: RawFd, peer: &PeerAddr, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Binds `fd` to a kernel-chosen abstract address so the daemon can reply.
-pub fn autobind(fd: RawFd) -> io::Result<()> {
-    // SAFETY: binding with only the family asks the kernel to autobind.
-    let rc = unsafe {
-        let mut addr: libc::sockaddr_un = mem::zeroed();
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        libc::bind(
-            fd,
-            (&addr as *const libc::sockaddr_un).cast(),
-            size_of::<libc::sa_family_t>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+/// Asks the kernel for each sender's credentials (`SCM_CREDENTIALS`).
+pub fn enable_credentials(fd: RawFd) -> io::Result<()> {
+    set_flag(fd, libc::SO_PASSCRED)
 }

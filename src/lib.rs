@@ -5,6 +5,7 @@
 //! pure [`state`] core, renders the [`module`] and [`publish`]es it, and
 //! [`apply`] does the same without a daemon.
 
+pub mod client_socket;
 pub mod commands;
 pub mod control;
 pub mod daemon;
@@ -15,6 +16,6 @@ pub mod transcript;
 
 // The core, shared with the small static binaries, under its usual names.
 pub use llm_bridge_core::{
-    apply, atomic_file, client, config, debounce, error, history, local_time, log, module, paths,
-    pidfd, publish, snapshot, state, state_lock, waybar_exec, waybar_signal,
+    append_file, apply, atomic_file, client, config, debounce, error, history, local_time, log,
+    module, paths, pidfd, publish, snapshot, state, state_lock, waybar_exec, waybar_signal,
 };

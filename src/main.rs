@@ -98,8 +98,10 @@ enum Command {
         /// Invoked by llm-bridge-hook: never fail, report on stderr only.
         #[arg(long)]
         from_hook: bool,
-        /// The encoded message (see docs/protocol.md).
-        message: OsString,
+        /// The encoded message (see docs/protocol.md); read from stdin when
+        /// absent, as the hook passes it (a process's arguments are readable
+        /// by every user in /proc/PID/cmdline).
+        message: Option<OsString>,
     },
 }
 
@@ -172,7 +174,11 @@ fn main() -> ExitCode {
                 eprintln!("llm-bridge: {}; using the defaults", one_line(&e));
                 Config::default()
             });
-            match apply::apply(&paths, &config, message.as_bytes()) {
+            let message = match message {
+                Some(m) => Ok(m.as_bytes().to_vec()),
+                None => apply::read_message(std::io::stdin().lock()),
+            };
+            match message.and_then(|m| apply::apply(&paths, &config, &m)) {
                 Ok(_) => 0,
                 Err(e) => {
                     eprintln!("llm-bridge apply: {}", one_line(&e));

@@ -1,21 +1,25 @@
 //! The client side of `SUBSCRIBE`, shared by `llm-bridge waybar --follow`
 //! and `llm-bridge status --watch`.
 //!
-//! A [`Subscription`] binds an autobound abstract address, subscribes, and
-//! then yields the module every time it changes: pushed by the daemon, or
-//! written to waybar.json by the fallback (inotify). When the daemon's
-//! socket is created again (a restarted daemon) it subscribes again. It
+//! A [`Subscription`] binds a [`ClientSocket`] (a path in the private
+//! runtime directory, connected to the daemon: only the daemon's pushes
+//! arrive), subscribes, and then yields the module every time it changes:
+//! pushed by the daemon, or written to waybar.json by the fallback
+//! (inotify). A push larger than the buffer, or one holding a control
+//! character, is not taken: the module is read from waybar.json instead.
+//! When the daemon's socket is created again (a restarted daemon) it
+//! connects and subscribes again. It
 //! ends on SIGINT, SIGTERM or SIGHUP (Waybar stops its exec with SIGTERM)
 //! and, like every other way out, sends `UNSUBSCRIBE` when dropped, so a
 //! socket-activated daemon is free to exit once nobody listens. Nothing
 //! polls: the process sleeps in `poll` until one of its sources is ready.
 
+use crate::client_socket::ClientSocket;
 use crate::datagram;
 use crate::error::{Context, Result};
 use crate::paths::Paths;
 use crate::publish;
-use llm_bridge_hooks::wire::{reply, Message, MAX_DATAGRAM};
-use mio::net::UnixDatagram;
+use llm_bridge_hooks::wire::{reply, Message};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -26,6 +30,10 @@ use std::io::ErrorKind;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
+/// The largest push read whole; a module is far smaller (the tooltip is
+/// bounded), and a larger one is read from waybar.json.
+const PUSH_LIMIT: usize = 256 * 1024;
+
 const SOCKET: Token = Token(0);
 const INOTIFY: Token = Token(1);
 const SIGNALS: Token = Token(2);
@@ -33,7 +41,7 @@ const SIGNALS: Token = Token(2);
 pub struct Subscription {
     poll: Poll,
     events: Events,
-    socket: UnixDatagram,
+    socket: ClientSocket,
     inotify: Inotify,
     signals: Signals,
     paths: Paths,
@@ -49,14 +57,12 @@ impl Subscription {
     /// running yet is subscribed to when its socket appears). The first
     /// [`Subscription::next_module`] returns the current module.
     pub fn new(paths: &Paths) -> Result<Subscription> {
-        paths.ensure_dirs()?;
-        let socket =
-            std::os::unix::net::UnixDatagram::unbound().context("cannot create a socket")?;
-        datagram::autobind(socket.as_raw_fd()).context("cannot bind a reply address")?;
+        let socket = ClientSocket::bind(paths)?;
         socket
             .set_nonblocking(true)
             .context("cannot make the socket non-blocking")?;
-        let mut socket = UnixDatagram::from_std(socket);
+        // No daemon yet is fine: its socket's creation wakes us.
+        let _ = socket.connect(&paths.socket);
 
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
             .context("cannot start inotify")?;
@@ -79,7 +85,11 @@ impl Subscription {
         let poll = Poll::new().context("cannot create the poll")?;
         let registry = poll.registry();
         registry
-            .register(&mut socket, SOCKET, Interest::READABLE)
+            .register(
+                &mut SourceFd(&socket.as_raw_fd()),
+                SOCKET,
+                Interest::READABLE,
+            )
             .context("cannot poll the socket")?;
         registry
             .register(
@@ -102,7 +112,7 @@ impl Subscription {
             socket_name: paths.socket.file_name().map(|n| n.to_os_string()),
             pending: Some(publish::current_module(paths)),
             paths: paths.clone(),
-            buf: vec![0u8; MAX_DATAGRAM + 1],
+            buf: vec![0u8; PUSH_LIMIT],
         };
         subscription.send(&Message::Subscribe);
         Ok(subscription)
@@ -155,12 +165,18 @@ impl Subscription {
     fn drain_socket(&mut self) -> Option<String> {
         let mut newest = None;
         loop {
-            match self.socket.recv(&mut self.buf) {
-                Ok(n) => {
-                    let body = &self.buf[..n.min(MAX_DATAGRAM)];
-                    if let Some(module) = body.strip_prefix(reply::MODULE.as_bytes()) {
-                        newest = Some(String::from_utf8_lossy(module).into_owned());
-                    }
+            match datagram::recv_from(self.socket.as_raw_fd(), &mut self.buf) {
+                Ok(r) => {
+                    let body = &self.buf[..r.len.min(self.buf.len())];
+                    let Some(module) = body.strip_prefix(reply::MODULE.as_bytes()) else {
+                        continue;
+                    };
+                    newest = Some(match std::str::from_utf8(module) {
+                        Ok(m) if !r.truncated && !m.chars().any(char::is_control) => m.to_string(),
+                        // Cut, or not what the daemon sends: the file
+                        // holds the same module.
+                        _ => publish::current_module(&self.paths),
+                    });
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => return newest,
@@ -188,6 +204,7 @@ impl Subscription {
             }
         }
         if resubscribe {
+            let _ = self.socket.connect(&self.daemon);
             self.send(&Message::Subscribe);
         }
         file_changed
@@ -195,7 +212,7 @@ impl Subscription {
 
     fn send(&self, message: &Message) {
         // Nothing listening is fine: the socket's creation will wake us.
-        let _ = self.socket.send_to(&message.encode(), &self.daemon);
+        let _ = self.socket.send(&message.encode());
     }
 }
 

@@ -22,7 +22,8 @@ use crate::snapshot;
 use crate::state::Input;
 use crate::state_lock::StateLock;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
-use llm_bridge_hooks::wire::Message;
+use llm_bridge_hooks::wire::{Message, MAX_DATAGRAM};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// How long the fallback keeps trying while the lock is held and no daemon
@@ -37,6 +38,22 @@ pub enum Outcome {
     Applied,
     /// A daemon holds the lock; the message went to its socket.
     SentToDaemon,
+}
+
+/// Reads one encoded message from `input` (the hook writes it to a pipe):
+/// at most [`MAX_DATAGRAM`] bytes.
+pub fn read_message(input: impl Read) -> Result<Vec<u8>> {
+    let mut message = Vec::with_capacity(1024);
+    input
+        .take(MAX_DATAGRAM as u64 + 1)
+        .read_to_end(&mut message)
+        .context("cannot read the message on stdin")?;
+    if message.len() > MAX_DATAGRAM {
+        return Err(anyhow!(
+            "the message on stdin is longer than {MAX_DATAGRAM} bytes"
+        ));
+    }
+    Ok(message)
 }
 
 pub fn apply(paths: &Paths, config: &Config, raw_message: &[u8]) -> Result<Outcome> {

@@ -1,12 +1,14 @@
 //! Naming a session's Claude Code process from the hook that reported it.
 //!
-//! The hook sends only its parent's PID (`parent`): reading
-//! `/proc/PID/stat` to step past shells and wrappers and to learn the start
-//! time costs the hook more than the rest of its work (BENCHMARKS.md). The
-//! receiver (the daemon, or the fallback) names the process before the core
-//! sees the event. The hook's parent is alive while the hook runs, and the
-//! daemon reads the datagram microseconds after it was sent; a wrapper that
-//! is already gone by then leaves the session's process as it was.
+//! Reading `/proc/PID/stat` to step past shells and wrappers and to learn
+//! the start time costs the hook 5% of its run (BENCHMARKS.md). So the hook
+//! names the process itself (`ppid`, `pstart`) only when a session or a turn
+//! starts; for the frequent events (tools, permissions) it sends only its
+//! parent's PID (`parent`), and the receiver (the daemon, or the fallback)
+//! names the process before the core sees the event. That parent is almost
+//! always the process already known (Claude Code runs the hook directly):
+//! nothing is read. A wrapper shell that is already gone when the daemon
+//! reads leaves the session's process as it was.
 
 use crate::state::Process;
 use llm_bridge_hooks::proc_stat;

@@ -1,6 +1,9 @@
 //! `sessions.jsonl`: one line per finished session, appended when a session
-//! ends, read by `llm-bridge history`.
+//! ends, read by `llm-bridge history`. Private (0600) and rotated past
+//! [`LIMIT`] bytes (one older generation, `sessions.jsonl.1`, is kept and
+//! read), so `history` reads at most twice that.
 
+use crate::append_file;
 use crate::error::{Context, Result};
 use crate::log::log;
 use crate::state::{Ended, Millis, Session};
@@ -41,6 +44,9 @@ impl Record {
     }
 }
 
+/// The size past which the history is rotated: about 4000 sessions.
+pub const LIMIT: u64 = 1 << 20;
+
 /// `$XDG_STATE_HOME/llm-bridge/sessions.jsonl` (default `~/.local/state`).
 pub fn path() -> Option<PathBuf> {
     crate::paths::state_home().map(|dir| dir.join("sessions.jsonl"))
@@ -63,34 +69,54 @@ pub fn record(ended: &Ended, now_ms: Millis) {
 /// Appends one record (one `write` of one line, so concurrent appenders
 /// never interleave).
 pub fn append(path: &Path, record: &Record) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     let mut line = serde_json::to_vec(record).context("cannot serialize a history record")?;
     line.push(b'\n');
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
+    let mut file = append_file::open(path, LIMIT)
         .with_context(|| format!("cannot open {}", path.display()))?;
     file.write_all(&line)
         .with_context(|| format!("cannot append to {}", path.display()))
 }
 
-/// Reads every record; lines that do not parse are skipped and counted.
+/// Reads every record, the rotated generation first; lines that do not
+/// parse are skipped and counted. Each file is read up to twice [`LIMIT`]
+/// from its end (a file that grew past it meanwhile costs no more).
 pub fn read(path: &Path) -> Result<(Vec<Record>, usize)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
+    let mut records = Vec::new();
     let mut bad = 0;
-    let records = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).map_err(|_| bad += 1).ok())
-        .collect();
+    for file in [append_file::rotated(path), path.to_path_buf()] {
+        let text = match tail(&file, 2 * LIMIT) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+        };
+        records.extend(
+            String::from_utf8_lossy(&text)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .filter_map(|l| serde_json::from_str(l).map_err(|_| bad += 1).ok()),
+        );
+    }
     Ok((records, bad))
+}
+
+/// The last `max` bytes of a file, from the start of a line.
+fn tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(max);
+    file.seek(SeekFrom::Start(start))?;
+    let mut text = Vec::new();
+    file.take(max).read_to_end(&mut text)?;
+    if start > 0 {
+        // Drop the partial first line.
+        let cut = text
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(text.len(), |i| i + 1);
+        text.drain(..cut);
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `llm-bridge start`, `stop` and `reload`.
 
+use crate::append_file;
 use crate::control::{request, RequestError};
 use crate::error::{anyhow, one_line, Context, Result};
 use crate::paths::Paths;
@@ -12,6 +13,10 @@ use std::time::{Duration, Instant};
 /// How long `start` waits for the new daemon to answer, and `stop` for the old one to go.
 const DEADLINE: Duration = Duration::from_secs(5);
 
+/// The size past which `start` rotates daemon.log (to daemon.log.1). The
+/// daemon logs little (repeated problems at the 1st, 2nd, 4th, 8th...).
+pub const LOG_LIMIT: u64 = 1 << 20;
+
 /// `$XDG_STATE_HOME/llm-bridge/daemon.log` (default `~/.local/state`).
 pub fn log_path() -> Option<PathBuf> {
     crate::paths::state_home().map(|dir| dir.join("daemon.log"))
@@ -19,7 +24,7 @@ pub fn log_path() -> Option<PathBuf> {
 
 /// The PID of a daemon that answers a ping, if any.
 fn running_pid(paths: &Paths) -> Option<u32> {
-    match request(&paths.socket, &Message::Ping) {
+    match request(paths, &Message::Ping) {
         Ok(r) if r == reply::PONG.as_bytes() => Some(read_pid(&paths.pid_file).unwrap_or(0)),
         _ => None,
     }
@@ -61,13 +66,7 @@ pub fn start(paths: &Paths) -> Result<i32> {
     let log = log_path().ok_or_else(|| {
         anyhow!("neither XDG_STATE_HOME nor HOME is set: no place for daemon.log")
     })?;
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
+    let out = append_file::open(&log, LOG_LIMIT)
         .with_context(|| format!("cannot open {}", log.display()))?;
     let exe = std::env::current_exe().context("cannot find the llm-bridge binary")?;
     let mut cmd = Command::new(exe);
@@ -137,7 +136,7 @@ pub fn stop(paths: &Paths) -> Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let (pid, inherited) = (status.pid, status.socket_activated);
-    match request(&paths.socket, &Message::Shutdown) {
+    match request(paths, &Message::Shutdown) {
         Ok(r) if r == reply::OK.as_bytes() => {}
         Ok(r) => return Err(anyhow!("unexpected reply: {}", String::from_utf8_lossy(&r))),
         Err(e) => return Err(e.into()),
@@ -172,7 +171,7 @@ fn clean_stale(paths: &Paths) {
 
 /// Asks the daemon to reread its config. Exit 0 done, 1 not running, 2 invalid config.
 pub fn reload(paths: &Paths) -> Result<i32> {
-    match request(&paths.socket, &Message::Reload) {
+    match request(paths, &Message::Reload) {
         Ok(r) if r == reply::OK.as_bytes() => {
             println!("config reloaded");
             Ok(0)

@@ -6,16 +6,15 @@
 //! stopped, failed) and prints it. Without a daemon it does the same work
 //! itself, inline: load the voice, synthesize, play or write.
 
+use crate::client_socket::ClientSocket;
 use crate::config::Config;
 use crate::control::{request, RequestError, REPLY_TIMEOUT};
-use crate::datagram;
 use crate::error::{anyhow, bail, Context, Result};
 use crate::paths::Paths;
 use llm_bridge_hooks::wire::{reply, Message, MAX_SAY_TEXT};
 use llm_bridge_speech::audio::Output;
 use llm_bridge_speech::{Synthesizer, Voice};
 use std::io::{ErrorKind, Read};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,7 +69,7 @@ pub fn say(paths: &Paths, words: &[String], out: Option<&Path>) -> Result<i32> {
 
 /// Cuts the daemon's speech.
 pub fn stop(paths: &Paths) -> Result<i32> {
-    match request(&paths.socket, &Message::SayStop) {
+    match request(paths, &Message::SayStop) {
         Ok(r) if r == reply::OK.as_bytes() => {
             println!("speech stopped");
             Ok(0)
@@ -86,8 +85,7 @@ pub fn stop(paths: &Paths) -> Result<i32> {
 
 /// Asks the daemon; `None` if no daemon runs.
 fn through_daemon(paths: &Paths, text: &str, out: Option<&Path>) -> Result<Option<String>> {
-    let sock = UnixDatagram::unbound().context("cannot create a socket")?;
-    datagram::autobind(sock.as_raw_fd()).context("cannot bind a reply address")?;
+    let sock = ClientSocket::bind(paths)?;
     if let Err(e) = sock.connect(&paths.socket) {
         return match e.raw_os_error() {
             Some(libc::ENOENT | libc::ECONNREFUSED | libc::ENOTDIR) => Ok(None),

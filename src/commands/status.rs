@@ -23,7 +23,7 @@ pub fn parse_reply(reply_bytes: &[u8]) -> Result<StatusReport> {
 
 /// Asks the daemon for its status.
 pub fn query(paths: &Paths) -> Result<StatusReport, RequestError> {
-    let reply = request(&paths.socket, &Message::Query)?;
+    let reply = request(paths, &Message::Query)?;
     parse_reply(&reply).map_err(|e| RequestError::Invalid(one_line(&e)))
 }
 
@@ -124,8 +124,9 @@ pub fn human(r: &StatusReport) -> String {
     let c = &r.counters;
     let _ = writeln!(
         out,
-        "datagrams: {} received, {} rejected · {} flushes, {} writes, {} signals sent",
-        c.received, c.rejected, c.flushes, c.writes, c.signals
+        "datagrams: {} received, {} rejected, {} from other users (dropped) · {} flushes, \
+         {} writes, {} signals sent",
+        c.received, c.rejected, c.foreign, c.flushes, c.writes, c.signals
     );
     let _ = writeln!(
         out,

@@ -32,6 +32,8 @@ pub struct Incoming {
     pub peer: PeerAddr,
     /// When the kernel queued it (ns since the epoch).
     pub arrived_ns: Option<u64>,
+    /// The sender's uid, as the kernel saw it.
+    pub sender_uid: Option<u32>,
 }
 
 impl Ipc {
@@ -41,6 +43,8 @@ impl Ipc {
         if let Some(fd) = socket_activation::take_inherited_socket() {
             datagram::enable_timestamps(fd.as_raw_fd())
                 .context("cannot ask for arrival times on the inherited socket")?;
+            datagram::enable_credentials(fd.as_raw_fd())
+                .context("cannot ask for senders' credentials on the inherited socket")?;
             return Ok(Ipc {
                 socket: UnixDatagram::from_std(std::os::unix::net::UnixDatagram::from(fd)),
                 path: path.to_path_buf(),
@@ -58,6 +62,8 @@ impl Ipc {
         let socket = bind_socket(path)?;
         datagram::enable_timestamps(socket.as_raw_fd())
             .context("cannot ask for arrival times on the socket")?;
+        datagram::enable_credentials(socket.as_raw_fd())
+            .context("cannot ask for senders' credentials on the socket")?;
         let meta = std::fs::metadata(path)
             .with_context(|| format!("cannot inspect {}", path.display()))?;
         Ok(Ipc {
@@ -95,6 +101,7 @@ impl Ipc {
                     },
                     peer: r.peer,
                     arrived_ns: r.arrived_ns,
+                    sender_uid: r.sender_uid,
                 }),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => None,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -113,9 +120,13 @@ impl Ipc {
         }
     }
 
-    /// Adds a subscriber and sends it `module` at once.
+    /// Adds a subscriber and sends it `module` at once. Only a
+    /// [`private`] address is taken: pushes go on until it is gone.
     pub fn subscribe(&mut self, peer: PeerAddr, module: &str) {
-        if peer.is_unnamed() {
+        if !private(&peer) {
+            log(format_args!(
+                "ignoring a subscriber at {peer:?}: not a socket in a private directory"
+            ));
             return;
         }
         if !self.subscribers.contains(&peer) {
@@ -138,7 +149,8 @@ impl Ipc {
         self.subscribers.len()
     }
 
-    /// Pushes `module` to every subscriber, forgetting those that are gone.
+    /// Pushes `module` to every subscriber, forgetting those that are gone
+    /// (and the socket file a killed one left behind).
     pub fn push_all(&mut self, module: &str) {
         let fd = self.fd();
         self.subscribers.retain(|peer| push(fd, peer, module));
@@ -168,7 +180,42 @@ fn push(fd: RawFd, peer: &PeerAddr, module: &str) -> bool {
         Ok(()) => true,
         // A full queue: the subscriber is slow but alive; it reads the file on its next wake.
         Err(e) if e.kind() == ErrorKind::WouldBlock => true,
-        Err(_) => false,
+        Err(e) => {
+            if e.raw_os_error() == Some(libc::ECONNREFUSED) {
+                remove_left_behind(peer);
+            }
+            false
+        }
+    }
+}
+
+/// Whether `peer` is bound to a path in a directory only this user can
+/// enter (the client sockets of `crate::client_socket`): nobody else
+/// can send from that name, or bind it once its process is gone. An abstract
+/// address can be bound by anyone after it is freed.
+pub fn private(peer: &PeerAddr) -> bool {
+    let Some(dir) = peer.path().and_then(Path::parent) else {
+        return false;
+    };
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
+}
+
+/// Removes a client socket file a killed command left behind.
+fn remove_left_behind(peer: &PeerAddr) {
+    let Some(path) = peer.path().filter(|_| private(peer)) else {
+        return;
+    };
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(crate::client_socket::PREFIX));
+    // Refused: nobody is bound to it any more.
+    let socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if named && socket {
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -109,6 +109,8 @@ pub struct Daemon {
     publisher: Publisher,
     persist: Persist,
     stats: Stats,
+    /// This process's uid: datagrams from any other are dropped.
+    uid: u32,
     options: Options,
     _lock: StateLock,
     started: Instant,
@@ -199,6 +201,8 @@ impl Daemon {
             persist: Persist::new(paths.state_json.clone()),
             config,
             stats: Stats::default(),
+            // SAFETY: geteuid cannot fail.
+            uid: unsafe { libc::geteuid() },
             options,
             _lock: lock,
             started: now,
@@ -282,6 +286,19 @@ impl Daemon {
             let read_ns = wall_clock_ns();
             let arrived_ns = incoming.arrived_ns.unwrap_or(read_ns);
             self.stats.read(arrived_ns, read_ns);
+            // The socket is 0600 in a 0700 directory; this is the second
+            // wall (a socket made reachable by hand, a shared
+            // LLM_BRIDGE_SOCKET path).
+            if let Some(uid) = incoming.sender_uid.filter(|uid| *uid != self.uid) {
+                self.stats.foreign += 1;
+                if self.stats.foreign.is_power_of_two() {
+                    log(format_args!(
+                        "dropped a datagram from uid {uid} ({} so far): only uid {} is served",
+                        self.stats.foreign, self.uid
+                    ));
+                }
+                continue;
+            }
             match incoming.message {
                 Ok(message) => self.handle(message, incoming.peer, arrived_ns),
                 Err(e) => {
@@ -507,7 +524,9 @@ impl Daemon {
             Ok(()) => {
                 self.stats.said += 1;
                 self.ipc.reply(&peer, reply::QUEUED.as_bytes());
-                if !peer.is_unnamed() {
+                // The answer may come minutes later: only to an address
+                // nobody else can have bound by then.
+                if ipc::private(&peer) {
                     self.say_waiting.insert(id, peer);
                 }
             }

@@ -71,6 +71,8 @@ pub struct Stats {
     pub evicted: u64,
     pub answered: u64,
     pub clients_read: u64,
+    /// Datagrams dropped because another user sent them.
+    pub foreign: u64,
     /// The changes not flushed yet.
     unflushed: Vec<Pending>,
     arrival_to_flush: Samples,
@@ -167,6 +169,7 @@ impl Stats {
             evicted: self.evicted,
             answered: self.answered,
             clients_read: self.clients_read,
+            foreign: self.foreign,
             transcript_failures: 0,
         }
     }
@@ -317,6 +320,10 @@ pub struct CounterReport {
     /// wrapper between Claude Code and the hook).
     #[serde(default)]
     pub clients_read: u64,
+    /// Datagrams dropped because another user sent them (the socket is
+    /// 0600: only a socket opened up by hand lets one through).
+    #[serde(default)]
+    pub foreign: u64,
     /// Transcripts that could not be watched (missing, not a regular file).
     #[serde(default)]
     pub transcript_failures: u64,

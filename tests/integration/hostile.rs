@@ -3,6 +3,7 @@
 //! runs our binaries through `setpriv`.
 
 use crate::support::*;
+use llm_bridge_hooks::wire::EventKind;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -88,4 +89,176 @@ fn a_tmp_runtime_dir_taken_by_another_user_receives_no_event() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(received(&attacker), 1, "{out:?}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Runs a few lines of Python as `uid` (through setpriv, unless it is
+/// root): the attacker's tool. Returns what the script printed.
+fn python_as(uid: u32, script: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", &uid.to_string(), "--regid", &uid.to_string()])
+        .args(["--clear-groups", "--", "/usr/bin/python3", "-c", script])
+        .args(args);
+    let out = cmd.output().expect("run python3 through setpriv");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Sends one datagram to a path; prints `sent` or the errno.
+const SEND: &str = "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+try:
+    s.sendto(sys.argv[2].encode(), sys.argv[1])
+    print('sent')
+except OSError as e:
+    print(e.errno)
+";
+
+/// Binds a path; prints `bound` or the errno.
+const BIND: &str = "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+try:
+    s.bind(sys.argv[1])
+    print('bound')
+except OSError as e:
+    print(e.errno)
+";
+
+fn client_sockets(env: &Env) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(env.runtime().join("llm-bridge"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("client-")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_subscriber_takes_pushes_only_from_the_daemon_and_its_name_cannot_be_taken() {
+    if !as_root() {
+        return;
+    }
+    let env = Env::new();
+    let _daemon = env.daemon();
+    let follow = Streaming::start(&env, &["waybar", "--follow"]);
+    follow.expect("none");
+    wait_until("the subscriber is counted", || {
+        status_json(&env)["subscribers"].as_u64() == Some(1)
+    });
+    let sockets = client_sockets(&env);
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    let address = sockets[0].to_str().unwrap();
+    let forged = r#"MODULE {"text":"FAKE","alt":"waiting","class":"waiting"}"#;
+
+    // Another user can neither reach it nor take its name.
+    assert_eq!(python_as(VICTIM, SEND, &[address, forged]), "13");
+    assert_eq!(python_as(VICTIM, BIND, &[address]), "13");
+    // Its own user, from another socket: the kernel refuses too (it is
+    // connected to the daemon).
+    assert_eq!(python_as(0, SEND, &[address, forged]), "1");
+
+    // The control: the daemon's push arrives, and the forged one never did.
+    env.send(event(EventKind::Permission, "s", "/src/alpha"));
+    let line = follow.expect("\"alt\":\"waiting\"");
+    assert!(!line.contains("FAKE"), "{line}");
+
+    // Gone with its process.
+    let mut follow = follow;
+    assert!(follow.signal_and_wait(libc::SIGTERM).success());
+    assert_eq!(client_sockets(&env), Vec::<std::path::PathBuf>::new());
+
+    // A killed subscriber expires: the next push is refused, and the daemon
+    // forgets it and removes the file it left.
+    let killed = Streaming::start(&env, &["waybar", "--follow"]);
+    killed.expect("waiting");
+    wait_until("the subscriber is counted", || {
+        status_json(&env)["subscribers"].as_u64() == Some(1)
+    });
+    assert_eq!(client_sockets(&env).len(), 1);
+    drop(killed); // SIGKILL: no UNSUBSCRIBE, the file stays.
+    assert_eq!(client_sockets(&env).len(), 1);
+    env.send(event(EventKind::Stop, "s", "/src/alpha"));
+    wait_until("the killed subscriber is dropped", || {
+        status_json(&env)["subscribers"].as_u64() == Some(0)
+    });
+    assert_eq!(client_sockets(&env), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn the_daemon_drops_datagrams_from_another_user() {
+    if !as_root() {
+        return;
+    }
+    let env = Env::new();
+    let _daemon = env.daemon();
+    // Opened up by hand (the daemon never does this): the other user can
+    // now reach the socket, and the daemon's own check is the last wall.
+    std::fs::set_permissions(env.runtime(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        &VICTIM.to_string(),
+        "--regid",
+        &VICTIM.to_string(),
+    ])
+    .args(["--clear-groups", "--"])
+    .arg(hook_bin())
+    .env_clear()
+    .env("XDG_RUNTIME_DIR", env.runtime());
+    let out = run_with_stdin(cmd, &sample("UserPromptSubmit"));
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    wait_until("the foreign datagram is counted", || {
+        status_json(&env)["counters"]["foreign"].as_u64() == Some(1)
+    });
+    assert_eq!(status_json(&env)["session_count"], 0);
+
+    // The control: the same event from the daemon's own user is applied.
+    env.hook(&sample("UserPromptSubmit"));
+    wait_until("the session appears", || {
+        status_json(&env)["session_count"].as_u64() == Some(1)
+    });
+    assert_eq!(status_json(&env)["counters"]["foreign"], 1);
+}
+
+#[test]
+fn the_fallback_gets_the_event_on_a_pipe_not_in_its_arguments() {
+    // Not a second user: the arguments of any process are readable by all
+    // (/proc/PID/cmdline), so the test records what the fallback received.
+    let env = Env::new();
+    let dir = env.runtime().join("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hook = dir.join("llm-bridge-hook");
+    std::fs::copy(hook_bin(), &hook).unwrap();
+    let recorded = env.runtime().join("recorded");
+    let fallback = dir.join("llm-bridge-apply");
+    std::fs::write(
+        &fallback,
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$*\" > '{0}.args'\ncat > '{0}.stdin'\n",
+            recorded.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = output_of_fresh_copy({
+        let mut cmd = env.command(&hook);
+        let sample =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/samples/hook-UserPromptSubmit.json");
+        cmd.stdin(std::fs::File::open(sample).unwrap());
+        cmd
+    });
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let args = std::fs::read_to_string(recorded.with_extension("args")).unwrap();
+    let stdin = std::fs::read_to_string(recorded.with_extension("stdin")).unwrap();
+    assert_eq!(args, "");
+    assert!(stdin.starts_with("LLMB/1 EVENT:submit\nsid="), "{stdin:?}");
 }

@@ -32,7 +32,7 @@ assert svc["Service"]["ExecStart"].endswith("/bin/llm-bridge daemon"), svc
 assert svc["Service"]["Restart"] == "on-failure" and svc["Service"]["RestartSec"] == 1, svc
 assert "graphical-session.target" in svc["Unit"]["After"] and svc["Unit"]["PartOf"] == ["graphical-session.target"], svc
 assert svc["Install"]["WantedBy"] == ["graphical-session.target"], svc
-assert sock["Socket"] == {"ListenDatagram": "%t/llm-bridge.sock", "SocketMode": "0600", "RemoveOnStop": True}, sock
+assert sock["Socket"] == {"ListenDatagram": "%t/llm-bridge.sock", "SocketMode": "0600", "PassCredentials": True, "RemoveOnStop": True}, sock
 assert '"signal":9' in v["xdg"]["configFile"]["llm-bridge/config.toml"]["source"], v["xdg"]
 assert v["home"]["packages"], v
 PY

@@ -13,12 +13,12 @@
 #![no_main]
 
 use llm_bridge_hooks::hook_input::event_from_hook_json;
+use llm_bridge_hooks::proc_stat;
 use llm_bridge_hooks::runtime_path::checked_socket_path;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
-use llm_bridge_hooks::wire::Message;
-use std::ffi::OsStr;
+use llm_bridge_hooks::wire::{EventKind, Message};
 use std::io::{Read, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -42,9 +42,6 @@ fn run() {
         panic!("LLM_BRIDGE_HOOK_TEST_PANIC is set");
     }
     let now_ns = now_ns();
-    // The receiver names the Claude Code process from the hook's parent (so
-    // that the daemon can see it exit): reading /proc here would cost more
-    // than the rest of the hook's work together.
     // SAFETY: getppid cannot fail.
     let parent = unsafe { libc::getppid() } as u32;
 
@@ -54,7 +51,21 @@ fn run() {
         return;
     }
     let event = match event_from_hook_json(&input, Some(parent), now_ns) {
-        Ok(event) => event,
+        Ok(mut event) => {
+            // The Claude Code process, so that the daemon can see it exit.
+            // Named here, past shells and wrappers that end with the hook,
+            // only when a session or a turn starts: reading /proc costs
+            // the hook 5% of its run (BENCHMARKS.md). For the frequent
+            // events the receiver names it from `parent`, which is almost
+            // always the process it already knows.
+            if matches!(event.kind, EventKind::SessionStart | EventKind::Submit) {
+                if let Some((pid, start)) = proc_stat::client_from(parent) {
+                    event.ppid = Some(pid);
+                    event.pstart = Some(start);
+                }
+            }
+            event
+        }
         Err(e) => {
             warn(format_args!("ignored: {e}"));
             return;
@@ -78,24 +89,49 @@ fn run() {
     }
 }
 
-/// Replaces this process with `llm-bridge-apply MESSAGE` (small and static,
-/// like this one): the binary installed beside this one, else the one on
-/// PATH.
+/// Replaces this process with `llm-bridge-apply` (small and static, like
+/// this one), the message on its stdin: the binary installed beside this
+/// one, else the one on PATH. Not in its arguments: those are readable by
+/// every user in /proc/PID/cmdline.
 fn run_fallback(datagram: &[u8]) {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join(FALLBACK)))
         .filter(|p| p.is_file());
     let program = beside.unwrap_or_else(|| PathBuf::from(FALLBACK));
+    // The message (at most MAX_DATAGRAM bytes) fits a pipe's buffer, so
+    // writing it all before the exec never blocks.
+    let message = match message_pipe(datagram) {
+        Ok(read_end) => read_end,
+        Err(e) => {
+            warn(format_args!(
+                "daemon is down and the fallback's pipe failed: {e}; event dropped"
+            ));
+            return;
+        }
+    };
     let err = Command::new(&program)
-        .arg(OsStr::from_bytes(datagram))
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(message))
         .stdout(Stdio::null())
         .exec();
     warn(format_args!(
         "daemon is down and the fallback '{}' could not run: {err}; event dropped",
         program.display()
     ));
+}
+
+/// A pipe holding `bytes`, its write end closed: the read end.
+fn message_pipe(bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and owned here.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    std::fs::File::from(write_end).write_all(bytes)?;
+    Ok(read_end)
 }
 
 fn now_ns() -> Option<u64> {
