@@ -1,8 +1,8 @@
 //! Turns the JSON a Claude Code hook reads on stdin into an [`Event`].
 
-use crate::json_scan::{scan_top_level, ScanError};
+use crate::json_scan::{ScanError, Scanner};
 use crate::wire::{Event, EventKind};
-use std::borrow::Cow;
+use std::io::{ErrorKind, Read};
 
 /// The top-level fields the bridge reads from a hook payload.
 const KEYS: [&str; 11] = [
@@ -24,6 +24,8 @@ const KEYS: [&str; 11] = [
 pub enum HookInputError {
     Empty,
     Json(ScanError),
+    /// stdin could not be read.
+    Read(ErrorKind),
     Missing(&'static str),
 }
 
@@ -32,6 +34,7 @@ impl std::fmt::Display for HookInputError {
         match self {
             HookInputError::Empty => f.write_str("stdin is empty"),
             HookInputError::Json(e) => write!(f, "stdin is not a hook payload: {e}"),
+            HookInputError::Read(e) => write!(f, "cannot read stdin: {e}"),
             HookInputError::Missing(key) => write!(f, "hook payload has no string '{key}'"),
         }
     }
@@ -45,27 +48,56 @@ pub fn event_from_hook_json(
     parent: Option<u32>,
     now_ns: Option<u64>,
 ) -> Result<Event, HookInputError> {
-    if doc.iter().all(u8::is_ascii_whitespace) {
+    let mut scanner = Scanner::new(&KEYS);
+    scanner.feed(doc);
+    event_from_scan(scanner, parent, now_ns)
+}
+
+/// The same, reading the payload from `input` to its end in pieces: memory
+/// stays bounded whatever its size.
+pub fn event_from_hook_reader(
+    mut input: impl Read,
+    parent: Option<u32>,
+    now_ns: Option<u64>,
+) -> Result<Event, HookInputError> {
+    let mut scanner = Scanner::new(&KEYS);
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => scanner.feed(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(HookInputError::Read(e.kind())),
+        }
+    }
+    event_from_scan(scanner, parent, now_ns)
+}
+
+fn event_from_scan(
+    scanner: Scanner<'_, 11>,
+    parent: Option<u32>,
+    now_ns: Option<u64>,
+) -> Result<Event, HookInputError> {
+    if !scanner.saw_content() {
         return Err(HookInputError::Empty);
     }
     let [name, sid, cwd, tool, tuid, ntype, agent, agent_type, source, reason, transcript] =
-        scan_top_level(doc, &KEYS).map_err(HookInputError::Json)?;
+        scanner.finish().map_err(HookInputError::Json)?;
     let name = name.ok_or(HookInputError::Missing("hook_event_name"))?;
     let sid = sid
         .filter(|s| !s.is_empty())
         .ok_or(HookInputError::Missing("session_id"))?;
-    let own = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
-    let mut e = Event::new(EventKind::from_hook_event_name(&name), sid.into_owned());
-    e.hook_event_name = Some(name.into_owned());
-    e.cwd = own(cwd);
-    e.tool_name = own(tool);
-    e.tool_use_id = own(tuid);
-    e.notification_type = own(ntype);
-    e.agent_id = own(agent);
-    e.agent_type = own(agent_type);
-    e.source = own(source);
-    e.reason = own(reason);
-    e.transcript_path = own(transcript);
+    let mut e = Event::new(EventKind::from_hook_event_name(&name), sid);
+    e.hook_event_name = Some(name);
+    e.cwd = cwd;
+    e.tool_name = tool;
+    e.tool_use_id = tuid;
+    e.notification_type = ntype;
+    e.agent_id = agent;
+    e.agent_type = agent_type;
+    e.source = source;
+    e.reason = reason;
+    e.transcript_path = transcript;
     e.parent = parent;
     e.sent_at_ns = now_ns;
     Ok(e)

@@ -7,7 +7,10 @@
 //! `memchr2` (looking only for `"` and `\`), nested objects and arrays are
 //! skipped by counting brackets outside strings, and only the values of the
 //! requested keys are decoded. A key such as `session_id` nested inside
-//! `tool_input` is never matched.
+//! `tool_input` is never matched. It is fed in pieces as stdin arrives
+//! ([`Scanner`]) and keeps only the requested values, so a payload of any
+//! size is scanned in bounded memory (and read to its end: closing the pipe
+//! early would give Claude Code an EPIPE).
 //!
 //! The scanner validates structure (an object, properly terminated, nothing
 //! after it) but is lenient about details serde_json would reject (raw control
@@ -41,159 +44,326 @@ impl std::fmt::Display for ScanError {
 /// decoded value if that key is present at top level with a string value.
 ///
 /// As with serde_json, a key given twice yields its last value; a value that
-/// is not a string (number, null, object...) yields `None`.
-pub fn scan_top_level<'a, const N: usize>(
-    doc: &'a [u8],
+/// is not a string (number, null, object...) yields `None`, and so does one
+/// longer than [`VALUE_CAP`].
+pub fn scan_top_level<const N: usize>(
+    doc: &[u8],
     keys: &[&str; N],
-) -> Result<[Option<Cow<'a, str>>; N], ScanError> {
-    let mut out: [Option<Cow<'a, str>>; N] = std::array::from_fn(|_| None);
-    let mut i = skip_ws(doc, 0);
-    match doc.get(i) {
-        Some(b'{') => i += 1,
-        Some(_) => return Err(ScanError::NotAnObject),
-        None => return Err(ScanError::Truncated),
-    }
-    i = skip_ws(doc, i);
-    if doc.get(i) == Some(&b'}') {
-        return finish(doc, i + 1).map(|()| out);
-    }
-    loop {
-        // Key.
-        match doc.get(i) {
-            Some(b'"') => {}
-            Some(_) => return Err(ScanError::Syntax(i)),
-            None => return Err(ScanError::Truncated),
-        }
-        let (key_raw, after_key) = string_end(doc, i + 1)?;
-        let slot = match_key(key_raw, keys);
-        i = skip_ws(doc, after_key);
-        match doc.get(i) {
-            Some(b':') => i = skip_ws(doc, i + 1),
-            Some(_) => return Err(ScanError::Syntax(i)),
-            None => return Err(ScanError::Truncated),
-        }
-        // Value.
-        match doc.get(i) {
-            Some(b'"') => {
-                let (raw, after) = string_end(doc, i + 1)?;
-                if let Some(slot) = slot {
-                    out[slot] = Some(decode_string(raw).ok_or(ScanError::Syntax(i))?);
-                }
-                i = after;
-            }
-            Some(b'{') | Some(b'[') => {
-                if let Some(slot) = slot {
-                    out[slot] = None;
-                }
-                i = skip_nested(doc, i)?;
-            }
-            Some(_) => {
-                if let Some(slot) = slot {
-                    out[slot] = None;
-                }
-                i = skip_scalar(doc, i)?;
-            }
-            None => return Err(ScanError::Truncated),
-        }
-        i = skip_ws(doc, i);
-        match doc.get(i) {
-            Some(b',') => i = skip_ws(doc, i + 1),
-            Some(b'}') => return finish(doc, i + 1).map(|()| out),
-            Some(_) => return Err(ScanError::Syntax(i)),
-            None => return Err(ScanError::Truncated),
-        }
-    }
+) -> Result<[Option<String>; N], ScanError> {
+    let mut scanner = Scanner::new(keys);
+    scanner.feed(doc);
+    scanner.finish()
 }
 
-/// Only whitespace may follow the top-level object.
-fn finish(doc: &[u8], i: usize) -> Result<(), ScanError> {
-    if skip_ws(doc, i) == doc.len() {
-        Ok(())
-    } else {
-        Err(ScanError::NotAnObject)
-    }
+/// The longest value of a requested key that is kept (a session id, a path,
+/// a tool name are far shorter); a longer one counts as absent.
+pub const VALUE_CAP: usize = 64 * 1024;
+
+/// The longest key compared with the requested ones; a longer key is none
+/// of them.
+const KEY_CAP: usize = 256;
+
+/// The top-level scanner fed in pieces, as stdin arrives: its memory is
+/// bounded by the requested values ([`VALUE_CAP`] each), whatever the size
+/// of the document (a `Write` payload of a gigabyte costs no more).
+pub struct Scanner<'k, const N: usize> {
+    keys: &'k [&'k str; N],
+    state: State,
+    /// Bytes fed so far (error positions).
+    pos: usize,
+    /// Whether anything but whitespace was fed.
+    content: bool,
+    error: Option<ScanError>,
+    /// The raw (still escaped) value of each requested key, and where it
+    /// began.
+    raw: [Option<(Vec<u8>, usize)>; N],
+    key: Vec<u8>,
+    key_overlong: bool,
+    /// The requested key whose value is being read.
+    slot: Option<usize>,
+    value: Vec<u8>,
+    value_start: usize,
+    value_overlong: bool,
+    escape: bool,
+    in_string: bool,
+    depth: usize,
+    scalar: Vec<u8>,
+    scalar_start: usize,
 }
 
-fn skip_ws(doc: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\n' | b'\r' | b'\t') = doc.get(i) {
-        i += 1;
-    }
-    i
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Start,
+    /// After `{` (`first`) or `,`: a key, or `}` after `{`.
+    Member {
+        first: bool,
+    },
+    Key,
+    AfterKey,
+    Value,
+    /// Inside a string value; `capture` when its key was requested.
+    Str {
+        capture: bool,
+    },
+    Nested,
+    Scalar,
+    AfterValue,
+    End,
 }
 
-/// Given the index just after an opening quote, returns the raw (still
-/// escaped) contents and the index just after the closing quote.
-fn string_end(doc: &[u8], start: usize) -> Result<(&[u8], usize), ScanError> {
-    let mut i = start;
-    loop {
-        match memchr::memchr2(b'"', b'\\', &doc[i.min(doc.len())..]) {
-            Some(off) => {
-                let at = i + off;
-                if doc[at] == b'"' {
-                    return Ok((&doc[start..at], at + 1));
-                }
-                // A backslash escapes the next byte; `\uXXXX` digits contain
-                // neither quote nor backslash, so skipping two bytes is enough.
-                i = at + 2;
-                if i > doc.len() {
-                    return Err(ScanError::Truncated);
-                }
-            }
-            None => return Err(ScanError::Truncated),
+impl<'k, const N: usize> Scanner<'k, N> {
+    pub fn new(keys: &'k [&'k str; N]) -> Self {
+        Scanner {
+            keys,
+            state: State::Start,
+            pos: 0,
+            content: false,
+            error: None,
+            raw: std::array::from_fn(|_| None),
+            key: Vec::new(),
+            key_overlong: false,
+            slot: None,
+            value: Vec::new(),
+            value_start: 0,
+            value_overlong: false,
+            escape: false,
+            in_string: false,
+            depth: 0,
+            scalar: Vec::new(),
+            scalar_start: 0,
         }
     }
-}
 
-/// Skips an object or array starting at `start`, returning the index after it.
-fn skip_nested(doc: &[u8], start: usize) -> Result<usize, ScanError> {
-    let mut depth = 0usize;
-    let mut i = start;
-    while i < doc.len() {
-        match doc[i] {
-            b'"' => {
-                let (_, after) = string_end(doc, i + 1)?;
-                i = after;
-                continue;
+    /// Whether anything but whitespace has been fed.
+    pub fn saw_content(&self) -> bool {
+        self.content
+    }
+
+    /// Scans the next piece of the document.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut i = 0;
+        while i < chunk.len() && self.error.is_none() {
+            // Inside strings, jump to the next quote or backslash.
+            let in_text = matches!(self.state, State::Key | State::Str { .. })
+                || (self.state == State::Nested && self.in_string);
+            if in_text && !self.escape {
+                let rest = &chunk[i..];
+                let run = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                if run > 0 {
+                    self.take(&rest[..run]);
+                    self.pos += run;
+                    i += run;
+                    continue;
+                }
             }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Ok(i + 1);
+            let b = chunk[i];
+            if !b.is_ascii_whitespace() {
+                self.content = true;
+            }
+            if self.byte(b) {
+                self.pos += 1;
+                i += 1;
+            }
+        }
+    }
+
+    /// Keeps string bytes: a key's, or a requested value's (up to its cap).
+    fn take(&mut self, bytes: &[u8]) {
+        match self.state {
+            State::Key => {
+                if self.key.len() + bytes.len() <= KEY_CAP {
+                    self.key.extend_from_slice(bytes);
+                } else {
+                    self.key_overlong = true;
+                }
+            }
+            State::Str { capture: true } => {
+                if self.value.len() + bytes.len() <= VALUE_CAP {
+                    self.value.extend_from_slice(bytes);
+                } else {
+                    self.value_overlong = true;
                 }
             }
             _ => {}
         }
-        i += 1;
     }
-    Err(ScanError::Truncated)
-}
 
-/// Skips a number or a literal (`true`, `false`, `null`).
-fn skip_scalar(doc: &[u8], start: usize) -> Result<usize, ScanError> {
-    let mut i = start;
-    while let Some(&b) = doc.get(i) {
-        match b {
-            b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' | b'a'..=b'z' => i += 1,
-            _ => break,
+    /// One byte outside a run of string text; false when the byte must be
+    /// looked at again in the new state (the end of a number).
+    fn byte(&mut self, b: u8) -> bool {
+        let ws = matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+        match self.state {
+            State::Start => match b {
+                _ if ws => {}
+                b'{' => self.state = State::Member { first: true },
+                _ => self.error = Some(ScanError::NotAnObject),
+            },
+            State::Member { first } => match b {
+                _ if ws => {}
+                b'"' => {
+                    self.key.clear();
+                    self.key_overlong = false;
+                    self.state = State::Key;
+                }
+                b'}' if first => self.state = State::End,
+                _ => self.error = Some(ScanError::Syntax(self.pos)),
+            },
+            State::Key | State::Str { .. } => {
+                if self.escape {
+                    self.escape = false;
+                    self.take(&[b]);
+                } else if b == b'\\' {
+                    self.escape = true;
+                    self.take(&[b]);
+                } else if b == b'"' {
+                    self.end_string();
+                } else {
+                    self.take(&[b]);
+                }
+            }
+            State::AfterKey => match b {
+                _ if ws => {}
+                b':' => {
+                    self.slot = (!self.key_overlong)
+                        .then(|| match_key(&self.key, self.keys))
+                        .flatten();
+                    self.state = State::Value;
+                }
+                _ => self.error = Some(ScanError::Syntax(self.pos)),
+            },
+            State::Value => match b {
+                _ if ws => {}
+                b'"' => {
+                    self.value.clear();
+                    self.value_overlong = false;
+                    self.value_start = self.pos;
+                    self.state = State::Str {
+                        capture: self.slot.is_some(),
+                    };
+                }
+                b'{' | b'[' => {
+                    self.clear_slot();
+                    self.depth = 1;
+                    self.in_string = false;
+                    self.state = State::Nested;
+                }
+                b'0'..=b'9' | b'-' | b'a'..=b'z' => {
+                    self.clear_slot();
+                    self.scalar.clear();
+                    self.scalar.push(b);
+                    self.scalar_start = self.pos;
+                    self.state = State::Scalar;
+                }
+                _ => self.error = Some(ScanError::Syntax(self.pos)),
+            },
+            State::Nested => {
+                if self.in_string {
+                    if self.escape {
+                        self.escape = false;
+                    } else if b == b'\\' {
+                        self.escape = true;
+                    } else if b == b'"' {
+                        self.in_string = false;
+                    }
+                } else {
+                    match b {
+                        b'"' => self.in_string = true,
+                        b'{' | b'[' => self.depth += 1,
+                        b'}' | b']' => {
+                            self.depth -= 1;
+                            if self.depth == 0 {
+                                self.state = State::AfterValue;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            State::Scalar => match b {
+                b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E' | b'a'..=b'z' => {
+                    // Long numbers are checked by their first bytes only.
+                    if self.scalar.len() < 64 {
+                        self.scalar.push(b);
+                    }
+                }
+                _ => {
+                    if !valid_scalar(&self.scalar) {
+                        self.error = Some(ScanError::Syntax(self.scalar_start));
+                        return true;
+                    }
+                    self.state = State::AfterValue;
+                    return false;
+                }
+            },
+            State::AfterValue => match b {
+                _ if ws => {}
+                b',' => self.state = State::Member { first: false },
+                b'}' => self.state = State::End,
+                _ => self.error = Some(ScanError::Syntax(self.pos)),
+            },
+            State::End => {
+                if !ws {
+                    self.error = Some(ScanError::NotAnObject);
+                }
+            }
+        }
+        true
+    }
+
+    fn end_string(&mut self) {
+        match self.state {
+            State::Key => self.state = State::AfterKey,
+            State::Str { capture } => {
+                if capture {
+                    if let Some(slot) = self.slot {
+                        self.raw[slot] = (!self.value_overlong)
+                            .then(|| (std::mem::take(&mut self.value), self.value_start));
+                    }
+                }
+                self.state = State::AfterValue;
+            }
+            _ => {}
         }
     }
-    if i == start {
-        return Err(ScanError::Syntax(start));
+
+    fn clear_slot(&mut self) {
+        if let Some(slot) = self.slot {
+            self.raw[slot] = None;
+        }
     }
-    let token = &doc[start..i];
-    let valid = match token[0] {
+
+    /// The values found, once the whole document was fed.
+    pub fn finish(self) -> Result<[Option<String>; N], ScanError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.state != State::End {
+            return Err(ScanError::Truncated);
+        }
+        let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
+        for (slot, raw) in out.iter_mut().zip(self.raw) {
+            if let Some((raw, at)) = raw {
+                *slot = Some(
+                    decode_string(&raw)
+                        .ok_or(ScanError::Syntax(at))?
+                        .into_owned(),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A number or a literal (`true`, `false`, `null`).
+fn valid_scalar(token: &[u8]) -> bool {
+    match token[0] {
         b't' => token == b"true",
         b'f' => token == b"false",
         b'n' => token == b"null",
         _ => token
             .iter()
             .all(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')),
-    };
-    if !valid {
-        return Err(ScanError::Syntax(start));
     }
-    Ok(i)
 }
 
 fn match_key<const N: usize>(raw: &[u8], keys: &[&str; N]) -> Option<usize> {
@@ -274,7 +444,14 @@ mod tests {
     const KEYS: [&str; 3] = ["session_id", "hook_event_name", "tool_use_id"];
 
     fn scan(doc: &str) -> Result<[Option<String>; 3], ScanError> {
-        scan_top_level(doc.as_bytes(), &KEYS).map(|a| a.map(|v| v.map(Cow::into_owned)))
+        let whole = scan_top_level(doc.as_bytes(), &KEYS);
+        // The same document fed a byte at a time scans the same.
+        let mut scanner = Scanner::new(&KEYS);
+        for b in doc.as_bytes() {
+            scanner.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(scanner.finish(), whole, "fed byte by byte: {doc}");
+        whole
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Property test: on generated JSON documents, the hot-path scanner extracts
 //! exactly the top-level string fields serde_json finds.
 
-use llm_bridge_hooks::json_scan::scan_top_level;
+use llm_bridge_hooks::json_scan::{scan_top_level, Scanner};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -75,6 +75,22 @@ proptest! {
         check(&compact, &doc);
         let pretty = serde_json::to_vec_pretty(&doc).unwrap();
         check(&pretty, &doc);
+    }
+
+    #[test]
+    fn fed_in_any_pieces_it_scans_the_same(doc in document(), sizes in prop::collection::vec(1usize..64, 1..16)) {
+        let bytes = serde_json::to_vec_pretty(&doc).unwrap();
+        let mut scanner = Scanner::new(&KEYS);
+        let mut at = 0;
+        for size in sizes.iter().cycle() {
+            if at >= bytes.len() {
+                break;
+            }
+            let end = (at + size).min(bytes.len());
+            scanner.feed(&bytes[at..end]);
+            at = end;
+        }
+        prop_assert_eq!(scanner.finish(), scan_top_level(&bytes, &KEYS));
     }
 
     #[test]

@@ -81,6 +81,31 @@ fn a_tmp_runtime_dir_taken_by_another_user_receives_no_event() {
         "{stderr}"
     );
     assert_eq!(received(&attacker), 0, "the attacker received an event");
+    // The commands say what is wrong, and start no daemon there.
+    for command in ["status", "start"] {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid",
+                &VICTIM.to_string(),
+                "--regid",
+                &VICTIM.to_string(),
+            ])
+            .args(["--clear-groups", "--"])
+            .arg(bridge_bin())
+            .arg(command)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", "/nonexistent")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("refusing to use /tmp/llm-bridge-65534: owned by uid 0"),
+            "{command}: {stderr}"
+        );
+    }
+    assert_eq!(received(&attacker), 0, "the attacker received a request");
 
     // The control: the victim's own private directory does receive it.
     chown(dir, VICTIM);
@@ -261,4 +286,76 @@ fn the_fallback_gets_the_event_on_a_pipe_not_in_its_arguments() {
     let stdin = std::fs::read_to_string(recorded.with_extension("stdin")).unwrap();
     assert_eq!(args, "");
     assert!(stdin.starts_with("LLMB/1 EVENT:submit\nsid="), "{stdin:?}");
+}
+
+/// Runs `program` with `prefix`, `size` bytes of filler and `suffix` on its
+/// stdin (written by a thread, as a client would) and returns its output
+/// and its peak RSS in KiB. The child is reaped by `wait4`, which also
+/// gives its resource usage.
+#[allow(clippy::zombie_processes)]
+fn run_fed(env: &Env, program: &Path, prefix: &[u8], size: usize, suffix: &[u8]) -> (Vec<u8>, i64) {
+    use std::io::Write;
+    let mut child = env
+        .command(program)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (prefix, suffix) = (prefix.to_vec(), suffix.to_vec());
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&prefix)?;
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..size >> 20 {
+            stdin.write_all(&chunk)?;
+        }
+        stdin.write_all(&suffix)
+    });
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as i32;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{status}"
+    );
+    // Every byte was read: the writer never met a closed pipe.
+    writer.join().unwrap().expect("the whole input was read");
+    (out, usage.ru_maxrss)
+}
+
+#[test]
+fn a_huge_payload_is_read_to_its_end_in_bounded_memory() {
+    let env = Env::new();
+    let daemon = UnixDatagram::bind(env.socket()).unwrap();
+    let size = 256 << 20;
+    // The field the hook needs comes after the megabytes, as Claude Code
+    // orders a PreToolUse payload.
+    let (out, rss_kib) = run_fed(
+        &env,
+        &hook_bin(),
+        br#"{"session_id":"big","hook_event_name":"PreToolUse","tool_name":"Write","tool_input":{"content":""#,
+        size,
+        br#""},"tool_use_id":"toolu_after"}"#,
+    );
+    assert!(out.is_empty());
+    assert!(rss_kib < 16 * 1024, "the hook's peak RSS was {rss_kib} KiB");
+    let mut buf = [0u8; 65536];
+    daemon.set_nonblocking(true).unwrap();
+    let n = daemon.recv(&mut buf).expect("the event was sent");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.contains("tuid=toolu_after"), "{text}");
+
+    // The statusline: a line, the input drained, memory bounded.
+    let (out, rss_kib) = run_fed(&env, &statusline_bin(), b"{\"x\":\"", size, b"\"}");
+    assert_eq!(out, b"Claude Code\n");
+    assert!(
+        rss_kib < 16 * 1024,
+        "the statusline's peak RSS was {rss_kib} KiB"
+    );
 }

@@ -12,12 +12,12 @@
 
 #![no_main]
 
-use llm_bridge_hooks::hook_input::event_from_hook_json;
+use llm_bridge_hooks::hook_input::event_from_hook_reader;
 use llm_bridge_hooks::proc_stat;
 use llm_bridge_hooks::runtime_path::checked_socket_path;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
 use llm_bridge_hooks::wire::{EventKind, Message};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -45,12 +45,8 @@ fn run() {
     // SAFETY: getppid cannot fail.
     let parent = unsafe { libc::getppid() } as u32;
 
-    let mut input = Vec::with_capacity(16 * 1024);
-    if let Err(e) = std::io::stdin().lock().read_to_end(&mut input) {
-        warn(format_args!("cannot read stdin: {e}"));
-        return;
-    }
-    let event = match event_from_hook_json(&input, Some(parent), now_ns) {
+    // Read to the end in pieces: bounded memory for any payload.
+    let event = match event_from_hook_reader(std::io::stdin().lock(), Some(parent), now_ns) {
         Ok(mut event) => {
             // The Claude Code process, so that the daemon can see it exit.
             // Named here, past shells and wrappers that end with the hook,
@@ -71,7 +67,6 @@ fn run() {
             return;
         }
     };
-    drop(input);
     let datagram = Message::Event(event).encode();
     // Another user's /tmp/llm-bridge-$UID gets nothing (nor does the
     // fallback, which would write there).

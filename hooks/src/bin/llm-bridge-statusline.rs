@@ -38,8 +38,15 @@ fn run() {
     if std::env::var_os("LLM_BRIDGE_STATUSLINE_TEST_PANIC").is_some() {
         panic!("LLM_BRIDGE_STATUSLINE_TEST_PANIC is set");
     }
-    let mut raw = Vec::with_capacity(8 * 1024);
-    let _ = std::io::stdin().lock().read_to_end(&mut raw);
+    let (raw, whole) = read_bounded(std::io::stdin().lock(), INPUT_LIMIT);
+    if !whole {
+        warn(&format!(
+            "stdin is larger than {} KiB: not a status",
+            INPUT_LIMIT / 1024
+        ));
+        print_line(MINIMAL_LINE);
+        return;
+    }
     let Some(json) = Json::parse(&raw) else {
         warn(if raw.iter().all(u8::is_ascii_whitespace) {
             "stdin is empty"
@@ -86,6 +93,28 @@ fn run() {
             let _ = send_datagram_nonblocking(&socket, &Message::Status(status).encode());
         }
     }
+}
+
+/// The largest status JSON read (Claude Code's is a few KiB).
+const INPUT_LIMIT: usize = 1024 * 1024;
+
+/// Reads at most `limit` bytes, then drains the rest to the end (closing
+/// the pipe early would give Claude Code an EPIPE): the bytes kept, and
+/// whether they are all there was.
+fn read_bounded(mut input: impl Read, limit: usize) -> (Vec<u8>, bool) {
+    let mut kept = Vec::with_capacity(8 * 1024);
+    let _ = (&mut input).take(limit as u64).read_to_end(&mut kept);
+    let mut whole = true;
+    let mut sink = [0u8; 16 * 1024];
+    loop {
+        match input.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => whole = false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    (kept, whole)
 }
 
 fn print_line(line: &str) {
