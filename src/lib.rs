@@ -12,10 +12,10 @@ pub mod daemon;
 pub mod datagram;
 pub mod socket_activation;
 pub mod subscription;
-pub mod transcript;
 
 // The core, shared with the small static binaries, under its usual names.
 pub use llm_bridge_core::{
     append_file, apply, atomic_file, client, config, debounce, error, history, local_time, log,
-    module, paths, pidfd, publish, snapshot, state, state_lock, waybar_exec, waybar_signal,
+    module, paths, pidfd, publish, snapshot, state, state_lock, transcript, waybar_exec,
+    waybar_signal,
 };

@@ -25,5 +25,6 @@ pub mod publish;
 pub mod snapshot;
 pub mod state;
 pub mod state_lock;
+pub mod transcript;
 pub mod waybar_exec;
 pub mod waybar_signal;

@@ -67,3 +67,34 @@ fn status_watch_prints_names_as_plain_text() {
     let line = watch.expect("waiting since");
     assert!(line.contains("R&D <x>: waiting"), "{line}");
 }
+
+#[test]
+fn a_module_larger_than_a_request_reaches_waybar_follow_whole() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    let follow = Streaming::start(&env, &["waybar", "--follow"]);
+    follow.expect("none");
+    wait_subscribers(&env, 1);
+    // Twenty long project names: the module is over 4 KiB (the largest
+    // request datagram), as 40 ordinary sessions' tooltip used to be.
+    let long = "x".repeat(300);
+    for i in 0..20 {
+        env.send(event(
+            EventKind::Permission,
+            &format!("s{i}"),
+            &format!("/src/p{i}-{long}"),
+        ));
+    }
+    loop {
+        let line = follow.expect("waiting");
+        let module: serde_json::Value = serde_json::from_str(&line).expect("a whole module");
+        if module["text"] == "waiting 20" {
+            assert!(line.len() > 4096, "{} bytes", line.len());
+            assert!(module["tooltip"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("p19-{long}")));
+            break;
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The transcript classifier: any appended bytes are classified, line by
+//! line, without a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use llm_bridge_core::transcript::{classify, ends_interrupted};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = ends_interrupted(data);
+    for line in data.split(|b| *b == b'\n') {
+        let _ = classify(line);
+    }
+});
