@@ -155,9 +155,9 @@ mod tests {
     }
 
     /// Transcripts recorded with the real client (tests/samples/README.md).
-    const ESC_TOOL: &str = include_str!("../tests/samples/transcript-esc-tool.jsonl");
-    const ESC_STREAMING: &str = include_str!("../tests/samples/transcript-esc-streaming.jsonl");
-    const QUOTED: &str = include_str!("../tests/samples/transcript-quoted-marker.jsonl");
+    const ESC_TOOL: &str = include_str!("../../tests/samples/transcript-esc-tool.jsonl");
+    const ESC_STREAMING: &str = include_str!("../../tests/samples/transcript-esc-streaming.jsonl");
+    const QUOTED: &str = include_str!("../../tests/samples/transcript-quoted-marker.jsonl");
 
     #[test]
     fn the_real_clients_interrupts_are_recognised() {
