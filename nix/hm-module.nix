@@ -30,6 +30,12 @@ in
           debounce.mode = "leading";
           module.waiting = "⏳";
           statusline.format = "{model} {project} {context} {cost}";
+          # Speech: the voice is loaded when the daemon starts.
+          speech = {
+            enabled = true;
+            voice = "''${config.xdg.dataHome}/llm-bridge/voice.onnx";
+            volume = 0.8;
+          };
         }
       '';
       description = ''

@@ -3,7 +3,7 @@
 # llm-bridge-apply). The hot-path binaries are linked statically and without
 # position independence, as scripts/build-release does, so they start about
 # as fast as a static C program.
-{ lib, rustPlatform, glibc }:
+{ lib, rustPlatform, glibc, pkg-config, espeak-ng, alsa-lib }:
 
 rustPlatform.buildRustPackage {
   pname = "llm-bridge";
@@ -23,7 +23,11 @@ rustPlatform.buildRustPackage {
   # The static hot-path binaries, built on their own: the hooks package has
   # no proc-macro crate; the core package (serde's derive) needs an explicit
   # --target for +crt-static to spare its host proc-macros.
-  buildInputs = [ glibc.static ];
+  # The daemon's speech engine: libespeak-ng (phonemes, through FFI) and ALSA
+  # (rodio's output), found with pkg-config. The hot-path binaries link
+  # neither (a test checks it).
+  nativeBuildInputs = [ pkg-config ];
+  buildInputs = [ glibc.static espeak-ng alsa-lib ];
   postBuild = ''
     static="-C target-feature=+crt-static -C relocation-model=static"
     host=$(rustc -vV | sed -n "s/^host: //p")

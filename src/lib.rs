@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod datagram;
 pub mod socket_activation;
 pub mod subscription;
+pub mod voice_settings;
 
 // The core, shared with the small static binaries, under its usual names.
 pub use llm_bridge_core::{

@@ -8,6 +8,7 @@ use llm_bridge::config::{Config, DEFAULT_CONFIG_TOML};
 use llm_bridge::daemon::{Daemon, Options};
 use llm_bridge::error::{one_line, Result};
 use llm_bridge::paths::Paths;
+use llm_bridge_hooks::wire::SayTuning;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -80,6 +81,24 @@ enum Command {
         /// Write the speech to this WAV file instead of playing it.
         #[arg(short, long, value_name = "FILE.wav")]
         out: Option<PathBuf>,
+        /// Return when the speech has played, not when it is queued.
+        #[arg(long)]
+        wait: bool,
+        /// Another Piper voice (.onnx): loaded by this command, not the daemon.
+        #[arg(long, value_name = "PATH")]
+        voice: Option<PathBuf>,
+        /// A speaker of a multi-speaker voice: its name or number.
+        #[arg(long, value_name = "N")]
+        speaker: Option<String>,
+        /// Speaking rate: 2 is twice as fast (length scale 1/R).
+        #[arg(long, value_name = "R", value_parser = positive)]
+        rate: Option<f32>,
+        /// Generator noise (0 to 2; the voice's own by default).
+        #[arg(long, value_name = "X")]
+        noise_scale: Option<f32>,
+        /// Phoneme width noise (0 to 2; the voice's own by default).
+        #[arg(long, value_name = "X")]
+        noise_w: Option<f32>,
         /// Cut the speech the daemon is playing, and what waits.
         #[arg(long, conflicts_with_all = ["out", "text"])]
         stop: bool,
@@ -168,7 +187,29 @@ fn main() -> ExitCode {
         }
         Command::History { today } => report(history::history(today)),
         Command::Say { stop: true, .. } => report(say::stop(&paths)),
-        Command::Say { out, text, .. } => report(say::say(&paths, &text, out.as_deref())),
+        Command::Say {
+            out,
+            text,
+            wait,
+            voice,
+            speaker,
+            rate,
+            noise_scale,
+            noise_w,
+            ..
+        } => {
+            let options = say::SayOptions {
+                wait,
+                voice,
+                tuning: SayTuning {
+                    speaker,
+                    length_scale: rate.map(|r| 1.0 / r),
+                    noise_scale,
+                    noise_w,
+                },
+            };
+            report(say::say(&paths, &text, out.as_deref(), &options))
+        }
         Command::Apply { from_hook, message } => {
             let config = Config::load().unwrap_or_else(|e| {
                 eprintln!("llm-bridge: {}; using the defaults", one_line(&e));
@@ -211,4 +252,12 @@ fn run_daemon(paths: Paths, pid_file: Option<PathBuf>) -> Result<()> {
         daemon.socket_path().display()
     );
     daemon.run()
+}
+
+/// A rate: a positive number.
+fn positive(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
 }

@@ -64,12 +64,23 @@ tooltip = "{project}: {state}{tool} since {since}{subagents}{model}{cost}{contex
 tooltip_lines = 20
 
 [speech]
+# Load the voice when the daemon starts (and on reload), so that the first
+# `say` costs only synthesis. false: it loads on the first `say`.
+enabled = false
 # A Piper voice: the .onnx file, with its .onnx.json beside it. Empty: the
 # file voice.onnx in $XDG_DATA_HOME/llm-bridge/ (~/.local/share), if there.
-# `llm-bridge say TEXT` speaks through it; the daemon loads it on first use.
+# `llm-bridge say TEXT` speaks through it.
 voice = ""
-# For a voice with several speakers: the speaker's name (empty: the first).
+# For a voice with several speakers: the speaker's name or number (empty:
+# the first).
 speaker = ""
+# Loudness, 0.0 to 2.0 (1.0: as the voice speaks).
+volume = 1.0
+# Speaking time (above 1 is slower), generator noise and phoneme width
+# noise; 0: the voice's own (its .onnx.json, else Piper's 1.0, 0.667, 0.8).
+length_scale = 0.0
+noise_scale = 0.0
+noise_w = 0.0
 # The longest sentence read in one piece, in phoneme ids (64 to 512); longer
 # ones are cut at a comma or a space. Memory grows with it: about 700 MB at
 # 256, about 1.1 GB at 512 (measured with a medium Piper voice).
@@ -124,9 +135,17 @@ pub struct DebounceConfig {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SpeechConfig {
+    /// Load the voice at start and on reload, not at the first `say`.
+    pub enabled: bool,
     /// The voice's `.onnx` file; empty: the default place.
     pub voice: String,
+    /// A speaker's name or number; empty: the voice's first.
     pub speaker: String,
+    pub volume: f32,
+    /// 0: the voice's own.
+    pub length_scale: f32,
+    pub noise_scale: f32,
+    pub noise_w: f32,
     pub max_ids: usize,
     pub close_after_secs: u64,
 }
@@ -134,8 +153,13 @@ pub struct SpeechConfig {
 impl Default for SpeechConfig {
     fn default() -> Self {
         SpeechConfig {
+            enabled: false,
             voice: String::new(),
             speaker: String::new(),
+            volume: 1.0,
+            length_scale: 0.0,
+            noise_scale: 0.0,
+            noise_w: 0.0,
             max_ids: 256,
             close_after_secs: 5,
         }
@@ -237,6 +261,19 @@ impl Config {
                 config.speech.max_ids
             )));
         }
+        let s = &config.speech;
+        for (name, value, max) in [
+            ("volume", s.volume, 2.0),
+            ("length_scale", s.length_scale, 10.0),
+            ("noise_scale", s.noise_scale, 2.0),
+            ("noise_w", s.noise_w, 2.0),
+        ] {
+            if !(0.0..=max).contains(&value) {
+                return Err(Error::msg(format!(
+                    "speech.{name} = {value} is out of range: 0 to {max}"
+                )));
+            }
+        }
         if config.debounce.window_ms == 0 || config.debounce.cap_ms < config.debounce.window_ms {
             return Err(Error::msg("debounce needs 0 < window_ms <= cap_ms"));
         }
@@ -290,6 +327,13 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown placeholder {nope}"), "{e}");
         assert!(!e.contains('\n'), "one line: {e}");
+        let e = Config::parse("[speech]\nvolume = 2.5")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "speech.volume = 2.5 is out of range: 0 to 2");
+        let c = Config::parse("[speech]\nenabled = true\nlength_scale = 1.2").unwrap();
+        assert!(c.speech.enabled);
+        assert_eq!(c.speech.length_scale, 1.2);
     }
 
     #[test]

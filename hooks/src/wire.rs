@@ -232,9 +232,22 @@ pub enum Message {
     Say {
         text: String,
         out: Option<String>,
+        /// This request's own voice settings, over `[speech]`'s.
+        tuning: SayTuning,
     },
     /// Cut the speech playing and drop what waits; answered with [`reply::OK`].
     SayStop,
+}
+
+/// A `say`'s own voice settings; `None` keeps the daemon's `[speech]` one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SayTuning {
+    /// A speaker's name or number.
+    pub speaker: Option<String>,
+    /// Speaking time (above 1 is slower).
+    pub length_scale: Option<f32>,
+    pub noise_scale: Option<f32>,
+    pub noise_w: Option<f32>,
 }
 
 /// The longest text one `SAY` carries (bytes, before escaping).
@@ -409,9 +422,13 @@ impl Message {
                 w.number("pid", Some(*pid));
                 w.finish()
             }
-            Message::Say { text, out } => {
+            Message::Say { text, out, tuning } => {
                 let mut w = Writer::new("SAY", None, None);
                 w.field("out", out.as_deref(), CAP_PATH, true);
+                w.field("speaker", tuning.speaker.as_deref(), CAP_NAME, false);
+                w.number("length", tuning.length_scale);
+                w.number("noise", tuning.noise_scale);
+                w.number("noise_w", tuning.noise_w);
                 w.field("text", Some(text), MAX_SAY_TEXT, false);
                 w.finish()
             }
@@ -513,6 +530,12 @@ impl Message {
                     .take()
                     .ok_or(DecodeError::Malformed("SAY without a text"))?,
                 out: fields.out.take(),
+                tuning: SayTuning {
+                    speaker: fields.speaker.take(),
+                    length_scale: parse_num(fields.length.take(), "length")?,
+                    noise_scale: parse_num(fields.noise.take(), "noise")?,
+                    noise_w: parse_num(fields.noise_w.take(), "noise_w")?,
+                },
             }),
             "SAY-STOP" => require_no_kind(Message::SayStop),
             "WAYBAR" => require_no_kind(Message::Waybar {
@@ -547,6 +570,10 @@ struct Fields {
     pid: Option<String>,
     text: Option<String>,
     out: Option<String>,
+    speaker: Option<String>,
+    length: Option<String>,
+    noise: Option<String>,
+    noise_w: Option<String>,
 }
 
 impl Fields {
@@ -570,6 +597,10 @@ impl Fields {
             "pid" => &mut self.pid,
             "text" => &mut self.text,
             "out" => &mut self.out,
+            "speaker" => &mut self.speaker,
+            "length" => &mut self.length,
+            "noise" => &mut self.noise,
+            "noise_w" => &mut self.noise_w,
             _ => return Ok(()),
         };
         *slot = Some(unescape(raw)?);
@@ -737,10 +768,17 @@ mod tests {
             Message::Say {
                 text: "Build done.\nTwo lines, 100% sure".into(),
                 out: Some("/tmp/a b.wav".into()),
+                tuning: SayTuning::default(),
             },
             Message::Say {
                 text: "hi".into(),
                 out: None,
+                tuning: SayTuning {
+                    speaker: Some("amy 2".into()),
+                    length_scale: Some(0.8),
+                    noise_scale: Some(0.0),
+                    noise_w: Some(0.333),
+                },
             },
             Message::SayStop,
         ] {

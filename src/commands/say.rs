@@ -11,7 +11,8 @@ use crate::config::Config;
 use crate::control::{request, RequestError, REPLY_TIMEOUT};
 use crate::error::{anyhow, bail, Context, Result};
 use crate::paths::Paths;
-use llm_bridge_hooks::wire::{reply, Message, MAX_SAY_TEXT};
+use crate::voice_settings::VoiceSettings;
+use llm_bridge_hooks::wire::{reply, Message, SayTuning, MAX_SAY_TEXT};
 use llm_bridge_speech::audio::Output;
 use llm_bridge_speech::{Synthesizer, Voice};
 use std::io::{ErrorKind, Read};
@@ -23,8 +24,23 @@ use std::time::Duration;
 /// minutes of speech at most).
 const SPEECH_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// What a `say` asks beyond its text.
+#[derive(Debug, Default)]
+pub struct SayOptions {
+    /// Return only when the speech has played (with `out`: always).
+    pub wait: bool,
+    /// Another voice than `[speech]`'s: loaded by this process.
+    pub voice: Option<PathBuf>,
+    pub tuning: SayTuning,
+}
+
 /// Speaks `words` (or stdin when there are none), or writes it to `out`.
-pub fn say(paths: &Paths, words: &[String], out: Option<&Path>) -> Result<i32> {
+pub fn say(
+    paths: &Paths,
+    words: &[String],
+    out: Option<&Path>,
+    options: &SayOptions,
+) -> Result<i32> {
     let text = if words.is_empty() {
         let mut text = String::new();
         std::io::stdin()
@@ -53,18 +69,17 @@ pub fn say(paths: &Paths, words: &[String], out: Option<&Path>) -> Result<i32> {
         ),
         None => None,
     };
-    match through_daemon(paths, text, out.as_deref()) {
-        Ok(Some(said)) => {
-            println!("{said}");
-            Ok(0)
-        }
-        Ok(None) => {
-            let said = inline(text, out.as_deref())?;
-            println!("{said}");
-            Ok(0)
-        }
-        Err(e) => Err(e),
-    }
+    // Another voice than the daemon's is this process's own business.
+    let daemon = match options.voice {
+        Some(_) => None,
+        None => through_daemon(paths, text, out.as_deref(), options)?,
+    };
+    let said = match daemon {
+        Some(said) => said,
+        None => inline(text, out.as_deref(), options)?,
+    };
+    println!("{said}");
+    Ok(0)
 }
 
 /// Cuts the daemon's speech.
@@ -84,7 +99,12 @@ pub fn stop(paths: &Paths) -> Result<i32> {
 }
 
 /// Asks the daemon; `None` if no daemon runs.
-fn through_daemon(paths: &Paths, text: &str, out: Option<&Path>) -> Result<Option<String>> {
+fn through_daemon(
+    paths: &Paths,
+    text: &str,
+    out: Option<&Path>,
+    options: &SayOptions,
+) -> Result<Option<String>> {
     let sock = ClientSocket::bind(paths)?;
     if let Err(e) = sock.connect(&paths.socket) {
         return match e.raw_os_error() {
@@ -95,6 +115,7 @@ fn through_daemon(paths: &Paths, text: &str, out: Option<&Path>) -> Result<Optio
     let message = Message::Say {
         text: text.to_string(),
         out: out.map(|p| p.to_string_lossy().into_owned()),
+        tuning: options.tuning.clone(),
     };
     match sock.send(&message.encode()) {
         Ok(_) => {}
@@ -105,6 +126,12 @@ fn through_daemon(paths: &Paths, text: &str, out: Option<&Path>) -> Result<Optio
     let first = receive(&sock, &mut buf, REPLY_TIMEOUT)?;
     if first != reply::QUEUED {
         return Err(refusal(&first));
+    }
+    // A file is the result: wait for it. Speech plays on without us.
+    if out.is_none() && !options.wait {
+        return Ok(Some(
+            "queued (the daemon speaks it; --wait waits for the end)".into(),
+        ));
     }
     let outcome = receive(&sock, &mut buf, SPEECH_TIMEOUT)?;
     match outcome.strip_prefix(reply::OK) {
@@ -143,32 +170,33 @@ fn describe(said: &str, out: Option<&Path>) -> String {
     }
 }
 
-/// No daemon: load the voice here, speak or write, wait for the end.
-fn inline(text: &str, out: Option<&Path>) -> Result<String> {
+/// No daemon (or another voice): load the voice here, speak or write,
+/// wait for the end.
+fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String> {
     let config = Config::load()?;
-    let path: PathBuf = config.speech.voice_path().ok_or_else(|| {
-        anyhow!(
-            "no voice: set [speech] voice in config.toml to a Piper .onnx file \
-             (or put one at ~/.local/share/llm-bridge/voice.onnx)"
-        )
-    })?;
-    let voice = Voice::load(&path)?;
-    let speaker = match config.speech.speaker.as_str() {
-        "" => None,
-        name => Some(voice.config().speaker_id(name)?),
+    let settings = VoiceSettings::from_config(&config.speech).with(&options.tuning)?;
+    let path: PathBuf = match &options.voice {
+        Some(voice) => voice.clone(),
+        None => config.speech.voice_path().ok_or_else(|| {
+            anyhow!(
+                "no voice: set [speech] voice in config.toml to a Piper .onnx file \
+                 (or put one at ~/.local/share/llm-bridge/voice.onnx)"
+            )
+        })?,
     };
+    let voice = Voice::load(&path)?;
+    let voice_config = voice.config().clone();
     let mut synth = Synthesizer::new(voice)?;
     synth.set_max_ids(config.speech.max_ids)?;
-    if let Some(id) = speaker {
-        synth.set_speaker(id)?;
-    }
+    settings.apply(&mut synth, &voice_config)?;
     let rate = synth.sample_rate();
     let mut output = None;
     let mut all = Vec::new();
     let mut seconds = 0.0f32;
     let sentences = synth.sentences(text);
     for sentence in &sentences {
-        let samples = synth.synthesize_sentence(sentence)?;
+        let mut samples = synth.synthesize_sentence(sentence)?;
+        settings.louden(&mut samples);
         seconds += samples.len() as f32 / rate as f32;
         if out.is_some() {
             all.extend(samples);

@@ -148,14 +148,25 @@ pub fn human(r: &StatusReport) -> String {
         );
     }
     if let Some(voice) = &r.speech_voice {
+        let loaded = r.speech_load_ms.map_or_else(
+            || "not loaded".to_string(),
+            |ms| format!("loaded in {ms} ms"),
+        );
+        let first = r.speech_first_audio_ms.map_or_else(String::new, |ms| {
+            format!(", last first audio after {ms} ms")
+        });
         let _ = writeln!(
             out,
-            "speech: {} · {} said, {} refused, {} failed",
+            "speech: {} ({loaded}) · {} queued · {} said, {} refused, {} failed{first}",
             voice.display(),
+            r.speech_queue,
             c.said,
             c.speech_refused,
             c.speech_failures
         );
+    }
+    if let Some(kib) = r.rss_kib {
+        let _ = writeln!(out, "memory: {:.1} MiB resident", kib as f64 / 1024.0);
     }
     if c.snapshot_failures > 0 {
         let _ = writeln!(

@@ -46,9 +46,10 @@ use crate::snapshot;
 use crate::socket_activation;
 use crate::state::{Effects, Input, Session, State, Watch};
 use crate::state_lock::StateLock;
+use crate::voice_settings::VoiceSettings;
 use dialogs::Dialogs;
 use ipc::Ipc;
-use llm_bridge_hooks::wire::{reply, Message, MAX_DATAGRAM};
+use llm_bridge_hooks::wire::{reply, Message, SayTuning, MAX_DATAGRAM};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use persist::{Outcome, Persist};
@@ -124,6 +125,9 @@ pub struct Daemon {
     /// Who asked for each `say` still under way.
     say_waiting: HashMap<u64, PeerAddr>,
     next_say: u64,
+    /// What `status` says of speech: how long the voice took to load, the
+    /// requests queued or playing, the last time to first audio.
+    speech_figures: SpeechFigures,
     last_activity: Instant,
     shutdown: bool,
 }
@@ -211,6 +215,7 @@ impl Daemon {
             speech: None,
             say_waiting: HashMap::new(),
             next_say: 0,
+            speech_figures: SpeechFigures::default(),
             last_activity: now,
             shutdown: false,
         };
@@ -359,7 +364,7 @@ impl Daemon {
                 self.ipc.reply(&peer, reply::OK.as_bytes());
                 self.shutdown = true;
             }
-            Message::Say { text, out } => self.say(peer, text, out),
+            Message::Say { text, out, tuning } => self.say(peer, text, out, &tuning),
             Message::SayStop => {
                 if let Some(speech) = &self.speech {
                     speech.stop();
@@ -490,6 +495,7 @@ impl Daemon {
                     log(format_args!("worker {worker} stopped: {reason}"));
                 }
                 Report::Spoken { id, outcome } => self.spoken(id, outcome),
+                Report::Loaded { ms } => self.speech_figures.load_ms = Some(ms),
             }
         }
     }
@@ -506,7 +512,7 @@ impl Daemon {
     }
 
     /// A `SAY` request: queue it (never waiting) and say so, or refuse.
-    fn say(&mut self, peer: PeerAddr, text: String, out: Option<String>) {
+    fn say(&mut self, peer: PeerAddr, text: String, out: Option<String>, tuning: &SayTuning) {
         let out = out.map(PathBuf::from);
         if out.as_ref().is_some_and(|p| !p.is_absolute()) {
             let why = "the WAV file's path must be absolute";
@@ -514,15 +520,26 @@ impl Daemon {
                 .reply(&peer, format!("{}{why}", reply::ERROR).as_bytes());
             return;
         }
+        let settings = match VoiceSettings::from_config(&self.config.speech).with(tuning) {
+            Ok(s) => s,
+            Err(e) => {
+                self.stats.speech_refused += 1;
+                let why = one_line(&e);
+                self.ipc
+                    .reply(&peer, format!("{}{why}", reply::ERROR).as_bytes());
+                return;
+            }
+        };
         let id = self.next_say;
         self.next_say += 1;
         let queued = match &self.speech {
-            Some(speech) => speech.say(id, text, out),
+            Some(speech) => speech.say(id, text, out, settings),
             None => Err(Refused::NoVoice),
         };
         match queued {
             Ok(()) => {
                 self.stats.said += 1;
+                self.speech_figures.queue += 1;
                 self.ipc.reply(&peer, reply::QUEUED.as_bytes());
                 // The answer may come minutes later: only to an address
                 // nobody else can have bound by then.
@@ -540,6 +557,10 @@ impl Daemon {
 
     /// The worker finished a `say`: tell whoever asked.
     fn spoken(&mut self, id: u64, outcome: Result<Spoken, String>) {
+        self.speech_figures.queue = self.speech_figures.queue.saturating_sub(1);
+        if let Some(ms) = outcome.as_ref().ok().and_then(|s| s.first_audio_ms) {
+            self.speech_figures.first_audio_ms = Some(ms);
+        }
         let body = match &outcome {
             Ok(s) if s.stopped => format!(
                 "{}\nstopped after {} sentence(s), {:.1} s",
@@ -567,6 +588,16 @@ impl Daemon {
     /// Rereads the config; on error the running one is kept.
     fn reload(&mut self) -> Result<()> {
         let config = Config::load()?;
+        if config.speech != self.config.speech {
+            // A new voice that cannot be read keeps the running one (and the
+            // whole running config). Its model loads on the worker later;
+            // here only what is cheap to check: the file pair and the
+            // speaker.
+            if let Some(voice) = config.speech.voice_path() {
+                check_voice(&voice, &config.speech.speaker)
+                    .with_context(|| format!("voice {}", voice.display()))?;
+            }
+        }
         if config.signal != self.config.signal {
             self.publisher.signaller.set_offset(config.signal);
         }
@@ -771,6 +802,10 @@ impl Daemon {
             watched_transcripts: self.transcripts.len(),
             watched_dialogs: self.dialogs.len(),
             speech_voice: self.config.speech.voice_path(),
+            speech_load_ms: self.speech_figures.load_ms,
+            speech_queue: self.speech_figures.queue,
+            speech_first_audio_ms: self.speech_figures.first_audio_ms,
+            rss_kib: own_rss_kib(),
             session_count: self.state.len(),
             sessions: SessionReport::most_urgent(&self.state, wall_clock_ms()),
             counters: CounterReport {
@@ -829,4 +864,35 @@ fn acquire_lock(paths: &Paths) -> Result<StateLock> {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// What `status` says of speech.
+#[derive(Debug, Default)]
+struct SpeechFigures {
+    load_ms: Option<u64>,
+    queue: usize,
+    first_audio_ms: Option<u64>,
+}
+
+/// This process's resident memory (VmRSS), in KiB.
+fn own_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Whether a voice can be loaded, as far as is cheap to tell: its `.onnx`
+/// is a file and its `.onnx.json` a Piper voice config that knows `speaker`.
+fn check_voice(onnx: &Path, speaker: &str) -> Result<()> {
+    let meta = std::fs::metadata(onnx).context("cannot read the .onnx file")?;
+    if !meta.is_file() {
+        bail!("the .onnx path is not a file");
+    }
+    let mut json = onnx.as_os_str().to_owned();
+    json.push(".json");
+    let config = llm_bridge_speech::VoiceConfig::load(Path::new(&json))?;
+    if !speaker.trim().is_empty() {
+        config.speaker_id(speaker.trim())?;
+    }
+    Ok(())
 }

@@ -25,6 +25,8 @@ pub enum Report {
         id: u64,
         outcome: Result<super::speech::Spoken, String>,
     },
+    /// The speech worker loaded its voice in `ms`.
+    Loaded { ms: u64 },
 }
 
 /// The loop's end: created with the loop's waker, drained on its token.

@@ -14,6 +14,7 @@
 
 use super::reports::{Report, Reporter};
 use crate::config::SpeechConfig;
+use crate::voice_settings::VoiceSettings;
 use llm_bridge_speech::audio::{Cancel, Output};
 use llm_bridge_speech::{Synthesizer, Voice};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// Jobs that may wait for the worker; more are refused ("busy").
-const QUEUE: usize = 4;
+pub const QUEUE: usize = 32;
 
 /// What the loop asks of the worker.
 enum Job {
@@ -32,9 +33,14 @@ enum Job {
         text: String,
         /// Write a WAV file instead of playing.
         out: Option<PathBuf>,
+        /// `[speech]` with the request's own settings over it.
+        settings: VoiceSettings,
         /// The stop generation when the job was queued.
         at: u64,
+        queued: Instant,
     },
+    /// Load the voice now (`[speech] enabled`), not at the first `say`.
+    Load,
 }
 
 /// What a finished `say` did.
@@ -45,6 +51,8 @@ pub struct Spoken {
     pub seconds: f32,
     /// A stop cut it short.
     pub stopped: bool,
+    /// From the request's arrival to its first audio handed to the device.
+    pub first_audio_ms: Option<u64>,
 }
 
 /// Why a job was not queued.
@@ -86,8 +94,11 @@ impl Speech {
         let cancel = Cancel::default();
         let voice = config.voice_path();
         let has_voice = voice.is_some();
-        let (speaker, max_ids, close_after) =
-            (config.speaker.clone(), config.max_ids, config.close_after());
+        let (max_ids, close_after) = (config.max_ids, config.close_after());
+        if config.enabled && has_voice {
+            // First in the queue: loaded before any `say` is taken.
+            let _ = tx.try_send(Job::Load);
+        }
         let thread_cancel = cancel.clone();
         let thread = std::thread::Builder::new()
             .name("llm-bridge-speech".into())
@@ -96,7 +107,7 @@ impl Speech {
                 // and never leave it.
                 let worker = Worker {
                     voice,
-                    speaker,
+                    voice_config: None,
                     max_ids,
                     close_after,
                     cancel: thread_cancel,
@@ -115,7 +126,13 @@ impl Speech {
     }
 
     /// Queues a `say`; never blocks.
-    pub fn say(&self, id: u64, text: String, out: Option<PathBuf>) -> Result<(), Refused> {
+    pub fn say(
+        &self,
+        id: u64,
+        text: String,
+        out: Option<PathBuf>,
+        settings: VoiceSettings,
+    ) -> Result<(), Refused> {
         if !self.has_voice {
             return Err(Refused::NoVoice);
         }
@@ -124,7 +141,9 @@ impl Speech {
             id,
             text,
             out,
+            settings,
             at: self.cancel.generation(),
+            queued: Instant::now(),
         };
         jobs.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => Refused::Busy,
@@ -152,7 +171,8 @@ impl Drop for Speech {
 /// The thread's own state: nothing here is shared with the loop.
 struct Worker {
     voice: Option<PathBuf>,
-    speaker: String,
+    /// The loaded voice's config: its own scales and its speakers.
+    voice_config: Option<llm_bridge_speech::VoiceConfig>,
     max_ids: usize,
     close_after: std::time::Duration,
     cancel: Cancel,
@@ -184,13 +204,30 @@ impl Worker {
                     Err(_) => return,
                 }
             };
-            let Job::Say { id, text, out, at } = job;
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.say(&text, out, at)))
-                .unwrap_or_else(|panic| {
-                    // The synthesizer may be half-way through: start afresh.
-                    self.synth = None;
-                    Err(format!("internal error in speech: {}", panic_text(&panic)))
-                });
+            let (id, text, out, settings, at, queued) = match job {
+                Job::Load => {
+                    if let Err(e) = self.synthesizer() {
+                        crate::log::log(format_args!("speech: {e}"));
+                    }
+                    continue;
+                }
+                Job::Say {
+                    id,
+                    text,
+                    out,
+                    settings,
+                    at,
+                    queued,
+                } => (id, text, out, settings, at, queued),
+            };
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                self.say(&text, out, &settings, at, queued)
+            }))
+            .unwrap_or_else(|panic| {
+                // The synthesizer may be half-way through: start afresh.
+                self.synth = None;
+                Err(format!("internal error in speech: {}", panic_text(&panic)))
+            });
             let playing = outcome
                 .as_ref()
                 .is_ok_and(|s| s.seconds > 0.0 && !s.stopped);
@@ -217,18 +254,31 @@ impl Worker {
         }
     }
 
-    fn say(&mut self, text: &str, out: Option<PathBuf>, at: u64) -> Result<Spoken, String> {
+    fn say(
+        &mut self,
+        text: &str,
+        out: Option<PathBuf>,
+        settings: &VoiceSettings,
+        at: u64,
+        queued: Instant,
+    ) -> Result<Spoken, String> {
         // How the tests check that a panic in a job is caught.
         if std::env::var_os("LLM_BRIDGE_SPEECH_TEST_PANIC").is_some_and(|t| t == text) {
             panic!("LLM_BRIDGE_SPEECH_TEST_PANIC matched the text");
         }
-        let synth = self.synthesizer()?;
+        self.synthesizer()?;
+        let voice_config = self.voice_config.as_ref().expect("loaded with the voice");
+        let synth = self.synth.as_mut().expect("loaded above");
+        settings
+            .apply(synth, voice_config)
+            .map_err(|e| format!("{e:#}"))?;
         let rate = synth.sample_rate();
         let sentences = synth.sentences(text);
         let mut spoken = Spoken {
             sentences: 0,
             seconds: 0.0,
             stopped: false,
+            first_audio_ms: None,
         };
         let mut all = Vec::new();
         for sentence in &sentences {
@@ -237,9 +287,10 @@ impl Worker {
                 break;
             }
             let synth = self.synth.as_mut().expect("loaded above");
-            let samples = synth
+            let mut samples = synth
                 .synthesize_sentence(sentence)
                 .map_err(|e| format!("{e:#}"))?;
+            settings.louden(&mut samples);
             spoken.sentences += 1;
             spoken.seconds += samples.len() as f32 / rate as f32;
             if out.is_some() {
@@ -250,6 +301,9 @@ impl Worker {
                 self.output = Some(Output::open(rate).map_err(|e| format!("{e:#}"))?);
             }
             let output = self.output.as_ref().expect("opened above");
+            if spoken.first_audio_ms.is_none() {
+                spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
+            }
             output
                 .play_until(samples, rate, &self.cancel)
                 .map_err(|e| format!("{e:#}"))?;
@@ -271,28 +325,15 @@ impl Worker {
                 .ok_or_else(|| Refused::NoVoice.to_string())?;
             let started = Instant::now();
             let voice = Voice::load(path).map_err(|e| format!("{e:#}"))?;
-            let speaker = if self.speaker.is_empty() {
-                None
-            } else {
-                Some(
-                    voice
-                        .config()
-                        .speaker_id(&self.speaker)
-                        .map_err(|e| format!("{e:#}"))?,
-                )
-            };
+            let voice_config = voice.config().clone();
             let mut synth = Synthesizer::new(voice).map_err(|e| format!("{e:#}"))?;
             synth
                 .set_max_ids(self.max_ids)
                 .map_err(|e| format!("{e:#}"))?;
-            if let Some(id) = speaker {
-                synth.set_speaker(id).map_err(|e| format!("{e:#}"))?;
-            }
-            crate::log::log(format_args!(
-                "speech: loaded {} in {} ms",
-                path.display(),
-                started.elapsed().as_millis()
-            ));
+            let ms = started.elapsed().as_millis() as u64;
+            crate::log::log(format_args!("speech: loaded {} in {ms} ms", path.display()));
+            self.reporter.send(Report::Loaded { ms });
+            self.voice_config = Some(voice_config);
             self.synth = Some(synth);
         }
         Ok(self.synth.as_mut().expect("loaded above"))

@@ -199,6 +199,18 @@ pub struct StatusReport {
     pub watched_dialogs: usize,
     /// The voice `say` uses, if one is configured.
     pub speech_voice: Option<PathBuf>,
+    /// How long the voice took to load (`None`: not loaded yet).
+    #[serde(default)]
+    pub speech_load_ms: Option<u64>,
+    /// `say` requests queued or playing.
+    #[serde(default)]
+    pub speech_queue: usize,
+    /// The last `say`'s time from its request to its first audio.
+    #[serde(default)]
+    pub speech_first_audio_ms: Option<u64>,
+    /// The daemon's resident memory (VmRSS), KiB.
+    #[serde(default)]
+    pub rss_kib: Option<u64>,
     /// Every session the daemon holds.
     pub session_count: usize,
     /// The most urgent of them, at most `MAX_REPORTED_SESSIONS`.

@@ -354,8 +354,9 @@ fn a_huge_payload_is_read_to_its_end_in_bounded_memory() {
     // The statusline: a line, the input drained, memory bounded.
     let (out, rss_kib) = run_fed(&env, &statusline_bin(), b"{\"x\":\"", size, b"\"}");
     assert_eq!(out, b"Claude Code\n");
+    // It keeps at most 8 MiB of input (a status is a few KiB).
     assert!(
-        rss_kib < 16 * 1024,
+        rss_kib < 24 * 1024,
         "the statusline's peak RSS was {rss_kib} KiB"
     );
 }

@@ -143,11 +143,24 @@ fn the_daemon_speaks_into_the_audio_device_and_stop_cuts_it() {
     let _kill = KillOnDrop(&mut child);
     wait_until("the daemon", || status_json(&env)["pid"].is_u64());
 
-    let run = env.bridge(&["say", "Claude finished the task."]);
+    let run = env.bridge(&["say", "--wait", "Claude finished the task."]);
     assert!(run.status.success(), "{run:?}");
     assert!(String::from_utf8_lossy(&run.stdout).starts_with("said 1 sentence"));
     let loud = loud_samples(&capture);
     assert!(loud > 2000, "the device got speech: {loud} loud samples");
+    // `status` says how long the voice took to load and the first audio to come.
+    let v = status_json(&env);
+    assert!(v["speech_load_ms"].as_u64().is_some(), "{v}");
+    assert!(v["speech_first_audio_ms"].as_u64().is_some(), "{v}");
+    assert_eq!(v["speech_queue"], 0, "{v}");
+
+    // Without --wait, `say` returns once the daemon has queued the words.
+    let run = env.bridge(&["say", "Queued only."]);
+    assert!(run.status.success(), "{run:?}");
+    assert!(
+        String::from_utf8_lossy(&run.stdout).starts_with("queued"),
+        "{run:?}"
+    );
 
     // A long text, stopped early: fewer sentences than asked.
     let long: Vec<String> = (1..=12)
@@ -155,13 +168,13 @@ fn the_daemon_speaks_into_the_audio_device_and_stop_cuts_it() {
         .collect();
     let speaking = env
         .command(&bridge_bin())
-        .arg("say")
+        .args(["say", "--wait"])
         .args(&long)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     wait_until("the long say to be queued", || {
-        status_json(&env)["counters"]["said"] == 2
+        status_json(&env)["counters"]["said"] == 3
     });
     let stop = env.bridge(&["say", "--stop"]);
     assert!(stop.status.success(), "{stop:?}");
@@ -192,7 +205,7 @@ fn a_panic_in_a_speech_job_is_reported_and_the_worker_goes_on() {
         .unwrap();
     let _kill = KillOnDrop(&mut child);
     wait_until("the daemon", || status_json(&env)["pid"].is_u64());
-    let run = env.bridge(&["say", "boom"]);
+    let run = env.bridge(&["say", "--wait", "boom"]);
     assert_eq!(run.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("internal error in speech"), "{stderr}");
@@ -213,4 +226,79 @@ impl Drop for KillOnDrop<'_> {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The loudest sample of a 16-bit mono WAV file.
+fn wav_peak(path: &Path) -> u16 {
+    let bytes = std::fs::read(path).unwrap();
+    bytes[44..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn enabled_loads_the_voice_at_start_and_rate_and_volume_shape_the_speech() {
+    let env = Env::new();
+    env.write_config(&format!(
+        "[speech]\nenabled = true\nvoice = \"{}\"\nvolume = 0.5\n",
+        voice().display()
+    ));
+    let _daemon = env.daemon();
+    wait_until("the voice loaded at start", || {
+        status_json(&env)["speech_load_ms"].as_u64().is_some()
+    });
+    assert_eq!(status_json(&env)["counters"]["said"], 0, "before any say");
+
+    let text = "The build finished without a single error.";
+    let normal = env.runtime().join("normal.wav");
+    let fast = env.runtime().join("fast.wav");
+    for (path, extra) in [(&normal, &[][..]), (&fast, &["--rate", "2"][..])] {
+        let mut args = vec!["say", "-o", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(text);
+        let run = env.bridge(&args);
+        assert!(run.status.success(), "{run:?}");
+    }
+    // Length scale 0.5: each phoneme's duration is halved and rounded up to
+    // whole frames, so the speech is clearly shorter, not exactly half
+    // (0.67 with the test voice).
+    let ratio = wav_seconds(&fast) / wav_seconds(&normal);
+    assert!(
+        (0.45..0.8).contains(&ratio),
+        "rate 2: {ratio:.2} of the length"
+    );
+    // Each sentence is made to peak at full scale; volume 0.5 halves it.
+    let peak = wav_peak(&normal);
+    assert!((12000..=16384).contains(&peak), "peak {peak}");
+
+    // A setting out of range is refused with one line; nothing is queued.
+    let run = env.bridge(&["say", "--noise-w", "5", "x"]);
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("noise w 5 is out of range"), "{stderr}");
+    assert_eq!(status_json(&env)["counters"]["said"], 2);
+}
+
+#[test]
+fn a_reload_to_a_voice_that_cannot_load_keeps_the_running_one() {
+    let env = Env::new();
+    speech_config(&env);
+    let _daemon = env.daemon();
+    let broken = env.runtime().join("broken.onnx");
+    std::fs::write(&broken, b"not a model").unwrap();
+    std::fs::write(env.runtime().join("broken.onnx.json"), b"{\"audio\": 5}").unwrap();
+    env.write_config(&format!("[speech]\nvoice = \"{}\"\n", broken.display()));
+    let out = env.bridge(&["reload"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("broken.onnx"), "{stderr}");
+    // The running voice speaks on.
+    assert_eq!(status_json(&env)["speech_voice"], voice().to_str().unwrap());
+    let wav = env.runtime().join("still.wav");
+    let run = env.bridge(&["say", "-o", wav.to_str().unwrap(), "Still the old voice."]);
+    assert!(run.status.success(), "{run:?}");
+    assert!(wav_seconds(&wav) > 0.5);
 }

@@ -95,8 +95,9 @@ fn run() {
     }
 }
 
-/// The largest status JSON read (Claude Code's is a few KiB).
-const INPUT_LIMIT: usize = 1024 * 1024;
+/// The largest status JSON read (Claude Code's is a few KiB; a few MiB of
+/// junk in a field still render).
+const INPUT_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Reads at most `limit` bytes, then drains the rest to the end (closing
 /// the pipe early would give Claude Code an EPIPE): the bytes kept, and
