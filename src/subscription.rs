@@ -171,11 +171,11 @@ impl Subscription {
                     let Some(module) = body.strip_prefix(reply::MODULE.as_bytes()) else {
                         continue;
                     };
-                    newest = Some(match std::str::from_utf8(module) {
-                        Ok(m) if !r.truncated && !m.chars().any(char::is_control) => m.to_string(),
-                        // Cut, or not what the daemon sends: the file
-                        // holds the same module.
-                        _ => publish::current_module(&self.paths),
+                    // Cut, or not what the daemon sends: the file holds the
+                    // same module.
+                    newest = Some(match usable_push(module, r.truncated) {
+                        Some(m) => m.to_string(),
+                        None => publish::current_module(&self.paths),
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -219,5 +219,34 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.send(&Message::Unsubscribe);
+    }
+}
+
+/// A pushed module as it may be printed: whole, UTF-8, and without a
+/// control character (the daemon's JSON escapes them all; a raw one would
+/// reach Waybar or a terminal).
+fn usable_push(module: &[u8], truncated: bool) -> Option<&str> {
+    let text = std::str::from_utf8(module).ok()?;
+    (!truncated && !text.chars().any(char::is_control)).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usable_push;
+
+    #[test]
+    fn only_whole_clean_pushes_are_printed() {
+        assert_eq!(
+            usable_push(br#"{"text":"ok"}"#, false),
+            Some(r#"{"text":"ok"}"#)
+        );
+        assert_eq!(usable_push(br#"{"text":"ok"}"#, true), None);
+        assert_eq!(usable_push(b"{\"text\":\"\x1b]0;pwned\x07\"}", false), None);
+        assert_eq!(
+            usable_push("{\"text\":\"\u{9b}31m\"}".as_bytes(), false),
+            None
+        );
+        assert_eq!(usable_push(b"{\"text\":\"a\nb\"}", false), None);
+        assert_eq!(usable_push(b"\xff", false), None);
     }
 }

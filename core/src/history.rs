@@ -153,4 +153,24 @@ mod tests {
             ("app", 3, 9000)
         );
     }
+
+    #[test]
+    fn the_rotated_generation_is_read_first_and_a_partial_line_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sessions.jsonl");
+        let session = |id: &str| Session {
+            id: id.into(),
+            ..Session::default()
+        };
+        append(&p, &Record::new(&session("old"), 1)).unwrap();
+        std::fs::rename(&p, append_file::rotated(&p)).unwrap();
+        append(&p, &Record::new(&session("new"), 2)).unwrap();
+        let (records, bad) = read(&p).unwrap();
+        let ids: Vec<_> = records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!((ids, bad), (vec!["old", "new"], 0));
+        // Read from its end: a line cut by the bound is not half-read.
+        let text = std::fs::read(&p).unwrap();
+        let tail = tail(&p, text.len() as u64 - 3).unwrap();
+        assert!(tail.is_empty(), "{:?}", String::from_utf8_lossy(&tail));
+    }
 }
