@@ -5,8 +5,8 @@
 use crate::config::SpeechConfig;
 use crate::error::{anyhow, Result};
 use llm_bridge_hooks::wire::SayTuning;
-use llm_bridge_speech::config::{Scales, VoiceConfig};
-use llm_bridge_speech::Synthesizer;
+#[cfg(feature = "speech")]
+use llm_bridge_speech::{Scales, Synthesizer, VoiceConfig};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VoiceSettings {
@@ -58,6 +58,7 @@ impl VoiceSettings {
     }
 
     /// Sets the speaker and the scales of `synth`, which speaks `voice`.
+    #[cfg(feature = "speech")]
     pub fn apply(&self, synth: &mut Synthesizer, voice: &VoiceConfig) -> Result<()> {
         let base = voice.scales;
         let pick = |v: f32, own: f32| if v > 0.0 { v } else { own };

@@ -7,13 +7,17 @@
 //! itself, inline: load the voice, synthesize, play or write.
 
 use crate::client_socket::ClientSocket;
+#[cfg(feature = "speech")]
 use crate::config::Config;
 use crate::control::{request, RequestError, REPLY_TIMEOUT};
 use crate::error::{anyhow, bail, Context, Result};
 use crate::paths::Paths;
+#[cfg(feature = "speech")]
 use crate::voice_settings::VoiceSettings;
 use llm_bridge_hooks::wire::{reply, Message, SayTuning, MAX_SAY_TEXT};
+#[cfg(feature = "speech")]
 use llm_bridge_speech::audio::Output;
+#[cfg(feature = "speech")]
 use llm_bridge_speech::{Synthesizer, Voice};
 use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixDatagram;
@@ -170,8 +174,17 @@ fn describe(said: &str, out: Option<&Path>) -> String {
     }
 }
 
+/// Without the speech engine there is nothing to speak with.
+#[cfg(not(feature = "speech"))]
+fn inline(_text: &str, _out: Option<&Path>, _options: &SayOptions) -> Result<String> {
+    Err(anyhow!(
+        "speech is not built into this llm-bridge (built without the `speech` feature)"
+    ))
+}
+
 /// No daemon (or another voice): load the voice here, speak or write,
 /// wait for the end.
+#[cfg(feature = "speech")]
 fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String> {
     let config = Config::load()?;
     let settings = VoiceSettings::from_config(&config.speech).with(&options.tuning)?;

@@ -22,7 +22,12 @@ mod ipc;
 mod persist;
 mod processes;
 mod reports;
+#[cfg(feature = "speech")]
 mod speech;
+#[cfg(not(feature = "speech"))]
+#[path = "no_speech.rs"]
+mod speech;
+mod speech_types;
 mod stats;
 mod timer;
 mod transcripts;
@@ -534,7 +539,8 @@ impl Daemon {
         self.next_say += 1;
         let queued = match &self.speech {
             Some(speech) => speech.say(id, text, out, settings),
-            None => Err(Refused::NoVoice),
+            None if cfg!(feature = "speech") => Err(Refused::NoVoice),
+            None => Err(Refused::NotBuilt),
         };
         match queued {
             Ok(()) => {
@@ -883,6 +889,7 @@ fn own_rss_kib() -> Option<u64> {
 
 /// Whether a voice can be loaded, as far as is cheap to tell: its `.onnx`
 /// is a file and its `.onnx.json` a Piper voice config that knows `speaker`.
+#[cfg(feature = "speech")]
 fn check_voice(onnx: &Path, speaker: &str) -> Result<()> {
     let meta = std::fs::metadata(onnx).context("cannot read the .onnx file")?;
     if !meta.is_file() {
@@ -894,5 +901,11 @@ fn check_voice(onnx: &Path, speaker: &str) -> Result<()> {
     if !speaker.trim().is_empty() {
         config.speaker_id(speaker.trim())?;
     }
+    Ok(())
+}
+
+/// Without the speech engine no voice is ever loaded: nothing to check.
+#[cfg(not(feature = "speech"))]
+fn check_voice(_onnx: &Path, _speaker: &str) -> Result<()> {
     Ok(())
 }

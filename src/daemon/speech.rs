@@ -13,6 +13,7 @@
 //! is caught and reported, and the thread carries on.
 
 use super::reports::{Report, Reporter};
+pub use super::speech_types::{Refused, Spoken};
 use crate::config::SpeechConfig;
 use crate::voice_settings::VoiceSettings;
 use llm_bridge_speech::audio::{Cancel, Output};
@@ -41,42 +42,6 @@ enum Job {
     },
     /// Load the voice now (`[speech] enabled`), not at the first `say`.
     Load,
-}
-
-/// What a finished `say` did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Spoken {
-    pub sentences: usize,
-    /// Seconds of audio produced.
-    pub seconds: f32,
-    /// A stop cut it short.
-    pub stopped: bool,
-    /// From the request's arrival to its first audio handed to the device.
-    pub first_audio_ms: Option<u64>,
-}
-
-/// Why a job was not queued.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// No voice is configured or found.
-    NoVoice,
-    /// The queue is full.
-    Busy,
-    /// The thread is gone (it could not start, or died).
-    Gone,
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Refused::NoVoice => {
-                "no voice: set [speech] voice in config.toml to a Piper .onnx file \
-                 (or put one at ~/.local/share/llm-bridge/voice.onnx)"
-            }
-            Refused::Busy => "speech is busy: too many requests wait already",
-            Refused::Gone => "the speech worker is not running (see the daemon's log)",
-        })
-    }
 }
 
 /// The loop's handle on the worker.

@@ -224,10 +224,19 @@ fn the_daemon_drops_datagrams_from_another_user() {
     }
     let env = Env::new();
     let _daemon = env.daemon();
-    // Opened up by hand (the daemon never does this): the other user can
-    // now reach the socket, and the daemon's own check is the last wall.
-    std::fs::set_permissions(env.runtime(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    // Opened up by hand (the daemon never does this): a second name for the
+    // socket in a directory anyone can enter, the socket writable by all.
+    // The other user can now reach it; the daemon's own check is the last
+    // wall. (The runtime directory itself is put back to 0700 by whichever
+    // command checks it next, so it is left alone.)
+    let public = tempfile::Builder::new()
+        .prefix("lbpub")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exposed = public.path().join("llm-bridge.sock");
+    std::fs::hard_link(env.socket(), &exposed).unwrap();
+    std::fs::set_permissions(&exposed, std::fs::Permissions::from_mode(0o666)).unwrap();
     let mut cmd = Command::new("setpriv");
     cmd.args([
         "--reuid",
@@ -238,7 +247,8 @@ fn the_daemon_drops_datagrams_from_another_user() {
     .args(["--clear-groups", "--"])
     .arg(hook_bin())
     .env_clear()
-    .env("XDG_RUNTIME_DIR", env.runtime());
+    .env("XDG_RUNTIME_DIR", public.path())
+    .env("LLM_BRIDGE_SOCKET", &exposed);
     let out = run_with_stdin(cmd, &sample("UserPromptSubmit"));
     assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
     wait_until("the foreign datagram is counted", || {

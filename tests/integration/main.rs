@@ -7,10 +7,13 @@ mod hook_binary;
 mod hostile;
 mod install;
 mod lifecycle;
+#[cfg(not(feature = "speech"))]
+mod no_speech;
 mod readme;
 mod release_build;
 mod replay;
 mod signals;
+#[cfg(feature = "speech")]
 mod speech;
 mod statusline;
 mod subscribers;

@@ -1,0 +1,35 @@
+//! The speech worker's stand-in in a build without the speech engine
+//! (`--no-default-features`): the same handle, every `say` refused with
+//! one line, no thread.
+
+use super::reports::Reporter;
+pub use super::speech_types::{Refused, Spoken};
+use crate::config::SpeechConfig;
+use crate::voice_settings::VoiceSettings;
+use std::path::PathBuf;
+
+/// The loop's handle: nothing behind it (its `Drop` mirrors the worker's,
+/// which the loop ends on a thread of its own).
+pub struct Speech;
+
+impl Drop for Speech {
+    fn drop(&mut self) {}
+}
+
+impl Speech {
+    pub fn spawn(_config: &SpeechConfig, _reporter: Reporter) -> std::io::Result<Speech> {
+        Ok(Speech)
+    }
+
+    pub fn say(
+        &self,
+        _id: u64,
+        _text: String,
+        _out: Option<PathBuf>,
+        _settings: VoiceSettings,
+    ) -> Result<(), Refused> {
+        Err(Refused::NotBuilt)
+    }
+
+    pub fn stop(&self) {}
+}
