@@ -821,16 +821,13 @@ fn main() {
             let (mut idle_lat, mut busy_lat) = (Vec::new(), Vec::new());
             let rounds = if quick { 3 } else { 8 };
             std::thread::scope(|scope| {
-                // Keeps a say -o running whenever `busy` is set.
+                // Keeps the daemon's worker synthesizing into a WAV file
+                // (a SAY request with `out`: `say -o` synthesizes in its own
+                // process) whenever `busy` is set.
                 scope.spawn(|| {
                     while !done.load(std::sync::atomic::Ordering::SeqCst) {
                         if busy.load(std::sync::atomic::Ordering::SeqCst) {
-                            let _ = env
-                                .command(&bridge)
-                                .args(["say", "-o", wav.to_str().unwrap(), &text])
-                                .stdout(Stdio::null())
-                                .stderr(Stdio::null())
-                                .status();
+                            env.say_to_file(&text, &wav);
                         } else {
                             std::thread::sleep(Duration::from_millis(5));
                         }
@@ -890,6 +887,71 @@ fn main() {
                 ),
             );
             daemon.stop();
+
+            // Time to first audio: `[speech] enabled` (the voice loaded at
+            // start), five words, `say --wait`, the audio on a captured ALSA
+            // device (a file); the daemon's own figure is from the request's
+            // arrival to its first samples handed to the device.
+            let env = BenchEnv::new();
+            std::fs::write(
+                env.dir.join("none.toml"),
+                format!(
+                    "[speech]\nenabled = true\nvoice = \"{}\"\n",
+                    voice.display()
+                ),
+            )
+            .unwrap();
+            let alsa = env.dir.join("asound.conf");
+            std::fs::write(
+                &alsa,
+                format!(
+                    "pcm.!default {{\n type plug\n slave {{ pcm \"cap\" format S16_LE channels 1 rate 22050 }}\n}}\n\
+                     pcm.cap {{\n type file\n slave.pcm \"null\"\n file \"{}\"\n format \"raw\"\n}}\n",
+                    env.dir.join("captured.raw").display()
+                ),
+            )
+            .unwrap();
+            let mut child = env
+                .command(&bridge)
+                .arg("daemon")
+                .env("ALSA_CONFIG_PATH", &alsa)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while env.status()["speech_load_ms"].as_u64().is_none() {
+                assert!(Instant::now() < deadline, "the voice never loaded");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let load_ms = env.status()["speech_load_ms"].as_u64().unwrap_or(0);
+            let (mut first, mut wall) = (Vec::new(), Vec::new());
+            for _ in 0..if quick { 3 } else { 10 } {
+                let t0 = Instant::now();
+                let ok = env
+                    .command(&bridge)
+                    .args(["say", "--wait", "The build is done now."])
+                    .env("ALSA_CONFIG_PATH", &alsa)
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "say --wait failed");
+                wall.push(t0.elapsed());
+                let ms = env.status()["speech_first_audio_ms"].as_u64().unwrap_or(0);
+                first.push(Duration::from_millis(ms));
+            }
+            row(
+                "speech, daemon warm (`[speech] enabled`): `say --wait` five words → first audio at the device (captured ALSA)",
+                &format!(
+                    "p50 {} · max {} (`status`: request → first samples to the device) · \
+                     the whole `say --wait` p50 {} · voice load at start {load_ms} ms",
+                    ms(median(&mut first)),
+                    ms(*first.iter().max().unwrap()),
+                    ms(median(&mut wall)),
+                ),
+            );
+            // SAFETY: signalling a process this program started.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
         }
     }
 
@@ -1083,6 +1145,31 @@ impl BenchEnv {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Asks the daemon to synthesize `text` into `wav` and waits for it
+    /// (the SAY request `say -o` no longer sends: it writes files itself).
+    fn say_to_file(&self, text: &str, wav: &Path) {
+        let path = self.dir.join("llm-bridge/client-bench.sock");
+        let _ = std::fs::remove_file(&path);
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.connect(self.socket()).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let request = Message::Say {
+            text: text.to_string(),
+            out: Some(wav.to_str().unwrap().to_string()),
+            tuning: Default::default(),
+        };
+        sock.send(&request.encode()).unwrap();
+        let mut buf = [0u8; 4096];
+        // QUEUED, then OK (or an error) once the file is written.
+        for _ in 0..2 {
+            if sock.recv(&mut buf).is_err() {
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(&path);
     }
 
     fn time_run(&self, program: &Path, args: &[&str], stdin: &Path) -> Duration {

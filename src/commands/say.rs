@@ -73,10 +73,12 @@ pub fn say(
         ),
         None => None,
     };
-    // Another voice than the daemon's is this process's own business.
-    let daemon = match options.voice {
-        Some(_) => None,
-        None => through_daemon(paths, text, out.as_deref(), options)?,
+    // A file is written by this process (a sandboxed daemon cannot write
+    // the user's directories), and another voice than the daemon's is this
+    // process's own business too.
+    let daemon = match (&options.voice, &out) {
+        (None, None) => through_daemon(paths, text, options)?,
+        _ => None,
     };
     let said = match daemon {
         Some(said) => said,
@@ -103,12 +105,7 @@ pub fn stop(paths: &Paths) -> Result<i32> {
 }
 
 /// Asks the daemon; `None` if no daemon runs.
-fn through_daemon(
-    paths: &Paths,
-    text: &str,
-    out: Option<&Path>,
-    options: &SayOptions,
-) -> Result<Option<String>> {
+fn through_daemon(paths: &Paths, text: &str, options: &SayOptions) -> Result<Option<String>> {
     let sock = ClientSocket::bind(paths)?;
     if let Err(e) = sock.connect(&paths.socket) {
         return match e.raw_os_error() {
@@ -118,7 +115,7 @@ fn through_daemon(
     }
     let message = Message::Say {
         text: text.to_string(),
-        out: out.map(|p| p.to_string_lossy().into_owned()),
+        out: None,
         tuning: options.tuning.clone(),
     };
     match sock.send(&message.encode()) {
@@ -131,15 +128,15 @@ fn through_daemon(
     if first != reply::QUEUED {
         return Err(refusal(&first));
     }
-    // A file is the result: wait for it. Speech plays on without us.
-    if out.is_none() && !options.wait {
+    // Speech plays on without us.
+    if !options.wait {
         return Ok(Some(
             "queued (the daemon speaks it; --wait waits for the end)".into(),
         ));
     }
     let outcome = receive(&sock, &mut buf, SPEECH_TIMEOUT)?;
     match outcome.strip_prefix(reply::OK) {
-        Some(said) => Ok(Some(describe(said.trim(), out))),
+        Some(said) => Ok(Some(describe(said.trim(), None))),
         None => Err(refusal(&outcome)),
     }
 }
