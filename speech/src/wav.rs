@@ -66,6 +66,83 @@ pub fn write(path: impl AsRef<Path>, sample_rate: u32, samples: &[f32]) -> Resul
     result.with_context(|| format!("writing {}", path.display()))
 }
 
+/// A WAV file written as the samples come (a long text's speech never sits
+/// in memory whole): a temporary beside `path`, its sizes filled in and
+/// renamed into place by [`Writer::finish`]; dropped unfinished, it is
+/// removed.
+pub struct Writer {
+    file: std::io::BufWriter<std::fs::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    samples: u64,
+}
+
+impl Writer {
+    pub fn create(path: impl AsRef<Path>, sample_rate: u32) -> Result<Writer> {
+        let path = path.as_ref().to_path_buf();
+        if sample_rate == 0 {
+            bail!("a WAV file needs a sample rate above 0");
+        }
+        let tmp = temp_path(&path);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let mut writer = Writer {
+            file: std::io::BufWriter::new(file),
+            tmp,
+            path,
+            samples: 0,
+        };
+        // The header with sizes 0, rewritten at the end.
+        let header = encode(sample_rate, &[])?;
+        writer
+            .file
+            .write_all(&header)
+            .context("writing the WAV header")?;
+        Ok(writer)
+    }
+
+    /// Appends samples, encoded as [`encode`] does.
+    pub fn append(&mut self, samples: &[f32]) -> Result<()> {
+        if (self.samples + samples.len() as u64) * 2 > u64::from(u32::MAX - 36) {
+            bail!("the speech is too long for a WAV file");
+        }
+        for &s in samples {
+            let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
+            self.file.write_all(&v.to_le_bytes())?;
+        }
+        self.samples += samples.len() as u64;
+        Ok(())
+    }
+
+    /// Fills in the sizes, syncs and renames the file into place.
+    pub fn finish(mut self) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let data_len = (self.samples * 2) as u32;
+        let result = (|| {
+            self.file.flush()?;
+            let file = self.file.get_mut();
+            file.seek(SeekFrom::Start(4))?;
+            file.write_all(&(36 + data_len).to_le_bytes())?;
+            file.seek(SeekFrom::Start(40))?;
+            file.write_all(&data_len.to_le_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)
+        })();
+        result.with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Renamed away by `finish`; otherwise an unfinished file.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let mut name = std::ffi::OsString::from(".");
     name.push(path.file_name().unwrap_or_default());
@@ -100,6 +177,28 @@ mod tests {
             .map(|c| i16::from_le_bytes([c[0], c[1]]))
             .collect();
         assert_eq!(samples, [0, 32767, -32767, 16384, 32767, 0]);
+    }
+
+    #[test]
+    fn the_streaming_writer_writes_what_encode_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.wav");
+        let mut w = Writer::create(&p, 22050).unwrap();
+        w.append(&[0.0, 1.0]).unwrap();
+        w.append(&[-1.0, 0.5, 2.0, f32::NAN]).unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            encode(22050, &[0.0, 1.0, -1.0, 0.5, 2.0, f32::NAN]).unwrap()
+        );
+        // Dropped unfinished: nothing is left.
+        let q = dir.path().join("q.wav");
+        drop(Writer::create(&q, 22050).unwrap());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("s.wav")]);
     }
 
     #[test]

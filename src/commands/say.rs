@@ -24,6 +24,19 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The longest text one `say` takes (through the daemon it goes in parts of
+/// at most [`MAX_SAY_TEXT`], a few at a time; the audio streams through,
+/// so memory stays bounded whatever the length).
+const MAX_TEXT: usize = 4 << 20;
+
+/// Parts of a long text the daemon holds at once: one plays while the next
+/// is synthesized.
+const IN_FLIGHT: usize = 2;
+
+/// Sentences queued on the audio device at once by `say` without a daemon.
+#[cfg(feature = "speech")]
+const IN_FLIGHT_SENTENCES: usize = 3;
+
 /// How long `say` waits for speech to finish (a full request is a few
 /// minutes of speech at most).
 const SPEECH_TIMEOUT: Duration = Duration::from_secs(600);
@@ -48,6 +61,7 @@ pub fn say(
     let text = if words.is_empty() {
         let mut text = String::new();
         std::io::stdin()
+            .take(MAX_TEXT as u64 + 1)
             .read_to_string(&mut text)
             .context("cannot read the text from stdin")?;
         text
@@ -58,11 +72,8 @@ pub fn say(
     if text.is_empty() {
         bail!("nothing to say: give the text as arguments or on stdin");
     }
-    if text.len() > MAX_SAY_TEXT {
-        bail!(
-            "the text is {} bytes; one request takes at most {MAX_SAY_TEXT}: split it",
-            text.len()
-        );
+    if text.len() > MAX_TEXT {
+        bail!("the text is over {} MiB: give it in parts", MAX_TEXT >> 20);
     }
     let out = match out {
         Some(p) if p.is_absolute() => Some(p.to_path_buf()),
@@ -113,20 +124,30 @@ fn through_daemon(paths: &Paths, text: &str, options: &SayOptions) -> Result<Opt
             _ => Err(e).context("cannot reach the daemon"),
         };
     }
-    let message = Message::Say {
-        text: text.to_string(),
-        out: None,
-        tuning: options.tuning.clone(),
-    };
-    match sock.send(&message.encode()) {
-        Ok(_) => {}
-        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => return Ok(None),
-        Err(e) => return Err(e).context("cannot talk to the daemon"),
-    }
+    let parts = parts(text, MAX_SAY_TEXT);
+    let mut progress = Progress::default();
     let mut buf = vec![0u8; 4096];
-    let first = receive(&sock, &mut buf, REPLY_TIMEOUT)?;
-    if first != reply::QUEUED {
-        return Err(refusal(&first));
+    for (i, part) in parts.iter().enumerate() {
+        // A long text: at most IN_FLIGHT parts wait in the daemon.
+        while i - progress.done >= IN_FLIGHT {
+            progress.take(&receive(&sock, &mut buf, SPEECH_TIMEOUT)?)?;
+            if progress.stopped {
+                return Ok(Some(progress.describe()));
+            }
+        }
+        let message = Message::Say {
+            text: (*part).to_string(),
+            out: None,
+            tuning: options.tuning.clone(),
+        };
+        match sock.send(&message.encode()) {
+            Ok(_) => {}
+            Err(e) if i == 0 && e.raw_os_error() == Some(libc::ECONNREFUSED) => return Ok(None),
+            Err(e) => return Err(e).context("cannot talk to the daemon"),
+        }
+        while progress.queued <= i {
+            progress.take(&receive(&sock, &mut buf, REPLY_TIMEOUT)?)?;
+        }
     }
     // Speech plays on without us.
     if !options.wait {
@@ -134,11 +155,86 @@ fn through_daemon(paths: &Paths, text: &str, options: &SayOptions) -> Result<Opt
             "queued (the daemon speaks it; --wait waits for the end)".into(),
         ));
     }
-    let outcome = receive(&sock, &mut buf, SPEECH_TIMEOUT)?;
-    match outcome.strip_prefix(reply::OK) {
-        Some(said) => Ok(Some(describe(said.trim(), None))),
-        None => Err(refusal(&outcome)),
+    while progress.done < parts.len() && !progress.stopped {
+        progress.take(&receive(&sock, &mut buf, SPEECH_TIMEOUT)?)?;
     }
+    Ok(Some(progress.describe()))
+}
+
+/// The daemon's answers to the parts of one `say`, added up. Answers come
+/// in order: `QUEUED` for each part as it is taken, then `OK` (or `ERROR`)
+/// for each as it has played.
+#[derive(Debug, Default)]
+struct Progress {
+    queued: usize,
+    done: usize,
+    sentences: u64,
+    seconds: f64,
+    stopped: bool,
+}
+
+impl Progress {
+    fn take(&mut self, answer: &str) -> Result<()> {
+        if answer == reply::QUEUED {
+            self.queued += 1;
+            return Ok(());
+        }
+        let Some(said) = answer.strip_prefix(reply::OK) else {
+            return Err(refusal(answer));
+        };
+        // `3 sentence(s), 4.2 s` or `stopped after 1 sentence(s), 1.3 s`.
+        let said = said.trim();
+        let figures = match said.strip_prefix("stopped after ") {
+            Some(rest) => {
+                self.stopped = true;
+                rest
+            }
+            None => said,
+        };
+        let mut numbers = figures
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|t| !t.is_empty());
+        self.sentences += numbers.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        self.seconds += numbers.next().and_then(|n| n.parse().ok()).unwrap_or(0.0);
+        self.done += 1;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let figures = format!("{} sentence(s), {:.1} s", self.sentences, self.seconds);
+        if self.stopped {
+            format!("stopped after {figures}")
+        } else {
+            describe(&figures, None)
+        }
+    }
+}
+
+/// `text` in parts of at most `max` bytes, cut after a sentence where one
+/// ends in the window, else at a space, else at a character boundary.
+fn parts(text: &str, max: usize) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = text.trim();
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let window = &rest[..cut];
+        let at = window
+            .rfind(['.', '!', '?', '\n'])
+            .map(|i| i + 1)
+            .filter(|i| *i > max / 4)
+            .or_else(|| window.rfind(char::is_whitespace).filter(|i| *i > 0))
+            .unwrap_or(cut);
+        parts.push(rest[..at].trim());
+        rest = rest[at..].trim_start();
+    }
+    if !rest.is_empty() {
+        parts.push(rest);
+    }
+    parts.retain(|p| !p.is_empty());
+    parts
 }
 
 fn receive(sock: &UnixDatagram, buf: &mut [u8], timeout: Duration) -> Result<String> {
@@ -200,30 +296,90 @@ fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String
     synth.set_max_ids(config.speech.max_ids)?;
     settings.apply(&mut synth, &voice_config)?;
     let rate = synth.sample_rate();
+    // The audio streams through: into the file as it comes, or to the
+    // device with at most a few sentences queued (a long text's speech
+    // never sits in memory whole).
+    let mut file = match out {
+        Some(path) => Some(llm_bridge_speech::wav::Writer::create(path, rate)?),
+        None => None,
+    };
     let mut output = None;
-    let mut all = Vec::new();
+    let (played_tx, played) = std::sync::mpsc::channel::<()>();
+    let mut queued = 0usize;
     let mut seconds = 0.0f32;
     let sentences = synth.sentences(text);
     for sentence in &sentences {
         let mut samples = synth.synthesize_sentence(sentence)?;
         settings.louden(&mut samples);
         seconds += samples.len() as f32 / rate as f32;
-        if out.is_some() {
-            all.extend(samples);
-        } else {
-            let output = match &mut output {
-                Some(o) => o,
-                None => output.insert(Output::open(rate)?),
-            };
-            output.play(samples, rate)?;
+        if let Some(file) = &mut file {
+            file.append(&samples)?;
+            continue;
+        }
+        let output = match &mut output {
+            Some(o) => o,
+            None => output.insert(Output::open(rate)?),
+        };
+        output.play(samples, rate)?;
+        let tx = played_tx.clone();
+        output.notify_when_played(move || {
+            let _ = tx.send(());
+        });
+        queued += 1;
+        while queued > IN_FLIGHT_SENTENCES {
+            if played.recv().is_err() {
+                break;
+            }
+            queued -= 1;
         }
     }
-    if let Some(path) = out {
-        llm_bridge_speech::wav::write(path, rate, &all)?;
+    if let Some(file) = file {
+        file.finish()?;
     }
     if let Some(output) = output {
         output.wait_until_idle();
     }
     let said = format!("{} sentence(s), {seconds:.1} s", sentences.len());
     Ok(describe(&said, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_text_goes_in_parts_cut_after_sentences() {
+        let text = "One two three. Four five six! Seven eight nine? Ten";
+        assert_eq!(parts(text, 100), [text]);
+        assert_eq!(
+            parts(text, 32),
+            ["One two three. Four five six!", "Seven eight nine? Ten"]
+        );
+        // No sentence end in the window: at a space; no space: anywhere,
+        // on a character boundary.
+        assert_eq!(parts("aaaa bbbb cccc", 9), ["aaaa", "bbbb cccc"]);
+        assert_eq!(parts("ééééé", 4), ["éé", "éé", "é"]);
+        let long = "This is a sentence of the long text. ".repeat(30_000);
+        let cut = parts(&long, MAX_SAY_TEXT);
+        assert!(cut
+            .iter()
+            .all(|p| p.len() <= MAX_SAY_TEXT && p.ends_with('.')));
+        assert_eq!(cut.concat().len() + cut.len() - 1, long.trim().len());
+    }
+
+    #[test]
+    fn answers_add_up_in_order() {
+        let mut p = Progress::default();
+        p.take(reply::QUEUED).unwrap();
+        p.take(&format!("{}\n3 sentence(s), 4.2 s", reply::OK))
+            .unwrap();
+        p.take(&format!(
+            "{}\nstopped after 1 sentence(s), 1.3 s",
+            reply::OK
+        ))
+        .unwrap();
+        assert_eq!((p.queued, p.done, p.sentences, p.stopped), (1, 2, 4, true));
+        assert_eq!(p.describe(), "stopped after 4 sentence(s), 5.5 s");
+        assert!(p.take(&format!("{}busy", reply::ERROR)).is_err());
+    }
 }

@@ -324,3 +324,18 @@ fn a_reload_to_a_voice_that_cannot_load_keeps_the_running_one() {
     assert!(run.status.success(), "{run:?}");
     assert!(String::from_utf8_lossy(&run.stdout).starts_with("said 1 sentence"));
 }
+
+#[test]
+fn a_text_longer_than_one_request_goes_to_the_daemon_in_parts() {
+    let env = Env::new();
+    speech_config(&env);
+    let _daemon = SpeakingDaemon::start(&env, &[]);
+    // Over the 2048 bytes one SAY carries, but cheap to speak: two words
+    // far apart.
+    let text = format!("Hello.{}World.", " ".repeat(2100));
+    let run = env.bridge(&["say", "--wait", &text]);
+    assert!(run.status.success(), "{run:?}");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.starts_with("said 2 sentence(s)"), "{stdout}");
+    assert_eq!(status_json(&env)["counters"]["said"], 2, "two requests");
+}
