@@ -901,9 +901,9 @@ fn main() {
                 ),
             )
             .unwrap();
-            let alsa = env.dir.join("asound.conf");
+            let conf = env.dir.join("asound.conf");
             std::fs::write(
-                &alsa,
+                &conf,
                 format!(
                     "pcm.!default {{\n type plug\n slave {{ pcm \"cap\" format S16_LE channels 1 rate 22050 }}\n}}\n\
                      pcm.cap {{\n type file\n slave.pcm \"null\"\n file \"{}\"\n format \"raw\"\n}}\n",
@@ -911,6 +911,8 @@ fn main() {
                 ),
             )
             .unwrap();
+            // ALSA's own definitions first (the `null` plugin), then ours.
+            let alsa = format!("/usr/share/alsa/alsa.conf:{}", conf.display());
             let mut child = env
                 .command(&bridge)
                 .arg("daemon")

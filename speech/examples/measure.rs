@@ -8,6 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use llm_bridge_speech::{wav, Synthesizer, Voice, BUCKETS};
 
+/// Also fed to the reference (`tests/reference.py rtf`) for its side of the
+/// comparison: `measure --texts` prints them as JSON.
 const SENTENCES: [&str; 6] = [
     "Claude finished the task.",
     "The build failed: three tests did not pass, and one timed out.",
@@ -34,7 +36,14 @@ fn status_mb(field: &str) -> f64 {
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().context("usage: measure VOICE.onnx [OUT.wav]")?;
+    let path = args
+        .next()
+        .context("usage: measure VOICE.onnx [OUT.wav] | --texts")?;
+    if path == "--texts" {
+        let quoted: Vec<String> = SENTENCES.iter().map(|s| format!("{s:?}")).collect();
+        println!("[{}]", quoted.join(", "));
+        return Ok(());
+    }
     let out = args.next();
     println!("RSS at start: {:.0} MB", rss_mb());
 
@@ -60,6 +69,7 @@ fn main() -> Result<()> {
     }
 
     let mut all = Vec::new();
+    let (mut total_audio, mut total_took) = (0.0, 0.0);
     for text in SENTENCES {
         for sentence in synth.sentences(text) {
             let ids = synth.sentence_ids(&sentence)?.len();
@@ -69,6 +79,8 @@ fn main() -> Result<()> {
             let samples = synth.synthesize_sentence(&sentence)?;
             let took = t.elapsed().as_secs_f64();
             let audio = samples.len() as f64 / f64::from(rate);
+            total_audio += audio;
+            total_took += took;
             println!(
                 "{ids:>3} ids, {audio:5.2} s audio in {took:5.2} s: RTF {:.3}, RSS {:.0} MB, peak {:.0} MB  {sentence:?}",
                 took / audio,
@@ -78,6 +90,10 @@ fn main() -> Result<()> {
             all.extend(samples);
         }
     }
+    println!(
+        "all: {total_audio:.2} s audio in {total_took:.2} s: RTF {:.3}",
+        total_took / total_audio
+    );
     println!(
         "RSS after synthesis: {:.0} MB; {:?}",
         rss_mb(),
