@@ -51,7 +51,8 @@ impl StatusInput {
                 count(&["context_window", "total_output_tokens"]),
             ) {
                 (None, None) => None,
-                (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+                // Counts beyond u64 saturate instead of overflowing.
+                (i, o) => Some(i.unwrap_or(0).saturating_add(o.unwrap_or(0))),
             },
             rate_limit_5h_pct: n(&["rate_limits", "five_hour", "used_percentage"]),
             output_style: s(&["output_style", "name"]),
@@ -117,6 +118,15 @@ mod tests {
         assert_eq!(i.effort.as_deref(), Some("high"));
         let status = i.to_status().unwrap();
         assert_eq!(status.session_id, "8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91");
+    }
+
+    #[test]
+    fn token_counts_beyond_u64_saturate() {
+        // Found by the json_value fuzz target: the sum overflowed.
+        let i = input(
+            r#"{"context_window":{"total_input_tokens":842101111111111111111111111111,"total_output_tokens":1840}}"#,
+        );
+        assert_eq!(i.total_tokens, Some(u64::MAX));
     }
 
     #[test]
