@@ -79,6 +79,9 @@ in
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "on-failure";
         RestartSec = 1;
+        # Rendered phrases of spoken notifications ($CACHE_DIRECTORY).
+        CacheDirectory = "llm-bridge";
+        CacheDirectoryMode = "0700";
       };
       Install.WantedBy = [ "graphical-session.target" ];
     };

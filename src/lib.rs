@@ -16,7 +16,7 @@ pub mod voice_settings;
 
 // The core, shared with the small static binaries, under its usual names.
 pub use llm_bridge_core::{
-    append_file, apply, atomic_file, client, config, debounce, error, history, local_time, log,
-    module, paths, pidfd, publish, snapshot, state, state_lock, transcript, waybar_exec,
-    waybar_signal,
+    announce, append_file, apply, atomic_file, client, config, debounce, error, history,
+    local_time, log, module, paths, pidfd, publish, snapshot, state, state_lock, transcript,
+    waybar_exec, waybar_signal,
 };

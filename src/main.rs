@@ -3,12 +3,12 @@
 
 use clap::{Parser, Subcommand};
 use llm_bridge::apply;
-use llm_bridge::commands::{history, install, lifecycle, say, status, waybar};
+use llm_bridge::commands::{history, install, lifecycle, mute, say, status, waybar};
 use llm_bridge::config::{Config, DEFAULT_CONFIG_TOML};
 use llm_bridge::daemon::{Daemon, Options};
 use llm_bridge::error::{one_line, Result};
 use llm_bridge::paths::Paths;
-use llm_bridge_hooks::wire::SayTuning;
+use llm_bridge_hooks::wire::{MuteAction, SayTuning};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -105,6 +105,15 @@ enum Command {
         /// What to say (default: read stdin).
         text: Vec<String>,
     },
+    /// Silence spoken notifications (on), speak again (off), or switch
+    /// (toggle, the default: for Waybar's on-click-right). The bar shows it.
+    Mute {
+        #[arg(value_enum, default_value = "toggle")]
+        action: MuteArg,
+        /// Only for this long (30m, 1h, 1h30m, 90s); then they speak again.
+        #[arg(long = "for", value_name = "DURATION", value_parser = mute::parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
     /// List finished sessions.
     History {
         /// Only sessions started today.
@@ -186,6 +195,14 @@ fn main() -> ExitCode {
             0
         }
         Command::History { today } => report(history::history(today)),
+        Command::Mute { action, duration } => {
+            let action = match action {
+                MuteArg::On => MuteAction::On,
+                MuteArg::Off => MuteAction::Off,
+                MuteArg::Toggle => MuteAction::Toggle,
+            };
+            report(mute::mute(&paths, action, duration))
+        }
         Command::Say { stop: true, .. } => report(say::stop(&paths)),
         Command::Say {
             out,
@@ -234,6 +251,13 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code as u8)
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum MuteArg {
+    On,
+    Off,
+    Toggle,
 }
 
 /// Prints an error as one line; errors exit 2 unless the command chose a code.

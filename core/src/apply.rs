@@ -95,6 +95,21 @@ pub fn apply(paths: &Paths, config: &Config, raw_message: &[u8]) -> Result<Outco
     }
 }
 
+/// Applies `input` to the state files if no daemon holds the lock; `false`
+/// if one does (or is starting): then the caller asks the daemon.
+pub fn apply_input(paths: &Paths, config: &Config, input: &Input) -> Result<bool> {
+    paths.ensure_dirs()?;
+    let lock = StateLock::try_lock(&paths.lock)
+        .with_context(|| format!("cannot open {}", paths.lock.display()))?;
+    match lock {
+        Some(_lock) => {
+            apply_locked(paths, config, input)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
     let (mut state, warning) = snapshot::load(&paths.state_json)?;
     if let Some(w) = warning {

@@ -8,6 +8,7 @@ use crate::error::{Context, Error, Result};
 pub use crate::module::ModuleStyle;
 use llm_bridge_hooks::statusline::template::Segment;
 use llm_bridge_hooks::statusline::StatuslineConfig;
+use llm_bridge_hooks::template::Template;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,10 +63,14 @@ show_tool = true
 tooltip = "{project}: {state}{tool} since {since}{subagents}{model}{cost}{context}"
 # At most this many sessions in the tooltip, most urgent first; then "… and N more".
 tooltip_lines = 20
+# Appended to the text while spoken notifications are muted (`llm-bridge
+# mute`); the CSS class "muted" is added too. Empty: nothing appended.
+muted = "🔇"
 
 [speech]
-# Load the voice when the daemon starts (and on reload), so that the first
-# `say` costs only synthesis. false: it loads on the first `say`.
+# Speak the events that need you ([speech.events] below), and load the voice
+# when the daemon starts (and on reload), so that speaking costs only
+# synthesis. false: silent; the voice loads on the first `say`.
 enabled = false
 # A Piper voice: the .onnx file, with its .onnx.json beside it. Empty: the
 # file voice.onnx in $XDG_DATA_HOME/llm-bridge/ (~/.local/share), if there.
@@ -87,6 +92,38 @@ noise_w = 0.0
 max_ids = 256
 # Close the audio output after this many seconds of silence.
 close_after_secs = 5
+# No spoken notification in these hours of local time ("22:00-07:30";
+# empty: none). `llm-bridge mute` silences them at any time.
+quiet_hours = ""
+# One phrase per session and event within this many seconds: a second
+# permission dialog of the same session right after the first is not said.
+repeat_window_secs = 30
+# Phrases are rendered ahead (when a session starts, and when a tool is
+# about to run) and kept in memory and on disk in $XDG_CACHE_HOME/llm-bridge/
+# (files 0600): at most this many MiB on disk; 0: no disk cache.
+cache_mib = 32
+
+# Each event that may be spoken: whether it is, and what is said. Placeholders:
+# {project} (the project's name, read as words) and {tool} (the tool's name;
+# an MCP tool "mcp__server__tool" reads "tool on server"). {{ and }} are braces.
+[speech.events.permission]
+# A permission dialog appeared (PermissionRequest).
+enabled = true
+say = "{project} needs permission for {tool}"
+[speech.events.done]
+# A turn ended (Stop), if it lasted at least min_turn_secs.
+enabled = true
+say = "{project} is done"
+min_turn_secs = 20
+[speech.events.failed]
+# A turn ended with an API error (StopFailure).
+enabled = true
+say = "{project} failed"
+min_turn_secs = 0
+[speech.events.idle]
+# Claude has waited for your prompt for a while (Notification idle_prompt).
+enabled = false
+say = "{project} waits for you"
 
 [statusline]
 # Segments: {model} {project} {branch} {context} {tokens} {cost} {duration}
@@ -148,6 +185,117 @@ pub struct SpeechConfig {
     pub noise_w: f32,
     pub max_ids: usize,
     pub close_after_secs: u64,
+    /// `HH:MM-HH:MM` in local time, or empty; checked by [`Config::parse`].
+    pub quiet_hours: String,
+    pub repeat_window_secs: u64,
+    /// The phrase cache's bound on disk (0: no disk cache).
+    pub cache_mib: f64,
+    pub events: SpeechEvents,
+}
+
+/// `[speech.events]`: what each event that may be spoken says.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechEvents {
+    pub permission: SpokenEvent,
+    pub done: SpokenEvent,
+    pub failed: SpokenEvent,
+    pub idle: SpokenEvent,
+}
+
+/// One event's phrase.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpokenEvent {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub say: String,
+    /// Said only after a turn that lasted this long (done, failed).
+    #[serde(default)]
+    pub min_turn_secs: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for SpeechEvents {
+    fn default() -> Self {
+        let event = |enabled, say: &str, min_turn_secs| SpokenEvent {
+            enabled,
+            say: say.to_string(),
+            min_turn_secs,
+        };
+        SpeechEvents {
+            permission: event(true, "{project} needs permission for {tool}", 0),
+            done: event(true, "{project} is done", 20),
+            failed: event(true, "{project} failed", 0),
+            idle: event(false, "{project} waits for you", 0),
+        }
+    }
+}
+
+/// What a spoken phrase's `{placeholder}` stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhraseValue {
+    Project,
+    Tool,
+}
+
+/// The placeholders a phrase may name.
+pub const PHRASE_PLACEHOLDERS: [(PhraseValue, &str); 2] = [
+    (PhraseValue::Project, "project"),
+    (PhraseValue::Tool, "tool"),
+];
+
+impl SpokenEvent {
+    /// The phrase, parsed (checked when the config was parsed).
+    pub fn template(&self) -> Template<PhraseValue> {
+        Template::parse(&self.say, &PHRASE_PLACEHOLDERS).unwrap_or(Template { pieces: Vec::new() })
+    }
+}
+
+/// Quiet hours: minutes after local midnight, `start` included, `end` not;
+/// `start > end` spans midnight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl QuietHours {
+    /// `"22:00-07:30"`; `None` for an empty text.
+    pub fn parse(text: &str) -> std::result::Result<Option<QuietHours>, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let minute = |t: &str| -> Option<u16> {
+            let (h, m) = t.trim().split_once(':')?;
+            let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+            (h < 24 && m < 60 && !t.contains('+')).then_some(h * 60 + m)
+        };
+        let bad = || {
+            format!("speech.quiet_hours = {text:?}: expected HH:MM-HH:MM, such as \"22:00-07:30\"")
+        };
+        let (a, b) = text.split_once('-').ok_or_else(bad)?;
+        let (start, end) = (minute(a).ok_or_else(bad)?, minute(b).ok_or_else(bad)?);
+        if start == end {
+            return Err(format!(
+                "speech.quiet_hours = {text:?} is empty: start and end are equal"
+            ));
+        }
+        Ok(Some(QuietHours { start, end }))
+    }
+
+    /// Whether `minute` (after local midnight) falls inside.
+    pub fn contains(self, minute: u16) -> bool {
+        if self.start < self.end {
+            (self.start..self.end).contains(&minute)
+        } else {
+            minute >= self.start || minute < self.end
+        }
+    }
 }
 
 impl Default for SpeechConfig {
@@ -162,6 +310,10 @@ impl Default for SpeechConfig {
             noise_w: 0.0,
             max_ids: 256,
             close_after_secs: 5,
+            quiet_hours: String::new(),
+            repeat_window_secs: 30,
+            cache_mib: 32.0,
+            events: SpeechEvents::default(),
         }
     }
 }
@@ -188,6 +340,23 @@ impl SpeechConfig {
 
     pub fn close_after(&self) -> Duration {
         Duration::from_secs(self.close_after_secs.max(1))
+    }
+
+    /// Whether `other` needs no new speech worker: only what is read per
+    /// notification (the phrases, quiet hours, the repeat window) differs.
+    pub fn same_engine(&self, other: &SpeechConfig) -> bool {
+        let policy_free = |c: &SpeechConfig| SpeechConfig {
+            events: SpeechEvents::default(),
+            quiet_hours: String::new(),
+            repeat_window_secs: 0,
+            ..c.clone()
+        };
+        policy_free(self) == policy_free(other)
+    }
+
+    /// The quiet hours (checked when the config was parsed).
+    pub fn quiet(&self) -> Option<QuietHours> {
+        QuietHours::parse(&self.quiet_hours).ok().flatten()
     }
 }
 
@@ -274,6 +443,23 @@ impl Config {
                 )));
             }
         }
+        QuietHours::parse(&s.quiet_hours).map_err(Error::msg)?;
+        if !(0.0..=65536.0).contains(&s.cache_mib) {
+            return Err(Error::msg(format!(
+                "speech.cache_mib = {} is out of range: 0 to 65536",
+                s.cache_mib
+            )));
+        }
+        let events = &s.events;
+        for (name, event) in [
+            ("permission", &events.permission),
+            ("done", &events.done),
+            ("failed", &events.failed),
+            ("idle", &events.idle),
+        ] {
+            Template::parse(&event.say, &PHRASE_PLACEHOLDERS)
+                .map_err(|e| Error::msg(format!("speech.events.{name}.say: {e}")))?;
+        }
         if config.debounce.window_ms == 0 || config.debounce.cap_ms < config.debounce.window_ms {
             return Err(Error::msg("debounce needs 0 < window_ms <= cap_ms"));
         }
@@ -331,9 +517,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "speech.volume = 2.5 is out of range: 0 to 2");
+        let e = Config::parse("[speech]\nquiet_hours = \"22-7\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected HH:MM-HH:MM"), "{e}");
+        let e = Config::parse("[speech.events.done]\nsay = \"{project} is {state}\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("speech.events.done.say") && e.contains("{state}"),
+            "{e}"
+        );
+        let e = Config::parse("[speech.events.done]\nloud = true")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("loud"), "{e}");
         let c = Config::parse("[speech]\nenabled = true\nlength_scale = 1.2").unwrap();
         assert!(c.speech.enabled);
         assert_eq!(c.speech.length_scale, 1.2);
+    }
+
+    #[test]
+    fn quiet_hours_span_midnight_or_not() {
+        let night = QuietHours::parse("22:00-07:30").unwrap().unwrap();
+        assert!(night.contains(23 * 60) && night.contains(0) && night.contains(7 * 60 + 29));
+        assert!(!night.contains(7 * 60 + 30) && !night.contains(12 * 60));
+        let lunch = QuietHours::parse("12:00-13:00").unwrap().unwrap();
+        assert!(lunch.contains(12 * 60 + 30) && !lunch.contains(13 * 60));
+        assert_eq!(QuietHours::parse(" ").unwrap(), None);
+        assert!(QuietHours::parse("25:00-07:00").is_err());
+        assert!(QuietHours::parse("07:00-07:00").is_err());
+    }
+
+    #[test]
+    fn an_event_can_be_changed_alone() {
+        let c = Config::parse("[speech.events.done]\nsay = \"{project} finished\"\n").unwrap();
+        assert_eq!(c.speech.events.done.say, "{project} finished");
+        assert!(c.speech.events.done.enabled);
+        // The other events keep their defaults.
+        assert_eq!(
+            c.speech.events.permission,
+            SpeechEvents::default().permission
+        );
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct ModuleStyle {
     pub tooltip: Tooltip,
     /// At most this many session lines; then "… and N more".
     pub tooltip_lines: usize,
+    /// Appended to the text while spoken notifications are muted (the
+    /// class `muted` is added too); empty: nothing.
+    pub muted: String,
 }
 
 impl Default for ModuleStyle {
@@ -46,6 +49,7 @@ impl Default for ModuleStyle {
             show_tool: true,
             tooltip: Tooltip::parse(DEFAULT_TOOLTIP).expect("the default tooltip parses"),
             tooltip_lines: 20,
+            muted: "🔇".into(),
         }
     }
 }
@@ -136,7 +140,8 @@ impl ModuleStyle {
 struct ModuleJson<'a> {
     text: String,
     alt: &'a str,
-    class: [&'a str; 1],
+    /// The state's name, then `muted` while spoken notifications are.
+    class: &'a [&'a str],
     tooltip: String,
     percentage: u8,
 }
@@ -151,11 +156,24 @@ pub fn render_styled(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -
     let tally = Tally::of(state);
     let aggregate = tally.aggregate();
     let alt = aggregate.as_str();
+    let muted = state.muted();
+    let mut text = text(state, &tally, style);
+    let mut tooltip = tooltip(state, utc_offset_secs, style);
+    if muted {
+        if !style.muted.is_empty() {
+            text.push(' ');
+            text.push_str(&style.muted);
+        }
+        tooltip.push_str("\nSpoken notifications muted");
+        if let Some(until) = state.mute_deadline() {
+            let _ = write!(tooltip, " until {}", clock(until, utc_offset_secs));
+        }
+    }
     let module = ModuleJson {
-        text: escape_markup(&text(state, &tally, style)),
+        text: escape_markup(&text),
         alt,
-        class: [alt],
-        tooltip: tooltip(state, utc_offset_secs, style),
+        class: if muted { &[alt, "muted"] } else { &[alt] },
+        tooltip,
         percentage: tally.max_context.round().clamp(0.0, 100.0) as u8,
     };
     serde_json::to_string(&module).expect("module JSON always serializes")

@@ -60,7 +60,33 @@ pub fn state_home() -> Option<PathBuf> {
     Some(base.join("llm-bridge"))
 }
 
-fn ensure_private_dir(dir: &Path) -> Result<()> {
+/// Where rendered phrases are kept: systemd's `$CACHE_DIRECTORY` (the unit's
+/// `CacheDirectory=`), else `$XDG_CACHE_HOME/llm-bridge` (default
+/// `~/.cache/llm-bridge`).
+pub fn cache_home() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("CACHE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd lists one directory per CacheDirectory= entry.
+        let first = dir
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if first.starts_with('/') {
+            return Some(PathBuf::from(first));
+        }
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("llm-bridge"))
+}
+
+/// Creates `dir` (0700) if needed, and checks that it is a private
+/// directory of this user: a real directory, not a symlink, owned by the
+/// user, closed to others (a wider mode is narrowed).
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

@@ -9,7 +9,8 @@
 //! afterwards is returned as [`Effects`]: the caller decides nothing about
 //! sessions. The rules are the table in `docs/protocol.md`.
 
-use llm_bridge_hooks::wire::{Event, EventKind, Message, Status};
+use crate::announce::{Announcement, Hush, Mute, Occasion};
+use llm_bridge_hooks::wire::{Event, EventKind, Message, MuteAction, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -120,6 +121,8 @@ pub struct Session {
     pub model: Option<String>,
     pub cost_usd: Option<f64>,
     pub context_pct: Option<f64>,
+    /// When the running turn began (UserPromptSubmit), until it ends.
+    pub turn_started: Option<Millis>,
 }
 
 impl Default for Session {
@@ -144,6 +147,7 @@ impl Default for Session {
             model: None,
             cost_usd: None,
             context_pct: None,
+            turn_started: None,
         }
     }
 }
@@ -199,11 +203,28 @@ impl Session {
         file.to_str().map(str::to_string)
     }
 
-    /// A turn ended without a hook: nothing of it runs any more.
+    /// A turn ended: nothing of it runs any more.
     fn end_turn(&mut self, state: SessionState, now: Millis) {
         self.tools.clear();
         self.subagents.clear();
+        self.turn_started = None;
         self.set_state(state, now);
+    }
+
+    /// The moment `occasion` of this session, to be said perhaps.
+    fn announcement(
+        &self,
+        occasion: Occasion,
+        tool: Option<String>,
+        turn_ms: Option<u64>,
+    ) -> Announcement {
+        Announcement {
+            session_id: self.id.clone(),
+            occasion,
+            project: self.project.clone(),
+            tool,
+            turn_ms,
+        }
     }
 
     fn remember_completed(&mut self, id: &str) {
@@ -238,6 +259,14 @@ pub enum Input {
     /// The client says the permission dialog the session waited on was
     /// answered (`allowed`: "Yes"), for which it fires no hook either.
     Answered { session_id: String, allowed: bool },
+    /// `llm-bridge mute`: silence spoken notifications until `until`
+    /// (wall-clock ms) or until unmuted.
+    Mute {
+        action: MuteAction,
+        until: Option<Millis>,
+    },
+    /// Time passed: a deadline the state holds (the mute's end) may be due.
+    Tick,
 }
 
 /// One process for good: a PID and its start time (a reused PID has another).
@@ -285,7 +314,8 @@ impl Input {
             | Message::Shutdown
             | Message::Waybar { .. }
             | Message::Say { .. }
-            | Message::SayStop => None,
+            | Message::SayStop
+            | Message::Mute { .. } => None,
         }
     }
 }
@@ -303,6 +333,12 @@ pub struct Effects {
     pub watches: Vec<Watch>,
     /// A session was evicted to stay within the cap.
     pub evicted: bool,
+    /// Moments that may be said out loud (the daemon's speech policy decides).
+    pub announce: Vec<Announcement>,
+    /// Phrases that may soon be said: render them ahead.
+    pub prepare: Vec<Announcement>,
+    /// Phrases no longer true: drop them.
+    pub hush: Vec<Hush>,
 }
 
 impl Effects {
@@ -323,6 +359,10 @@ impl Effects {
     }
 
     fn end(&mut self, session: Session, reason: &str) {
+        self.hush.push(Hush {
+            session_id: session.id.clone(),
+            only: None,
+        });
         self.watches.push(Watch {
             session_id: session.id.clone(),
             process: None,
@@ -335,9 +375,27 @@ impl Effects {
         });
     }
 
+    /// Adds what `other` asks to what this asks.
+    fn merge(&mut self, other: Effects) {
+        self.publish |= other.publish;
+        self.snapshot |= other.snapshot;
+        self.evicted |= other.evicted;
+        self.ended.extend(other.ended);
+        self.watches.extend(other.watches);
+        self.announce.extend(other.announce);
+        self.prepare.extend(other.prepare);
+        self.hush.extend(other.hush);
+    }
+
     /// Whether anything at all is to be done.
     pub fn is_empty(&self) -> bool {
-        !self.publish && !self.snapshot && self.ended.is_empty() && self.watches.is_empty()
+        !self.publish
+            && !self.snapshot
+            && self.ended.is_empty()
+            && self.watches.is_empty()
+            && self.announce.is_empty()
+            && self.prepare.is_empty()
+            && self.hush.is_empty()
     }
 }
 
@@ -350,6 +408,9 @@ pub struct State {
     /// At most this many sessions are held (see [`State::set_limit`]).
     #[serde(skip)]
     limit: Option<usize>,
+    /// `llm-bridge mute`, shown on the bar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mute: Option<Mute>,
 }
 
 impl State {
@@ -397,7 +458,8 @@ impl State {
 
     /// Applies one input. Pure: no I/O, no clock but `now`.
     pub fn apply(&mut self, input: &Input, now: Millis) -> Effects {
-        match input {
+        let mut effects = self.expire_mute(now);
+        let more = match input {
             Input::Event(e) => self.apply_event(e, now),
             Input::Status(s) => self.apply_status(s),
             Input::Exited {
@@ -409,7 +471,51 @@ impl State {
                 session_id,
                 allowed,
             } => self.apply_answered(session_id, *allowed, now),
+            Input::Mute { action, until } => self.apply_mute(*action, *until, now),
+            Input::Tick => Effects::default(),
+        };
+        if effects.is_empty() {
+            return more;
         }
+        effects.merge(more);
+        effects
+    }
+
+    /// The mute in force at `now`, if any.
+    pub fn mute(&self, now: Millis) -> Option<Mute> {
+        self.mute.filter(|m| !m.expired(now))
+    }
+
+    /// Whether the bar shows the mute (as of the last input).
+    pub fn muted(&self) -> bool {
+        self.mute.is_some()
+    }
+
+    /// When a timed mute ends: the caller applies [`Input::Tick`] then.
+    pub fn mute_deadline(&self) -> Option<Millis> {
+        self.mute.and_then(|m| m.until)
+    }
+
+    fn expire_mute(&mut self, now: Millis) -> Effects {
+        if self.mute.is_some_and(|m| m.expired(now)) {
+            self.mute = None;
+            return Effects::changed();
+        }
+        Effects::default()
+    }
+
+    fn apply_mute(&mut self, action: MuteAction, until: Option<Millis>, now: Millis) -> Effects {
+        let next = match action {
+            MuteAction::On => Some(Mute { until }),
+            MuteAction::Off => None,
+            MuteAction::Toggle if self.mute(now).is_some() => None,
+            MuteAction::Toggle => Some(Mute { until }),
+        };
+        if next == self.mute {
+            return Effects::default();
+        }
+        self.mute = next;
+        Effects::changed()
     }
 
     fn apply_answered(&mut self, session_id: &str, allowed: bool, now: Millis) -> Effects {
@@ -429,6 +535,11 @@ impl State {
         }
         let mut effects = Effects::changed();
         effects.watches.push(session.watch());
+        // The dialog is gone: saying it now would be a lie.
+        effects.hush.push(Hush {
+            session_id: session_id.to_string(),
+            only: Some(Occasion::Permission),
+        });
         effects
     }
 
@@ -454,6 +565,10 @@ impl State {
         session.end_turn(SessionState::Idle, now);
         let mut effects = Effects::changed();
         effects.watches.push(session.watch());
+        effects.hush.push(Hush {
+            session_id: session_id.to_string(),
+            only: None,
+        });
         effects
     }
 
@@ -519,7 +634,8 @@ impl State {
         // a late PostToolUse must not bring back a session nobody sees.
         let creates = !matches!(e.kind, ToolEnd | ToolFail | CompactEnd);
         let mut effects = Effects::changed();
-        if !self.sessions.contains_key(&e.session_id) {
+        let created = !self.sessions.contains_key(&e.session_id);
+        if created {
             if !creates {
                 return Effects::default();
             }
@@ -553,6 +669,7 @@ impl State {
         if e.transcript_path.is_some() {
             session.transcript_path.clone_from(&e.transcript_path);
         }
+        let before = session.state;
         let tool_key = || match (&e.tool_use_id, &e.tool_name) {
             (Some(id), _) => id.clone(),
             (None, Some(name)) => format!("name:{name}"),
@@ -562,7 +679,13 @@ impl State {
             SessionStart => {}
             Submit => {
                 session.prompts += 1;
+                session.turn_started = Some(now);
                 session.set_state(SessionState::Working, now);
+                // The user is back: nothing said of the last turn is news.
+                effects.hush.push(Hush {
+                    session_id: session.id.clone(),
+                    only: None,
+                });
             }
             ToolStart => {
                 session.tool_uses += 1;
@@ -628,17 +751,58 @@ impl State {
                 _ => {
                     // Claude waits for a prompt: nothing of the turn runs any more.
                     session.end_turn(SessionState::Idle, now);
+                    effects
+                        .announce
+                        .push(session.announcement(Occasion::Idle, None, None));
                 }
             },
             Stop | StopFail => {
-                let state = if e.kind == Stop {
-                    SessionState::Idle
+                let (state, occasion) = if e.kind == Stop {
+                    (SessionState::Idle, Occasion::Done)
                 } else {
-                    SessionState::Error
+                    (SessionState::Error, Occasion::Failed)
                 };
+                let turn_ms = session.turn_started.map(|t| now.saturating_sub(t));
                 session.end_turn(state, now);
+                effects
+                    .announce
+                    .push(session.announcement(occasion, None, turn_ms));
             }
             SessionEnd | Other => unreachable!("handled above"),
+        }
+        let waiting = SessionState::Waiting;
+        if session.state == waiting && before != waiting {
+            let tool = e
+                .tool_name
+                .as_deref()
+                .map(printable)
+                .or_else(|| session.current_tool().map(|t| t.name.clone()));
+            effects
+                .announce
+                .push(session.announcement(Occasion::Permission, tool, None));
+        } else if before == waiting && session.state != waiting {
+            // The dialog was answered.
+            effects.hush.push(Hush {
+                session_id: session.id.clone(),
+                only: Some(Occasion::Permission),
+            });
+        }
+        if created {
+            // What this session may say, rendered while nothing waits for it.
+            for occasion in [Occasion::Permission, Occasion::Done, Occasion::Failed] {
+                effects
+                    .prepare
+                    .push(session.announcement(occasion, None, None));
+            }
+        }
+        if e.kind == ToolStart {
+            // PreToolUse comes before a tool's permission dialog.
+            if let Some(tool) = e.tool_name.as_deref() {
+                let tool = Some(printable(tool));
+                effects
+                    .prepare
+                    .push(session.announcement(Occasion::Permission, tool, None));
+            }
         }
         effects.watches.push(session.watch());
         effects
@@ -706,6 +870,138 @@ mod tests {
         e.pstart = Some(start);
         e.transcript_path = Some(format!("/t/{}.jsonl", e.session_id));
         e
+    }
+
+    fn occasions(effects: &Effects) -> Vec<(Occasion, Option<String>, Option<u64>)> {
+        effects
+            .announce
+            .iter()
+            .map(|a| (a.occasion, a.tool.clone(), a.turn_ms))
+            .collect()
+    }
+
+    #[test]
+    fn the_moments_worth_saying_are_announced_once_with_their_facts() {
+        let mut st = State::new();
+        let first = st.apply(&Input::Event(ev(EventKind::SessionStart, "s")), 1_000);
+        assert!(first.announce.is_empty());
+        let prepared: Vec<Occasion> = first.prepare.iter().map(|a| a.occasion).collect();
+        assert_eq!(
+            prepared,
+            [Occasion::Permission, Occasion::Done, Occasion::Failed]
+        );
+        assert_eq!(first.prepare[0].project, "s-proj");
+        st.apply(&Input::Event(ev(EventKind::Submit, "s")), 2_000);
+        let pre = st.apply(
+            &Input::Event(tool(EventKind::ToolStart, "s", "Bash", "t1")),
+            3_000,
+        );
+        assert_eq!(
+            pre.prepare[0].tool.as_deref(),
+            Some("Bash"),
+            "PreToolUse renders ahead"
+        );
+        let mut ask = tool(EventKind::Permission, "s", "Bash", "t1");
+        ask.tool_use_id = None;
+        let e = st.apply(&Input::Event(ask), 3_500);
+        assert_eq!(
+            occasions(&e),
+            [(Occasion::Permission, Some("Bash".into()), None)]
+        );
+        // The Notification that follows the same dialog is not news.
+        let e = st.apply(&Input::Event(notify("s", "permission_prompt")), 9_500);
+        assert!(e.announce.is_empty());
+        // The tool ran: the dialog was answered, its phrase is stale.
+        let e = st.apply(
+            &Input::Event(tool(EventKind::ToolEnd, "s", "Bash", "t1")),
+            10_000,
+        );
+        assert_eq!(
+            e.hush,
+            [Hush {
+                session_id: "s".into(),
+                only: Some(Occasion::Permission)
+            }]
+        );
+        let e = st.apply(&Input::Event(ev(EventKind::Stop, "s")), 32_000);
+        assert_eq!(occasions(&e), [(Occasion::Done, None, Some(30_000))]);
+        st.apply(&Input::Event(ev(EventKind::Submit, "s")), 40_000);
+        let e = st.apply(&Input::Event(ev(EventKind::StopFail, "s")), 41_000);
+        assert_eq!(occasions(&e), [(Occasion::Failed, None, Some(1_000))]);
+        let e = st.apply(&Input::Event(notify("s", "idle_prompt")), 99_000);
+        assert_eq!(occasions(&e), [(Occasion::Idle, None, None)]);
+    }
+
+    #[test]
+    fn a_dialog_answered_or_an_esc_or_an_end_hushes_the_session() {
+        let mut st = State::new();
+        let mut ask = ev(EventKind::Permission, "s");
+        ask.tool_name = Some("mcp__github__create_issue".into());
+        let e = st.apply(&Input::Event(ask.clone()), 1);
+        assert_eq!(
+            e.announce[0].tool.as_deref(),
+            Some("mcp__github__create_issue")
+        );
+        let e = st.apply(
+            &Input::Answered {
+                session_id: "s".into(),
+                allowed: true,
+            },
+            2,
+        );
+        assert_eq!(e.hush[0].only, Some(Occasion::Permission));
+        let e = st.apply(
+            &Input::Interrupted {
+                session_id: "s".into(),
+            },
+            3,
+        );
+        assert_eq!(
+            e.hush[0].only, None,
+            "an Esc drops everything of the session"
+        );
+        let e = st.apply(&Input::Event(ev(EventKind::Submit, "s")), 4);
+        assert_eq!(e.hush[0].only, None, "the user is back");
+        let e = st.apply(&Input::Event(ev(EventKind::SessionEnd, "s")), 5);
+        assert_eq!(e.hush[0].only, None);
+    }
+
+    #[test]
+    fn a_mute_is_kept_toggled_and_ends_on_time() {
+        let mut st = State::new();
+        let on = |until| Input::Mute {
+            action: MuteAction::Toggle,
+            until,
+        };
+        let e = st.apply(&on(Some(10_000)), 1_000);
+        assert!(e.publish && e.snapshot, "the bar shows it");
+        assert!(st.muted());
+        assert_eq!(st.mute_deadline(), Some(10_000));
+        // It survives a snapshot (a restart).
+        let json = serde_json::to_string(&st).unwrap();
+        let restored: State = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            restored.mute(5_000),
+            Some(Mute {
+                until: Some(10_000)
+            })
+        );
+        // Time passes: it ends, and the bar is told.
+        let e = st.apply(&Input::Tick, 10_000);
+        assert!(e.publish);
+        assert!(!st.muted());
+        assert!(st.apply(&Input::Tick, 10_001).is_empty());
+        st.apply(&on(None), 11_000);
+        assert_eq!(st.mute(u64::MAX), Some(Mute { until: None }));
+        st.apply(&on(None), 12_000);
+        assert!(!st.muted(), "toggled off");
+        let off = Input::Mute {
+            action: MuteAction::Off,
+            until: None,
+        };
+        assert!(st.apply(&off, 13_000).is_empty(), "already off");
+        // Without a mute the snapshot has no trace of it.
+        assert!(!serde_json::to_string(&st).unwrap().contains("mute"));
     }
 
     #[test]

@@ -237,6 +237,40 @@ pub enum Message {
     },
     /// Cut the speech playing and drop what waits; answered with [`reply::OK`].
     SayStop,
+    /// Silence spoken notifications (`llm-bridge mute`), for `secs` seconds
+    /// or until unmuted; answered with [`reply::OK`] and the new state
+    /// (`muted`, `muted until MILLIS`, `unmuted`).
+    Mute {
+        action: MuteAction,
+        secs: Option<u64>,
+    },
+}
+
+/// What `MUTE` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MuteAction {
+    On,
+    Off,
+    Toggle,
+}
+
+impl MuteAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MuteAction::On => "on",
+            MuteAction::Off => "off",
+            MuteAction::Toggle => "toggle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MuteAction> {
+        match s {
+            "on" => Some(MuteAction::On),
+            "off" => Some(MuteAction::Off),
+            "toggle" => Some(MuteAction::Toggle),
+            _ => None,
+        }
+    }
 }
 
 /// A `say`'s own voice settings; `None` keeps the daemon's `[speech]` one.
@@ -433,6 +467,11 @@ impl Message {
                 w.finish()
             }
             Message::SayStop => Writer::new("SAY-STOP", None, None).finish(),
+            Message::Mute { action, secs } => {
+                let mut w = Writer::new("MUTE", Some(action.as_str()), None);
+                w.number("for", *secs);
+                w.finish()
+            }
         }
     }
 
@@ -538,6 +577,12 @@ impl Message {
                 },
             }),
             "SAY-STOP" => require_no_kind(Message::SayStop),
+            "MUTE" => Ok(Message::Mute {
+                action: kind
+                    .and_then(MuteAction::parse)
+                    .ok_or(DecodeError::Malformed("MUTE needs on, off or toggle"))?,
+                secs: parse_num(fields.for_secs, "for")?,
+            }),
             "WAYBAR" => require_no_kind(Message::Waybar {
                 pid: parse_num(fields.pid, "pid")?
                     .filter(|p| *p > 0)
@@ -574,6 +619,7 @@ struct Fields {
     length: Option<String>,
     noise: Option<String>,
     noise_w: Option<String>,
+    for_secs: Option<String>,
 }
 
 impl Fields {
@@ -601,6 +647,7 @@ impl Fields {
             "length" => &mut self.length,
             "noise" => &mut self.noise,
             "noise_w" => &mut self.noise_w,
+            "for" => &mut self.for_secs,
             _ => return Ok(()),
         };
         *slot = Some(unescape(raw)?);
@@ -781,6 +828,14 @@ mod tests {
                 },
             },
             Message::SayStop,
+            Message::Mute {
+                action: MuteAction::Toggle,
+                secs: None,
+            },
+            Message::Mute {
+                action: MuteAction::On,
+                secs: Some(1800),
+            },
         ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }

@@ -33,13 +33,20 @@ pub struct Output {
 
 impl Output {
     /// Opens the default output device, preferring a mono stream at
-    /// `sample_rate` (the voice's) so that nothing is resampled; when the
+    /// `sample_rate` (the voice's) with a small buffer, so that nothing is
+    /// resampled and speech starts at once; when the
     /// device refuses it, its default configuration, with rodio converting.
     pub fn open(sample_rate: u32) -> Result<Output> {
         let rate = NonZero::new(sample_rate).context("a sample rate above 0 is needed")?;
+        // About 23 ms of buffer at 22.05 kHz (a power of two, as devices
+        // like): a phrase starts quickly, and rodio's default (50 ms at the
+        // device's rate) would be twice that at the voice's lower rate.
+        let quarter = (sample_rate / 40).max(1);
+        let frames = (1u32 << (u32::BITS - 1 - quarter.leading_zeros())).clamp(256, 4096);
         let preferred = DeviceSinkBuilder::from_default_device().and_then(|b| {
             b.with_sample_rate(rate)
                 .with_channels(NonZero::<u16>::MIN)
+                .with_buffer_size(rodio::cpal::BufferSize::Fixed(frames))
                 .open_stream()
         });
         let mut sink = match preferred {

@@ -140,7 +140,15 @@ fn print_block(block: &Block, bin_dir: &Path, using: Option<&str>) {
 pub fn waybar_snippet(bin_dir: &Path) -> String {
     let exec = bin_dir.join("llm-bridge-waybar");
     let exec = serde_json::to_string(&exec.to_string_lossy()).expect("a string serializes");
-    WAYBAR_SNIPPET.replacen("\"llm-bridge-waybar\"", &exec, 1)
+    // Waybar runs on-click commands through `sh -c`: quote the path for it.
+    let bridge = bin_dir
+        .join("llm-bridge")
+        .to_string_lossy()
+        .replace('\'', "'\\''");
+    let mute = serde_json::to_string(&format!("'{bridge}' mute")).expect("a string serializes");
+    WAYBAR_SNIPPET
+        .replacen("\"llm-bridge-waybar\"", &exec, 1)
+        .replacen("\"llm-bridge mute\"", &mute, 1)
 }
 
 /// The Waybar module and CSS users paste (README has the same).
@@ -151,11 +159,13 @@ pub const WAYBAR_SNIPPET: &str = r#""custom/llm": {
   "signal": 8,
   "format": "{icon} {}",
   "format-icons": { "none": "", "idle": "·", "working": "⚙", "waiting": "⏳", "error": "⚠" },
-  "tooltip": true
+  "tooltip": true,
+  "on-click-right": "llm-bridge mute"
 }"#;
 
 pub const CSS_SNIPPET: &str = "#custom-llm.none    { opacity: 0.4; }
 #custom-llm.idle    { color: #a6adc8; }
 #custom-llm.working { color: #89b4fa; }
 #custom-llm.waiting { color: #f9e2af; font-weight: bold; }
-#custom-llm.error   { color: #f38ba8; }";
+#custom-llm.error   { color: #f38ba8; }
+#custom-llm.muted   { font-style: italic; }";

@@ -5,6 +5,7 @@
 pub mod history;
 pub mod install;
 pub mod lifecycle;
+pub mod mute;
 pub mod say;
 pub mod status;
 pub mod waybar;

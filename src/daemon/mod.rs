@@ -17,9 +17,13 @@
 //! Nothing is periodic: with nothing pending no timer is armed and an idle
 //! daemon never wakes.
 
+mod announcer;
 mod dialogs;
 mod ipc;
+mod notifications;
 mod persist;
+#[cfg(feature = "speech")]
+mod phrase_cache;
 mod processes;
 mod reports;
 #[cfg(feature = "speech")]
@@ -33,7 +37,9 @@ mod timer;
 mod transcripts;
 
 pub use ipc::{remove_stale_socket, socket_answers};
+pub use notifications::NotificationCounters;
 pub use reports::{Report, Reporter};
+pub use speech_types::CacheFigures;
 pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusReport};
 
 use crate::client::name_client;
@@ -54,15 +60,16 @@ use crate::state_lock::StateLock;
 use crate::voice_settings::VoiceSettings;
 use dialogs::Dialogs;
 use ipc::Ipc;
-use llm_bridge_hooks::wire::{reply, Message, SayTuning, MAX_DATAGRAM};
+use llm_bridge_hooks::wire::{reply, Message, MuteAction, SayTuning, MAX_DATAGRAM};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
+use notifications::Notifications;
 use persist::{Outcome, Persist};
 use processes::{Change, Processes};
 use reports::Reports;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
-use speech::{Refused, Speech, Spoken};
+use speech::{Refused, Speech, Spoken, PHRASE_ID};
 use stats::{FlushPhases, Stats};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
@@ -133,6 +140,8 @@ pub struct Daemon {
     /// What `status` says of speech: how long the voice took to load, the
     /// requests queued or playing, the last time to first audio.
     speech_figures: SpeechFigures,
+    /// Spoken notifications: the policy's memory and the counters.
+    notifications: Notifications,
     last_activity: Instant,
     shutdown: bool,
 }
@@ -221,6 +230,7 @@ impl Daemon {
             say_waiting: HashMap::new(),
             next_say: 0,
             speech_figures: SpeechFigures::default(),
+            notifications: Notifications::default(),
             last_activity: now,
             shutdown: false,
         };
@@ -371,11 +381,12 @@ impl Daemon {
             }
             Message::Say { text, out, tuning } => self.say(peer, text, out, &tuning),
             Message::SayStop => {
-                if let Some(speech) = &self.speech {
+                if let Some(speech) = &mut self.speech {
                     speech.stop();
                 }
                 self.ipc.reply(&peer, reply::OK.as_bytes());
             }
+            Message::Mute { action, secs } => self.mute(peer, action, secs, arrived_ns),
             Message::Waybar { pid } => {
                 let pid = i32::try_from(pid).unwrap_or(0);
                 if pid > 0 && self.publisher.signaller.adopt(pid) {
@@ -487,6 +498,14 @@ impl Daemon {
         if effects.evicted {
             self.stats.evicted += 1;
         }
+        let muted = self.state.mute(now_ms).is_some();
+        self.notifications.carry_out(
+            &effects,
+            self.speech.as_mut(),
+            &self.config.speech,
+            muted,
+            now_ms,
+        );
         for watch in effects.watches {
             self.watch(watch);
         }
@@ -499,8 +518,12 @@ impl Daemon {
                 Report::Stopped { worker, reason } => {
                     log(format_args!("worker {worker} stopped: {reason}"));
                 }
+                Report::Spoken { id, outcome } if id & PHRASE_ID != 0 => {
+                    self.notifications.done(id, &outcome, self.speech.as_mut());
+                }
                 Report::Spoken { id, outcome } => self.spoken(id, outcome),
                 Report::Loaded { ms } => self.speech_figures.load_ms = Some(ms),
+                Report::Phrases(figures) => self.speech_figures.phrases = Some(figures),
             }
         }
     }
@@ -591,6 +614,27 @@ impl Daemon {
         }
     }
 
+    /// A `MUTE` request: silence spoken notifications (and cut the phrase
+    /// playing), or speak again; the bar shows it.
+    fn mute(&mut self, peer: PeerAddr, action: MuteAction, secs: Option<u64>, arrived_ns: u64) {
+        let now_ms = wall_clock_ms();
+        let until = secs.map(|s| now_ms.saturating_add(s.saturating_mul(1000)));
+        self.apply(&Input::Mute { action, until }, arrived_ns);
+        let body = match self.state.mute(now_ms) {
+            Some(mute) => {
+                if let Some(speech) = &mut self.speech {
+                    self.notifications.counters.muted += speech.hush_all() as u64;
+                }
+                match mute.until {
+                    Some(t) => format!("{}\nmuted until {t}", reply::OK),
+                    None => format!("{}\nmuted", reply::OK),
+                }
+            }
+            None => format!("{}\nunmuted", reply::OK),
+        };
+        self.ipc.reply(&peer, body.as_bytes());
+    }
+
     /// Rereads the config; on error the running one is kept.
     fn reload(&mut self) -> Result<()> {
         let config = Config::load()?;
@@ -609,10 +653,10 @@ impl Daemon {
         }
         self.debouncer = Debouncer::from_config(&config.debounce);
         self.state.set_limit(config.max_sessions);
-        let speech_changed = config.speech != self.config.speech;
+        let speech_changed = !config.speech.same_engine(&self.config.speech);
         self.config = config;
         if speech_changed {
-            if let Some(old) = self.speech.take() {
+            if let Some(mut old) = self.speech.take() {
                 old.stop();
                 // Its thread ends after its current sentence: wait for
                 // that elsewhere, never in the loop.
@@ -660,6 +704,15 @@ impl Daemon {
     /// Decides, once per wake, whether to flush now or when; writes the
     /// snapshot when due; arms the timer for the earliest deadline.
     fn after_wake(&mut self, now: Instant) {
+        let now_ms = wall_clock_ms();
+        if self.state.mute_deadline().is_some_and(|t| t <= now_ms) {
+            // A timed mute ended: the bar says so.
+            self.apply(&Input::Tick, wall_clock_ns());
+        }
+        let mute_ends = self
+            .state
+            .mute_deadline()
+            .map(|t| now + Duration::from_millis(t.saturating_sub(now_ms)));
         let decision = if std::mem::take(&mut self.changed_this_wake) {
             self.debouncer.on_change(now)
         } else {
@@ -680,6 +733,7 @@ impl Daemon {
             self.persist.deadline(),
             self.idle_exit_deadline(),
             self.handler_retry.map(|(_, at)| at),
+            mute_ends,
         ]);
         self.timer.arm(next, now);
     }
@@ -811,6 +865,10 @@ impl Daemon {
             speech_load_ms: self.speech_figures.load_ms,
             speech_queue: self.speech_figures.queue,
             speech_first_audio_ms: self.speech_figures.first_audio_ms,
+            notifications: self.notifications.counters.clone(),
+            phrase_cache: self.speech_figures.phrases,
+            muted: self.state.mute(wall_clock_ms()).is_some(),
+            muted_until: self.state.mute(wall_clock_ms()).and_then(|m| m.until),
             rss_kib: own_rss_kib(),
             session_count: self.state.len(),
             sessions: SessionReport::most_urgent(&self.state, wall_clock_ms()),
@@ -878,6 +936,8 @@ struct SpeechFigures {
     load_ms: Option<u64>,
     queue: usize,
     first_audio_ms: Option<u64>,
+    /// The phrase cache's size, as the worker last said.
+    phrases: Option<CacheFigures>,
 }
 
 /// This process's resident memory (VmRSS), in KiB.

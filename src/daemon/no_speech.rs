@@ -2,8 +2,10 @@
 //! (`--no-default-features`): the same handle, every `say` refused with
 //! one line, no thread.
 
+use super::announcer::Phrase;
 use super::reports::Reporter;
-pub use super::speech_types::{Refused, Spoken};
+pub use super::speech_types::{Refused, Spoken, PHRASE_ID};
+use crate::announce::Hush;
 use crate::config::SpeechConfig;
 use crate::voice_settings::VoiceSettings;
 use std::path::PathBuf;
@@ -31,5 +33,32 @@ impl Speech {
         Err(Refused::NotBuilt)
     }
 
-    pub fn stop(&self) {}
+    pub fn stop(&mut self) {}
+
+    pub fn notify(
+        &mut self,
+        _id: u64,
+        _phrase: Phrase,
+        _settings: VoiceSettings,
+    ) -> Result<Queuing, Refused> {
+        Err(Refused::NotBuilt)
+    }
+
+    pub fn prepare(&self, _text: String, _settings: VoiceSettings) {}
+
+    pub fn hush(&mut self, _hush: &Hush) -> usize {
+        0
+    }
+
+    pub fn hush_all(&mut self) -> usize {
+        0
+    }
+
+    pub fn phrase_done(&mut self, _id: u64) {}
+}
+
+/// What a notification did to those queued (nothing, here).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Queuing {
+    pub preempted: usize,
 }

@@ -27,6 +27,8 @@ pub enum Report {
     },
     /// The speech worker loaded its voice in `ms`.
     Loaded { ms: u64 },
+    /// The phrase cache's size after a job.
+    Phrases(super::speech_types::CacheFigures),
 }
 
 /// The loop's end: created with the loop's waker, drained on its token.

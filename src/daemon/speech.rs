@@ -11,21 +11,37 @@
 //! speech and closes it after `close_after` of silence, then sleeps in
 //! `recv` until the next job: an idle daemon never wakes. A panic in a job
 //! is caught and reported, and the thread carries on.
+//!
+//! Spoken notifications are jobs too, taken before a `say` (the most urgent
+//! first), and rendering phrases ahead comes last. Each notification has a
+//! [`Cancel`] of its own, kept by the loop's handle: a permission request
+//! cuts a less urgent phrase that plays or waits, a session that ends or
+//! comes back drops its phrases, and at most [`MAX_PHRASES`] wait. The
+//! worker plays a phrase from the [`PhraseCache`] when it can, which needs
+//! no synthesis, not even a loaded voice.
 
+use super::announcer::Phrase;
+use super::phrase_cache::{PhraseCache, Rendered, MEMORY_BYTES};
 use super::reports::{Report, Reporter};
-pub use super::speech_types::{Refused, Spoken};
+pub use super::speech_types::{Refused, Spoken, PHRASE_ID};
+use crate::announce::{Hush, Occasion};
 use crate::config::SpeechConfig;
 use crate::voice_settings::VoiceSettings;
 use llm_bridge_speech::audio::{Cancel, Output};
 use llm_bridge_speech::{Synthesizer, Voice};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// Jobs that may wait for the worker; more are refused ("busy").
 pub const QUEUE: usize = 32;
+
+/// Notifications that may wait or play at once; beyond it the least urgent
+/// goes (or the new one, if it is the least urgent).
+pub const MAX_PHRASES: usize = 3;
 
 /// The plans built when the voice loads at start (`[speech] enabled`): a
 /// notification or a short `say` fits in them.
@@ -46,6 +62,48 @@ enum Job {
     },
     /// Load the voice now (`[speech] enabled`), not at the first `say`.
     Load,
+    /// A spoken notification: from the phrase cache when it is there.
+    Notify {
+        id: u64,
+        text: String,
+        settings: VoiceSettings,
+        /// This phrase's own stop (preempted, hushed, `say --stop`).
+        cancel: Cancel,
+        urgency: u8,
+        queued: Instant,
+    },
+    /// Render a phrase into the cache, to play it at once later.
+    Prepare {
+        text: String,
+        settings: VoiceSettings,
+    },
+}
+
+impl Job {
+    /// Which job goes first: notifications (the most urgent first), then
+    /// `say` and loading, then rendering ahead; in arrival order within one.
+    fn rank(&self) -> (u8, u8) {
+        match self {
+            Job::Notify { urgency, .. } => (2, *urgency),
+            Job::Say { .. } | Job::Load => (1, 0),
+            Job::Prepare { .. } => (0, 0),
+        }
+    }
+}
+
+/// A notification the worker has not finished, as the loop sees it.
+struct Queued {
+    id: u64,
+    session_id: String,
+    occasion: Occasion,
+    cancel: Cancel,
+}
+
+/// What [`Speech::notify`] did to the phrases already queued.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Queuing {
+    /// Less urgent phrases cut or dropped for this one.
+    pub preempted: usize,
 }
 
 /// The loop's handle on the worker.
@@ -54,6 +112,8 @@ pub struct Speech {
     cancel: Cancel,
     thread: Option<JoinHandle<()>>,
     has_voice: bool,
+    /// Notifications queued or playing, oldest first.
+    phrases: Vec<Queued>,
 }
 
 impl Speech {
@@ -64,6 +124,7 @@ impl Speech {
         let voice = config.voice_path();
         let has_voice = voice.is_some();
         let (max_ids, close_after) = (config.max_ids, config.close_after());
+        let cache_bytes = (config.cache_mib * 1024.0 * 1024.0) as u64;
         if config.enabled && has_voice {
             // First in the queue: loaded before any `say` is taken.
             let _ = tx.try_send(Job::Load);
@@ -83,6 +144,10 @@ impl Speech {
                     reporter,
                     synth: None,
                     output: None,
+                    pending: VecDeque::new(),
+                    cache: None,
+                    cache_bytes,
+                    voice_id: None,
                 };
                 worker.run(rx);
             })?;
@@ -91,6 +156,7 @@ impl Speech {
             cancel,
             thread: Some(thread),
             has_voice,
+            phrases: Vec::new(),
         })
     }
 
@@ -121,8 +187,106 @@ impl Speech {
     }
 
     /// Cuts the speech playing and everything queued before now.
-    pub fn stop(&self) {
+    pub fn stop(&mut self) {
         self.cancel.cancel();
+        for phrase in self.phrases.drain(..) {
+            phrase.cancel.cancel();
+        }
+    }
+
+    /// Queues a spoken notification; never blocks. A permission request
+    /// cuts every less urgent phrase; beyond [`MAX_PHRASES`] the least
+    /// urgent goes, or this one is refused if it is the least urgent.
+    pub fn notify(
+        &mut self,
+        id: u64,
+        phrase: Phrase,
+        settings: VoiceSettings,
+    ) -> Result<Queuing, Refused> {
+        if !self.has_voice {
+            return Err(Refused::NoVoice);
+        }
+        let jobs = self.jobs.as_ref().ok_or(Refused::Gone)?;
+        let urgency = phrase.occasion.urgency();
+        let mut queuing = Queuing::default();
+        if phrase.occasion == Occasion::Permission {
+            self.phrases.retain(|q| {
+                let keep = q.occasion.urgency() >= urgency;
+                if !keep {
+                    q.cancel.cancel();
+                    queuing.preempted += 1;
+                }
+                keep
+            });
+        }
+        if self.phrases.len() >= MAX_PHRASES {
+            // The least urgent, the newest among equals.
+            let least = (0..self.phrases.len())
+                .rev()
+                .min_by_key(|i| self.phrases[*i].occasion.urgency())
+                .expect("not empty");
+            if self.phrases[least].occasion.urgency() >= urgency {
+                return Err(Refused::Busy);
+            }
+            self.phrases.remove(least).cancel.cancel();
+            queuing.preempted += 1;
+        }
+        let cancel = Cancel::default();
+        let job = Job::Notify {
+            id,
+            text: phrase.text,
+            settings,
+            cancel: cancel.clone(),
+            urgency,
+            queued: Instant::now(),
+        };
+        jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => Refused::Busy,
+            TrySendError::Disconnected(_) => Refused::Gone,
+        })?;
+        self.phrases.push(Queued {
+            id,
+            session_id: phrase.session_id,
+            occasion: phrase.occasion,
+            cancel,
+        });
+        Ok(queuing)
+    }
+
+    /// Renders `text` into the phrase cache when the worker has nothing
+    /// better to do; dropped if the queue is full.
+    pub fn prepare(&self, text: String, settings: VoiceSettings) {
+        if let Some(jobs) = self.jobs.as_ref().filter(|_| self.has_voice) {
+            let _ = jobs.try_send(Job::Prepare { text, settings });
+        }
+    }
+
+    /// Drops a session's phrases that are no longer true; returns how many.
+    pub fn hush(&mut self, hush: &Hush) -> usize {
+        let before = self.phrases.len();
+        self.phrases.retain(|q| {
+            let drop =
+                q.session_id == hush.session_id && hush.only.is_none_or(|only| only == q.occasion);
+            if drop {
+                q.cancel.cancel();
+            }
+            !drop
+        });
+        before - self.phrases.len()
+    }
+
+    /// Drops every phrase (muted); returns how many.
+    pub fn hush_all(&mut self) -> usize {
+        let n = self.phrases.len();
+        for q in self.phrases.drain(..) {
+            q.cancel.cancel();
+        }
+        n
+    }
+
+    /// The worker finished notification `id` (played, cut or failed).
+    pub fn phrase_done(&mut self, id: u64) {
+        self.phrases.retain(|q| q.id != id);
     }
 }
 
@@ -148,31 +312,54 @@ struct Worker {
     reporter: Reporter,
     synth: Option<Synthesizer>,
     output: Option<Output>,
+    /// Jobs taken from the channel, not yet done (see [`Job::rank`]).
+    pending: VecDeque<Job>,
+    /// Made at its first use: a daemon that never speaks a notification
+    /// never creates the cache directory.
+    cache: Option<PhraseCache>,
+    cache_bytes: u64,
+    /// The voice file as the cache keys know it: path, size, mtime.
+    voice_id: Option<String>,
 }
 
 impl Worker {
     fn run(mut self, jobs: Receiver<Job>) {
         lowest_priority();
         loop {
-            let job = if self.output.is_some() {
-                match jobs.recv_timeout(self.close_after) {
-                    Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout) => {
-                        // Silence for a while: close the device (until the
-                        // next job) unless it still plays.
-                        if self.output.as_ref().is_some_and(Output::is_idle) {
-                            self.output = None;
+            if self.pending.is_empty() {
+                let job = if self.output.is_some() {
+                    match jobs.recv_timeout(self.close_after) {
+                        Ok(job) => job,
+                        Err(RecvTimeoutError::Timeout) => {
+                            // Silence for a while: close the device (until the
+                            // next job) unless it still plays.
+                            if self.output.as_ref().is_some_and(Output::is_idle) {
+                                self.output = None;
+                            }
+                            continue;
                         }
-                        continue;
+                        Err(RecvTimeoutError::Disconnected) => return,
                     }
-                    Err(RecvTimeoutError::Disconnected) => return,
+                } else {
+                    match jobs.recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    }
+                };
+                self.pending.push_back(job);
+            }
+            loop {
+                match jobs.try_recv() {
+                    Ok(job) => self.pending.push_back(job),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
                 }
-            } else {
-                match jobs.recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                }
-            };
+            }
+            let best = (0..self.pending.len())
+                .rev()
+                .max_by_key(|i| self.pending[*i].rank())
+                .expect("not empty");
+            let job = self.pending.remove(best).expect("in range");
             let (id, text, out, settings, at, queued) = match job {
                 Job::Load => {
                     // Ready for a short phrase at once: the plans of the
@@ -189,6 +376,37 @@ impl Worker {
                         )),
                         Err(e) => crate::log::log(format_args!("speech: {e}")),
                     }
+                    continue;
+                }
+                Job::Notify {
+                    id,
+                    text,
+                    settings,
+                    cancel,
+                    queued,
+                    ..
+                } => {
+                    let outcome = catch_unwind(AssertUnwindSafe(|| {
+                        self.announce(&text, &settings, &cancel, queued)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        self.synth = None;
+                        Err(format!("internal error in speech: {}", panic_text(&panic)))
+                    });
+                    self.report_cache();
+                    self.finish(id, outcome, &cancel, 0);
+                    continue;
+                }
+                Job::Prepare { text, settings } => {
+                    let rendered = catch_unwind(AssertUnwindSafe(|| self.render(&text, &settings)))
+                        .unwrap_or_else(|panic| {
+                            self.synth = None;
+                            Err(format!("internal error in speech: {}", panic_text(&panic)))
+                        });
+                    if let Err(e) = rendered {
+                        crate::log::log(format_args!("speech: cannot render {text:?} ahead: {e}"));
+                    }
+                    self.report_cache();
                     continue;
                 }
                 Job::Say {
@@ -208,29 +426,140 @@ impl Worker {
                 self.synth = None;
                 Err(format!("internal error in speech: {}", panic_text(&panic)))
             });
-            let playing = outcome
-                .as_ref()
-                .is_ok_and(|s| s.seconds > 0.0 && !s.stopped);
-            match (&self.output, playing) {
-                // Answer once the audio has played, from the audio thread.
-                (Some(output), true) => {
-                    let reporter = self.reporter.clone();
-                    let spoken = outcome.clone();
-                    output.notify_when_played(move || {
-                        reporter.send(Report::Spoken {
-                            id,
-                            outcome: spoken,
-                        });
+            let cancel = self.cancel.clone();
+            self.finish(id, outcome, &cancel, at);
+        }
+    }
+
+    /// Reports job `id` done: once its audio has played (from the audio
+    /// thread), or now if nothing plays.
+    fn finish(&self, id: u64, outcome: Result<Spoken, String>, cancel: &Cancel, at: u64) {
+        let playing = outcome
+            .as_ref()
+            .is_ok_and(|s| s.seconds > 0.0 && !s.stopped);
+        match (&self.output, playing) {
+            (Some(output), true) => {
+                let reporter = self.reporter.clone();
+                let spoken = outcome.clone();
+                output.notify_when_played(move || {
+                    reporter.send(Report::Spoken {
+                        id,
+                        outcome: spoken,
                     });
-                    if self.cancel.is_cancelled(at) {
-                        // A stop raced the notification: it will not come.
-                        self.reporter.send(Report::Spoken { id, outcome });
-                    }
-                }
-                _ => {
+                });
+                if cancel.is_cancelled(at) {
+                    // A stop raced the notification: it may not come.
                     self.reporter.send(Report::Spoken { id, outcome });
                 }
             }
+            _ => {
+                self.reporter.send(Report::Spoken { id, outcome });
+            }
+        }
+    }
+
+    /// Plays a notification: from the cache, else synthesized (and kept).
+    fn announce(
+        &mut self,
+        text: &str,
+        settings: &VoiceSettings,
+        cancel: &Cancel,
+        queued: Instant,
+    ) -> Result<Spoken, String> {
+        let mut spoken = Spoken {
+            sentences: 0,
+            seconds: 0.0,
+            stopped: true,
+            first_audio_ms: None,
+            cached: false,
+        };
+        if cancel.is_cancelled(0) {
+            return Ok(spoken);
+        }
+        let (rendered, cached) = self.render(text, settings)?;
+        if cancel.is_cancelled(0) {
+            return Ok(spoken);
+        }
+        let mut samples = rendered.to_f32();
+        settings.louden(&mut samples);
+        if self.output.is_none() {
+            self.output = Some(Output::open(rendered.rate).map_err(|e| format!("{e:#}"))?);
+        }
+        let output = self.output.as_ref().expect("opened above");
+        spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
+        spoken.seconds = samples.len() as f32 / rendered.rate as f32;
+        spoken.sentences = 1;
+        spoken.stopped = false;
+        spoken.cached = cached;
+        output
+            .play_until(samples, rendered.rate, cancel)
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(spoken)
+    }
+
+    /// A phrase's samples: from the cache (`true`), else synthesized now
+    /// and kept.
+    fn render(&mut self, text: &str, settings: &VoiceSettings) -> Result<(Rendered, bool), String> {
+        let key = self.phrase_key(text, settings)?;
+        let bytes = self.cache_bytes;
+        let cache = self.cache.get_or_insert_with(|| {
+            let dir = crate::paths::cache_home().map(|d| d.join("phrases"));
+            PhraseCache::new(dir, bytes, MEMORY_BYTES)
+        });
+        if let Some(rendered) = cache.get(&key) {
+            return Ok((rendered, true));
+        }
+        self.synthesizer()?;
+        let voice_config = self.voice_config.as_ref().expect("loaded with the voice");
+        let synth = self.synth.as_mut().expect("loaded above");
+        settings
+            .apply(synth, voice_config)
+            .map_err(|e| format!("{e:#}"))?;
+        let rate = synth.sample_rate();
+        let mut all = Vec::new();
+        for sentence in synth.sentences(text) {
+            let samples = synth
+                .synthesize_sentence(&sentence)
+                .map_err(|e| format!("{e:#}"))?;
+            all.extend(samples);
+        }
+        let rendered = Rendered::from_f32(rate, &all);
+        if let Some(cache) = &mut self.cache {
+            cache.put(&key, rendered.clone());
+        }
+        Ok((rendered, false))
+    }
+
+    /// Everything that shapes a phrase's samples (not the volume, applied
+    /// when it plays).
+    fn phrase_key(&mut self, text: &str, settings: &VoiceSettings) -> Result<String, String> {
+        if self.voice_id.is_none() {
+            let path = self
+                .voice
+                .as_ref()
+                .ok_or_else(|| Refused::NoVoice.to_string())?;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| format!("cannot read the voice {}: {e}", path.display()))?;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            self.voice_id = Some(format!("{}|{}|{mtime}", path.display(), meta.len()));
+        }
+        Ok(format!(
+            "{}|{}|{}|{}|{}|{text}",
+            self.voice_id.as_deref().unwrap_or(""),
+            settings.speaker,
+            settings.length_scale,
+            settings.noise_scale,
+            settings.noise_w
+        ))
+    }
+
+    fn report_cache(&self) {
+        if let Some(cache) = &self.cache {
+            self.reporter.send(Report::Phrases(cache.figures()));
         }
     }
 
@@ -259,6 +588,7 @@ impl Worker {
             seconds: 0.0,
             stopped: false,
             first_audio_ms: None,
+            cached: false,
         };
         let mut all = Vec::new();
         for sentence in &sentences {

@@ -11,7 +11,20 @@ pub struct Spoken {
     pub stopped: bool,
     /// From the request's arrival to its first audio handed to the device.
     pub first_audio_ms: Option<u64>,
+    /// A notification played from the phrase cache (no synthesis).
+    pub cached: bool,
 }
+
+/// The phrase cache's size, for `status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CacheFigures {
+    pub memory_bytes: usize,
+    pub disk_bytes: u64,
+    pub disk_files: usize,
+}
+
+/// Notification ids carry this bit, `say` ids do not: one report type serves both.
+pub const PHRASE_ID: u64 = 1 << 63;
 
 /// Why a job was not queued.
 #[derive(Debug, PartialEq, Eq)]

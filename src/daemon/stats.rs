@@ -208,6 +208,18 @@ pub struct StatusReport {
     /// The last `say`'s time from its request to its first audio.
     #[serde(default)]
     pub speech_first_audio_ms: Option<u64>,
+    /// Spoken notifications: what was said, and why the rest was not.
+    #[serde(default)]
+    pub notifications: super::NotificationCounters,
+    /// The phrase cache (`None`: not used yet).
+    #[serde(default)]
+    pub phrase_cache: Option<super::CacheFigures>,
+    /// `llm-bridge mute`: whether notifications are muted, and until when
+    /// (wall-clock ms; `None`: until unmuted).
+    #[serde(default)]
+    pub muted: bool,
+    #[serde(default)]
+    pub muted_until: Option<Millis>,
     /// The daemon's resident memory (VmRSS), KiB.
     #[serde(default)]
     pub rss_kib: Option<u64>,

@@ -30,6 +30,7 @@ svc = v["systemd"]["user"]["services"]["llm-bridge"]
 sock = v["systemd"]["user"]["sockets"]["llm-bridge"]
 assert svc["Service"]["ExecStart"].endswith("/bin/llm-bridge daemon"), svc
 assert svc["Service"]["Restart"] == "on-failure" and svc["Service"]["RestartSec"] == 1, svc
+assert svc["Service"]["CacheDirectory"] == "llm-bridge" and svc["Service"]["CacheDirectoryMode"] == "0700", svc
 assert "graphical-session.target" in svc["Unit"]["After"] and svc["Unit"]["PartOf"] == ["graphical-session.target"], svc
 assert svc["Install"]["WantedBy"] == ["graphical-session.target"], svc
 assert sock["Socket"] == {"ListenDatagram": "%t/llm-bridge.sock", "SocketMode": "0600", "PassCredentials": True, "RemoveOnStop": True}, sock

@@ -1,0 +1,117 @@
+//! `llm-bridge mute [on|off|toggle] [--for 30m]`: silence spoken
+//! notifications, or speak again. Made for Waybar's `on-click-right`.
+//!
+//! The mute is part of the state, so the bar shows it (the class `muted`)
+//! whether a daemon runs or not: with a daemon it is a `MUTE` request (the
+//! phrase playing is cut at once); without one the state files are updated
+//! under the lock, as the hook's fallback does, and a daemon started later
+//! keeps it.
+
+use crate::apply::apply_input;
+use crate::config::Config;
+use crate::control::{request, RequestError};
+use crate::error::{anyhow, bail, Result};
+use crate::local_time::{utc_offset_secs, wall_clock_ms};
+use crate::module::clock;
+use crate::paths::Paths;
+use crate::snapshot;
+use crate::state::Input;
+use llm_bridge_hooks::wire::{reply, Message, MuteAction};
+use std::time::Duration;
+
+pub fn mute(paths: &Paths, action: MuteAction, duration: Option<Duration>) -> Result<i32> {
+    let secs = duration.map(|d| d.as_secs().max(1));
+    let message = Message::Mute { action, secs };
+    let answer = match request(paths, &message) {
+        Ok(r) => {
+            let text = String::from_utf8_lossy(&r).into_owned();
+            match text.strip_prefix(reply::OK).map(str::trim) {
+                Some(state) => state.to_string(),
+                None => bail!(
+                    "the daemon refused: {}",
+                    text.strip_prefix(reply::ERROR).unwrap_or(&text)
+                ),
+            }
+        }
+        Err(RequestError::NotRunning) => {
+            let now = wall_clock_ms();
+            let until = secs.map(|s| now + s * 1000);
+            let config = Config::load().unwrap_or_default();
+            if !apply_input(paths, &config, &Input::Mute { action, until })? {
+                return Err(anyhow!(
+                    "the daemon is starting (it holds the state lock): try again"
+                ));
+            }
+            let (state, _) = snapshot::load(&paths.state_json)?;
+            match state.mute(now) {
+                Some(m) => match m.until {
+                    Some(t) => format!("muted until {t}"),
+                    None => "muted".to_string(),
+                },
+                None => "unmuted".to_string(),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // "muted until MILLIS" reads better as a local time.
+    let shown = match answer
+        .strip_prefix("muted until ")
+        .and_then(|t| t.parse::<u64>().ok())
+    {
+        Some(t) => format!(
+            "muted until {}",
+            clock(t, utc_offset_secs((t / 1000) as i64))
+        ),
+        None => answer,
+    };
+    println!("spoken notifications {shown}");
+    Ok(0)
+}
+
+/// `30m`, `1h`, `90s`, `1h30m`, or plain seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration (such as 30m, 1h, 1h30m, 90s)");
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let (mut total, mut number) = (0u64, String::new());
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("30x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("0m").is_err());
+        assert!(parse_duration("5h3").is_err());
+    }
+}

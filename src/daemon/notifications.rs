@@ -1,0 +1,131 @@
+//! Spoken notifications, as the loop carries them out: the core's
+//! announcements go through the policy ([`Announcer`]) to the speech
+//! worker, its prepare effects become jobs that render phrases ahead, and
+//! its hushes drop phrases that are no longer true. What happened to each
+//! is counted for `status`.
+
+use super::announcer::{prepared_texts, Announcer, Silent};
+use super::speech::{Refused, Speech, Spoken, PHRASE_ID};
+use crate::config::SpeechConfig;
+use crate::local_time::utc_offset_secs;
+use crate::log::log;
+use crate::state::{Effects, Millis};
+use crate::voice_settings::VoiceSettings;
+use serde::{Deserialize, Serialize};
+
+/// What happened to the moments the core named, for `status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationCounters {
+    /// Queued for the speech worker, and of those: played (from the phrase
+    /// cache, or synthesized first), failed.
+    pub queued: u64,
+    pub played: u64,
+    pub from_cache: u64,
+    pub failed: u64,
+    /// Not said: muted, in quiet hours, said within the repeat window, a
+    /// turn shorter than its threshold.
+    pub muted: u64,
+    pub quiet_hours: u64,
+    pub repeated: u64,
+    pub short_turn: u64,
+    /// Cut or dropped for a more urgent phrase, dropped because no longer
+    /// true (the dialog was answered, the session ended or came back),
+    /// refused because enough phrases wait.
+    pub preempted: u64,
+    pub hushed: u64,
+    pub dropped: u64,
+    /// Phrases handed to the worker to render ahead.
+    pub prepared: u64,
+    /// The time from a notification's queueing to its first audio, last one.
+    pub last_first_audio_ms: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Notifications {
+    announcer: Announcer,
+    next_id: u64,
+    pub counters: NotificationCounters,
+}
+
+impl Notifications {
+    /// Carries out the speech part of `effects`.
+    pub fn carry_out(
+        &mut self,
+        effects: &Effects,
+        speech: Option<&mut Speech>,
+        config: &SpeechConfig,
+        muted: bool,
+        now: Millis,
+    ) {
+        for ended in &effects.ended {
+            self.announcer.forget(&ended.session.id);
+        }
+        let Some(speech) = speech else {
+            return;
+        };
+        for hush in &effects.hush {
+            self.counters.hushed += speech.hush(hush) as u64;
+        }
+        let settings = VoiceSettings::from_config(config);
+        let secs = (now / 1000) as i64;
+        let local_minute = ((secs + utc_offset_secs(secs)).rem_euclid(86_400) / 60) as u16;
+        for a in &effects.announce {
+            let phrase = match self.announcer.decide(a, config, muted, local_minute, now) {
+                Ok(phrase) => phrase,
+                Err(silent) => {
+                    let counter = match silent {
+                        Silent::Disabled => continue,
+                        Silent::Muted => &mut self.counters.muted,
+                        Silent::QuietHours => &mut self.counters.quiet_hours,
+                        Silent::Repeated => &mut self.counters.repeated,
+                        Silent::ShortTurn => &mut self.counters.short_turn,
+                    };
+                    *counter += 1;
+                    continue;
+                }
+            };
+            self.next_id += 1;
+            match speech.notify(PHRASE_ID | self.next_id, phrase, settings.clone()) {
+                Ok(queuing) => {
+                    self.counters.queued += 1;
+                    self.counters.preempted += queuing.preempted as u64;
+                }
+                Err(Refused::Busy) => self.counters.dropped += 1,
+                Err(why) => {
+                    self.counters.failed += 1;
+                    log(format_args!("speech: a notification was not said: {why}"));
+                }
+            }
+        }
+        if config.enabled && !muted {
+            for a in &effects.prepare {
+                for text in prepared_texts(a, config) {
+                    self.counters.prepared += 1;
+                    speech.prepare(text, settings.clone());
+                }
+            }
+        }
+    }
+
+    /// The worker finished notification `id`.
+    pub fn done(&mut self, id: u64, outcome: &Result<Spoken, String>, speech: Option<&mut Speech>) {
+        if let Some(speech) = speech {
+            speech.phrase_done(id);
+        }
+        match outcome {
+            Ok(s) if s.stopped => {}
+            Ok(s) => {
+                self.counters.played += 1;
+                if s.cached {
+                    self.counters.from_cache += 1;
+                }
+                self.counters.last_first_audio_ms = s.first_audio_ms;
+            }
+            Err(why) => {
+                self.counters.failed += 1;
+                log(format_args!("speech: a notification failed: {why}"));
+            }
+        }
+    }
+}
