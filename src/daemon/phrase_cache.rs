@@ -60,6 +60,8 @@ pub struct PhraseCache {
     memory_bytes: usize,
     memory_cap: usize,
     disk: Option<Disk>,
+    rendered: u64,
+    hits: u64,
 }
 
 /// The directory level; its listing is read once, at the first use.
@@ -99,6 +101,8 @@ impl PhraseCache {
             memory_bytes: 0,
             memory_cap,
             disk,
+            rendered: 0,
+            hits: 0,
         }
     }
 
@@ -109,15 +113,18 @@ impl PhraseCache {
             let entry = self.memory.remove(i);
             let rendered = entry.1.clone();
             self.memory.push(entry);
+            self.hits += 1;
             return Some(rendered);
         }
         let rendered = self.disk.as_mut()?.read(key)?;
         self.remember(key, rendered.clone());
+        self.hits += 1;
         Some(rendered)
     }
 
     /// Keeps a freshly rendered phrase in memory and on disk.
     pub fn put(&mut self, key: &str, rendered: Rendered) {
+        self.rendered += 1;
         if let Some(disk) = &mut self.disk {
             if let Err(e) = disk.write(key, &rendered) {
                 crate::log::log(format_args!("speech: cannot keep a phrase on disk: {e}"));
@@ -136,6 +143,8 @@ impl PhraseCache {
             memory_bytes: self.memory_bytes,
             disk_bytes,
             disk_files,
+            rendered: self.rendered,
+            hits: self.hits,
         }
     }
 

@@ -21,6 +21,9 @@ pub struct CacheFigures {
     pub memory_bytes: usize,
     pub disk_bytes: u64,
     pub disk_files: usize,
+    /// Phrases synthesized and kept, and phrases found.
+    pub rendered: u64,
+    pub hits: u64,
 }
 
 /// Notification ids carry this bit, `say` ids do not: one report type serves both.

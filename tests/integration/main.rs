@@ -7,8 +7,11 @@ mod hook_binary;
 mod hostile;
 mod install;
 mod lifecycle;
+mod mute;
 #[cfg(not(feature = "speech"))]
 mod no_speech;
+#[cfg(feature = "speech")]
+mod notifications;
 mod readme;
 mod release_build;
 mod replay;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// The PyPI test voice: `$LLM_BRIDGE_TEST_VOICE`, else the test cache's.
-fn voice() -> PathBuf {
+pub(crate) fn voice() -> PathBuf {
     let path = std::env::var_os("LLM_BRIDGE_TEST_VOICE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -38,7 +38,7 @@ fn speech_config(env: &Env) {
 
 /// An ALSA configuration whose default device writes raw S16 mono 22050 Hz
 /// samples into `capture`; returns the value for `ALSA_CONFIG_PATH`.
-fn captured_alsa(env: &Env, capture: &Path) -> String {
+pub(crate) fn captured_alsa(env: &Env, capture: &Path) -> String {
     let conf = env.runtime().join("asound-capture.conf");
     std::fs::write(
         &conf,
@@ -53,7 +53,7 @@ fn captured_alsa(env: &Env, capture: &Path) -> String {
 }
 
 /// Samples louder than a whisper in a raw S16 capture.
-fn loud_samples(capture: &Path) -> usize {
+pub(crate) fn loud_samples(capture: &Path) -> usize {
     let bytes = std::fs::read(capture).unwrap_or_default();
     bytes
         .chunks_exact(2)
@@ -201,15 +201,15 @@ fn a_panic_in_a_speech_job_is_reported_and_the_worker_goes_on() {
 
 /// A daemon whose audio goes to a captured ALSA device (a file), with
 /// extra environment; killed when the test ends, however it ends.
-struct SpeakingDaemon {
+pub(crate) struct SpeakingDaemon {
     child: std::process::Child,
     log: PathBuf,
-    capture: PathBuf,
+    pub(crate) capture: PathBuf,
 }
 
 impl SpeakingDaemon {
     #[track_caller]
-    fn start(env: &Env, vars: &[(&str, &str)]) -> SpeakingDaemon {
+    pub(crate) fn start(env: &Env, vars: &[(&str, &str)]) -> SpeakingDaemon {
         let capture = env.runtime().join("captured.raw");
         let alsa = captured_alsa(env, &capture);
         let log = env.runtime().join("speech-daemon.log");
@@ -231,7 +231,7 @@ impl SpeakingDaemon {
     }
 
     /// Stops it (SIGTERM) and returns its log.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         // SAFETY: signalling a process this test started.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();

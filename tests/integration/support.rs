@@ -144,6 +144,8 @@ impl Env {
             .env("XDG_STATE_HOME", self.runtime().join("state"))
             .env("HOME", self.runtime().join("home"))
             .env_remove("LLM_BRIDGE_SOCKET")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("CACHE_DIRECTORY")
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDS")
             .env("LLM_BRIDGE_CONFIG", self.runtime().join("config.toml"));
