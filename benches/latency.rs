@@ -951,6 +951,7 @@ fn main() {
                     ms(median(&mut wall)),
                 ),
             );
+            notification_latency(&env, &hook, &samples, child.id(), quick);
             // SAFETY: signalling a process this program started.
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let _ = child.wait();
@@ -1000,6 +1001,138 @@ fn main() {
             ms(pct(&mut t_fb, 99.0)),
             ratio(m_fb, median(&mut t_true2))
         ),
+    );
+}
+
+/// Spoken notifications, with the daemon of `env` (`[speech] enabled`, its
+/// audio on the captured ALSA device `captured.raw`): the time from the
+/// hook's start (PermissionRequest) to the first loud sample of the phrase
+/// at the device, rendered ahead (SessionStart named the project) and not
+/// (a new project each time), interleaved; then the daemon's memory with
+/// its phrase cache, and its wakeups once speech has ended.
+fn notification_latency(env: &BenchEnv, hook: &Path, samples: &Path, pid: u32, quick: bool) {
+    let capture = env.dir.join("captured.raw");
+    let figure = |path: &[&str]| {
+        let mut v = env.status();
+        for key in path {
+            v = v[*key].clone();
+        }
+        v.as_u64().unwrap_or(0)
+    };
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    let rendered = || figure(&["phrase_cache", "rendered"]);
+    let input = env.dir.join("hook-input.json");
+    // The session starts: its phrases are rendered ahead.
+    let before = rendered();
+    env.run(hook, &[], &samples.join("hook-SessionStart.json"));
+    wait("the phrases rendered ahead", &|| rendered() >= before + 6);
+    let template = std::fs::read_to_string(samples.join("hook-PermissionRequest.json")).unwrap();
+    let (mut ahead, mut fresh, mut daemon_ahead) = (Vec::new(), Vec::new(), Vec::new());
+    let rounds = if quick { 3 } else { 10 };
+    for i in 0..rounds * 2 {
+        let prerendered = i % 2 == 0;
+        let project = if prerendered {
+            "waybar-llm".to_string()
+        } else {
+            format!("fresh-project-{i}")
+        };
+        let json = template
+            .replace(
+                "8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91",
+                &format!("bench-{i}"),
+            )
+            .replace(
+                "/home/user/src/waybar-llm",
+                &format!("/home/user/src/{project}"),
+            );
+        std::fs::write(&input, json).unwrap();
+        let played = figure(&["notifications", "played"]);
+        let rendered_before = rendered();
+        let offset = std::fs::metadata(&capture).map_or(0, |m| m.len());
+        let t0 = Instant::now();
+        env.run(hook, &[], &input);
+        let took = loop {
+            let bytes = std::fs::read(&capture).unwrap_or_default();
+            let heard = bytes
+                .get(offset as usize..)
+                .unwrap_or_default()
+                .chunks_exact(2)
+                .any(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs() > 1000);
+            if heard {
+                break t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "the phrase was never heard"
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        };
+        // Played to its end, and (a new project) its session's phrases
+        // rendered ahead, so that the next round starts from a quiet worker.
+        wait("the phrase to end", &|| {
+            figure(&["notifications", "played"]) > played
+        });
+        if prerendered {
+            ahead.push(took);
+            daemon_ahead.push(Duration::from_millis(figure(&[
+                "notifications",
+                "last_first_audio_ms",
+            ])));
+        } else {
+            fresh.push(took);
+            wait("a new project's phrases", &|| {
+                rendered() >= rendered_before + 6
+            });
+        }
+    }
+    row(
+        "spoken notification: the hook's start (PermissionRequest) → first loud sample of \"waybar llm needs permission for Bash\" at the device (captured ALSA), **rendered ahead**",
+        &format!(
+            "p50 {} · max {} · daemon's share (queued → handed to the device) p50 {}",
+            ms(median(&mut ahead)),
+            ms(*ahead.iter().max().unwrap()),
+            ms(median(&mut daemon_ahead)),
+        ),
+    );
+    row(
+        "the same, not rendered ahead (a new project each time: synthesized on the spot)",
+        &format!(
+            "p50 {} · max {}",
+            ms(median(&mut fresh)),
+            ms(*fresh.iter().max().unwrap()),
+        ),
+    );
+    let v = env.status();
+    row(
+        "daemon RSS with the voice and the phrase cache (VmRSS / VmHWM)",
+        &format!(
+            "{} / {} · cache: {} KiB in memory (bound 4096), {} files / {} KiB on disk",
+            proc_status(pid, "VmRSS"),
+            proc_status(pid, "VmHWM"),
+            v["phrase_cache"]["memory_bytes"].as_u64().unwrap_or(0) / 1024,
+            v["phrase_cache"]["disk_files"],
+            v["phrase_cache"]["disk_bytes"].as_u64().unwrap_or(0) / 1024,
+        ),
+    );
+    // Speech over: once the device is closed (`close_after_secs`, 5 s) the
+    // daemon sleeps, every thread of it.
+    std::thread::sleep(Duration::from_secs(7));
+    let idle = if quick { 2 } else { 10 };
+    let (before, threads_before) = (ctxt(pid), threads(pid));
+    std::thread::sleep(Duration::from_secs(idle));
+    let (after, threads_after) = (ctxt(pid), threads(pid));
+    assert_eq!(threads_before, threads_after, "a thread came or went");
+    row(
+        &format!(
+            "daemon wakeups over {idle} s after speech ended (context switches, all {threads_after} threads)"
+        ),
+        &format!("{}", after - before),
     );
 }
 
@@ -1094,6 +1227,8 @@ impl BenchEnv {
     fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.env("XDG_RUNTIME_DIR", &self.dir)
+            .env("XDG_CACHE_HOME", self.dir.join("cache"))
+            .env_remove("CACHE_DIRECTORY")
             .env_remove("LLM_BRIDGE_SOCKET")
             .env("LLM_BRIDGE_CONFIG", self.dir.join("none.toml"));
         cmd

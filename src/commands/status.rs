@@ -165,6 +165,30 @@ pub fn human(r: &StatusReport) -> String {
             c.speech_failures
         );
     }
+    let n = &r.notifications;
+    if r.muted || n.queued + n.muted + n.quiet_hours + n.repeated > 0 {
+        let mute = match (r.muted, r.muted_until) {
+            (true, Some(t)) => format!(
+                "muted until {} · ",
+                module::clock(t, utc_offset_secs((t / 1000) as i64))
+            ),
+            (true, None) => "muted · ".to_string(),
+            (false, _) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "notifications: {mute}{} played ({} from the cache), {} cut for a more urgent one, \
+             {} dropped; not said: {} muted, {} in quiet hours, {} repeated, {} short turns",
+            n.played,
+            n.from_cache,
+            n.preempted,
+            n.hushed + n.dropped,
+            n.muted,
+            n.quiet_hours,
+            n.repeated,
+            n.short_turn
+        );
+    }
     if let Some(kib) = r.rss_kib {
         let _ = writeln!(out, "memory: {:.1} MiB resident", kib as f64 / 1024.0);
     }
