@@ -23,7 +23,7 @@ use llm_bridge_hooks::send::{send_datagram, SEND_TIMEOUT};
 use llm_bridge_hooks::statusline::input::StatusInput;
 use llm_bridge_hooks::wire::{Event, EventKind, Message};
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,6 +36,8 @@ fn main() {
     }
     // `cargo bench` passes `--bench`; any other argument is a filter we ignore.
     let quick = std::env::args().any(|a| a == "--quick");
+    // Only the spoken notifications' rows (they need the test voice).
+    let notifications_only = std::env::args().any(|a| a == "--notifications");
     let runs = if quick { 100 } else { 1000 };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let status = Command::new(root.join("scripts/build-release"))
@@ -60,6 +62,15 @@ fn main() {
     println!();
     println!("| measurement | result |");
     println!("|---|---|");
+    if notifications_only {
+        let voice = test_voice().expect("the test voice: run scripts/fetch-test-voice");
+        let (env, mut child, _) = speaking_daemon(&bridge, &voice);
+        notification_latency(&env, &hook, &samples, child.id(), quick);
+        // SAFETY: signalling a process this program started.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let _ = child.wait();
+        return;
+    }
 
     // 1. Process start, interleaved: the C floors, /bin/true, cat, the hook
     // (daemon up).
@@ -617,7 +628,7 @@ fn main() {
         }
         send_datagram(&socket, b"quit", SEND_TIMEOUT).expect("send");
         let mut rest = String::new();
-        std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+        Read::read_to_string(&mut out, &mut rest).unwrap();
         floor.wait().unwrap();
         let mut lat: Vec<Duration> = rest
             .lines()
@@ -892,39 +903,7 @@ fn main() {
             // start), five words, `say --wait`, the audio on a captured ALSA
             // device (a file); the daemon's own figure is from the request's
             // arrival to its first samples handed to the device.
-            let env = BenchEnv::new();
-            std::fs::write(
-                env.dir.join("none.toml"),
-                format!(
-                    "[speech]\nenabled = true\nvoice = \"{}\"\n",
-                    voice.display()
-                ),
-            )
-            .unwrap();
-            let conf = env.dir.join("asound.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "pcm.!default {{\n type plug\n slave {{ pcm \"cap\" format S16_LE channels 1 rate 22050 }}\n}}\n\
-                     pcm.cap {{\n type file\n slave.pcm \"null\"\n file \"{}\"\n format \"raw\"\n}}\n",
-                    env.dir.join("captured.raw").display()
-                ),
-            )
-            .unwrap();
-            // ALSA's own definitions first (the `null` plugin), then ours.
-            let alsa = format!("/usr/share/alsa/alsa.conf:{}", conf.display());
-            let mut child = env
-                .command(&bridge)
-                .arg("daemon")
-                .env("ALSA_CONFIG_PATH", &alsa)
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while env.status()["speech_load_ms"].as_u64().is_none() {
-                assert!(Instant::now() < deadline, "the voice never loaded");
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            let (env, mut child, alsa) = speaking_daemon(&bridge, &voice);
             let load_ms = env.status()["speech_load_ms"].as_u64().unwrap_or(0);
             let (mut first, mut wall) = (Vec::new(), Vec::new());
             for _ in 0..if quick { 3 } else { 10 } {
@@ -1004,6 +983,47 @@ fn main() {
     );
 }
 
+/// A daemon with `[speech] enabled` (the voice loaded at start) whose
+/// audio goes to a captured ALSA device (`captured.raw` in its runtime
+/// directory); returns it once the voice is loaded, with the value of
+/// `ALSA_CONFIG_PATH`.
+fn speaking_daemon(bridge: &Path, voice: &Path) -> (BenchEnv, Child, String) {
+    let env = BenchEnv::new();
+    std::fs::write(
+        env.dir.join("none.toml"),
+        format!(
+            "[speech]\nenabled = true\nvoice = \"{}\"\n",
+            voice.display()
+        ),
+    )
+    .unwrap();
+    let conf = env.dir.join("asound.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pcm.!default {{\n type plug\n slave {{ pcm \"cap\" format S16_LE channels 1 rate 22050 }}\n}}\n\
+             pcm.cap {{\n type file\n slave.pcm \"null\"\n file \"{}\"\n format \"raw\"\n}}\n",
+            env.dir.join("captured.raw").display()
+        ),
+    )
+    .unwrap();
+    // ALSA's own definitions first (the `null` plugin), then ours.
+    let alsa = format!("/usr/share/alsa/alsa.conf:{}", conf.display());
+    let child = env
+        .command(bridge)
+        .arg("daemon")
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.status()["speech_load_ms"].as_u64().is_none() {
+        assert!(Instant::now() < deadline, "the voice never loaded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (env, child, alsa)
+}
+
 /// Spoken notifications, with the daemon of `env` (`[speech] enabled`, its
 /// audio on the captured ALSA device `captured.raw`): the time from the
 /// hook's start (PermissionRequest) to the first loud sample of the phrase
@@ -1035,7 +1055,14 @@ fn notification_latency(env: &BenchEnv, hook: &Path, samples: &Path, pid: u32, q
     let template = std::fs::read_to_string(samples.join("hook-PermissionRequest.json")).unwrap();
     let (mut ahead, mut fresh, mut daemon_ahead) = (Vec::new(), Vec::new(), Vec::new());
     let rounds = if quick { 3 } else { 10 };
-    for i in 0..rounds * 2 {
+    let mut cold = None;
+    for i in 0..=rounds * 2 {
+        // The last round finds the audio device closed (`close_after_secs`
+        // of silence): it is opened for the phrase.
+        let closed = i == rounds * 2;
+        if closed {
+            std::thread::sleep(Duration::from_secs(7));
+        }
         let prerendered = i % 2 == 0;
         let project = if prerendered {
             "waybar-llm".to_string()
@@ -1054,18 +1081,44 @@ fn notification_latency(env: &BenchEnv, hook: &Path, samples: &Path, pid: u32, q
         std::fs::write(&input, json).unwrap();
         let played = figure(&["notifications", "played"]);
         let rendered_before = rendered();
-        let offset = std::fs::metadata(&capture).map_or(0, |m| m.len());
+        // Read only what the device gets from now on: the file plugin is
+        // not paced, so an open device writes silence into it quickly.
+        let mut file = File::open(&capture).ok();
+        if let Some(f) = &mut file {
+            f.seek(std::io::SeekFrom::End(0)).unwrap();
+        }
+        let mut buf = vec![0u8; 1 << 16];
+        let mut odd: Option<u8> = None;
         let t0 = Instant::now();
         env.run(hook, &[], &input);
-        let took = loop {
-            let bytes = std::fs::read(&capture).unwrap_or_default();
-            let heard = bytes
-                .get(offset as usize..)
-                .unwrap_or_default()
-                .chunks_exact(2)
-                .any(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs() > 1000);
-            if heard {
-                break t0.elapsed();
+        let took = 'heard: loop {
+            if file.is_none() {
+                file = File::open(&capture).ok();
+            }
+            if let Some(f) = &mut file {
+                // A device opened again truncates its file: read it anew.
+                let at = f.stream_position().unwrap_or(0);
+                if f.metadata().map_or(0, |m| m.len()) < at {
+                    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+                    odd = None;
+                }
+                loop {
+                    let n = f.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    let mut bytes: Vec<u8> = odd.take().into_iter().collect();
+                    bytes.extend_from_slice(&buf[..n]);
+                    if bytes.len() % 2 == 1 {
+                        odd = bytes.pop();
+                    }
+                    let loud = bytes
+                        .chunks_exact(2)
+                        .any(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs() > 1000);
+                    if loud {
+                        break 'heard t0.elapsed();
+                    }
+                }
             }
             assert!(
                 t0.elapsed() < Duration::from_secs(60),
@@ -1078,7 +1131,10 @@ fn notification_latency(env: &BenchEnv, hook: &Path, samples: &Path, pid: u32, q
         wait("the phrase to end", &|| {
             figure(&["notifications", "played"]) > played
         });
-        if prerendered {
+        if closed {
+            let share = figure(&["notifications", "last_first_audio_ms"]);
+            cold = Some((took, share));
+        } else if prerendered {
             ahead.push(took);
             daemon_ahead.push(Duration::from_millis(figure(&[
                 "notifications",
@@ -1099,6 +1155,13 @@ fn notification_latency(env: &BenchEnv, hook: &Path, samples: &Path, pid: u32, q
             ms(*ahead.iter().max().unwrap()),
             ms(median(&mut daemon_ahead)),
         ),
+    );
+    row(
+        "the same, rendered ahead, the audio device closed (after 5 s of silence)",
+        &{
+            let (took, share) = cold.expect("measured");
+            format!("{} (one round) · daemon's share {share} ms", ms(took))
+        },
     );
     row(
         "the same, not rendered ahead (a new project each time: synthesized on the spot)",

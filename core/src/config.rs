@@ -273,7 +273,7 @@ impl QuietHours {
         let minute = |t: &str| -> Option<u16> {
             let (h, m) = t.trim().split_once(':')?;
             let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-            (h < 24 && m < 60 && !t.contains('+')).then_some(h * 60 + m)
+            (h < 24 && m < 60 && !t.contains('+')).then(|| h * 60 + m)
         };
         let bad = || {
             format!("speech.quiet_hours = {text:?}: expected HH:MM-HH:MM, such as \"22:00-07:30\"")

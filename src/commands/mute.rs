@@ -20,7 +20,8 @@ use llm_bridge_hooks::wire::{reply, Message, MuteAction};
 use std::time::Duration;
 
 pub fn mute(paths: &Paths, action: MuteAction, duration: Option<Duration>) -> Result<i32> {
-    let secs = duration.map(|d| d.as_secs().max(1));
+    // A year at most, as the daemon takes it.
+    let secs = duration.map(|d| d.as_secs().clamp(1, 366 * 86_400));
     let message = Message::Mute { action, secs };
     let answer = match request(paths, &message) {
         Ok(r) => {

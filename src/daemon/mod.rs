@@ -95,6 +95,9 @@ const CLIENT_BASE: usize = 1 << 40;
 const HANDLER_RETRY_FIRST: Duration = Duration::from_millis(5);
 const HANDLER_RETRIES: u32 = 10;
 
+/// The longest timed mute (a year); longer is "until unmuted" in all but name.
+const MAX_MUTE_SECS: u64 = 366 * 86_400;
+
 /// How long start-up waits for a fallback (`llm-bridge apply`) to release the lock.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
@@ -618,7 +621,7 @@ impl Daemon {
     /// playing), or speak again; the bar shows it.
     fn mute(&mut self, peer: PeerAddr, action: MuteAction, secs: Option<u64>, arrived_ns: u64) {
         let now_ms = wall_clock_ms();
-        let until = secs.map(|s| now_ms.saturating_add(s.saturating_mul(1000)));
+        let until = secs.map(|s| now_ms.saturating_add(s.min(MAX_MUTE_SECS).saturating_mul(1000)));
         self.apply(&Input::Mute { action, until }, arrived_ns);
         let body = match self.state.mute(now_ms) {
             Some(mute) => {

@@ -394,7 +394,7 @@ impl Worker {
                         Err(format!("internal error in speech: {}", panic_text(&panic)))
                     });
                     self.report_cache();
-                    self.finish(id, outcome, &cancel, 0);
+                    self.finish(id, outcome);
                     continue;
                 }
                 Job::Prepare { text, settings } => {
@@ -426,14 +426,13 @@ impl Worker {
                 self.synth = None;
                 Err(format!("internal error in speech: {}", panic_text(&panic)))
             });
-            let cancel = self.cancel.clone();
-            self.finish(id, outcome, &cancel, at);
+            self.finish(id, outcome);
         }
     }
 
     /// Reports job `id` done: once its audio has played (from the audio
     /// thread), or now if nothing plays.
-    fn finish(&self, id: u64, outcome: Result<Spoken, String>, cancel: &Cancel, at: u64) {
+    fn finish(&self, id: u64, outcome: Result<Spoken, String>) {
         let playing = outcome
             .as_ref()
             .is_ok_and(|s| s.seconds > 0.0 && !s.stopped);
@@ -441,16 +440,14 @@ impl Worker {
             (Some(output), true) => {
                 let reporter = self.reporter.clone();
                 let spoken = outcome.clone();
+                // It comes even if the job's `Cancel` cuts the audio: only
+                // `Output::stop`, which this worker never calls, drops it.
                 output.notify_when_played(move || {
                     reporter.send(Report::Spoken {
                         id,
                         outcome: spoken,
                     });
                 });
-                if cancel.is_cancelled(at) {
-                    // A stop raced the notification: it may not come.
-                    self.reporter.send(Report::Spoken { id, outcome });
-                }
             }
             _ => {
                 self.reporter.send(Report::Spoken { id, outcome });
