@@ -10,7 +10,7 @@
 use crate::apply::apply_input;
 use crate::config::Config;
 use crate::control::{request, RequestError};
-use crate::error::{anyhow, bail, Result};
+use crate::error::{anyhow, bail, one_line, Result};
 use crate::local_time::{utc_offset_secs, wall_clock_ms};
 use crate::module::clock;
 use crate::paths::Paths;
@@ -37,7 +37,13 @@ pub fn mute(paths: &Paths, action: MuteAction, duration: Option<Duration>) -> Re
         Err(RequestError::NotRunning) => {
             let now = wall_clock_ms();
             let until = secs.map(|s| now + s * 1000);
-            let config = Config::load().unwrap_or_default();
+            let config = Config::load().unwrap_or_else(|e| {
+                eprintln!(
+                    "llm-bridge: {}; the bar is drawn in the default style",
+                    one_line(&e)
+                );
+                Config::default()
+            });
             if !apply_input(paths, &config, &Input::Mute { action, until })? {
                 return Err(anyhow!(
                     "the daemon is starting (it holds the state lock): try again"

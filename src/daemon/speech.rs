@@ -506,12 +506,7 @@ impl Worker {
         if let Some(rendered) = cache.get(&key) {
             return Ok((rendered, true));
         }
-        self.synthesizer()?;
-        let voice_config = self.voice_config.as_ref().expect("loaded with the voice");
-        let synth = self.synth.as_mut().expect("loaded above");
-        settings
-            .apply(synth, voice_config)
-            .map_err(|e| format!("{e:#}"))?;
+        let synth = self.tuned(settings)?;
         let rate = synth.sample_rate();
         let mut all = Vec::new();
         for sentence in synth.sentences(text) {
@@ -572,12 +567,7 @@ impl Worker {
         if std::env::var_os("LLM_BRIDGE_SPEECH_TEST_PANIC").is_some_and(|t| t == text) {
             panic!("LLM_BRIDGE_SPEECH_TEST_PANIC matched the text");
         }
-        self.synthesizer()?;
-        let voice_config = self.voice_config.as_ref().expect("loaded with the voice");
-        let synth = self.synth.as_mut().expect("loaded above");
-        settings
-            .apply(synth, voice_config)
-            .map_err(|e| format!("{e:#}"))?;
+        let synth = self.tuned(settings)?;
         let rate = synth.sample_rate();
         let sentences = synth.sentences(text);
         let mut spoken = Spoken {
@@ -621,6 +611,17 @@ impl Worker {
             }
         }
         Ok(spoken)
+    }
+
+    /// The synthesizer, speaking with `settings`.
+    fn tuned(&mut self, settings: &VoiceSettings) -> Result<&mut Synthesizer, String> {
+        self.synthesizer()?;
+        let voice_config = self.voice_config.as_ref().expect("loaded with the voice");
+        let synth = self.synth.as_mut().expect("loaded above");
+        settings
+            .apply(synth, voice_config)
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(synth)
     }
 
     /// The synthesizer, loading the voice on first use.

@@ -28,18 +28,11 @@ fn as_root() -> bool {
 
 /// Runs the hook as the victim, without XDG_RUNTIME_DIR.
 fn hook_as_victim() -> std::process::Output {
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        "--reuid",
-        &VICTIM.to_string(),
-        "--regid",
-        &VICTIM.to_string(),
-    ])
-    .args(["--clear-groups", "--"])
-    .arg(hook_bin())
-    .env_clear()
-    .env("PATH", "/usr/bin:/bin")
-    .env("HOME", "/nonexistent");
+    let mut cmd = as_user(VICTIM);
+    cmd.arg(hook_bin())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/nonexistent");
     run_with_stdin(cmd, &sample("UserPromptSubmit"))
 }
 
@@ -83,14 +76,7 @@ fn a_tmp_runtime_dir_taken_by_another_user_receives_no_event() {
     assert_eq!(received(&attacker), 0, "the attacker received an event");
     // The commands say what is wrong, and start no daemon there.
     for command in ["status", "start"] {
-        let out = Command::new("setpriv")
-            .args([
-                "--reuid",
-                &VICTIM.to_string(),
-                "--regid",
-                &VICTIM.to_string(),
-            ])
-            .args(["--clear-groups", "--"])
+        let out = as_user(VICTIM)
             .arg(bridge_bin())
             .arg(command)
             .env_clear()
@@ -116,13 +102,20 @@ fn a_tmp_runtime_dir_taken_by_another_user_receives_no_event() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A command that runs as `uid` (and its group), with no supplementary
+/// groups: `setpriv ... --`, to which the program and its arguments follow.
+fn as_user(uid: u32) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", &uid.to_string(), "--regid", &uid.to_string()])
+        .args(["--clear-groups", "--"]);
+    cmd
+}
+
 /// Runs a few lines of Python as `uid` (through setpriv, unless it is
 /// root): the attacker's tool. Returns what the script printed.
 fn python_as(uid: u32, script: &str, args: &[&str]) -> String {
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid", &uid.to_string(), "--regid", &uid.to_string()])
-        .args(["--clear-groups", "--", "/usr/bin/python3", "-c", script])
-        .args(args);
+    let mut cmd = as_user(uid);
+    cmd.args(["/usr/bin/python3", "-c", script]).args(args);
     let out = cmd.output().expect("run python3 through setpriv");
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_string()
@@ -237,18 +230,11 @@ fn the_daemon_drops_datagrams_from_another_user() {
     let exposed = public.path().join("llm-bridge.sock");
     std::fs::hard_link(env.socket(), &exposed).unwrap();
     std::fs::set_permissions(&exposed, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        "--reuid",
-        &VICTIM.to_string(),
-        "--regid",
-        &VICTIM.to_string(),
-    ])
-    .args(["--clear-groups", "--"])
-    .arg(hook_bin())
-    .env_clear()
-    .env("XDG_RUNTIME_DIR", public.path())
-    .env("LLM_BRIDGE_SOCKET", &exposed);
+    let mut cmd = as_user(VICTIM);
+    cmd.arg(hook_bin())
+        .env_clear()
+        .env("XDG_RUNTIME_DIR", public.path())
+        .env("LLM_BRIDGE_SOCKET", &exposed);
     let out = run_with_stdin(cmd, &sample("UserPromptSubmit"));
     assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
     wait_until("the foreign datagram is counted", || {
