@@ -91,9 +91,12 @@ const PIDFD_BASE: usize = 1 << 32;
 const CLIENT_BASE: usize = 1 << 40;
 
 /// A Waybar owed a signal (its handler was not there yet) is looked at
-/// again after this, then after twice as long, up to [`HANDLER_RETRIES`] times.
+/// again after this, then after twice as long but never more than
+/// [`HANDLER_RETRY_MAX`] (a handler that comes late is served within that),
+/// up to [`HANDLER_RETRIES`] times: about 12 s in all.
 const HANDLER_RETRY_FIRST: Duration = Duration::from_millis(5);
-const HANDLER_RETRIES: u32 = 10;
+const HANDLER_RETRY_MAX: Duration = Duration::from_millis(250);
+const HANDLER_RETRIES: u32 = 50;
 
 /// The longest timed mute (a year); longer is "until unmuted" in all but name.
 const MAX_MUTE_SECS: u64 = 366 * 86_400;
@@ -768,7 +771,10 @@ impl Daemon {
             signaller.forgive();
             self.handler_retry = None;
         } else {
-            self.handler_retry = Some((tries + 1, now + HANDLER_RETRY_FIRST * (2 << tries)));
+            self.handler_retry = Some((
+                tries + 1,
+                now + (HANDLER_RETRY_FIRST * (2 << tries.min(8))).min(HANDLER_RETRY_MAX),
+            ));
         }
     }
 
