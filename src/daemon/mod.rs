@@ -93,7 +93,7 @@ const CLIENT_BASE: usize = 1 << 40;
 /// A Waybar owed a signal (its handler was not there yet) is looked at
 /// again after this, then after twice as long but never more than
 /// [`HANDLER_RETRY_MAX`] (a handler that comes late is served within that),
-/// up to [`HANDLER_RETRIES`] times: about 12 s in all.
+/// up to [`HANDLER_RETRIES`] times: about 11 s in all.
 const HANDLER_RETRY_FIRST: Duration = Duration::from_millis(5);
 const HANDLER_RETRY_MAX: Duration = Duration::from_millis(250);
 const HANDLER_RETRIES: u32 = 50;
