@@ -746,7 +746,7 @@ impl Daemon {
 
     /// A Waybar found before its signal handler exists (it runs its first
     /// exec early) misses the signal for a change: look again on a short,
-    /// doubling schedule until the handler is there, then signal it.
+    /// doubling, capped schedule until the handler is there, then signal it.
     fn retry_owed_signals(&mut self, now: Instant) {
         let signaller = &mut self.publisher.signaller;
         if !signaller.owes() {
