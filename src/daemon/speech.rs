@@ -24,9 +24,9 @@ use super::announcer::Phrase;
 use super::phrase_cache::{PhraseCache, Rendered, MEMORY_BYTES};
 use super::reports::{Report, Reporter};
 pub use super::speech_types::{Refused, Spoken, PHRASE_ID};
-use crate::announce::{Hush, Occasion};
-use crate::config::SpeechConfig;
 use crate::voice_settings::VoiceSettings;
+use llm_bridge_core::announce::{Hush, Occasion};
+use llm_bridge_core::config::SpeechConfig;
 use llm_bridge_speech::audio::{Cancel, Output};
 use llm_bridge_speech::{Synthesizer, Voice};
 use std::collections::VecDeque;
@@ -370,11 +370,11 @@ impl Worker {
                         .synthesizer()
                         .and_then(|synth| synth.warm_up(WARM_IDS).map_err(|e| format!("{e:#}")));
                     match warmed {
-                        Ok(()) => crate::log::log(format_args!(
+                        Ok(()) => llm_bridge_core::log::log(format_args!(
                             "speech: ready in {} ms (plans up to {WARM_IDS} ids built)",
                             started.elapsed().as_millis()
                         )),
-                        Err(e) => crate::log::log(format_args!("speech: {e}")),
+                        Err(e) => llm_bridge_core::log::log(format_args!("speech: {e}")),
                     }
                     continue;
                 }
@@ -404,7 +404,9 @@ impl Worker {
                             Err(format!("internal error in speech: {}", panic_text(&panic)))
                         });
                     if let Err(e) = rendered {
-                        crate::log::log(format_args!("speech: cannot render {text:?} ahead: {e}"));
+                        llm_bridge_core::log::log(format_args!(
+                            "speech: cannot render {text:?} ahead: {e}"
+                        ));
                     }
                     self.report_cache();
                     continue;
@@ -500,7 +502,7 @@ impl Worker {
         let key = self.phrase_key(text, settings)?;
         let bytes = self.cache_bytes;
         let cache = self.cache.get_or_insert_with(|| {
-            let dir = crate::paths::cache_home().map(|d| d.join("phrases"));
+            let dir = llm_bridge_core::paths::cache_home().map(|d| d.join("phrases"));
             PhraseCache::new(dir, bytes, MEMORY_BYTES)
         });
         if let Some(rendered) = cache.get(&key) {
@@ -639,7 +641,7 @@ impl Worker {
                 .set_max_ids(self.max_ids)
                 .map_err(|e| format!("{e:#}"))?;
             let ms = started.elapsed().as_millis() as u64;
-            crate::log::log(format_args!("speech: loaded {} in {ms} ms", path.display()));
+            llm_bridge_core::log::log(format_args!("speech: loaded {} in {ms} ms", path.display()));
             self.reporter.send(Report::Loaded { ms });
             self.voice_config = Some(voice_config);
             self.synth = Some(synth);
