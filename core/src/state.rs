@@ -339,6 +339,13 @@ pub struct Effects {
     pub prepare: Vec<Announcement>,
     /// Phrases no longer true: drop them.
     pub hush: Vec<Hush>,
+    /// Notifications were muted: drop every phrase queued or playing.
+    pub hush_all: bool,
+    /// The state holds a deadline (a timed mute's end): apply
+    /// [`Input::Tick`] at this wall-clock time. Set whenever the deadline
+    /// changes; `Some(None)` clears it. A caller with a timer keeps the
+    /// newest value; [`State::mute_deadline`] tells it after a restore.
+    pub tick_at: Option<Option<Millis>>,
 }
 
 impl Effects {
@@ -385,6 +392,10 @@ impl Effects {
         self.announce.extend(other.announce);
         self.prepare.extend(other.prepare);
         self.hush.extend(other.hush);
+        self.hush_all |= other.hush_all;
+        if other.tick_at.is_some() {
+            self.tick_at = other.tick_at;
+        }
     }
 
     /// Whether anything at all is to be done.
@@ -396,6 +407,8 @@ impl Effects {
             && self.announce.is_empty()
             && self.prepare.is_empty()
             && self.hush.is_empty()
+            && !self.hush_all
+            && self.tick_at.is_none()
     }
 }
 
@@ -492,6 +505,8 @@ impl State {
     }
 
     /// When a timed mute ends: the caller applies [`Input::Tick`] then.
+    /// After each input the same deadline comes in [`Effects::tick_at`]
+    /// when it changed; this is for a state just restored.
     pub fn mute_deadline(&self) -> Option<Millis> {
         self.mute.and_then(|m| m.until)
     }
@@ -499,7 +514,10 @@ impl State {
     fn expire_mute(&mut self, now: Millis) -> Effects {
         if self.mute.is_some_and(|m| m.expired(now)) {
             self.mute = None;
-            return Effects::changed();
+            return Effects {
+                tick_at: Some(None),
+                ..Effects::changed()
+            };
         }
         Effects::default()
     }
@@ -514,8 +532,13 @@ impl State {
         if next == self.mute {
             return Effects::default();
         }
+        let muting = next.is_some() && self.mute.is_none();
         self.mute = next;
-        Effects::changed()
+        Effects {
+            hush_all: muting,
+            tick_at: Some(self.mute_deadline()),
+            ..Effects::changed()
+        }
     }
 
     fn apply_answered(&mut self, session_id: &str, allowed: bool, now: Millis) -> Effects {
@@ -1002,6 +1025,34 @@ mod tests {
         assert!(st.apply(&off, 13_000).is_empty(), "already off");
         // Without a mute the snapshot has no trace of it.
         assert!(!serde_json::to_string(&st).unwrap().contains("mute"));
+    }
+
+    #[test]
+    fn muting_hushes_every_phrase_and_names_when_to_tick() {
+        let mut st = State::new();
+        let mute = |action, until| Input::Mute { action, until };
+        let e = st.apply(&mute(MuteAction::On, Some(10_000)), 1_000);
+        assert!(e.hush_all, "what plays or waits is cut");
+        assert_eq!(e.tick_at, Some(Some(10_000)));
+        // Muted again (a new end): nothing more to cut, a new deadline.
+        let e = st.apply(&mute(MuteAction::On, Some(20_000)), 2_000);
+        assert!(!e.hush_all);
+        assert_eq!(e.tick_at, Some(Some(20_000)));
+        // The same mute again changes nothing.
+        assert!(st
+            .apply(&mute(MuteAction::On, Some(20_000)), 3_000)
+            .is_empty());
+        // Its end clears the deadline, as unmuting does.
+        let e = st.apply(&Input::Tick, 20_000);
+        assert_eq!(e.tick_at, Some(None));
+        assert!(!e.hush_all);
+        st.apply(&mute(MuteAction::On, None), 21_000);
+        let e = st.apply(&mute(MuteAction::Off, None), 22_000);
+        assert_eq!(e.tick_at, Some(None));
+        assert!(!e.hush_all);
+        // Other inputs leave the deadline alone.
+        let e = st.apply(&Input::Event(ev(EventKind::SessionStart, "a")), 23_000);
+        assert_eq!(e.tick_at, None);
     }
 
     #[test]

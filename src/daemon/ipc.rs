@@ -2,6 +2,7 @@
 //! every queued datagram, answering requests and pushing modules to
 //! subscribers (`waybar --follow`, `status --watch`).
 
+use super::tokens::SOCKET;
 use crate::datagram::{self, PeerAddr};
 use crate::socket_activation;
 use llm_bridge_core::error::{bail, Context, Result};
@@ -9,6 +10,7 @@ use llm_bridge_core::log::log;
 use llm_bridge_protocol::reply::Reply;
 use llm_bridge_protocol::wire::{DecodeError, Message};
 use mio::net::UnixDatagram;
+use mio::{Interest, Registry};
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -19,6 +21,8 @@ const MAX_SUBSCRIBERS: usize = 64;
 
 pub struct Ipc {
     socket: UnixDatagram,
+    /// This process's uid: datagrams from any other are not served.
+    uid: u32,
     path: PathBuf,
     /// Inherited from systemd: never unlinked, and idle exit is allowed.
     inherited: bool,
@@ -52,6 +56,7 @@ impl Ipc {
                 inherited: true,
                 bound_id: None,
                 subscribers: Vec::new(),
+                uid: own_uid(),
             });
         }
         if socket_answers(path) {
@@ -73,12 +78,25 @@ impl Ipc {
             inherited: false,
             bound_id: Some((meta.dev(), meta.ino())),
             subscribers: Vec::new(),
+            uid: own_uid(),
         })
     }
 
-    /// The socket, for the loop to register.
-    pub fn source(&mut self) -> &mut UnixDatagram {
-        &mut self.socket
+    /// Registers the socket in the loop's poll.
+    pub fn register(&mut self, registry: &Registry) -> Result<()> {
+        registry
+            .register(&mut self.socket, SOCKET, Interest::READABLE)
+            .context("cannot poll the socket")
+    }
+
+    /// The sender's uid, if another user sent this datagram.
+    pub fn foreign(&self, incoming: &Incoming) -> Option<u32> {
+        incoming.sender_uid.filter(|uid| *uid != self.uid)
+    }
+
+    /// The uid served.
+    pub fn uid(&self) -> u32 {
+        self.uid
     }
 
     pub fn inherited(&self) -> bool {
@@ -270,6 +288,11 @@ fn bind_socket(path: &Path) -> Result<UnixDatagram> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("cannot set the mode of {}", path.display()))?;
     Ok(socket)
+}
+
+fn own_uid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 #[cfg(test)]

@@ -1,25 +1,32 @@
 //! `llm-bridge daemon`: the poll loop that carries out the core's decisions.
 //!
-//! One [`Daemon`] owns a mio `Poll`, and this file is the only one that
-//! registers or deregisters anything in it: the datagram socket
-//! (`ipc.rs`), the timerfd (`timer.rs`), the signal pipe, the waker that
-//! worker threads report through (`reports.rs`), the pidfds of known
-//! Waybar processes (owned by the signaller, polled here), the pidfds of
-//! the sessions' Claude Code processes (`processes.rs`) and the inotify
-//! descriptor on busy sessions' transcripts (`transcripts.rs`) and the one
-//! on waiting sessions' client status files (`dialogs.rs`). The core
-//! says what to watch ([`Effects::watches`]); a process that exits or an
-//! Esc read from a transcript goes back to the core as an [`Input`]. Each
-//! wake drains
-//! every ready source until `WouldBlock`, turns what it read into typed
-//! [`Input`]s for the pure core, carries out the [`Effects`] the core
-//! returns, answers requests, and then decides once whether to flush.
-//! Nothing is periodic: with nothing pending no timer is armed and an idle
-//! daemon never wakes.
+//! [`Daemon`] is the loop and the wiring, nothing more. Each concern is an
+//! owner with its own state, descriptors and deadlines, which registers
+//! and deregisters its own sources in the poll (tokens: `tokens.rs`):
+//! - `ipc.rs`: the datagram socket, replies and subscribers;
+//! - `bar.rs`: the debounce, the module, `waybar.json`, Waybar's pidfds and
+//!   signals;
+//! - `watchers.rs`: what no hook reports (clients' pidfds, transcripts,
+//!   dialogs);
+//! - `speech.rs` with `notifications.rs`: the speech worker and the
+//!   notification policy;
+//! - `persist.rs`: when state.json is written; `life.rs`: the lock, the pid
+//!   file, signals and the idle exit; `timer.rs`: the one timerfd;
+//!   `reports.rs`: the workers' waker; `stats.rs`: counters and latencies.
+//!
+//! Each wake drains every ready source until `WouldBlock`, turns what it
+//! read into typed [`Input`]s for the pure core and carries out the
+//! [`Effects`] the core returns; an input that effects cause (a client found
+//! gone when it was to be watched) is queued and applied after, never
+//! inside. Then the bar decides once whether to flush, and the timer is
+//! armed for the earliest deadline of all owners. Nothing is periodic: with
+//! nothing pending no timer is armed and an idle daemon never wakes.
 
 mod announcer;
+mod bar;
 mod dialogs;
 mod ipc;
+mod life;
 mod notifications;
 mod persist;
 #[cfg(feature = "speech")]
@@ -34,9 +41,12 @@ mod speech;
 mod speech_types;
 mod stats;
 mod timer;
+mod tokens;
 mod transcripts;
+mod watchers;
 
 pub use ipc::{remove_stale_socket, socket_answers};
+pub use life::Options;
 pub use notifications::NotificationCounters;
 pub use reports::{Report, Reporter};
 pub use speech_types::CacheFigures;
@@ -45,112 +55,63 @@ pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusRe
 use crate::datagram::PeerAddr;
 use crate::socket_activation;
 use crate::voice_settings::VoiceSettings;
-use dialogs::Dialogs;
+use bar::Bar;
 use ipc::Ipc;
+use life::{Asked, Life};
 use llm_bridge_core::client::name_client;
-use llm_bridge_core::config::Config;
-use llm_bridge_core::debounce::{Debouncer, Decision};
+use llm_bridge_core::config::{Config, SpeechConfig};
 use llm_bridge_core::error::{bail, one_line, Context, Result};
 use llm_bridge_core::history;
-use llm_bridge_core::local_time::{utc_offset_secs, wall_clock_ms, wall_clock_ns};
+use llm_bridge_core::local_time::{wall_clock_ms, wall_clock_ns};
 use llm_bridge_core::log::log;
-use llm_bridge_core::module;
 use llm_bridge_core::paths::Paths;
-use llm_bridge_core::publish::Publisher;
 use llm_bridge_core::snapshot;
-use llm_bridge_core::state::{Effects, Input, Session, State, Watch};
-use llm_bridge_core::state_lock::StateLock;
+use llm_bridge_core::state::{Effects, Input, Millis, Session, State};
 use llm_bridge_protocol::reply::Reply;
 use llm_bridge_protocol::wire::{Message, MuteAction, SayTuning, MAX_DATAGRAM};
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token};
 use notifications::Notifications;
 use persist::{Outcome, Persist};
-use processes::{Change, Processes};
 use reports::Reports;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
 use speech::{Refused, Speech, Spoken, PHRASE_ID};
-use stats::{FlushPhases, Stats};
-use std::collections::HashMap;
-use std::io::{ErrorKind, Write};
-use std::os::fd::AsRawFd;
+use stats::Stats;
+use std::collections::{HashMap, VecDeque};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use timer::{earliest, Timer};
-use transcripts::Transcripts;
-
-const SOCKET: Token = Token(0);
-const TIMER: Token = Token(1);
-const SIGNALS: Token = Token(2);
-const WAKER: Token = Token(3);
-const TRANSCRIPTS: Token = Token(4);
-const DIALOGS: Token = Token(5);
-/// The pidfd of Waybar process P is registered as Token(PIDFD_BASE + P).
-const PIDFD_BASE: usize = 1 << 32;
-/// The pidfd of a session's client, under key K, is Token(CLIENT_BASE + K).
-const CLIENT_BASE: usize = 1 << 40;
-
-/// A Waybar owed a signal (its handler was not there yet) is looked at
-/// again after this, then after twice as long but never more than
-/// [`HANDLER_RETRY_MAX`] (a handler that comes late is served within that),
-/// up to [`HANDLER_RETRIES`] times: about 11 s in all.
-const HANDLER_RETRY_FIRST: Duration = Duration::from_millis(5);
-const HANDLER_RETRY_MAX: Duration = Duration::from_millis(250);
-const HANDLER_RETRIES: u32 = 50;
+use tokens::{SIGNALS, SOCKET, TIMER, WAKER};
+use watchers::Watchers;
 
 /// The longest timed mute (a year); longer is "until unmuted" in all but name.
 const MAX_MUTE_SECS: u64 = 366 * 86_400;
-
-/// How long start-up waits for a fallback (`llm-bridge apply`) to release the lock.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
-
-/// How the daemon was asked to run.
-#[derive(Debug, Default, Clone)]
-pub struct Options {
-    /// Written (with fsync) once the socket is up, removed on exit.
-    pub pid_file: Option<PathBuf>,
-}
 
 pub struct Daemon {
     poll: Poll,
     ipc: Ipc,
     timer: Timer,
-    signals: Signals,
     reports: Reports,
     state: State,
-    /// The sessions' Claude Code processes, and the busy ones' transcripts.
-    processes: Processes,
-    transcripts: Transcripts,
-    /// The client status files of sessions waiting for a dialog's answer.
-    dialogs: Dialogs,
-    config: Config,
-    debouncer: Debouncer,
-    publisher: Publisher,
+    /// When the core wants an [`Input::Tick`] (wall-clock ms).
+    tick_at: Option<Millis>,
+    bar: Bar,
+    watchers: Watchers,
+    speech: SpeechParts,
     persist: Persist,
     stats: Stats,
-    /// This process's uid: datagrams from any other are dropped.
-    uid: u32,
-    options: Options,
-    _lock: StateLock,
-    started: Instant,
-    /// A change in this wake that the debouncer has not seen yet.
-    changed_this_wake: bool,
-    /// While a Waybar is owed a signal: how many retries ran, and when the
-    /// next one is due.
-    handler_retry: Option<(u32, Instant)>,
-    /// The speech worker, when a voice is configured (started by `run`).
-    speech: Option<Speech>,
+    life: Life,
+}
+
+/// Speech as the loop holds it today: the worker, the requests waiting for
+/// an answer, the figures and the notification policy.
+struct SpeechParts {
+    config: SpeechConfig,
+    worker: Option<Speech>,
     /// Who asked for each `say` still under way.
     say_waiting: HashMap<u64, PeerAddr>,
     next_say: u64,
-    /// What `status` says of speech: how long the voice took to load, the
-    /// requests queued or playing, the last time to first audio.
-    speech_figures: SpeechFigures,
-    /// Spoken notifications: the policy's memory and the counters.
+    figures: SpeechFigures,
     notifications: Notifications,
-    last_activity: Instant,
-    shutdown: bool,
 }
 
 impl Daemon {
@@ -170,85 +131,63 @@ impl Daemon {
                 paths.socket.display()
             );
         }
-        // Handlers first: once the socket answers, SIGTERM must mean a clean exit.
-        let mut signals =
-            Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
-        let lock = acquire_lock(&paths)?;
+        let mut life = Life::begin(&paths, options, config.idle_exit_secs)?;
         let mut ipc = Ipc::open(&paths.socket)?;
         let (mut state, warning) = snapshot::load(&paths.state_json)?;
         if let Some(w) = warning {
             log(format_args!("{w}"));
         }
         state.set_limit(config.max_sessions);
-        let transcripts = Transcripts::new().context("cannot create an inotify descriptor")?;
-        let dialogs = Dialogs::new().context("cannot create an inotify descriptor")?;
 
         let poll = Poll::new().context("cannot create the poll")?;
-        let timer = Timer::new()?;
         let registry = poll.registry();
-        registry
-            .register(ipc.source(), SOCKET, Interest::READABLE)
-            .context("cannot poll the socket")?;
-        registry
-            .register(&mut SourceFd(&timer.raw_fd()), TIMER, Interest::READABLE)
-            .context("cannot poll the timerfd")?;
-        registry
-            .register(&mut signals, SIGNALS, Interest::READABLE)
-            .context("cannot poll signals")?;
-        registry
-            .register(
-                &mut SourceFd(&transcripts.fd()),
-                TRANSCRIPTS,
-                Interest::READABLE,
-            )
-            .context("cannot poll the inotify descriptor")?;
-        registry
-            .register(&mut SourceFd(&dialogs.fd()), DIALOGS, Interest::READABLE)
-            .context("cannot poll the inotify descriptor")?;
-        let reports = Reports::new(Waker::new(registry, WAKER).context("cannot create the waker")?);
-
-        if let Some(pid_file) = &options.pid_file {
-            write_pid_file(pid_file)?;
-        }
-        let now = Instant::now();
+        ipc.register(registry)?;
+        let timer = Timer::new(registry)?;
+        let watchers = Watchers::new(registry)?;
+        let reports = Reports::new(registry).context("cannot create the waker")?;
+        life.up(registry)?;
         let mut daemon = Daemon {
+            tick_at: state.mute_deadline(),
+            bar: Bar::new(&paths, &config),
+            speech: SpeechParts {
+                config: config.speech,
+                worker: None,
+                say_waiting: HashMap::new(),
+                next_say: 0,
+                figures: SpeechFigures::default(),
+                notifications: Notifications::default(),
+            },
+            persist: Persist::new(paths.state_json.clone()),
+            stats: Stats::default(),
             poll,
             ipc,
             timer,
-            signals,
             reports,
             state,
-            processes: Processes::default(),
-            transcripts,
-            dialogs,
-            debouncer: Debouncer::from_config(&config.debounce),
-            publisher: Publisher::new(&paths, config.signal),
-            persist: Persist::new(paths.state_json.clone()),
-            config,
-            stats: Stats::default(),
-            // SAFETY: geteuid cannot fail.
-            uid: unsafe { libc::geteuid() },
-            options,
-            _lock: lock,
-            started: now,
-            changed_this_wake: false,
-            handler_retry: None,
-            speech: None,
-            say_waiting: HashMap::new(),
-            next_say: 0,
-            speech_figures: SpeechFigures::default(),
-            notifications: Notifications::default(),
-            last_activity: now,
-            shutdown: false,
+            watchers,
+            life,
         };
         // Watch the restored sessions again; end those whose process is
         // gone (or is another one under the same PID).
-        let watches: Vec<Watch> = daemon.state.watches().collect();
-        for watch in watches {
-            daemon.watch(watch);
+        let registry = daemon.poll.registry();
+        let gone: Vec<Input> = daemon
+            .state
+            .watches()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|watch| daemon.watchers.set(watch, registry))
+            .collect();
+        for input in gone {
+            daemon.apply(input, wall_clock_ns());
         }
         // Publish what the snapshot holds, so waybar.json is right from the start.
-        daemon.publish();
+        let published = daemon
+            .bar
+            .publish_now(&daemon.state, daemon.poll.registry());
+        daemon.stats.counters.signals += published.signals;
+        if published.flushed.is_some_and(|f| f.written.is_some()) {
+            daemon.stats.counters.writes += 1;
+        }
         Ok(daemon)
     }
 
@@ -269,7 +208,8 @@ impl Daemon {
         self.start_speech();
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-        self.timer.arm(self.idle_exit_deadline(), Instant::now());
+        let mut inputs = Vec::new();
+        self.arm_timer(Instant::now());
         loop {
             if let Err(e) = self.poll.poll(&mut events, None) {
                 if e.kind() == ErrorKind::Interrupted {
@@ -283,22 +223,24 @@ impl Daemon {
                     TIMER => self.timer.clear(),
                     SIGNALS => self.drain_signals(),
                     WAKER => self.drain_reports(),
-                    TRANSCRIPTS => self.drain_transcripts(),
-                    DIALOGS => self.drain_dialogs(),
-                    Token(t) if t >= CLIENT_BASE => self.client_exited(t - CLIENT_BASE),
-                    Token(t) if t >= PIDFD_BASE => self.waybar_exited((t - PIDFD_BASE) as i32),
+                    token if Watchers::owns(token) => {
+                        self.watchers
+                            .ready(token, self.poll.registry(), &mut inputs);
+                        if !inputs.is_empty() {
+                            self.life.touch(Instant::now());
+                        }
+                        for input in inputs.drain(..) {
+                            self.apply(input, wall_clock_ns());
+                        }
+                    }
+                    token if Bar::owns(token) => self.bar.ready(token, self.poll.registry()),
                     Token(_) => {}
                 }
             }
             let now = Instant::now();
-            if !self.shutdown && self.idle_exit_deadline().is_some_and(|at| at <= now) {
-                log(format_args!(
-                    "no session, event or subscriber for {} s: exiting",
-                    self.config.idle_exit_secs
-                ));
-                self.shutdown = true;
-            }
-            if self.shutdown {
+            let idle = self.idle();
+            self.life.idle_exit_due(self.ipc.inherited(), idle, now);
+            if self.life.shutting_down() {
                 self.shutdown();
                 return Ok(());
             }
@@ -308,20 +250,21 @@ impl Daemon {
 
     fn drain_socket(&mut self, buf: &mut [u8]) {
         while let Some(incoming) = self.ipc.recv(buf) {
-            self.stats.received += 1;
-            self.last_activity = Instant::now();
+            self.stats.counters.received += 1;
+            self.life.touch(Instant::now());
             let read_ns = wall_clock_ns();
             let arrived_ns = incoming.arrived_ns.unwrap_or(read_ns);
             self.stats.read(arrived_ns, read_ns);
             // The socket is 0600 in a 0700 directory; this is the second
             // wall (a socket made reachable by hand, a shared
             // LLM_BRIDGE_SOCKET path).
-            if let Some(uid) = incoming.sender_uid.filter(|uid| *uid != self.uid) {
-                self.stats.foreign += 1;
-                if self.stats.foreign.is_power_of_two() {
+            if let Some(uid) = self.ipc.foreign(&incoming) {
+                self.stats.counters.foreign += 1;
+                let foreign = self.stats.counters.foreign;
+                if foreign.is_power_of_two() {
                     log(format_args!(
-                        "dropped a datagram from uid {uid} ({} so far): only uid {} is served",
-                        self.stats.foreign, self.uid
+                        "dropped a datagram from uid {uid} ({foreign} so far): only uid {} is served",
+                        self.ipc.uid()
                     ));
                 }
                 continue;
@@ -350,20 +293,17 @@ impl Daemon {
                     .session(&event.session_id)
                     .and_then(Session::process);
                 if name_client(&mut event, known) {
-                    self.stats.clients_read += 1;
+                    self.stats.counters.clients_read += 1;
                 }
-                self.apply(&Input::Event(event), arrived_ns);
+                self.apply(Input::Event(event), arrived_ns);
             }
             Message::Status(_) => {
                 if let Some(input) = Input::from_message(message) {
-                    self.apply(&input, arrived_ns);
+                    self.apply(input, arrived_ns);
                 }
             }
             Message::Subscribe => {
-                let module = match self.publisher.last() {
-                    Some(m) => m.to_string(),
-                    None => self.render(),
-                };
+                let module = self.bar.current(&self.state);
                 self.ipc.subscribe(peer, &module);
             }
             Message::Unsubscribe => self.ipc.unsubscribe(&peer),
@@ -378,116 +318,55 @@ impl Daemon {
             },
             Message::Shutdown => {
                 self.ipc.reply(&peer, &Reply::Ok);
-                self.shutdown = true;
+                self.life.request_shutdown();
             }
             Message::Say { text, out, tuning } => self.say(peer, text, out, &tuning),
             Message::SayStop => {
-                if let Some(speech) = &mut self.speech {
+                if let Some(speech) = &mut self.speech.worker {
                     speech.stop();
                 }
                 self.ipc.reply(&peer, &Reply::Ok);
             }
             Message::Mute { action, secs } => self.mute(peer, action, secs, arrived_ns),
-            Message::Waybar { pid } => {
-                let pid = i32::try_from(pid).unwrap_or(0);
-                if pid > 0 && self.publisher.signaller.adopt(pid) {
-                    self.watch_waybar_pidfds();
-                }
-            }
+            Message::Waybar { pid } => self.bar.adopt(pid, self.poll.registry()),
         }
     }
 
-    /// Hands one input to the core and carries out what it returns.
-    fn apply(&mut self, input: &Input, arrived_ns: u64) {
-        let now_ms = wall_clock_ms();
-        let effects = self.state.apply(input, now_ms);
-        let hook_ns = match input {
-            Input::Event(e) => e.sent_at_ns,
-            _ => None,
-        };
-        self.carry_out(effects, now_ms, arrived_ns, hook_ns);
-    }
-
-    /// Makes the watches of one session match what the core asks.
-    fn watch(&mut self, watch: Watch) {
-        self.transcripts
-            .set(&watch.session_id, watch.transcript.as_deref());
-        self.dialogs
-            .set(&watch.session_id, watch.client_status.as_deref());
-        let mut gone = None;
-        for change in self.processes.set(&watch.session_id, watch.process) {
-            let registry = self.poll.registry();
-            match change {
-                Change::Added(fd, key) => {
-                    let token = Token(CLIENT_BASE + key);
-                    if let Err(e) = registry.register(&mut SourceFd(&fd), token, Interest::READABLE)
-                    {
-                        log(format_args!("cannot watch a Claude Code process: {e}"));
-                    }
-                }
-                Change::Removed(fd) => {
-                    let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
-                }
-                Change::Gone(process) => gone = Some(process),
-            }
-        }
-        if let Some(process) = gone {
-            // Gone before it could be watched (a restored session whose
-            // client died while no daemon ran, or a very short-lived one).
-            self.stats.exited += 1;
-            let input = Input::Exited {
-                session_id: watch.session_id,
-                process,
+    /// Hands `first` to the core and carries out what it returns, then does
+    /// the same for every input those effects caused, in order: an input's
+    /// effects are carried out whole before the next input is applied.
+    fn apply(&mut self, first: Input, arrived_ns: u64) {
+        let mut queue = VecDeque::new();
+        let mut input = first;
+        let mut arrived_ns = arrived_ns;
+        loop {
+            self.stats.input(&input);
+            let now_ms = wall_clock_ms();
+            let effects = self.state.apply(&input, now_ms);
+            let hook_ns = match &input {
+                Input::Event(e) => e.sent_at_ns,
+                _ => None,
             };
-            self.apply(&input, wall_clock_ns());
-        }
-    }
-
-    /// A session's Claude Code process exited: its pidfd became readable.
-    fn client_exited(&mut self, key: usize) {
-        if let Some((session_id, process)) = self.processes.exited(key) {
-            self.stats.exited += 1;
-            self.last_activity = Instant::now();
-            let input = Input::Exited {
-                session_id,
-                process,
+            self.carry_out(effects, now_ms, arrived_ns, hook_ns, &mut queue);
+            let Some(next) = queue.pop_front() else {
+                return;
             };
-            self.apply(&input, wall_clock_ns());
-        }
-        // Whatever the core did, this pidfd has nothing more to say.
-        if let Some(fd) = self.processes.forget(key) {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&fd.as_raw_fd()));
+            input = next;
+            arrived_ns = wall_clock_ns();
         }
     }
 
-    /// A client rewrote its status file: a dialog may have been answered.
-    fn drain_dialogs(&mut self) {
-        for (session_id, allowed) in self.dialogs.drain() {
-            self.stats.answered += 1;
-            self.last_activity = Instant::now();
-            let input = Input::Answered {
-                session_id,
-                allowed,
-            };
-            self.apply(&input, wall_clock_ns());
-        }
-    }
-
-    /// Transcripts grew: an Esc ends a busy session's turn.
-    fn drain_transcripts(&mut self) {
-        for session_id in self.transcripts.drain() {
-            self.stats.interrupted += 1;
-            self.last_activity = Instant::now();
-            self.apply(&Input::Interrupted { session_id }, wall_clock_ns());
-        }
-    }
-
-    fn carry_out(&mut self, effects: Effects, now_ms: u64, arrived_ns: u64, hook_ns: Option<u64>) {
+    /// Carries out one input's effects; inputs they cause go on `queue`.
+    fn carry_out(
+        &mut self,
+        effects: Effects,
+        now_ms: u64,
+        arrived_ns: u64,
+        hook_ns: Option<u64>,
+        queue: &mut VecDeque<Input>,
+    ) {
         if effects.publish {
-            self.changed_this_wake = true;
+            self.bar.changed();
             self.stats.changed(arrived_ns, hook_ns);
         }
         if effects.snapshot {
@@ -497,18 +376,23 @@ impl Daemon {
             history::record(ended, now_ms);
         }
         if effects.evicted {
-            self.stats.evicted += 1;
+            self.stats.counters.evicted += 1;
+        }
+        if let Some(tick_at) = effects.tick_at {
+            self.tick_at = tick_at;
         }
         let muted = self.state.mute(now_ms).is_some();
-        self.notifications.carry_out(
+        let speech = &mut self.speech;
+        speech.notifications.carry_out(
             &effects,
-            self.speech.as_mut(),
-            &self.config.speech,
+            speech.worker.as_mut(),
+            &speech.config,
             muted,
             now_ms,
         );
+        let registry = self.poll.registry();
         for watch in effects.watches {
-            self.watch(watch);
+            queue.extend(self.watchers.set(watch, registry));
         }
     }
 
@@ -520,22 +404,25 @@ impl Daemon {
                     log(format_args!("worker {worker} stopped: {reason}"));
                 }
                 Report::Spoken { id, outcome } if id & PHRASE_ID != 0 => {
-                    self.notifications.done(id, &outcome, self.speech.as_mut());
+                    let speech = &mut self.speech;
+                    speech
+                        .notifications
+                        .done(id, &outcome, speech.worker.as_mut());
                 }
                 Report::Spoken { id, outcome } => self.spoken(id, outcome),
-                Report::Loaded { ms } => self.speech_figures.load_ms = Some(ms),
-                Report::Phrases(figures) => self.speech_figures.phrases = Some(figures),
+                Report::Loaded { ms } => self.speech.figures.load_ms = Some(ms),
+                Report::Phrases(figures) => self.speech.figures.phrases = Some(figures),
             }
         }
     }
 
     /// Starts the speech worker if a voice is configured.
     fn start_speech(&mut self) {
-        if self.config.speech.voice_path().is_none() {
+        if self.speech.config.voice_path().is_none() {
             return;
         }
-        match Speech::spawn(&self.config.speech, self.reports.reporter()) {
-            Ok(speech) => self.speech = Some(speech),
+        match Speech::spawn(&self.speech.config, self.reports.reporter()) {
+            Ok(speech) => self.speech.worker = Some(speech),
             Err(e) => log(format_args!("cannot start the speech worker: {e}")),
         }
     }
@@ -548,34 +435,34 @@ impl Daemon {
             self.ipc.reply(&peer, &Reply::Error(why.into()));
             return;
         }
-        let settings = match VoiceSettings::from_config(&self.config.speech).with(tuning) {
+        let settings = match VoiceSettings::from_config(&self.speech.config).with(tuning) {
             Ok(s) => s,
             Err(e) => {
-                self.stats.speech_refused += 1;
+                self.stats.counters.speech_refused += 1;
                 self.ipc.reply(&peer, &Reply::Error(one_line(&e)));
                 return;
             }
         };
-        let id = self.next_say;
-        self.next_say += 1;
-        let queued = match &self.speech {
+        let id = self.speech.next_say;
+        self.speech.next_say += 1;
+        let queued = match &self.speech.worker {
             Some(speech) => speech.say(id, text, out, settings),
             None if cfg!(feature = "speech") => Err(Refused::NoVoice),
             None => Err(Refused::NotBuilt),
         };
         match queued {
             Ok(()) => {
-                self.stats.said += 1;
-                self.speech_figures.queue += 1;
+                self.stats.counters.said += 1;
+                self.speech.figures.queue += 1;
                 self.ipc.reply(&peer, &Reply::Queued);
                 // The answer may come minutes later: only to an address
                 // nobody else can have bound by then.
                 if ipc::private(&peer) {
-                    self.say_waiting.insert(id, peer);
+                    self.speech.say_waiting.insert(id, peer);
                 }
             }
             Err(why) => {
-                self.stats.speech_refused += 1;
+                self.stats.counters.speech_refused += 1;
                 self.ipc.reply(&peer, &Reply::Error(why.to_string()));
             }
         }
@@ -583,9 +470,10 @@ impl Daemon {
 
     /// The worker finished a `say`: tell whoever asked.
     fn spoken(&mut self, id: u64, outcome: Result<Spoken, String>) {
-        self.speech_figures.queue = self.speech_figures.queue.saturating_sub(1);
+        let figures = &mut self.speech.figures;
+        figures.queue = figures.queue.saturating_sub(1);
         if let Some(ms) = outcome.as_ref().ok().and_then(|s| s.first_audio_ms) {
-            self.speech_figures.first_audio_ms = Some(ms);
+            figures.first_audio_ms = Some(ms);
         }
         let reply = match &outcome {
             Ok(s) => Reply::Said {
@@ -594,35 +482,30 @@ impl Daemon {
                 stopped: s.stopped,
             },
             Err(why) => {
-                self.stats.speech_failures += 1;
+                self.stats.counters.speech_failures += 1;
                 log(format_args!("speech: {why}"));
                 Reply::Error(why.clone())
             }
         };
-        if let Some(peer) = self.say_waiting.remove(&id) {
+        if let Some(peer) = self.speech.say_waiting.remove(&id) {
             self.ipc.reply(&peer, &reply);
         }
     }
 
-    /// A `MUTE` request: silence spoken notifications (and cut the phrase
-    /// playing), or speak again; the bar shows it.
+    /// A `MUTE` request: the core decides (its effects cut the phrase
+    /// playing); the reply is the mute now in force.
     fn mute(&mut self, peer: PeerAddr, action: MuteAction, secs: Option<u64>, arrived_ns: u64) {
         let now_ms = wall_clock_ms();
         let until = secs.map(|s| now_ms.saturating_add(s.min(MAX_MUTE_SECS).saturating_mul(1000)));
-        self.apply(&Input::Mute { action, until }, arrived_ns);
-        let mute = self.state.mute(now_ms);
-        if mute.is_some() {
-            if let Some(speech) = &mut self.speech {
-                self.notifications.counters.muted += speech.hush_all() as u64;
-            }
-        }
-        self.ipc.reply(&peer, &Reply::Mute(mute.map(|m| m.until)));
+        self.apply(Input::Mute { action, until }, arrived_ns);
+        let mute = self.state.mute(now_ms).map(|m| m.until);
+        self.ipc.reply(&peer, &Reply::Mute(mute));
     }
 
     /// Rereads the config; on error the running one is kept.
     fn reload(&mut self) -> Result<()> {
         let config = Config::load()?;
-        if config.speech != self.config.speech {
+        if config.speech != self.speech.config {
             // A new voice that cannot be read keeps the running one (and the
             // whole running config). Its model loads on the worker later;
             // here only what is cheap to check: the file pair and the
@@ -632,15 +515,13 @@ impl Daemon {
                     .with_context(|| format!("voice {}", voice.display()))?;
             }
         }
-        if config.signal != self.config.signal {
-            self.publisher.signaller.set_offset(config.signal);
-        }
-        self.debouncer = Debouncer::from_config(&config.debounce);
+        self.bar.reconfigure(&config);
         self.state.set_limit(config.max_sessions);
-        let speech_changed = !config.speech.same_engine(&self.config.speech);
-        self.config = config;
+        self.life.reconfigure(config.idle_exit_secs);
+        let speech_changed = !config.speech.same_engine(&self.speech.config);
+        self.speech.config = config.speech;
         if speech_changed {
-            if let Some(mut old) = self.speech.take() {
+            if let Some(mut old) = self.speech.worker.take() {
                 old.stop();
                 // Its thread ends after its current sentence: wait for
                 // that elsewhere, never in the loop.
@@ -651,217 +532,110 @@ impl Daemon {
             self.start_speech();
         }
         log(format_args!("config reloaded"));
-        // The style may have changed: publish at once.
-        self.changed_this_wake = true;
         Ok(())
     }
 
     fn drain_signals(&mut self) {
-        for signal in self.signals.pending() {
-            match signal {
-                SIGTERM | SIGINT => self.shutdown = true,
-                SIGHUP => {
-                    if let Err(e) = self.reload() {
-                        log(format_args!(
-                            "reload on SIGHUP failed, keeping the running config: {}",
-                            one_line(&e)
-                        ));
-                    }
+        for asked in self.life.drain_signals() {
+            if asked == Asked::Reload {
+                if let Err(e) = self.reload() {
+                    log(format_args!(
+                        "reload on SIGHUP failed, keeping the running config: {}",
+                        one_line(&e)
+                    ));
                 }
-                _ => {}
             }
         }
     }
 
-    /// With socket activation and `idle_exit_secs` set: when to exit, if
-    /// nothing is going on.
-    fn idle_exit_deadline(&self) -> Option<Instant> {
-        let secs = self.config.idle_exit_secs;
-        let idle = self.state.is_empty()
+    /// Nothing goes on that an idle exit would lose.
+    fn idle(&self) -> bool {
+        self.state.is_empty()
             && self.ipc.subscriber_count() == 0
-            && !self.debouncer.pending()
-            && !self.persist.holds_idle_exit();
-        (self.ipc.inherited() && secs > 0 && idle)
-            .then(|| self.last_activity + Duration::from_secs(secs))
+            && !self.bar.pending()
+            && !self.persist.holds_idle_exit()
     }
 
-    /// Decides, once per wake, whether to flush now or when; writes the
-    /// snapshot when due; arms the timer for the earliest deadline.
+    /// Once per wake: the core's tick when due, the bar's flush, the
+    /// snapshot, and the timer armed for the earliest deadline.
     fn after_wake(&mut self, now: Instant) {
-        let now_ms = wall_clock_ms();
-        if self.state.mute_deadline().is_some_and(|t| t <= now_ms) {
-            // A timed mute ended: the bar says so.
-            self.apply(&Input::Tick, wall_clock_ns());
+        if self.tick_at.is_some_and(|t| t <= wall_clock_ms()) {
+            self.apply(Input::Tick, wall_clock_ns());
         }
-        let mute_ends = self
-            .state
-            .mute_deadline()
-            .map(|t| now + Duration::from_millis(t.saturating_sub(now_ms)));
-        let decision = if std::mem::take(&mut self.changed_this_wake) {
-            self.debouncer.on_change(now)
-        } else {
-            self.debouncer.on_timer(now)
-        };
-        let flush_at = match decision {
-            Decision::FlushNow => {
-                self.flush(now);
-                None
-            }
-            Decision::FlushAt(at) => Some(at),
-            Decision::Idle => None,
-        };
+        let wake = self.bar.after_wake(&self.state, now, self.poll.registry());
+        self.stats.counters.signals += wake.signals;
+        if let Some(flushed) = wake.flushed {
+            self.flushed(flushed);
+        }
         self.save_snapshot(now, false);
-        self.retry_owed_signals(now);
+        self.arm_timer(now);
+    }
+
+    /// Counts a flush and serves subscribers the module it wrote.
+    fn flushed(&mut self, flushed: bar::Flushed) {
+        self.stats.flushed(flushed.done_ns, flushed.phases);
+        if let Some(module) = flushed.written {
+            self.stats.counters.writes += 1;
+            self.ipc.push_all(&module);
+        }
+        self.bar.prepare_next();
+    }
+
+    fn arm_timer(&mut self, now: Instant) {
+        let now_ms = wall_clock_ms();
+        let tick = self
+            .tick_at
+            .map(|t| now + Duration::from_millis(t.saturating_sub(now_ms)));
         let next = earliest([
-            flush_at,
+            self.bar.deadline(),
             self.persist.deadline(),
-            self.idle_exit_deadline(),
-            self.handler_retry.map(|(_, at)| at),
-            mute_ends,
+            self.life
+                .idle_exit_deadline(self.ipc.inherited(), self.idle()),
+            tick,
         ]);
         self.timer.arm(next, now);
     }
 
-    /// A Waybar found before its signal handler exists (it runs its first
-    /// exec early) misses the signal for a change: look again on a short,
-    /// doubling, capped schedule until the handler is there, then signal it.
-    fn retry_owed_signals(&mut self, now: Instant) {
-        let signaller = &mut self.publisher.signaller;
-        if !signaller.owes() {
-            self.handler_retry = None;
-            return;
-        }
-        let (tries, due) = *self
-            .handler_retry
-            .get_or_insert((0, now + HANDLER_RETRY_FIRST));
-        if due > now {
-            return;
-        }
-        let report = signaller.retry_owed();
-        self.stats.signals += u64::from(report.sent);
-        if !signaller.owes() {
-            self.handler_retry = None;
-        } else if tries + 1 >= HANDLER_RETRIES {
-            log(format_args!(
-                "Waybar has no handler for its signal after {HANDLER_RETRIES} looks; \
-                 the next change tries again"
-            ));
-            signaller.forgive();
-            self.handler_retry = None;
-        } else {
-            self.handler_retry = Some((
-                tries + 1,
-                now + (HANDLER_RETRY_FIRST * (2 << tries.min(8))).min(HANDLER_RETRY_MAX),
-            ));
-        }
-    }
-
     fn save_snapshot(&mut self, now: Instant, force: bool) {
         match self.persist.save_if_due(&self.state, now, force) {
-            Some(Outcome::Written) => self.stats.snapshots += 1,
-            Some(Outcome::Failed) => self.stats.snapshot_failures += 1,
+            Some(Outcome::Written) => self.stats.counters.snapshots += 1,
+            Some(Outcome::Failed) => self.stats.counters.snapshot_failures += 1,
             None => {}
-        }
-    }
-
-    /// Renders, publishes when changed, pushes to subscribers.
-    fn flush(&mut self, now: Instant) {
-        self.debouncer.flushed(now);
-        let (phases, done_ns) = self.publish();
-        self.stats.flushed(done_ns, phases);
-        self.publisher.prepare_next();
-    }
-
-    fn render(&self) -> String {
-        let now_ms = wall_clock_ms();
-        module::render_styled(
-            &self.state,
-            utc_offset_secs((now_ms / 1000) as i64),
-            &self.config.module,
-        )
-    }
-
-    /// Renders and publishes; returns how long the parts took and when
-    /// the signals had left (wall-clock ns), before subscribers are served.
-    fn publish(&mut self) -> (FlushPhases, u64) {
-        let started = Instant::now();
-        let module = self.render();
-        let mut phases = FlushPhases {
-            render: started.elapsed(),
-            ..FlushPhases::default()
-        };
-        let result = self.publisher.publish(&module, wall_clock_ms());
-        let done_ns = wall_clock_ns();
-        match result {
-            Ok(published) => {
-                if published.written {
-                    phases.write = Some(published.write_time);
-                    phases.signal = Some(published.signal_time);
-                    self.stats.writes += 1;
-                    self.stats.signals += u64::from(published.signals.sent);
-                    self.ipc.push_all(&module);
-                }
-            }
-            Err(e) => log(format_args!("{}", one_line(&e))),
-        }
-        self.watch_waybar_pidfds();
-        (phases, done_ns)
-    }
-
-    /// Registers the pidfds of newly found Waybar processes and deregisters
-    /// those the signaller dropped, before they are closed.
-    fn watch_waybar_pidfds(&mut self) {
-        let changes = self.publisher.signaller.take_pidfd_changes();
-        let registry = self.poll.registry();
-        for (pid, fd) in changes.added {
-            let token = Token(PIDFD_BASE + pid as usize);
-            if let Err(e) = registry.register(&mut SourceFd(&fd), token, Interest::READABLE) {
-                log(format_args!("cannot watch Waybar process {pid}: {e}"));
-            }
-        }
-        for (_, fd) in changes.retired {
-            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
-        }
-    }
-
-    /// A Waybar process exited: its pidfd became readable.
-    fn waybar_exited(&mut self, pid: i32) {
-        if let Some(fd) = self.publisher.signaller.remove(pid) {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&fd.as_raw_fd()));
         }
     }
 
     /// Everything `llm-bridge status` shows.
     fn status_report(&self) -> StatusReport {
+        let now_ms = wall_clock_ms();
+        let watched = self.watchers.watched();
+        let mute = self.state.mute(now_ms);
+        let figures = &self.speech.figures;
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
-            uptime_s: self.started.elapsed().as_secs(),
+            uptime_s: self.life.uptime().as_secs(),
             config_path: Config::path(),
             socket: self.ipc.path().to_path_buf(),
             socket_activated: self.ipc.inherited(),
-            waybar_pids: self.publisher.signaller.known_pids(),
+            waybar_pids: self.bar.known_pids(),
             subscribers: self.ipc.subscriber_count(),
-            watched_processes: self.processes.len(),
-            watched_transcripts: self.transcripts.len(),
-            watched_dialogs: self.dialogs.len(),
-            speech_voice: self.config.speech.voice_path(),
-            speech_load_ms: self.speech_figures.load_ms,
-            speech_queue: self.speech_figures.queue,
-            speech_first_audio_ms: self.speech_figures.first_audio_ms,
-            notifications: self.notifications.counters.clone(),
-            phrase_cache: self.speech_figures.phrases,
-            muted: self.state.mute(wall_clock_ms()).is_some(),
-            muted_until: self.state.mute(wall_clock_ms()).and_then(|m| m.until),
+            watched_processes: watched.processes,
+            watched_transcripts: watched.transcripts,
+            watched_dialogs: watched.dialogs,
+            speech_voice: self.speech.config.voice_path(),
+            speech_load_ms: figures.load_ms,
+            speech_queue: figures.queue,
+            speech_first_audio_ms: figures.first_audio_ms,
+            notifications: self.speech.notifications.counters.clone(),
+            phrase_cache: figures.phrases,
+            muted: mute.is_some(),
+            muted_until: mute.and_then(|m| m.until),
             rss_kib: own_rss_kib(),
             session_count: self.state.len(),
-            sessions: SessionReport::most_urgent(&self.state, wall_clock_ms()),
+            sessions: SessionReport::most_urgent(&self.state, now_ms),
             counters: CounterReport {
-                transcript_failures: self.transcripts.failures,
-                ..self.stats.counter_report()
+                transcript_failures: watched.transcript_failures,
+                ..self.stats.counters.clone()
             },
             latency: self.stats.latency_report(),
         }
@@ -869,51 +643,18 @@ impl Daemon {
 
     fn shutdown(&mut self) {
         // Speech ends first: cancelled, its thread joined (one sentence at most).
-        self.speech = None;
-        let now = Instant::now();
-        if self.debouncer.pending() || self.changed_this_wake {
-            self.flush(now);
+        self.speech.worker = None;
+        if let Some(flushed) = self.bar.flush_pending(&self.state, self.poll.registry()) {
+            self.flushed(flushed);
         }
-        self.save_snapshot(now, true);
+        self.save_snapshot(Instant::now(), true);
         self.ipc.close();
-        if let Some(pid_file) = &self.options.pid_file {
-            let _ = std::fs::remove_file(pid_file);
-        }
-        let c = &self.stats;
+        self.life.end();
+        let c = &self.stats.counters;
         log(format_args!(
             "exiting: {} datagrams received, {} rejected, {} flushes, {} writes, {} signals sent",
-            c.received,
-            c.rejected_total(),
-            c.flushes,
-            c.writes,
-            c.signals
+            c.received, c.rejected, c.flushes, c.writes, c.signals
         ));
-    }
-}
-
-fn write_pid_file(path: &Path) -> Result<()> {
-    let mut file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    writeln!(file, "{}", std::process::id())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn acquire_lock(paths: &Paths) -> Result<StateLock> {
-    let deadline = Instant::now() + LOCK_WAIT;
-    loop {
-        if let Some(lock) = StateLock::try_lock(&paths.lock)
-            .with_context(|| format!("cannot open {}", paths.lock.display()))?
-        {
-            return Ok(lock);
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "another llm-bridge daemon holds {} (is one starting?)",
-                paths.lock.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -64,6 +64,9 @@ impl Notifications {
         let Some(speech) = speech else {
             return;
         };
+        if effects.hush_all {
+            self.counters.muted += speech.hush_all() as u64;
+        }
         for hush in &effects.hush {
             self.counters.hushed += speech.hush(hush) as u64;
         }

@@ -5,25 +5,18 @@
 //! The hook names its client by PID and start time. A pidfd is opened for
 //! the PID and the start time is read *after* it: if it matches, the pidfd
 //! names that very process; if not, the PID was reused and the client is
-//! gone. The pidfds are polled by the loop (`daemon/mod.rs` registers them:
-//! this file only opens and closes them); a readable pidfd means the process
-//! exited. Nothing here wakes on its own.
+//! gone. Each pidfd is registered in the loop's poll here, under its own
+//! token, and deregistered here before it is closed; a readable pidfd means
+//! the process exited. Nothing here wakes on its own.
 
+use super::tokens::CLIENT_BASE;
+use llm_bridge_core::log::log;
 use llm_bridge_core::state::Process;
 use llm_bridge_hooks::proc_stat;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-
-/// What [`Processes::set`] did, for the loop to register or deregister.
-#[derive(Debug)]
-pub enum Change {
-    /// Poll this pidfd under this key.
-    Added(RawFd, usize),
-    /// Stop polling this pidfd; it closes when dropped.
-    Removed(OwnedFd),
-    /// The process is gone already: the session ended.
-    Gone(Process),
-}
+use std::os::fd::{AsRawFd, OwnedFd};
 
 struct Watched {
     process: Process,
@@ -41,24 +34,31 @@ pub struct Processes {
 
 impl Processes {
     /// Makes the watch of `session_id` match `process` (`None`: no watch).
-    pub fn set(&mut self, session_id: &str, process: Option<Process>) -> Vec<Change> {
+    /// Returns the process if it is gone already (the session ended).
+    pub fn set(
+        &mut self,
+        session_id: &str,
+        process: Option<Process>,
+        registry: &Registry,
+    ) -> Option<Process> {
         let current = self.by_session.get(session_id).map(|w| w.process);
         if current == process {
-            return Vec::new();
+            return None;
         }
-        let mut changes = Vec::new();
         if let Some(old) = self.by_session.remove(session_id) {
             self.by_key.remove(&old.key);
-            changes.push(Change::Removed(old.pidfd));
+            let _ = registry.deregister(&mut SourceFd(&old.pidfd.as_raw_fd()));
         }
-        let Some(process) = process else {
-            return changes;
-        };
+        let process = process?;
         match open_verified(process) {
             Some(pidfd) => {
                 let key = self.next_key;
                 self.next_key += 1;
-                changes.push(Change::Added(pidfd.as_raw_fd(), key));
+                let token = Token(CLIENT_BASE + key);
+                let fd = pidfd.as_raw_fd();
+                if let Err(e) = registry.register(&mut SourceFd(&fd), token, Interest::READABLE) {
+                    log(format_args!("cannot watch a Claude Code process: {e}"));
+                }
                 self.by_key.insert(key, session_id.to_string());
                 self.by_session.insert(
                     session_id.to_string(),
@@ -69,9 +69,9 @@ impl Processes {
                     },
                 );
             }
-            None => changes.push(Change::Gone(process)),
+            None => return Some(process),
         }
-        changes
+        None
     }
 
     /// The pidfd under `key` became readable: its process exited. Returns
@@ -83,10 +83,15 @@ impl Processes {
         Some((session_id.clone(), watched.process))
     }
 
-    /// Removes the watch under `key` (its session is gone from the core).
-    pub fn forget(&mut self, key: usize) -> Option<OwnedFd> {
-        let session_id = self.by_key.remove(&key)?;
-        self.by_session.remove(&session_id).map(|w| w.pidfd)
+    /// Removes the watch under `key` (its pidfd has nothing more to say),
+    /// deregistered before it is closed.
+    pub fn forget(&mut self, key: usize, registry: &Registry) {
+        let Some(session_id) = self.by_key.remove(&key) else {
+            return;
+        };
+        if let Some(w) = self.by_session.remove(&session_id) {
+            let _ = registry.deregister(&mut SourceFd(&w.pidfd.as_raw_fd()));
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -106,7 +111,9 @@ fn open_verified(process: Process) -> Option<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mio::{Events, Poll};
     use std::process::{Command, Stdio};
+    use std::time::Duration;
 
     fn me() -> Process {
         let pid = std::process::id();
@@ -117,32 +124,60 @@ mod tests {
     }
 
     #[test]
-    fn a_live_process_is_watched_once_and_unwatched() {
+    fn a_watched_process_that_exits_wakes_the_poll_under_its_token() {
+        let mut poll = Poll::new().unwrap();
         let mut p = Processes::default();
-        let changes = p.set("s", Some(me()));
-        assert!(matches!(changes[..], [Change::Added(_, 0)]), "{changes:?}");
-        assert!(p.set("s", Some(me())).is_empty());
+        let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+        let start = proc_stat::read(child.id()).unwrap().start_time;
+        let process = Process {
+            pid: child.id(),
+            start,
+        };
+        assert_eq!(p.set("s", Some(process), poll.registry()), None);
+        assert_eq!(p.set("s", Some(process), poll.registry()), None, "once");
+        assert_eq!(p.len(), 1);
+        let mut events = Events::with_capacity(4);
+        poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert!(events.is_empty(), "alive: nothing to say");
+        child.kill().unwrap();
+        // Blocks until the pidfd is readable; the timeout only bounds a failure.
+        poll.poll(&mut events, Some(Duration::from_secs(10)))
+            .unwrap();
+        let token = events.iter().next().expect("woken").token();
+        assert_eq!(token, Token(CLIENT_BASE));
+        assert_eq!(p.exited(0), Some(("s".to_string(), process)));
+        p.forget(0, poll.registry());
+        assert_eq!(p.len(), 0);
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_live_process_is_watched_once_and_unwatched() {
+        let poll = Poll::new().unwrap();
+        let mut p = Processes::default();
+        assert_eq!(p.set("s", Some(me()), poll.registry()), None);
+        assert_eq!(p.len(), 1);
         assert_eq!(p.exited(0), Some(("s".to_string(), me())));
-        let changes = p.set("s", None);
-        assert!(matches!(changes[..], [Change::Removed(_)]), "{changes:?}");
+        assert_eq!(p.set("s", None, poll.registry()), None);
         assert_eq!(p.len(), 0);
     }
 
     #[test]
     fn a_reused_pid_or_a_dead_process_is_gone() {
+        let poll = Poll::new().unwrap();
         let mut p = Processes::default();
         let reused = Process {
             start: me().start + 1,
             ..me()
         };
-        assert!(matches!(p.set("s", Some(reused))[..], [Change::Gone(_)]));
+        assert_eq!(p.set("s", Some(reused), poll.registry()), Some(reused));
         let mut child = Command::new("true").stdin(Stdio::null()).spawn().unwrap();
         let dead = Process {
             pid: child.id(),
             start: 0,
         };
         child.wait().unwrap();
-        assert!(matches!(p.set("t", Some(dead))[..], [Change::Gone(_)]));
+        assert_eq!(p.set("t", Some(dead), poll.registry()), Some(dead));
         assert_eq!(p.len(), 0);
     }
 }

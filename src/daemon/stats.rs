@@ -5,7 +5,7 @@
 //! the same struct, so a renamed field is a compile error, not a silent
 //! `null`.
 
-use llm_bridge_core::state::{Millis, Session, SessionState, State};
+use llm_bridge_core::state::{Input, Millis, Session, SessionState, State};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -56,23 +56,8 @@ struct Pending {
 /// The counters and latency samples of one daemon run.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub received: u64,
-    rejected: BTreeMap<&'static str, u64>,
-    pub flushes: u64,
-    pub writes: u64,
-    pub signals: u64,
-    pub snapshots: u64,
-    pub snapshot_failures: u64,
-    pub said: u64,
-    pub speech_refused: u64,
-    pub speech_failures: u64,
-    pub exited: u64,
-    pub interrupted: u64,
-    pub evicted: u64,
-    pub answered: u64,
-    pub clients_read: u64,
-    /// Datagrams dropped because another user sent them.
-    pub foreign: u64,
+    /// Every counter, declared once: `status` reports this very struct.
+    pub counters: CounterReport,
     /// The changes not flushed yet.
     unflushed: Vec<Pending>,
     arrival_to_flush: Samples,
@@ -87,13 +72,27 @@ impl Stats {
     /// Counts a rejected datagram of kind `label`; returns how many of that
     /// kind so far (the caller logs the 1st, 2nd, 4th, 8th...).
     pub fn rejected(&mut self, label: &'static str) -> u64 {
-        let count = self.rejected.entry(label).or_insert(0);
+        self.counters.rejected += 1;
+        let count = match self.counters.rejected_by_kind.get_mut(label) {
+            Some(count) => count,
+            None => self
+                .counters
+                .rejected_by_kind
+                .entry(label.to_string())
+                .or_insert(0),
+        };
         *count += 1;
         *count
     }
 
-    pub fn rejected_total(&self) -> u64 {
-        self.rejected.values().sum()
+    /// Counts an input to the core that no datagram carried.
+    pub fn input(&mut self, input: &Input) {
+        match input {
+            Input::Exited { .. } => self.counters.exited += 1,
+            Input::Interrupted { .. } => self.counters.interrupted += 1,
+            Input::Answered { .. } => self.counters.answered += 1,
+            _ => {}
+        }
     }
 
     /// A datagram that arrived at `arrived_ns` was read at `read_ns`: the
@@ -116,7 +115,7 @@ impl Stats {
     /// A flush ended at `done_ns` (written and signalled): every waiting
     /// change gets its latencies; the flush its phases.
     pub fn flushed(&mut self, done_ns: u64, phases: FlushPhases) {
-        self.flushes += 1;
+        self.counters.flushes += 1;
         for p in std::mem::take(&mut self.unflushed) {
             self.arrival_to_flush
                 .push(done_ns.saturating_sub(p.arrived_ns) / 1000);
@@ -144,33 +143,6 @@ impl Stats {
             render_us: self.render.report(1.0),
             write_us: self.write.report(1.0),
             signal_us: self.signal.report(1.0),
-        }
-    }
-
-    pub fn counter_report(&self) -> CounterReport {
-        CounterReport {
-            received: self.received,
-            rejected: self.rejected_total(),
-            rejected_by_kind: self
-                .rejected
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), *v))
-                .collect(),
-            flushes: self.flushes,
-            writes: self.writes,
-            signals: self.signals,
-            snapshots: self.snapshots,
-            snapshot_failures: self.snapshot_failures,
-            said: self.said,
-            speech_refused: self.speech_refused,
-            speech_failures: self.speech_failures,
-            exited: self.exited,
-            interrupted: self.interrupted,
-            evicted: self.evicted,
-            answered: self.answered,
-            clients_read: self.clients_read,
-            foreign: self.foreign,
-            transcript_failures: 0,
         }
     }
 }
