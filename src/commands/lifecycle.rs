@@ -4,6 +4,7 @@ use crate::append_file;
 use crate::control::{request, RequestError};
 use crate::error::{anyhow, one_line, Context, Result};
 use crate::paths::Paths;
+use llm_bridge_hooks::proc_stat;
 use llm_bridge_hooks::wire::{reply, Message};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -37,17 +38,7 @@ fn read_pid(path: &Path) -> Option<u32> {
 /// Whether `pid` runs; a zombie (exited, not yet reaped by its parent) does
 /// not. Read from /proc: no signal is sent, not even signal 0.
 fn process_alive(pid: u32) -> bool {
-    if pid == 0 {
-        return false;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
-    state.is_some_and(|s| s != 'Z' && s != 'X')
+    pid != 0 && proc_stat::read(pid).is_some_and(|stat| stat.runs())
 }
 
 /// Starts the daemon detached (new session, output in daemon.log) and
