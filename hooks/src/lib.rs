@@ -8,6 +8,7 @@ pub mod entry;
 pub mod hook_input;
 pub mod json_scan;
 pub mod json_value;
+pub mod private_dir;
 pub mod proc_stat;
 pub mod runtime_path;
 pub mod send;

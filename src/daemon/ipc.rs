@@ -6,6 +6,7 @@ use crate::datagram::{self, PeerAddr};
 use crate::error::{bail, Context, Result};
 use crate::log::log;
 use crate::socket_activation;
+use llm_bridge_hooks::private_dir::PrivateDir;
 use llm_bridge_hooks::wire::{reply, DecodeError, Message};
 use mio::net::UnixDatagram;
 use std::io::ErrorKind;
@@ -197,10 +198,8 @@ pub fn private(peer: &PeerAddr) -> bool {
     let Some(dir) = peer.path().and_then(Path::parent) else {
         return false;
     };
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    std::fs::symlink_metadata(dir)
-        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
+    // The one private-directory rule; a missing directory is not private.
+    matches!(PrivateDir::check(dir), Ok(true))
 }
 
 /// Removes a client socket file a killed command left behind.
