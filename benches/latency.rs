@@ -1264,8 +1264,10 @@ impl BenchEnv {
         } else {
             "/tmp"
         };
+        // 0700, as logind makes it: a wider one is refused.
         let tmp = tempfile::Builder::new()
             .prefix("lbb")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(base)
             .unwrap();
         let dir = tmp.path().to_path_buf();

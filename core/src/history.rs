@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn append_and_read_back_skipping_bad_lines() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let p = dir.path().join("sub/sessions.jsonl");
         let session = Session {
             id: "a".into(),
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn the_rotated_generation_is_read_first_and_a_partial_line_skipped() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = private_tempdir();
         let p = dir.path().join("sessions.jsonl");
         let session = |id: &str| Session {
             id: id.into(),
@@ -172,5 +172,16 @@ mod tests {
         let text = std::fs::read(&p).unwrap();
         let tail = tail(&p, text.len() as u64 - 3).unwrap();
         assert!(tail.is_empty(), "{:?}", String::from_utf8_lossy(&tail));
+    }
+
+    /// A temporary directory made 0700, as the history's and the log's
+    /// directory always is: a wider one is refused.
+    #[track_caller]
+    fn private_tempdir() -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .unwrap()
     }
 }

@@ -44,7 +44,8 @@ impl SessionState {
         }
     }
 
-    /// Every state, most urgent first.
+    /// Every state, most urgent first: the one declaration of the order
+    /// (`priority` is the position in it, counted from the end).
     pub const BY_PRIORITY: [SessionState; 4] = [
         SessionState::Waiting,
         SessionState::Working,
@@ -54,13 +55,15 @@ impl SessionState {
 
     /// Urgency, the one order used everywhere (the aggregate, the tooltip's
     /// order, the bar's counts): waiting > working > error > idle.
-    pub fn priority(self) -> u8 {
-        match self {
-            SessionState::Waiting => 3,
-            SessionState::Working => 2,
-            SessionState::Error => 1,
-            SessionState::Idle => 0,
+    pub const fn priority(self) -> u8 {
+        let mut i = 0;
+        while i < Self::BY_PRIORITY.len() {
+            if Self::BY_PRIORITY[i] as u8 == self as u8 {
+                return (Self::BY_PRIORITY.len() - 1 - i) as u8;
+            }
+            i += 1;
         }
+        panic!("every state is in BY_PRIORITY");
     }
 }
 
@@ -77,6 +80,35 @@ impl Aggregate {
             Aggregate::None => "none",
             Aggregate::Session(s) => s.as_str(),
         }
+    }
+}
+
+/// How many sessions are in each state, and from that the aggregate: the
+/// one place both are computed (the bar's text and `alt`,
+/// [`State::aggregate`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    /// Indexed by [`SessionState::priority`].
+    counts: [usize; SessionState::BY_PRIORITY.len()],
+}
+
+impl StateCounts {
+    /// Counts one more session in `state`.
+    pub fn add(&mut self, state: SessionState) {
+        self.counts[usize::from(state.priority())] += 1;
+    }
+
+    pub fn count(&self, state: SessionState) -> usize {
+        self.counts[usize::from(state.priority())]
+    }
+
+    /// The most urgent state any session is in; none when there is no
+    /// session.
+    pub fn aggregate(&self) -> Aggregate {
+        SessionState::BY_PRIORITY
+            .into_iter()
+            .find(|s| self.count(*s) > 0)
+            .map_or(Aggregate::None, Aggregate::Session)
     }
 }
 
@@ -459,14 +491,19 @@ impl State {
         self.sessions.is_empty()
     }
 
+    /// How many sessions are in each state.
+    pub fn counts(&self) -> StateCounts {
+        let mut counts = StateCounts::default();
+        for s in self.sessions.values() {
+            counts.add(s.state);
+        }
+        counts
+    }
+
     /// The aggregate by priority: waiting > working > error > idle; none
     /// when there is no session.
     pub fn aggregate(&self) -> Aggregate {
-        self.sessions
-            .values()
-            .map(|s| s.state)
-            .max_by_key(|s| s.priority())
-            .map_or(Aggregate::None, Aggregate::Session)
+        self.counts().aggregate()
     }
 
     /// Applies one input. Pure: no I/O, no clock but `now`.
@@ -1452,6 +1489,21 @@ mod tests {
         ]);
         assert_eq!(st.aggregate(), Aggregate::Session(Waiting));
         assert_eq!(State::new().aggregate(), Aggregate::None);
+    }
+
+    #[test]
+    fn the_counts_and_the_priority_come_from_one_order() {
+        let priorities = SessionState::BY_PRIORITY.map(SessionState::priority);
+        assert_eq!(priorities, [3, 2, 1, 0]);
+        let st = replay(&[
+            ev(EventKind::Stop, "a"),
+            ev(EventKind::Stop, "b"),
+            ev(EventKind::StopFail, "c"),
+        ]);
+        let counts = st.counts();
+        assert_eq!((counts.count(Idle), counts.count(Error)), (2, 1));
+        assert_eq!(counts.count(Waiting) + counts.count(Working), 0);
+        assert_eq!(counts.aggregate(), st.aggregate());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod entry;
 pub mod hook_input;
+pub mod private_dir;
 pub mod proc_stat;
 pub mod runtime_path;
 pub mod send;

@@ -4,6 +4,7 @@ use crate::control::{request, RequestError};
 use llm_bridge_core::append_file;
 use llm_bridge_core::error::{anyhow, one_line, Context, Result};
 use llm_bridge_core::paths::Paths;
+use llm_bridge_hooks::proc_stat;
 use llm_bridge_protocol::reply::Reply;
 use llm_bridge_protocol::wire::Message;
 use std::os::unix::process::CommandExt;
@@ -38,17 +39,7 @@ fn read_pid(path: &Path) -> Option<u32> {
 /// Whether `pid` runs; a zombie (exited, not yet reaped by its parent) does
 /// not. Read from /proc: no signal is sent, not even signal 0.
 fn process_alive(pid: u32) -> bool {
-    if pid == 0 {
-        return false;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
-    state.is_some_and(|s| s != 'Z' && s != 'X')
+    pid != 0 && proc_stat::read(pid).is_some_and(|stat| stat.runs())
 }
 
 /// Starts the daemon detached (new session, output in daemon.log) and

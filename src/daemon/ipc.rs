@@ -7,6 +7,7 @@ use crate::datagram::{self, PeerAddr};
 use crate::socket_activation;
 use llm_bridge_core::error::{bail, Context, Result};
 use llm_bridge_core::log::log;
+use llm_bridge_hooks::private_dir::PrivateDir;
 use llm_bridge_protocol::reply::Reply;
 use llm_bridge_protocol::wire::{DecodeError, Message};
 use mio::net::UnixDatagram;
@@ -221,10 +222,8 @@ pub fn private(peer: &PeerAddr) -> bool {
     let Some(dir) = peer.path().and_then(Path::parent) else {
         return false;
     };
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    std::fs::symlink_metadata(dir)
-        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
+    // The one private-directory rule; a missing directory is not private.
+    matches!(PrivateDir::check(dir), Ok(true))
 }
 
 /// Removes a client socket file a killed command left behind.

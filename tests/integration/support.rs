@@ -114,8 +114,10 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
+        // 0700, as logind makes /run/user/UID: a wider one is refused.
         let dir = tempfile::Builder::new()
             .prefix("lb")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in("/tmp")
             .unwrap();
         Env { dir }
