@@ -292,3 +292,98 @@ impl Bar {
         u64::from(report.sent)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llm_bridge_core::state::Input;
+    use llm_bridge_protocol::wire::{Event, EventKind};
+    use mio::Poll;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[track_caller]
+    fn paths(dir: &std::path::Path) -> Paths {
+        let at = |name: &str| dir.join(name);
+        Paths {
+            runtime: dir.to_path_buf(),
+            socket: at("socket"),
+            state_dir: dir.to_path_buf(),
+            waybar_json: at("waybar.json"),
+            state_json: at("state.json"),
+            lock: at("lock"),
+            waybar_pids: at("waybar.pids"),
+            pid_file: at("pid"),
+        }
+    }
+
+    fn event(kind: EventKind, state: &mut State) {
+        state.apply(&Input::Event(Event::new(kind, "a")), wall_clock_ms());
+    }
+
+    #[test]
+    fn a_change_is_written_at_once_then_the_next_waits_for_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let poll = Poll::new().unwrap();
+        let mut bar = Bar::new(&paths, &Config::default());
+        let mut state = State::new();
+        assert_eq!(bar.deadline(), None, "nothing pending: no deadline");
+
+        event(EventKind::SessionStart, &mut state);
+        bar.changed();
+        assert!(bar.pending());
+        let t0 = Instant::now();
+        let wake = bar.after_wake(&state, t0, poll.registry());
+        let written = wake
+            .flushed
+            .and_then(|f| f.written)
+            .expect("written at once");
+        let on_disk = std::fs::read_to_string(&paths.waybar_json).unwrap();
+        assert_eq!(on_disk.trim_end(), written);
+        assert!(!bar.pending());
+        assert_eq!(bar.deadline(), None);
+
+        // Inside the window (16 ms by default): debounced to its end.
+        event(EventKind::Submit, &mut state);
+        bar.changed();
+        let wake = bar.after_wake(&state, t0 + MS, poll.registry());
+        assert!(wake.flushed.is_none(), "not yet");
+        let at = bar.deadline().expect("a flush is due");
+        assert_eq!(at, t0 + 17 * MS);
+        assert!(bar
+            .after_wake(&state, at - MS, poll.registry())
+            .flushed
+            .is_none());
+        let wake = bar.after_wake(&state, at, poll.registry());
+        let written = wake
+            .flushed
+            .and_then(|f| f.written)
+            .expect("flushed at the deadline");
+        assert_ne!(written, on_disk.trim_end(), "the new module");
+        assert_eq!(bar.deadline(), None);
+
+        // The same module again is neither written nor signalled.
+        bar.changed();
+        let wake = bar.after_wake(&state, at + 100 * MS, poll.registry());
+        assert!(wake.flushed.expect("flushed").written.is_none());
+    }
+
+    #[test]
+    fn a_reloaded_style_publishes_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let poll = Poll::new().unwrap();
+        let mut bar = Bar::new(&paths, &Config::default());
+        let state = State::new();
+        let first = bar.publish_now(&state, poll.registry());
+        assert!(first.flushed.and_then(|f| f.written).is_some());
+        let mut config = Config::default();
+        config.module.none = "nothing at all".into();
+        bar.reconfigure(&config);
+        assert!(bar.pending());
+        let wake = bar.after_wake(&state, Instant::now(), poll.registry());
+        let written = wake.flushed.and_then(|f| f.written).expect("restyled");
+        assert!(written.contains("nothing at all"), "{written}");
+    }
+}

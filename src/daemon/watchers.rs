@@ -116,3 +116,71 @@ impl Watchers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llm_bridge_core::state::Process;
+    use llm_bridge_hooks::proc_stat;
+    use mio::{Events, Poll};
+    use std::process::Command;
+    use std::time::Duration;
+
+    fn watch(process: Option<Process>) -> Watch {
+        Watch {
+            session_id: "s".into(),
+            process,
+            transcript: None,
+            client_status: None,
+        }
+    }
+
+    #[test]
+    fn a_client_that_exits_comes_back_as_exited_and_is_unwatched() {
+        let mut poll = Poll::new().unwrap();
+        let mut watchers = Watchers::new(poll.registry()).unwrap();
+        let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+        let process = Process {
+            pid: child.id(),
+            start: proc_stat::read(child.id()).unwrap().start_time,
+        };
+        assert_eq!(watchers.set(watch(Some(process)), poll.registry()), None);
+        assert_eq!(watchers.watched().processes, 1);
+        child.kill().unwrap();
+        let mut events = Events::with_capacity(4);
+        // Blocks until the pidfd is readable; the timeout only bounds a failure.
+        poll.poll(&mut events, Some(Duration::from_secs(10)))
+            .unwrap();
+        let token = events.iter().next().expect("woken").token();
+        assert!(Watchers::owns(token));
+        let mut inputs = Vec::new();
+        watchers.ready(token, poll.registry(), &mut inputs);
+        assert_eq!(
+            inputs,
+            [Input::Exited {
+                session_id: "s".into(),
+                process
+            }]
+        );
+        assert_eq!(watchers.watched().processes, 0);
+        child.wait().unwrap();
+        // A client that is gone when it is to be watched comes back at once.
+        assert_eq!(
+            watchers.set(watch(Some(process)), poll.registry()),
+            Some(Input::Exited {
+                session_id: "s".into(),
+                process
+            })
+        );
+    }
+
+    #[test]
+    fn tokens_of_other_owners_are_not_ours() {
+        assert!(Watchers::owns(TRANSCRIPTS) && Watchers::owns(DIALOGS));
+        assert!(!Watchers::owns(super::super::tokens::SOCKET));
+        assert!(!Watchers::owns(Token(
+            super::super::tokens::WAYBAR_BASE + 7
+        )));
+        assert!(Watchers::owns(Token(CLIENT_BASE)));
+    }
+}
