@@ -3,7 +3,6 @@
 //! Looked up at `$LLM_BRIDGE_CONFIG`, else `$XDG_CONFIG_HOME/llm-bridge/config.toml`,
 //! else `~/.config/llm-bridge/config.toml`. No file means the defaults.
 
-use crate::debounce::Mode;
 use crate::error::{Context, Error, Result};
 pub use crate::module::ModuleStyle;
 use llm_bridge_hooks::statusline::template::Segment;
@@ -158,6 +157,14 @@ pub struct Config {
     /// Lets serde accept the `[statusline]` table it does not read.
     #[serde(rename = "statusline")]
     statusline_table: serde::de::IgnoredAny,
+}
+
+/// The `[debounce] mode` of config.toml.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Leading,
+    Trailing,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

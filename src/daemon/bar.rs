@@ -10,10 +10,10 @@
 //! The loop marks changes, routes this owner's tokens to it, asks it once
 //! per wake whether to flush, and arms the timer for its [`Bar::deadline`].
 
+use super::debounce::{Debouncer, Decision};
 use super::stats::FlushPhases;
 use super::tokens::WAYBAR_BASE;
 use llm_bridge_core::config::Config;
-use llm_bridge_core::debounce::{Debouncer, Decision};
 use llm_bridge_core::error::one_line;
 use llm_bridge_core::local_time::{utc_offset_secs, wall_clock_ms, wall_clock_ns};
 use llm_bridge_core::log::log;

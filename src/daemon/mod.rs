@@ -24,6 +24,7 @@
 
 mod announcer;
 mod bar;
+mod debounce;
 mod dialogs;
 mod ipc;
 mod life;
@@ -42,6 +43,7 @@ mod speech_types;
 mod stats;
 mod timer;
 mod tokens;
+pub mod transcript;
 mod transcripts;
 mod watchers;
 
