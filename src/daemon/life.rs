@@ -7,6 +7,7 @@
 //! loop's poll here.
 
 use super::tokens::SIGNALS;
+use crate::sd_notify::Notifier;
 use llm_bridge_core::error::{bail, Context, Result};
 use llm_bridge_core::paths::Paths;
 use llm_bridge_core::state_lock::StateLock;
@@ -43,6 +44,8 @@ pub struct Life {
     /// `idle_exit_secs` from the config (0: never).
     idle_exit_secs: u64,
     shutdown: bool,
+    /// systemd's `$NOTIFY_SOCKET`, until READY=1 is sent.
+    notifier: Option<Notifier>,
 }
 
 impl Life {
@@ -53,6 +56,7 @@ impl Life {
         let signals =
             Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
         let lock = acquire_lock(paths)?;
+        let notifier = Notifier::from_env();
         let now = Instant::now();
         Ok(Life {
             signals,
@@ -62,6 +66,7 @@ impl Life {
             last_activity: now,
             idle_exit_secs,
             shutdown: false,
+            notifier,
         })
     }
 
@@ -74,6 +79,13 @@ impl Life {
             write_pid_file(pid_file)?;
         }
         Ok(())
+    }
+
+    /// Tells systemd (`Type=notify`) the daemon is ready; once.
+    pub fn ready(&mut self, status: &str) {
+        if let Some(notifier) = self.notifier.take() {
+            notifier.ready(status);
+        }
     }
 
     pub fn reconfigure(&mut self, idle_exit_secs: u64) {

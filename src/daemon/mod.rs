@@ -208,6 +208,7 @@ impl Daemon {
     pub fn run(&mut self) -> Result<()> {
         // Worker threads start here, after start-up: see `start`.
         self.start_speech();
+        self.life.ready("serving");
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         let mut inputs = Vec::new();

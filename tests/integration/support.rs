@@ -150,6 +150,7 @@ impl Env {
             .env_remove("CACHE_DIRECTORY")
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDS")
+            .env_remove("NOTIFY_SOCKET")
             .env("LLM_BRIDGE_CONFIG", self.runtime().join("config.toml"));
         cmd
     }
