@@ -140,6 +140,14 @@ pub fn human(r: &StatusReport) -> String {
         c.answered,
         c.evicted
     );
+    if r.unwatched_processes > 0 {
+        let _ = writeln!(
+            out,
+            "not watched: {} Claude Code processes (no file descriptor free; their sessions \
+             stay and are watched once one is: raise `ulimit -n`)",
+            r.unwatched_processes
+        );
+    }
     if c.transcript_failures > 0 {
         let _ = writeln!(
             out,

@@ -55,6 +55,7 @@ impl Life {
     pub fn begin(paths: &Paths, options: Options, idle_exit_secs: u64) -> Result<Life> {
         let signals =
             Signals::new([SIGTERM, SIGINT, SIGHUP]).context("cannot install signal handlers")?;
+        raise_descriptor_limit();
         let lock = acquire_lock(paths)?;
         let notifier = Notifier::from_env();
         let now = Instant::now();
@@ -153,6 +154,25 @@ impl Life {
     pub fn end(&self) {
         if let Some(pid_file) = &self.options.pid_file {
             let _ = std::fs::remove_file(pid_file);
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one: every session
+/// with a live client holds a pidfd, and 1024 (the usual soft limit) is
+/// also the default `max_sessions`.
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit on this process, with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) == 0
+            && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit);
         }
     }
 }

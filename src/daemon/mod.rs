@@ -177,7 +177,7 @@ impl Daemon {
             .watches()
             .collect::<Vec<_>>()
             .into_iter()
-            .filter_map(|watch| daemon.watchers.set(watch, registry))
+            .flat_map(|watch| daemon.watchers.set(watch, registry))
             .collect();
         for input in gone {
             daemon.apply(input, wall_clock_ns());
@@ -625,6 +625,7 @@ impl Daemon {
             watched_processes: watched.processes,
             watched_transcripts: watched.transcripts,
             watched_dialogs: watched.dialogs,
+            unwatched_processes: watched.unwatched_processes,
             speech_voice: self.speech.config.voice_path(),
             speech_load_ms: figures.load_ms,
             speech_queue: figures.queue,

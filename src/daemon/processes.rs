@@ -5,7 +5,9 @@
 //! The hook names its client by PID and start time. A pidfd is opened for
 //! the PID and the start time is read *after* it: if it matches, the pidfd
 //! names that very process; if not, the PID was reused and the client is
-//! gone. Each pidfd is registered in the loop's poll here, under its own
+//! gone. A descriptor that cannot be had (EMFILE, ENFILE) says nothing about
+//! the process: the session stays, is counted as unwatched, and is watched
+//! as soon as a pidfd of another session is closed. Each pidfd is registered in the loop's poll here, under its own
 //! token, and deregistered here before it is closed; a readable pidfd means
 //! the process exited. Nothing here wakes on its own.
 
@@ -15,7 +17,7 @@ use llm_bridge_core::state::Process;
 use llm_bridge_hooks::proc_stat;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 struct Watched {
@@ -24,15 +26,49 @@ struct Watched {
     pidfd: OwnedFd,
 }
 
+/// Descriptors left for everything else (the socket, waybar.json and its
+/// next temporary file, state.json, the log, /proc reads, the speech
+/// worker's files) when pidfds reach the limit on open files.
+const RESERVE: usize = 64;
+
 /// The pidfds of the sessions' clients, by session.
 #[derive(Default)]
 pub struct Processes {
+    /// At most this many pidfds are open (the open-file limit less
+    /// [`RESERVE`]); `0`: no cap but the kernel's.
+    cap: usize,
     by_session: HashMap<String, Watched>,
     by_key: HashMap<usize, String>,
     next_key: usize,
+    /// Sessions whose client runs but could not get a pidfd (no descriptor
+    /// free): watched once one is.
+    unwatched: BTreeMap<String, Process>,
 }
 
 impl Processes {
+    /// A watcher that keeps [`RESERVE`] descriptors of this process's
+    /// open-file limit free for the rest of the daemon.
+    pub fn within_limit() -> Processes {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit with a valid struct.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0;
+        let cap = if ok && limit.rlim_cur != libc::RLIM_INFINITY {
+            usize::try_from(limit.rlim_cur)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(RESERVE)
+                .max(1)
+        } else {
+            0
+        };
+        Processes {
+            cap,
+            ..Processes::default()
+        }
+    }
+
     /// Makes the watch of `session_id` match `process` (`None`: no watch).
     /// Returns the process if it is gone already (the session ended).
     pub fn set(
@@ -42,16 +78,34 @@ impl Processes {
         registry: &Registry,
     ) -> Option<Process> {
         let current = self.by_session.get(session_id).map(|w| w.process);
-        if current == process {
+        if current == process && (process.is_some() || !self.unwatched.contains_key(session_id)) {
             return None;
         }
+        self.unwatched.remove(session_id);
         if let Some(old) = self.by_session.remove(session_id) {
             self.by_key.remove(&old.key);
             let _ = registry.deregister(&mut SourceFd(&old.pidfd.as_raw_fd()));
         }
         let process = process?;
-        match open_verified(process) {
-            Some(pidfd) => {
+        self.watch(session_id, process, registry)
+    }
+
+    /// Opens, registers and keeps a pidfd for `process`; returns it if the
+    /// process is gone.
+    fn watch(
+        &mut self,
+        session_id: &str,
+        process: Process,
+        registry: &Registry,
+    ) -> Option<Process> {
+        let full = self.cap > 0 && self.by_session.len() >= self.cap;
+        let opened = if full {
+            Opened::NoDescriptor
+        } else {
+            open_verified(process)
+        };
+        match opened {
+            Opened::Watched(pidfd) => {
                 let key = self.next_key;
                 self.next_key += 1;
                 let token = Token(CLIENT_BASE + key);
@@ -69,9 +123,38 @@ impl Processes {
                     },
                 );
             }
-            None => return Some(process),
+            Opened::Gone => return Some(process),
+            Opened::NoDescriptor => {
+                if self.unwatched.is_empty() {
+                    log(format_args!(
+                        "no file descriptor free to watch a Claude Code process: \
+                         its session stays and is watched once one is"
+                    ));
+                }
+                self.unwatched.insert(session_id.to_string(), process);
+            }
         }
         None
+    }
+
+    /// Watches the sessions that waited for a descriptor, now that one may
+    /// be free; returns those whose client is gone meanwhile.
+    pub fn retry(&mut self, registry: &Registry) -> Vec<(String, Process)> {
+        let mut gone = Vec::new();
+        while let Some((session_id, process)) = self.unwatched.pop_first() {
+            if let Some(process) = self.watch(&session_id, process, registry) {
+                gone.push((session_id, process));
+            } else if self.unwatched.contains_key(&session_id) {
+                // Still none free: the rest wait for the next one.
+                break;
+            }
+        }
+        gone
+    }
+
+    /// Sessions whose client could not be watched yet (no descriptor).
+    pub fn unwatched(&self) -> usize {
+        self.unwatched.len()
     }
 
     /// The pidfd under `key` became readable: its process exited. Returns
@@ -99,13 +182,53 @@ impl Processes {
     }
 }
 
+/// What opening a client's pidfd found.
+enum Opened {
+    Watched(OwnedFd),
+    /// The process exited, or its PID is another process now.
+    Gone,
+    /// No descriptor could be had: nothing is known of the process.
+    NoDescriptor,
+}
+
 /// A pidfd for `process` if it still runs: opened first, then the start
 /// time checked, so a PID reused in between is never taken for it.
-fn open_verified(process: Process) -> Option<OwnedFd> {
-    let pid = i32::try_from(process.pid).ok().filter(|p| *p > 1)?;
-    let pidfd = llm_bridge_core::pidfd::open(pid).ok()?;
-    let stat = proc_stat::read(process.pid)?;
-    (stat.start_time == process.start).then_some(pidfd)
+fn open_verified(process: Process) -> Opened {
+    let Some(pid) = i32::try_from(process.pid).ok().filter(|p| *p > 1) else {
+        return Opened::Gone;
+    };
+    let pidfd = match llm_bridge_core::pidfd::open(pid) {
+        Ok(pidfd) => pidfd,
+        Err(e) if out_of_descriptors(&e) => return Opened::NoDescriptor,
+        Err(_) => return Opened::Gone,
+    };
+    match proc_stat::read(process.pid) {
+        Some(stat) if stat.start_time == process.start => Opened::Watched(pidfd),
+        Some(_) => Opened::Gone,
+        // Unreadable: exited, or /proc could not be opened for want of a
+        // descriptor. The pidfd tells which: readable once it exited.
+        None if exited(&pidfd) => Opened::Gone,
+        None => Opened::NoDescriptor,
+    }
+}
+
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    )
+}
+
+/// Whether the process behind `pidfd` has exited (its pidfd is readable).
+fn exited(pidfd: &OwnedFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout.
+    let n = unsafe { libc::poll(&raw mut poll, 1, 0) };
+    n > 0 && poll.revents & libc::POLLIN != 0
 }
 
 #[cfg(test)]

@@ -169,6 +169,10 @@ pub struct StatusReport {
     /// Waiting sessions whose client status file is watched (dialogs).
     #[serde(default)]
     pub watched_dialogs: usize,
+    /// Sessions whose live client is not watched yet: no file descriptor
+    /// was free (it is watched once one is; the session stays meanwhile).
+    #[serde(default)]
+    pub unwatched_processes: usize,
     /// The voice `say` uses, if one is configured.
     pub speech_voice: Option<PathBuf>,
     /// How long the voice took to load (`None`: not loaded yet).

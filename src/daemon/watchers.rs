@@ -32,6 +32,8 @@ pub struct Watched {
     pub dialogs: usize,
     /// Transcripts that could not be watched.
     pub transcript_failures: u64,
+    /// Live clients not watched yet: no descriptor was free.
+    pub unwatched_processes: usize,
 }
 
 impl Watchers {
@@ -50,7 +52,7 @@ impl Watchers {
             .register(&mut SourceFd(&dialogs.fd()), DIALOGS, Interest::READABLE)
             .context("cannot poll the inotify descriptor")?;
         Ok(Watchers {
-            processes: Processes::default(),
+            processes: Processes::within_limit(),
             transcripts,
             dialogs,
         })
@@ -63,19 +65,41 @@ impl Watchers {
 
     /// Makes the watches of one session match what the core asks. A client
     /// that is gone already (a restored session whose client died while no
-    /// daemon ran, or a very short-lived one) comes back as its input.
-    pub fn set(&mut self, watch: Watch, registry: &Registry) -> Option<Input> {
+    /// daemon ran, or a very short-lived one) comes back as its input; so
+    /// does one that waited for a descriptor and exited meanwhile.
+    pub fn set(&mut self, watch: Watch, registry: &Registry) -> Vec<Input> {
         self.transcripts
             .set(&watch.session_id, watch.transcript.as_deref());
         self.dialogs
             .set(&watch.session_id, watch.client_status.as_deref());
-        let process = self
+        let unwatching = watch.process.is_none();
+        let mut inputs = Vec::new();
+        if let Some(process) = self
             .processes
-            .set(&watch.session_id, watch.process, registry)?;
-        Some(Input::Exited {
-            session_id: watch.session_id,
-            process,
-        })
+            .set(&watch.session_id, watch.process, registry)
+        {
+            inputs.push(Input::Exited {
+                session_id: watch.session_id,
+                process,
+            });
+        }
+        if unwatching {
+            self.retry(registry, &mut inputs);
+        }
+        inputs
+    }
+
+    /// A pidfd was closed: sessions waiting for a descriptor get it.
+    fn retry(&mut self, registry: &Registry, inputs: &mut Vec<Input>) {
+        if self.processes.unwatched() == 0 {
+            return;
+        }
+        for (session_id, process) in self.processes.retry(registry) {
+            inputs.push(Input::Exited {
+                session_id,
+                process,
+            });
+        }
     }
 
     /// One of this owner's descriptors is readable: what it says, as inputs.
@@ -103,6 +127,7 @@ impl Watchers {
                 }
                 // Whatever the core does, this pidfd has nothing more to say.
                 self.processes.forget(key, registry);
+                self.retry(registry, inputs);
             }
         }
     }
@@ -113,6 +138,7 @@ impl Watchers {
             transcripts: self.transcripts.len(),
             dialogs: self.dialogs.len(),
             transcript_failures: self.transcripts.failures,
+            unwatched_processes: self.processes.unwatched(),
         }
     }
 }
@@ -144,7 +170,7 @@ mod tests {
             pid: child.id(),
             start: proc_stat::read(child.id()).unwrap().start_time,
         };
-        assert_eq!(watchers.set(watch(Some(process)), poll.registry()), None);
+        assert_eq!(watchers.set(watch(Some(process)), poll.registry()), []);
         assert_eq!(watchers.watched().processes, 1);
         child.kill().unwrap();
         let mut events = Events::with_capacity(4);
@@ -167,10 +193,10 @@ mod tests {
         // A client that is gone when it is to be watched comes back at once.
         assert_eq!(
             watchers.set(watch(Some(process)), poll.registry()),
-            Some(Input::Exited {
+            [Input::Exited {
                 session_id: "s".into(),
                 process
-            })
+            }]
         );
     }
 

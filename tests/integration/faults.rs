@@ -1,0 +1,108 @@
+//! Faults the daemon must ride out without losing anything: too few file
+//! descriptors, and (more to come) kills, stops, a deleted socket, a full
+//! disk.
+
+use crate::support::*;
+use llm_bridge_hooks::proc_stat;
+use llm_bridge_protocol::wire::EventKind;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+/// `llm-bridge daemon` with a hard limit of `files` open files.
+#[track_caller]
+fn daemon_with_file_limit(env: &Env, files: u64) -> Daemon {
+    let log = env.runtime().join("daemon.log");
+    let mut cmd = env.command(&bridge_bin());
+    cmd.arg("daemon")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: files,
+                rlim_max: files,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let daemon = Daemon {
+        child: cmd.spawn().unwrap(),
+        log,
+    };
+    let socket = env.socket();
+    wait_until("the daemon's socket", || {
+        std::os::unix::net::UnixDatagram::unbound()
+            .unwrap()
+            .connect(&socket)
+            .is_ok()
+    });
+    daemon
+}
+
+/// A session whose client is `child`.
+fn start_session(env: &Env, sid: &str, child: &Child) {
+    let mut e = event(EventKind::SessionStart, sid, "/src/fd");
+    e.ppid = Some(child.id());
+    e.pstart = Some(proc_stat::read(child.id()).unwrap().start_time);
+    env.send(e);
+}
+
+fn figure(env: &Env, path: &[&str]) -> u64 {
+    let mut v = status_json(env);
+    for key in path {
+        v = v[*key].take();
+    }
+    v.as_u64().unwrap_or(u64::MAX)
+}
+
+#[test]
+fn short_of_descriptors_no_live_session_is_ended_and_each_is_watched_once_one_is_free() {
+    let env = Env::new();
+    // 96 files: 64 stay free for the daemon's own work, so 32 pidfds.
+    let daemon = daemon_with_file_limit(&env, 96);
+    let mut clients: Vec<Child> = (0..48)
+        .map(|_| Command::new("sleep").arg("600").spawn().unwrap())
+        .collect();
+    for (i, client) in clients.iter().enumerate() {
+        start_session(&env, &format!("s{i:02}"), client);
+    }
+    wait_until("48 sessions", || figure(&env, &["session_count"]) == 48);
+    assert_eq!(figure(&env, &["watched_processes"]), 32);
+    assert_eq!(figure(&env, &["unwatched_processes"]), 16);
+    assert_eq!(figure(&env, &["counters", "exited"]), 0, "none ended");
+    let human = env.bridge(&["status"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        human.contains("not watched: 16 Claude Code processes"),
+        "{human}"
+    );
+
+    // Descriptors come free as watched clients exit: the waiting sessions
+    // are watched in their turn, and a client that exits then is seen.
+    for client in &mut clients[..20] {
+        client.kill().unwrap();
+        client.wait().unwrap();
+    }
+    wait_until("the 20 killed clients' sessions to end", || {
+        figure(&env, &["session_count"]) == 28
+    });
+    assert_eq!(figure(&env, &["watched_processes"]), 28);
+    assert_eq!(figure(&env, &["unwatched_processes"]), 0);
+    assert_eq!(figure(&env, &["counters", "exited"]), 20);
+    let last = clients.last_mut().unwrap();
+    last.kill().unwrap();
+    last.wait().unwrap();
+    wait_until("the last client's session to end", || {
+        figure(&env, &["session_count"]) == 27
+    });
+    for client in &mut clients[20..] {
+        let _ = client.kill();
+        let _ = client.wait();
+    }
+    daemon.stop();
+}
