@@ -2,7 +2,8 @@
 //! every queued datagram, answering requests and pushing modules to
 //! subscribers (`waybar --follow`, `status --watch`).
 
-use super::tokens::SOCKET;
+use super::socket_path::{file_id, PathWatch};
+use super::tokens::{SOCKET, SOCKET_PATH};
 use crate::datagram::{self, PeerAddr};
 use crate::socket_activation;
 use llm_bridge_core::error::{bail, Context, Result};
@@ -11,6 +12,7 @@ use llm_bridge_hooks::private_dir::PrivateDir;
 use llm_bridge_protocol::reply::Reply;
 use llm_bridge_protocol::wire::{DecodeError, Message};
 use mio::net::UnixDatagram;
+use mio::unix::SourceFd;
 use mio::{Interest, Registry};
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
@@ -30,6 +32,9 @@ pub struct Ipc {
     /// (dev, ino) of the socket we bound: only that file is ever unlinked.
     bound_id: Option<(u64, u64)>,
     subscribers: Vec<PeerAddr>,
+    /// The socket file's own inode, watched: removed or replaced, the
+    /// daemon binds again (or says that systemd's socket is gone).
+    path_watch: PathWatch,
 }
 
 /// One datagram off the queue.
@@ -58,6 +63,7 @@ impl Ipc {
                 bound_id: None,
                 subscribers: Vec::new(),
                 uid: own_uid(),
+                path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
             });
         }
         if socket_answers(path) {
@@ -66,28 +72,77 @@ impl Ipc {
                 path.display()
             );
         }
-        let socket = bind_socket(path)?;
-        datagram::enable_timestamps(socket.as_raw_fd())
-            .context("cannot ask for arrival times on the socket")?;
-        datagram::enable_credentials(socket.as_raw_fd())
-            .context("cannot ask for senders' credentials on the socket")?;
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("cannot inspect {}", path.display()))?;
+        remove_stale_socket(path)?;
+        let (socket, id) = bind_socket(path)?;
         Ok(Ipc {
             socket,
             path: path.to_path_buf(),
             inherited: false,
-            bound_id: Some((meta.dev(), meta.ino())),
+            bound_id: Some(id),
             subscribers: Vec::new(),
             uid: own_uid(),
+            path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
         })
     }
 
-    /// Registers the socket in the loop's poll.
+    /// Registers the socket and the watch on its file in the loop's poll.
     pub fn register(&mut self, registry: &Registry) -> Result<()> {
         registry
             .register(&mut self.socket, SOCKET, Interest::READABLE)
-            .context("cannot poll the socket")
+            .context("cannot poll the socket")?;
+        self.path_watch.watch(&self.path);
+        registry
+            .register(
+                &mut SourceFd(&self.path_watch.fd()),
+                SOCKET_PATH,
+                Interest::READABLE,
+            )
+            .context("cannot poll the inotify descriptor")
+    }
+
+    /// The socket file changed: if it is no longer ours (removed, or
+    /// another file put there), bind again at the same path. Call it after
+    /// draining the socket: what waits in the old one is read first.
+    pub fn check_path(&mut self, registry: &Registry) {
+        if self.path_watch.still_there(&self.path) {
+            return;
+        }
+        let path = self.path.display().to_string();
+        if self.inherited {
+            log(format_args!(
+                "the socket {path} was removed or replaced; it is systemd's to recreate: \
+                 `systemctl --user restart llm-bridge.socket llm-bridge.service`"
+            ));
+            // Watch what is there now, if anything: said once per change.
+            self.path_watch.watch(&self.path);
+            return;
+        }
+        match self.rebind(registry) {
+            Ok(()) => log(format_args!(
+                "the socket {path} was removed or replaced: bound again"
+            )),
+            Err(e) => log(format_args!(
+                "the socket {path} was removed or replaced and cannot be bound again: {}",
+                llm_bridge_core::error::one_line(&e)
+            )),
+        }
+        self.path_watch.watch(&self.path);
+    }
+
+    /// Binds a new socket at the path and polls it instead of the old one.
+    fn rebind(&mut self, registry: &Registry) -> Result<()> {
+        if socket_answers(&self.path) {
+            bail!("another process serves a socket there now");
+        }
+        remove_stale_socket(&self.path)?;
+        let (mut socket, id) = bind_socket(&self.path)?;
+        registry
+            .register(&mut socket, SOCKET, Interest::READABLE)
+            .context("cannot poll the socket")?;
+        let mut old = std::mem::replace(&mut self.socket, socket);
+        let _ = registry.deregister(&mut old);
+        self.bound_id = Some(id);
+        Ok(())
     }
 
     /// The sender's uid, if another user sent this datagram.
@@ -272,21 +327,36 @@ pub fn remove_stale_socket(path: &Path) -> Result<bool> {
     }
 }
 
-/// Binds the socket (0600), replacing a stale one.
-fn bind_socket(path: &Path) -> Result<UnixDatagram> {
-    remove_stale_socket(path)?;
-    // The socket is created with mode 0600 from the start: no window where
-    // another user could connect. umask is process-wide, which is why the
-    // daemon binds before it starts any thread.
-    // SAFETY: umask only changes this process's file creation mask.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = UnixDatagram::bind(path);
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
-    let socket = bound.with_context(|| format!("cannot bind {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    Ok(socket)
+/// Binds a socket at `path` (0600, no stale socket there) and asks for
+/// arrival times and senders' credentials; returns it with its file's id.
+///
+/// It is bound under a temporary name beside `path`, made 0600, then
+/// renamed into place: no window where `path` is a wider socket, and no
+/// umask change (umask is process-wide, and worker threads may run when
+/// the daemon binds again).
+fn bind_socket(path: &Path) -> Result<(UnixDatagram, (u64, u64))> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!(".{}.new", std::process::id()));
+    let temp = PathBuf::from(temp);
+    remove_stale_socket(&temp)?;
+    let socket =
+        UnixDatagram::bind(&temp).with_context(|| format!("cannot bind {}", temp.display()))?;
+    let placed = std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot set the mode of {}", temp.display()))
+        .and_then(|()| {
+            std::fs::rename(&temp, path)
+                .with_context(|| format!("cannot move the socket to {}", path.display()))
+        });
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    datagram::enable_timestamps(socket.as_raw_fd())
+        .context("cannot ask for arrival times on the socket")?;
+    datagram::enable_credentials(socket.as_raw_fd())
+        .context("cannot ask for senders' credentials on the socket")?;
+    let id = file_id(path).with_context(|| format!("cannot inspect {}", path.display()))?;
+    Ok((socket, id))
 }
 
 fn own_uid() -> u32 {

@@ -34,6 +34,7 @@ mod persist;
 mod phrase_cache;
 mod processes;
 mod reports;
+mod socket_path;
 #[cfg(feature = "speech")]
 mod speech;
 #[cfg(not(feature = "speech"))]
@@ -82,7 +83,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use timer::{earliest, Timer};
-use tokens::{SIGNALS, SOCKET, TIMER, WAKER};
+use tokens::{SIGNALS, SOCKET, SOCKET_PATH, TIMER, WAKER};
 use watchers::Watchers;
 
 /// The longest timed mute (a year); longer is "until unmuted" in all but name.
@@ -223,6 +224,11 @@ impl Daemon {
             for event in events.iter() {
                 match event.token() {
                     SOCKET => self.drain_socket(&mut buf),
+                    SOCKET_PATH => {
+                        // What waits in the old socket first.
+                        self.drain_socket(&mut buf);
+                        self.ipc.check_path(self.poll.registry());
+                    }
                     TIMER => self.timer.clear(),
                     SIGNALS => self.drain_signals(),
                     WAKER => self.drain_reports(),

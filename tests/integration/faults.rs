@@ -106,3 +106,44 @@ fn short_of_descriptors_no_live_session_is_ended_and_each_is_watched_once_one_is
     }
     daemon.stop();
 }
+
+#[test]
+fn a_removed_or_replaced_socket_is_bound_again_and_the_next_hook_reaches_the_bar() {
+    let env = Env::new();
+    let daemon = env.daemon();
+    let answers = |env: &Env| {
+        std::os::unix::net::UnixDatagram::unbound()
+            .unwrap()
+            .connect(env.socket())
+            .is_ok()
+    };
+    // Removed (a cleanup script).
+    std::fs::remove_file(env.socket()).unwrap();
+    wait_until("the socket to be bound again", || answers(&env));
+    env.hook(&sample("UserPromptSubmit"));
+    env.wait_text("working");
+    // Replaced by a dead socket of someone else's (a stale path "fixed").
+    std::fs::remove_file(env.socket()).unwrap();
+    drop(std::os::unix::net::UnixDatagram::bind(env.socket()).unwrap());
+    wait_until("the socket to be bound again", || answers(&env));
+    env.hook(&sample("Stop"));
+    env.wait_text("idle");
+    let status = status_json(&env);
+    // Both hooks and this query reached the daemon (not the fallback).
+    assert_eq!(status["counters"]["received"], 3);
+    let mode = std::fs::metadata(env.socket()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+    let log = daemon.stop();
+    assert_eq!(
+        log.matches("was removed or replaced: bound again").count(),
+        2,
+        "{log}"
+    );
+    assert!(
+        !env.socket().exists(),
+        "a clean exit removes the socket it bound"
+    );
+}
