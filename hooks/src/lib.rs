@@ -9,4 +9,5 @@ pub mod private_dir;
 pub mod proc_stat;
 pub mod runtime_path;
 pub mod send;
+pub mod spool;
 pub mod statusline;

@@ -3,6 +3,7 @@
 //! subscribers (`waybar --follow`, `status --watch`).
 
 use super::socket_path::{file_id, PathWatch};
+use super::spool::{Replayed, Spool};
 use super::tokens::{SOCKET, SOCKET_PATH};
 use crate::datagram::{self, PeerAddr};
 use crate::socket_activation;
@@ -35,6 +36,8 @@ pub struct Ipc {
     /// The socket file's own inode, watched: removed or replaced, the
     /// daemon binds again (or says that systemd's socket is gone).
     path_watch: PathWatch,
+    /// Events hooks could not hand over in time.
+    spool: Spool,
 }
 
 /// One datagram off the queue.
@@ -50,7 +53,8 @@ pub struct Incoming {
 impl Ipc {
     /// Takes the socket systemd passed, else binds `path` (0600). Fails with
     /// one line if a live daemon owns `path`.
-    pub fn open(path: &Path) -> Result<Ipc> {
+    pub fn open(path: &Path, spool: &Path) -> Result<Ipc> {
+        let spool = Spool::open(spool)?;
         if let Some(fd) = socket_activation::take_inherited_socket() {
             datagram::enable_timestamps(fd.as_raw_fd())
                 .context("cannot ask for arrival times on the inherited socket")?;
@@ -64,6 +68,7 @@ impl Ipc {
                 subscribers: Vec::new(),
                 uid: own_uid(),
                 path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
+                spool,
             });
         }
         if socket_answers(path) {
@@ -82,6 +87,7 @@ impl Ipc {
             subscribers: Vec::new(),
             uid: own_uid(),
             path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
+            spool,
         })
     }
 
@@ -90,6 +96,7 @@ impl Ipc {
         registry
             .register(&mut self.socket, SOCKET, Interest::READABLE)
             .context("cannot poll the socket")?;
+        self.spool.register(registry)?;
         self.path_watch.watch(&self.path);
         registry
             .register(
@@ -98,6 +105,11 @@ impl Ipc {
                 Interest::READABLE,
             )
             .context("cannot poll the inotify descriptor")
+    }
+
+    /// The events hooks spooled, oldest first (each file removed).
+    pub fn take_spooled(&mut self) -> Vec<Replayed> {
+        self.spool.take()
     }
 
     /// The socket file changed: if it is no longer ours (removed, or

@@ -41,6 +41,7 @@ mod speech;
 #[path = "no_speech.rs"]
 mod speech;
 mod speech_types;
+mod spool;
 mod stats;
 mod timer;
 mod tokens;
@@ -83,7 +84,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use timer::{earliest, Timer};
-use tokens::{SIGNALS, SOCKET, SOCKET_PATH, TIMER, WAKER};
+use tokens::{SIGNALS, SOCKET, SOCKET_PATH, SPOOL, TIMER, WAKER};
 use watchers::Watchers;
 
 /// The longest timed mute (a year); longer is "until unmuted" in all but name.
@@ -135,7 +136,7 @@ impl Daemon {
             );
         }
         let mut life = Life::begin(&paths, options, config.idle_exit_secs)?;
-        let mut ipc = Ipc::open(&paths.socket)?;
+        let mut ipc = Ipc::open(&paths.socket, &llm_bridge_hooks::spool::dir())?;
         let (mut state, warning) = snapshot::load(&paths.state_json)?;
         if let Some(w) = warning {
             log(format_args!("{w}"));
@@ -183,6 +184,8 @@ impl Daemon {
         for input in gone {
             daemon.apply(input, wall_clock_ns());
         }
+        // Events spooled while no daemon took them (this one starting).
+        daemon.drain_spool();
         // Publish what the snapshot holds, so waybar.json is right from the start.
         let published = daemon
             .bar
@@ -221,8 +224,14 @@ impl Daemon {
                 }
                 return Err(e).context("poll failed");
             }
+            // Spooled events are older than what found room in the socket
+            // after them: replayed first.
+            if events.iter().any(|e| e.token() == SPOOL) {
+                self.drain_spool();
+            }
             for event in events.iter() {
                 match event.token() {
+                    SPOOL => {}
                     SOCKET => self.drain_socket(&mut buf),
                     SOCKET_PATH => {
                         // What waits in the old socket first.
@@ -294,18 +303,49 @@ impl Daemon {
         }
     }
 
+    /// Replays what hooks spooled while the daemon took no event.
+    fn drain_spool(&mut self) {
+        let replayed = self.ipc.take_spooled();
+        if replayed.is_empty() {
+            return;
+        }
+        self.life.touch(Instant::now());
+        let mut bad = 0;
+        for spooled in replayed {
+            match spooled {
+                Ok(Message::Event(event)) => {
+                    self.stats.counters.spooled += 1;
+                    self.event(event, wall_clock_ns());
+                }
+                Ok(_) => bad += 1,
+                Err(why) => {
+                    bad += 1;
+                    log(format_args!("a spooled event was dropped: {why}"));
+                }
+            }
+        }
+        self.stats.counters.rejected += bad;
+        log(format_args!(
+            "replayed the spool: {} events so far",
+            self.stats.counters.spooled
+        ));
+    }
+
+    /// A hook event, from the socket or the spool.
+    fn event(&mut self, mut event: llm_bridge_protocol::wire::Event, arrived_ns: u64) {
+        let known = self
+            .state
+            .session(&event.session_id)
+            .and_then(Session::process);
+        if name_client(&mut event, known) {
+            self.stats.counters.clients_read += 1;
+        }
+        self.apply(Input::Event(event), arrived_ns);
+    }
+
     fn handle(&mut self, message: Message, peer: PeerAddr, arrived_ns: u64) {
         match message {
-            Message::Event(mut event) => {
-                let known = self
-                    .state
-                    .session(&event.session_id)
-                    .and_then(Session::process);
-                if name_client(&mut event, known) {
-                    self.stats.counters.clients_read += 1;
-                }
-                self.apply(Input::Event(event), arrived_ns);
-            }
+            Message::Event(event) => self.event(event, arrived_ns),
             Message::Status(_) => {
                 if let Some(input) = Input::from_message(message) {
                     self.apply(input, arrived_ns);

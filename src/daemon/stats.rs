@@ -324,6 +324,10 @@ pub struct CounterReport {
     /// 0600: only a socket opened up by hand lets one through).
     #[serde(default)]
     pub foreign: u64,
+    /// Events replayed from the spool (hooks wrote them there when the
+    /// daemon took none in time: stopped, or starting).
+    #[serde(default)]
+    pub spooled: u64,
     /// Transcripts that could not be watched (missing, not a regular file).
     #[serde(default)]
     pub transcript_failures: u64,

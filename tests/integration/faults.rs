@@ -147,3 +147,66 @@ fn a_removed_or_replaced_socket_is_bound_again_and_the_next_hook_reaches_the_bar
         "a clean exit removes the socket it bound"
     );
 }
+
+/// The hook sample `kind` for session `sid` instead of the recorded one.
+fn hook_input(kind: &str, sid: &str) -> Vec<u8> {
+    let text = String::from_utf8(sample(kind)).unwrap();
+    text.replace("8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91", sid)
+        .into_bytes()
+}
+
+#[test]
+fn a_stopped_daemon_loses_no_event_and_replays_the_spool_in_order() {
+    let env = Env::new();
+    let daemon = env.daemon();
+    let pid = daemon.child.id() as i32;
+    // SAFETY: signalling a process this program started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // More events than the socket's queue holds (net.unix.max_dgram_qlen,
+    // 10 by default): the first wait in the queue, the rest in the spool.
+    let qlen: usize = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(10);
+    let sessions = qlen + 6;
+    let mut spooled = 0;
+    for i in 0..sessions {
+        let out = env.hook(&hook_input("UserPromptSubmit", &format!("s{i:03}")));
+        if String::from_utf8_lossy(&out.stderr).contains("spooled") {
+            spooled += 1;
+        }
+    }
+    // A later event for the first spooled session: replayed after it.
+    let first_spooled = format!("s{:03}", sessions - spooled);
+    let out = env.hook(&hook_input("Stop", &first_spooled));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spooled"));
+    assert!(spooled >= 1, "the queue never filled");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    wait_until("every session", || {
+        figure(&env, &["session_count"]) == sessions as u64
+    });
+    let status = status_json(&env);
+    let states: Vec<(String, String)> = status["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().into(),
+                s["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for (id, state) in &states {
+        let want = if *id == first_spooled {
+            "idle"
+        } else {
+            "working"
+        };
+        assert_eq!(state, want, "{id}: {states:?}");
+    }
+    assert_eq!(status["counters"]["spooled"], spooled as u64 + 1);
+    let log = daemon.stop();
+    assert!(log.contains("replayed the spool"), "{log}");
+}
