@@ -15,6 +15,7 @@ pub mod atomic_file;
 pub mod client;
 pub mod config;
 pub mod debounce;
+mod defaults;
 pub mod error;
 pub mod history;
 pub mod local_time;

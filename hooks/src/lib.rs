@@ -4,6 +4,7 @@
 //! `/bin/true`. The daemon (`llm-bridge`) uses this crate for the protocol,
 //! so both ends share one implementation.
 
+pub mod default_config;
 pub mod entry;
 pub mod hook_input;
 pub mod json_scan;
