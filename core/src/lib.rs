@@ -14,6 +14,7 @@ pub mod apply;
 pub mod atomic_file;
 pub mod client;
 pub mod config;
+mod defaults;
 pub mod error;
 pub mod history;
 pub mod local_time;

@@ -5,6 +5,7 @@
 //! `tooltip` and `percentage`; `text` and `tooltip` are Pango markup, so
 //! `&`, `<` and `>` from project or tool names are escaped.
 
+use crate::defaults::default_config;
 use crate::state::{Aggregate, Millis, Session, SessionState, State, StateCounts};
 use llm_bridge_protocol::template::{Piece, Template, TemplateError};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -39,17 +40,17 @@ pub struct ModuleStyle {
 impl Default for ModuleStyle {
     fn default() -> Self {
         ModuleStyle {
-            none: "none".into(),
-            idle: "idle".into(),
-            working: "working".into(),
-            waiting: "waiting".into(),
-            error: "error".into(),
-            show_count: true,
-            others: Others::Busy,
-            show_tool: true,
+            none: default_config!(module.none).into(),
+            idle: default_config!(module.idle).into(),
+            working: default_config!(module.working).into(),
+            waiting: default_config!(module.waiting).into(),
+            error: default_config!(module.error).into(),
+            show_count: default_config!(module.show_count),
+            others: crate::config::named(default_config!(module.others)),
+            show_tool: default_config!(module.show_tool),
             tooltip: Tooltip::parse(DEFAULT_TOOLTIP).expect("the default tooltip parses"),
-            tooltip_lines: 20,
-            muted: "🔇".into(),
+            tooltip_lines: default_config!(module.tooltip_lines),
+            muted: default_config!(module.muted).into(),
         }
     }
 }
@@ -76,9 +77,8 @@ impl Others {
     }
 }
 
-/// The default tooltip line.
-pub const DEFAULT_TOOLTIP: &str =
-    "{project}: {state}{tool} since {since}{subagents}{model}{cost}{context}";
+/// The default tooltip line (the default config's `[module] tooltip`).
+pub const DEFAULT_TOOLTIP: &str = default_config!(module.tooltip);
 
 /// What a tooltip line can show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

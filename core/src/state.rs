@@ -328,8 +328,9 @@ pub struct Ended {
     pub reason: String,
 }
 
-/// The default cap on sessions held at once.
-pub const DEFAULT_MAX_SESSIONS: usize = 1024;
+/// The default cap on sessions held at once (the default config's
+/// `max_sessions`).
+pub const DEFAULT_MAX_SESSIONS: usize = crate::defaults::default_config!(max_sessions);
 
 impl Input {
     /// The input a protocol message carries; `None` for a request

@@ -3,6 +3,7 @@
 //! beyond libc, memchr and that crate, so the binaries can be linked
 //! statically and start as fast as `/bin/true`.
 
+pub mod default_config;
 pub mod entry;
 pub mod hook_input;
 pub mod private_dir;
