@@ -132,11 +132,14 @@ fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
     state.set_limit(config.max_sessions);
     let now_ms = wall_clock_ms();
     let effects = state.apply(input, now_ms);
-    if effects.snapshot {
-        snapshot::save(&paths.state_json, &state)?;
-    }
+    // The history first, then the snapshot that drops the ended sessions:
+    // a crash in between leaves a session the daemon's start recognises as
+    // recorded (and the reader reads once), never one that ended unrecorded.
     for ended in &effects.ended {
         history::record(ended, now_ms);
+    }
+    if effects.snapshot {
+        snapshot::save(&paths.state_json, &state)?;
     }
     if !effects.publish {
         return Ok(());

@@ -77,8 +77,22 @@ pub fn append(path: &Path, record: &Record) -> Result<()> {
         .with_context(|| format!("cannot append to {}", path.display()))
 }
 
+/// The sessions (id, start) whose end the last `max` bytes of the history
+/// record: what a snapshot written just before a crash may still hold.
+pub fn recently_ended(path: &Path, max: u64) -> std::collections::HashSet<(String, Millis)> {
+    let Ok(text) = tail(path, max) else {
+        return Default::default();
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+        .map(|r| (r.id, r.started))
+        .collect()
+}
+
 /// Reads every record, the rotated generation first; lines that do not
-/// parse are skipped and counted. Each file is read up to twice [`LIMIT`]
+/// parse are skipped and counted. A session recorded twice (a crash
+/// between its record and the snapshot that drops it) is read once. Each file is read up to twice [`LIMIT`]
 /// from its end (a file that grew past it meanwhile costs no more).
 pub fn read(path: &Path) -> Result<(Vec<Record>, usize)> {
     let mut records = Vec::new();
@@ -96,6 +110,8 @@ pub fn read(path: &Path) -> Result<(Vec<Record>, usize)> {
                 .filter_map(|l| serde_json::from_str(l).map_err(|_| bad += 1).ok()),
         );
     }
+    let mut seen = std::collections::HashSet::new();
+    records.retain(|r: &Record| seen.insert((r.id.clone(), r.started)));
     Ok((records, bad))
 }
 
@@ -141,7 +157,12 @@ mod tests {
             .unwrap()
             .write_all(b"garbage\n")
             .unwrap();
-        append(&p, &Record::new(&session, 9000)).unwrap();
+        // The same id again, resumed later: another session's life.
+        let resumed = Session {
+            started: 6000,
+            ..session.clone()
+        };
+        append(&p, &Record::new(&resumed, 9000)).unwrap();
         let (records, bad) = read(&p).unwrap();
         assert_eq!((records.len(), bad), (2, 1));
         assert_eq!(
@@ -152,6 +173,37 @@ mod tests {
             ),
             ("app", 3, 9000)
         );
+    }
+
+    #[test]
+    fn a_session_recorded_twice_is_read_once_and_known_as_ended() {
+        let dir = private_tempdir();
+        let p = dir.path().join("sessions.jsonl");
+        let session = Session {
+            id: "a".into(),
+            started: 1000,
+            ..Session::default()
+        };
+        // A crash between the record and the snapshot: the restored
+        // session ends again later and is recorded again.
+        append(&p, &Record::new(&session, 5000)).unwrap();
+        append(&p, &Record::new(&session, 7000)).unwrap();
+        let (records, _) = read(&p).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].ended, 5000, "the first end is the real one");
+        let ended = recently_ended(&p, 64 * 1024);
+        assert!(ended.contains(&("a".to_string(), 1000)));
+        let mut state = crate::state::State::new();
+        state.apply(
+            &crate::state::Input::Event(llm_bridge_protocol::wire::Event::new(
+                llm_bridge_protocol::wire::EventKind::SessionStart,
+                "a",
+            )),
+            1000,
+        );
+        assert_eq!(state.forget_recorded(&ended), 1, "a ghost of the snapshot");
+        assert!(state.is_empty());
+        assert!(recently_ended(&dir.path().join("missing"), 1024).is_empty());
     }
 
     #[test]

@@ -484,6 +484,21 @@ impl State {
         self.sessions.get(id)
     }
 
+    /// Drops the sessions the history already records as ended (`(id,
+    /// started)` pairs): a snapshot older than the history's last lines
+    /// (the daemon was killed between the two writes) must not bring back
+    /// a session that ended. Returns how many went. Pure: the caller reads
+    /// the history.
+    pub fn forget_recorded(
+        &mut self,
+        recorded: &std::collections::HashSet<(String, Millis)>,
+    ) -> usize {
+        let before = self.sessions.len();
+        self.sessions
+            .retain(|id, s| !recorded.contains(&(id.clone(), s.started)));
+        before - self.sessions.len()
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }

@@ -142,6 +142,16 @@ impl Daemon {
             log(format_args!("{w}"));
         }
         state.set_limit(config.max_sessions);
+        // Sessions whose end is in the history but not yet in the snapshot
+        // (killed between the two writes) stay ended.
+        if let Some(history) = history::path() {
+            let ghosts = state.forget_recorded(&history::recently_ended(&history, 64 * 1024));
+            if ghosts > 0 {
+                log(format_args!(
+                    "{ghosts} sessions of the snapshot had ended already (the history says so)"
+                ));
+            }
+        }
 
         let poll = Poll::new().context("cannot create the poll")?;
         let registry = poll.registry();
@@ -423,6 +433,13 @@ impl Daemon {
         }
         for ended in &effects.ended {
             history::record(ended, now_ms);
+        }
+        if !effects.ended.is_empty() {
+            // The snapshot that drops them follows the history at once, not
+            // up to 100 ms later: a crash between the two is recognised at
+            // start (the history wins), and the window is this short.
+            self.persist.mark_dirty(Instant::now());
+            self.save_snapshot(Instant::now(), true);
         }
         if effects.evicted {
             self.stats.counters.evicted += 1;
