@@ -28,15 +28,48 @@ pub fn open(path: &Path, limit: u64) -> io::Result<File> {
     if std::fs::metadata(path).is_ok_and(|m| m.len() >= limit) {
         std::fs::rename(path, rotated(path))?;
     }
+    // Ours: never through a link; a FIFO or device put there is refused
+    // (O_NONBLOCK: opening a FIFO cannot block either).
     let file = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
     if file.metadata()?.mode() & 0o077 != 0 {
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(file)
+}
+
+/// Appends `record` whole or not at all: one `write`, and a short one (a
+/// full disk) cut back to the length before it, so the next record never
+/// starts glued to half of this one.
+pub fn append_whole(file: &File, record: &[u8]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let before = file.metadata()?.len();
+    // SAFETY: write from a valid buffer of its length to our descriptor.
+    let n = unsafe { libc::write(file.as_raw_fd(), record.as_ptr().cast(), record.len()) };
+    if n >= 0 && n as usize == record.len() {
+        return Ok(());
+    }
+    let err = if n < 0 {
+        io::Error::last_os_error()
+    } else {
+        // A short write: the reason is what the next write would say.
+        io::Error::new(io::ErrorKind::StorageFull, "no space left for the whole record")
+    };
+    if n > 0 {
+        // SAFETY: ftruncate of our own descriptor to its former length.
+        unsafe { libc::ftruncate(file.as_raw_fd(), before as libc::off_t) };
+    }
+    Err(err)
 }
 
 #[cfg(test)]

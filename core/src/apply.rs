@@ -136,7 +136,8 @@ fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
     // a crash in between leaves a session the daemon's start recognises as
     // recorded (and the reader reads once), never one that ended unrecorded.
     for ended in &effects.ended {
-        history::record(ended, now_ms);
+        // Logged with its cause; the state goes on whatever the disk says.
+        let _ = history::record(ended, now_ms);
     }
     if effects.snapshot {
         snapshot::save(&paths.state_json, &state)?;

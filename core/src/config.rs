@@ -5,6 +5,10 @@
 
 use crate::defaults::default_config;
 use crate::error::{Context, Error, Result};
+use llm_bridge_hooks::bounded_read::{self, Links};
+
+/// The largest config.toml read.
+pub const MAX_CONFIG: u64 = 1 << 20;
 pub use crate::module::ModuleStyle;
 use llm_bridge_hooks::statusline::template::Segment;
 use llm_bridge_hooks::statusline::StatuslineConfig;
@@ -323,7 +327,9 @@ impl Config {
         let Some(path) = Config::path() else {
             return Ok(Config::default());
         };
-        match std::fs::read_to_string(&path) {
+        // The user's file: a link (Home Manager's, into the Nix store) is
+        // followed; a FIFO, a device or anything huge is refused.
+        match bounded_read::read_string(&path, MAX_CONFIG, Links::Follow) {
             Ok(text) => {
                 Config::parse(&text).with_context(|| format!("invalid config {}", path.display()))
             }

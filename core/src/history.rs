@@ -8,7 +8,6 @@ use crate::error::{Context, Result};
 use crate::log::log;
 use crate::state::{Ended, Millis, Session};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One finished session.
@@ -52,18 +51,22 @@ pub fn path() -> Option<PathBuf> {
     crate::paths::state_home().map(|dir| dir.join("sessions.jsonl"))
 }
 
-/// Appends a finished session to the history; a failure is logged only
-/// (the daemon and the fallback must go on).
-pub fn record(ended: &Ended, now_ms: Millis) {
-    if let Some(path) = path() {
-        let record = Record {
-            reason: Some(ended.reason.clone()),
-            ..Record::new(&ended.session, now_ms)
-        };
-        if let Err(e) = append(&path, &record) {
-            log(format_args!("{e}"));
-        }
+/// Appends a finished session to the history; a failure is logged (with
+/// its cause: a full or read-only disk) and returned, never fatal (the
+/// daemon and the fallback go on).
+pub fn record(ended: &Ended, now_ms: Millis) -> Result<()> {
+    let Some(path) = path() else {
+        return Ok(());
+    };
+    let record = Record {
+        reason: Some(ended.reason.clone()),
+        ..Record::new(&ended.session, now_ms)
+    };
+    let appended = append(&path, &record);
+    if let Err(e) = &appended {
+        log(format_args!("{}", crate::error::one_line(e)));
     }
+    appended
 }
 
 /// Appends one record (one `write` of one line, so concurrent appenders
@@ -71,9 +74,9 @@ pub fn record(ended: &Ended, now_ms: Millis) {
 pub fn append(path: &Path, record: &Record) -> Result<()> {
     let mut line = serde_json::to_vec(record).context("cannot serialize a history record")?;
     line.push(b'\n');
-    let mut file = append_file::open(path, LIMIT)
+    let file = append_file::open(path, LIMIT)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    file.write_all(&line)
+    append_file::append_whole(&file, &line)
         .with_context(|| format!("cannot append to {}", path.display()))
 }
 

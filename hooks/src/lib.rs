@@ -4,6 +4,7 @@
 //! statically and start as fast as `/bin/true`.
 
 pub mod default_config;
+pub mod bounded_read;
 pub mod entry;
 pub mod hook_input;
 pub mod private_dir;

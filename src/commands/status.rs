@@ -200,6 +200,13 @@ pub fn human(r: &StatusReport) -> String {
     if let Some(kib) = r.rss_kib {
         let _ = writeln!(out, "memory: {:.1} MiB resident", kib as f64 / 1024.0);
     }
+    if let Some(why) = &r.last_write_error {
+        let _ = writeln!(
+            out,
+            "writes: {} failed, the last one: {why}",
+            c.write_failures
+        );
+    }
     if c.snapshot_failures > 0 {
         let _ = writeln!(
             out,

@@ -34,6 +34,13 @@ const HANDLER_RETRY_FIRST: Duration = Duration::from_millis(5);
 const HANDLER_RETRY_MAX: Duration = Duration::from_millis(250);
 const HANDLER_RETRIES: u32 = 50;
 
+/// A waybar.json that could not be written (a full disk) is written again
+/// after this, then after twice as long, up to [`WRITE_RETRY_MAX`], until
+/// it is: the bar catches up once space returns, without any timer while
+/// nothing failed.
+const WRITE_RETRY_FIRST: Duration = Duration::from_millis(50);
+const WRITE_RETRY_MAX: Duration = Duration::from_secs(5);
+
 pub struct Bar {
     publisher: Publisher,
     debouncer: Debouncer,
@@ -47,6 +54,9 @@ pub struct Bar {
     /// While a Waybar is owed a signal: how many looks ran, and when the
     /// next one is due.
     handler_retry: Option<(u32, Instant)>,
+    /// While waybar.json cannot be written: failures so far, and when the
+    /// next attempt is due.
+    write_retry: Option<(u32, Instant)>,
 }
 
 /// What one flush did, for the loop's figures and subscribers.
@@ -57,6 +67,8 @@ pub struct Flushed {
     pub phases: FlushPhases,
     /// When the signals had left (wall-clock ns).
     pub done_ns: u64,
+    /// waybar.json could not be written (retried on a timer).
+    pub failed: Option<llm_bridge_core::error::Error>,
 }
 
 /// What [`Bar::after_wake`] did.
@@ -77,6 +89,7 @@ impl Bar {
             changed: false,
             flush_at: None,
             handler_retry: None,
+            write_retry: None,
         }
     }
 
@@ -146,6 +159,10 @@ impl Bar {
     /// Once per wake: flushes if the debouncer says so now, and looks
     /// again at a Waybar owed a signal when that is due.
     pub fn after_wake(&mut self, state: &State, now: Instant, registry: &Registry) -> Wake {
+        if self.write_retry.is_some_and(|(_, at)| at <= now) {
+            // The last write failed: try again now.
+            self.changed = true;
+        }
         let decision = if std::mem::take(&mut self.changed) {
             self.debouncer.on_change(now)
         } else {
@@ -195,10 +212,14 @@ impl Bar {
     /// The earliest instant this owner needs the loop: the debounced flush
     /// or the next look at a late Waybar.
     pub fn deadline(&self) -> Option<Instant> {
-        [self.flush_at, self.handler_retry.map(|(_, at)| at)]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.flush_at,
+            self.handler_retry.map(|(_, at)| at),
+            self.write_retry.map(|(_, at)| at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// A flush the debouncer decided (or the last one, at shutdown).
@@ -224,21 +245,41 @@ impl Bar {
         let result = self.publisher.publish(&module, wall_clock_ms());
         let done_ns = wall_clock_ns();
         let mut written = None;
+        let mut failed = None;
         match result {
-            Ok(published) if published.written => {
-                phases.write = Some(published.write_time);
-                phases.signal = Some(published.signal_time);
-                *signals += u64::from(published.signals.sent);
-                written = Some(module);
+            Ok(published) => {
+                if published.written {
+                    phases.write = Some(published.write_time);
+                    phases.signal = Some(published.signal_time);
+                    *signals += u64::from(published.signals.sent);
+                    written = Some(module);
+                }
+                if let Some((failures, _)) = self.write_retry.take() {
+                    log(format_args!(
+                        "waybar.json written again after {failures} failed attempts"
+                    ));
+                }
             }
-            Ok(_) => {}
-            Err(e) => log(format_args!("{}", one_line(&e))),
+            Err(e) => {
+                let failures = self.write_retry.map_or(0, |(n, _)| n) + 1;
+                let delay = (WRITE_RETRY_FIRST * (1 << failures.min(10))).min(WRITE_RETRY_MAX);
+                if failures.is_power_of_two() {
+                    log(format_args!(
+                        "{} (failure {failures}; next attempt in {} ms)",
+                        one_line(&e),
+                        delay.as_millis()
+                    ));
+                }
+                self.write_retry = Some((failures, Instant::now() + delay));
+                failed = Some(e);
+            }
         }
         self.watch_pidfds(registry);
         Flushed {
             written,
             phases,
             done_ns,
+            failed,
         }
     }
 

@@ -432,7 +432,9 @@ impl Daemon {
             self.persist.mark_dirty(Instant::now());
         }
         for ended in &effects.ended {
-            history::record(ended, now_ms);
+            if let Err(e) = history::record(ended, now_ms) {
+                self.stats.write_failed("history", &e);
+            }
         }
         if !effects.ended.is_empty() {
             // The snapshot that drops them follows the history at once, not
@@ -640,6 +642,9 @@ impl Daemon {
     /// Counts a flush and serves subscribers the module it wrote.
     fn flushed(&mut self, flushed: bar::Flushed) {
         self.stats.flushed(flushed.done_ns, flushed.phases);
+        if let Some(e) = &flushed.failed {
+            self.stats.write_failed("waybar.json", e);
+        }
         if let Some(module) = flushed.written {
             self.stats.counters.writes += 1;
             self.ipc.push_all(&module);
@@ -704,6 +709,7 @@ impl Daemon {
                 transcript_failures: watched.transcript_failures,
                 ..self.stats.counters.clone()
             },
+            last_write_error: self.stats.last_write_error.clone(),
             latency: self.stats.latency_report(),
         }
     }

@@ -58,6 +58,8 @@ struct Pending {
 pub struct Stats {
     /// Every counter, declared once: `status` reports this very struct.
     pub counters: CounterReport,
+    /// The last write that failed (history, waybar.json), with its cause.
+    pub last_write_error: Option<String>,
     /// The changes not flushed yet.
     unflushed: Vec<Pending>,
     arrival_to_flush: Samples,
@@ -83,6 +85,13 @@ impl Stats {
         };
         *count += 1;
         *count
+    }
+
+    /// A file could not be written: counted, and its cause kept for
+    /// `status` (a full or read-only disk says so there, not only in the log).
+    pub fn write_failed(&mut self, what: &str, e: &llm_bridge_core::error::Error) {
+        self.counters.write_failures += 1;
+        self.last_write_error = Some(format!("{what}: {}", llm_bridge_core::error::one_line(e)));
     }
 
     /// Counts an input to the core that no datagram carried.
@@ -204,6 +213,9 @@ pub struct StatusReport {
     /// The most urgent of them, at most `MAX_REPORTED_SESSIONS`.
     pub sessions: Vec<SessionReport>,
     pub counters: CounterReport,
+    /// The last write that failed, with its cause (`None`: none failed).
+    #[serde(default)]
+    pub last_write_error: Option<String>,
     pub latency: Latencies,
 }
 
@@ -324,6 +336,10 @@ pub struct CounterReport {
     /// 0600: only a socket opened up by hand lets one through).
     #[serde(default)]
     pub foreign: u64,
+    /// Writes that failed (history lines, waybar.json); the last one's
+    /// cause is `last_write_error` in the status.
+    #[serde(default)]
+    pub write_failures: u64,
     /// Events replayed from the spool (hooks wrote them there when the
     /// daemon took none in time: stopped, or starting).
     #[serde(default)]

@@ -210,3 +210,103 @@ fn a_stopped_daemon_loses_no_event_and_replays_the_spool_in_order() {
     let log = daemon.stop();
     assert!(log.contains("replayed the spool"), "{log}");
 }
+
+/// A tmpfs of `kib` KiB at `dir` (0700), unmounted on drop.
+struct TinyDisk {
+    dir: std::path::PathBuf,
+}
+
+impl TinyDisk {
+    #[track_caller]
+    fn mount(dir: &std::path::Path, kib: u32) -> TinyDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={kib}k,mode=0700"))
+            .arg("tmpfs")
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs at {}", dir.display());
+        TinyDisk {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Fills the disk but for about `room` bytes; returns the filler.
+    fn fill(&self, room: u64) -> std::path::PathBuf {
+        let filler = self.dir.join("filler");
+        let _ = std::fs::remove_file(&filler);
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![b'x'; 4096];
+        while std::io::Write::write_all(&mut file, &block).is_ok() {}
+        drop(file);
+        // Give back what is asked (tmpfs counts whole pages).
+        let len = std::fs::metadata(&filler).unwrap().len();
+        let file = std::fs::OpenOptions::new().write(true).open(&filler).unwrap();
+        file.set_len(len.saturating_sub(room)).unwrap();
+        filler
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn a_full_disk_loses_no_history_line_and_the_bar_catches_up_when_space_returns() {
+    if !running_as_root("mounts a tiny tmpfs") {
+        return;
+    }
+    let env = Env::new();
+    // The runtime files (waybar.json, state.json) and the history on
+    // tiny disks of their own.
+    let runtime = TinyDisk::mount(&env.runtime().join("llm-bridge"), 64);
+    let history_dir = env.runtime().join("state/llm-bridge");
+    let history = TinyDisk::mount(&history_dir, 16);
+    let daemon = env.daemon();
+    env.hook(&hook_input("UserPromptSubmit", "one"));
+    env.wait_text("working");
+
+    // The history's disk full: the session's end is refused whole, and
+    // the cause is in status.
+    let filler = history.fill(0);
+    env.hook(&hook_input("SessionEnd", "one"));
+    env.wait_text("none");
+    wait_until("the failed history write in status", || {
+        status_json(&env)["counters"]["write_failures"].as_u64() >= Some(1)
+    });
+    let status = status_json(&env);
+    let why = status["last_write_error"].as_str().unwrap_or("").to_string();
+    assert!(why.contains("history") && why.contains("No space left"), "{why}");
+    // Space returns: the next end is a whole line, not glued to a half one.
+    std::fs::remove_file(&filler).unwrap();
+    env.hook(&hook_input("UserPromptSubmit", "two"));
+    env.hook(&hook_input("SessionEnd", "two"));
+    env.wait_text("none");
+    wait_until("the second session in the history", || {
+        std::fs::read_to_string(history_dir.join("sessions.jsonl"))
+            .is_ok_and(|t| t.contains("\"two\""))
+    });
+    let text = std::fs::read_to_string(history_dir.join("sessions.jsonl")).unwrap();
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("a torn history line {line:?}: {e}"));
+    }
+
+    // waybar.json's disk full: the bar cannot change, then catches up by
+    // itself once space returns (a timer, not the next event).
+    let filler = runtime.fill(0);
+    env.hook(&hook_input("UserPromptSubmit", "three"));
+    wait_until("the failed waybar.json write in status", || {
+        status_json(&env)["last_write_error"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("waybar.json"))
+    });
+    assert_eq!(env.module()["text"], "none", "the disk is full: the bar is stale");
+    std::fs::remove_file(&filler).unwrap();
+    env.wait_text("working");
+    daemon.stop();
+}

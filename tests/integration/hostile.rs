@@ -13,17 +13,7 @@ const VICTIM: u32 = 65534;
 
 /// Whether the test can act as two users; a test that cannot says so loudly.
 fn as_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(
-        std::env::var_os("LLM_BRIDGE_TEST_NO_ROOT").is_some(),
-        "this test plays two users and needs root (CI runs as root); \
-         set LLM_BRIDGE_TEST_NO_ROOT=1 to skip it"
-    );
-    eprintln!("SKIPPED: needs root to play two users");
-    false
+    running_as_root("plays two users")
 }
 
 /// Runs the hook as the victim, without XDG_RUNTIME_DIR.

@@ -610,3 +610,21 @@ impl Drop for StopOnDrop<'_> {
         }
     }
 }
+
+/// Whether this test runs as root (CI does). A test that needs root and
+/// cannot have it fails, unless `LLM_BRIDGE_TEST_NO_ROOT=1` asks to skip it,
+/// which it then says on stderr: never a silent pass.
+#[track_caller]
+pub fn running_as_root(what: &str) -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var_os("LLM_BRIDGE_TEST_NO_ROOT").is_some(),
+        "this test {what} and needs root (CI runs as root); \
+         set LLM_BRIDGE_TEST_NO_ROOT=1 to skip it"
+    );
+    eprintln!("SKIPPED: this test {what} and needs root");
+    false
+}

@@ -36,7 +36,8 @@ impl StatuslineConfig {
         let Some(path) = crate::runtime_path::config_path() else {
             return (StatuslineConfig::default(), None);
         };
-        match std::fs::read_to_string(&path) {
+        // The user's file: followed if a link; a FIFO or device refused.
+        match crate::bounded_read::read_string(&path, 1 << 20, crate::bounded_read::Links::Follow) {
             Ok(text) => match StatuslineConfig::parse(&text) {
                 Ok(c) => (c, None),
                 Err(e) => (
