@@ -63,7 +63,10 @@ pub fn append_whole(file: &File, record: &[u8]) -> io::Result<()> {
         io::Error::last_os_error()
     } else {
         // A short write: the reason is what the next write would say.
-        io::Error::new(io::ErrorKind::StorageFull, "no space left for the whole record")
+        io::Error::new(
+            io::ErrorKind::StorageFull,
+            "no space left for the whole record",
+        )
     };
     if n > 0 {
         // SAFETY: ftruncate of our own descriptor to its former length.

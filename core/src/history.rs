@@ -121,7 +121,9 @@ pub fn read(path: &Path) -> Result<(Vec<Record>, usize)> {
 /// The last `max` bytes of a file, from the start of a line.
 fn tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
+    // Ours: never through a link, never a FIFO (which would block).
+    let mut file =
+        llm_bridge_hooks::bounded_read::open(path, llm_bridge_hooks::bounded_read::Links::Refuse)?;
     let len = file.metadata()?.len();
     let start = len.saturating_sub(max);
     file.seek(SeekFrom::Start(start))?;

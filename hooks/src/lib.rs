@@ -3,8 +3,8 @@
 //! beyond libc, memchr and that crate, so the binaries can be linked
 //! statically and start as fast as `/bin/true`.
 
-pub mod default_config;
 pub mod bounded_read;
+pub mod default_config;
 pub mod entry;
 pub mod hook_input;
 pub mod private_dir;

@@ -33,7 +33,13 @@ fn running_pid(paths: &Paths) -> Option<u32> {
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    use llm_bridge_hooks::bounded_read::{read_string, Links};
+    // Ours: never through a link or a FIFO, a number and a newline.
+    read_string(path, 64, Links::Refuse)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Whether `pid` runs; a zombie (exited, not yet reaped by its parent) does

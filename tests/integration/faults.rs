@@ -243,7 +243,10 @@ impl TinyDisk {
         drop(file);
         // Give back what is asked (tmpfs counts whole pages).
         let len = std::fs::metadata(&filler).unwrap().len();
-        let file = std::fs::OpenOptions::new().write(true).open(&filler).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&filler)
+            .unwrap();
         file.set_len(len.saturating_sub(room)).unwrap();
         filler
     }
@@ -279,8 +282,14 @@ fn a_full_disk_loses_no_history_line_and_the_bar_catches_up_when_space_returns()
         status_json(&env)["counters"]["write_failures"].as_u64() >= Some(1)
     });
     let status = status_json(&env);
-    let why = status["last_write_error"].as_str().unwrap_or("").to_string();
-    assert!(why.contains("history") && why.contains("No space left"), "{why}");
+    let why = status["last_write_error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        why.contains("history") && why.contains("No space left"),
+        "{why}"
+    );
     // Space returns: the next end is a whole line, not glued to a half one.
     std::fs::remove_file(&filler).unwrap();
     env.hook(&hook_input("UserPromptSubmit", "two"));
@@ -305,8 +314,96 @@ fn a_full_disk_loses_no_history_line_and_the_bar_catches_up_when_space_returns()
             .as_str()
             .is_some_and(|w| w.starts_with("waybar.json"))
     });
-    assert_eq!(env.module()["text"], "none", "the disk is full: the bar is stale");
+    assert_eq!(
+        env.module()["text"],
+        "none",
+        "the disk is full: the bar is stale"
+    );
     std::fs::remove_file(&filler).unwrap();
     env.wait_text("working");
     daemon.stop();
+}
+
+/// Makes a FIFO at `path` (nobody ever writes to it).
+fn fifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid C string.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "{}",
+        path.display()
+    );
+}
+
+#[test]
+fn fifos_and_dev_zero_links_at_every_path_read_never_block_anything() {
+    let env = Env::new();
+    let state_dir = env.runtime().join("llm-bridge");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    std::fs::set_permissions(
+        &state_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    fifo(&state_dir.join("state.json"));
+    std::os::unix::fs::symlink("/dev/zero", state_dir.join("waybar.json")).unwrap();
+    fifo(&env.runtime().join("state/llm-bridge/sessions.jsonl"));
+    std::fs::set_permissions(
+        env.runtime().join("state/llm-bridge"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+
+    // Without a daemon: the hook's fallback reads state.json and
+    // waybar.json, and appends to the history; it returns (the hook's
+    // bound is far below Claude Code's 2 s timeout) and says why.
+    let out = env.hook(&hook_input("UserPromptSubmit", "one"));
+    assert!(out.status.success());
+
+    // The daemon starts and serves.
+    let daemon = env.daemon();
+    env.hook(&hook_input("UserPromptSubmit", "two"));
+    env.wait_text("working");
+    // (The fallback applied "one": it is working too.)
+    assert_eq!(figure(&env, &["session_count"]), 2);
+    env.hook(&hook_input("SessionEnd", "two"));
+    wait_until("the failed history write in status", || {
+        status_json(&env)["last_write_error"]
+            .as_str()
+            // A FIFO nobody reads cannot even be opened for writing (ENXIO).
+            .is_some_and(|w| w.starts_with("history: cannot open"))
+    });
+    daemon.stop();
+    assert!(
+        state_dir.join("state.json.bad").exists(),
+        "the FIFO set aside"
+    );
+
+    // A config.toml that is a FIFO, then a link to /dev/zero: refused
+    // with one line naming the file, never waited on.
+    for config in ["fifo", "zero"] {
+        let path = env.runtime().join("config.toml");
+        let _ = std::fs::remove_file(&path);
+        if config == "fifo" {
+            fifo(&path);
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        }
+        let daemon = env
+            .command(&bridge_bin())
+            .arg("daemon")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&daemon.stderr);
+        assert!(
+            stderr.contains("config.toml") && stderr.contains("not a regular file"),
+            "{config}: {stderr}"
+        );
+    }
 }
