@@ -143,6 +143,7 @@ fn tail(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn append_and_read_back_skipping_bad_lines() {
