@@ -150,20 +150,20 @@ fn bar_while_synthesizing(bridge: &Path, voice: &Path, quick: bool) {
     let said = env.status()["counters"]["said"].as_u64().unwrap_or(0);
     let (m_idle, m_busy) = (median(&mut idle_lat), median(&mut busy_lat));
     row(
-            &format!(
-                "event → signal, speech idle vs synthesizing flat out ({} + {} events, {said} say jobs, alternating blocks)",
-                idle_lat.len(),
-                busy_lat.len()
-            ),
-            &format!(
-                "idle p50 {} · p99 {} · synthesizing p50 {} · p99 {} · **{:.2}x**",
-                ms(m_idle),
-                ms(pct(&mut idle_lat, 99.0)),
-                ms(m_busy),
-                ms(pct(&mut busy_lat, 99.0)),
-                ratio(m_busy, m_idle)
-            ),
-        );
+        &format!(
+            "event → signal, speech idle vs synthesizing flat out ({} + {} events, {said} say jobs, alternating blocks)",
+            idle_lat.len(),
+            busy_lat.len()
+        ),
+        &format!(
+            "idle p50 {} · p99 {} · synthesizing p50 {} · p99 {} · **{:.2}x**",
+            ms(m_idle),
+            ms(pct(&mut idle_lat, 99.0)),
+            ms(m_busy),
+            ms(pct(&mut busy_lat, 99.0)),
+            ratio(m_busy, m_idle)
+        ),
+    );
     row(
         "daemon RSS with the voice loaded (VmRSS / VmHWM)",
         &format!(
