@@ -14,6 +14,7 @@ use llm_bridge_hooks::send::{send_datagram, SEND_TIMEOUT};
 use llm_bridge_protocol::wire::{Event, EventKind, Message};
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,7 +31,11 @@ fn restored_daemon(bridge: &Path, n: usize) -> Running {
         state.apply(&Input::Event(e), wall_clock_ms());
     }
     let state_dir = env.dir.join("llm-bridge");
-    std::fs::create_dir_all(&state_dir).unwrap();
+    // 0700, as the daemon makes it: it refuses a wider one.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&state_dir)
+        .unwrap();
     snapshot::save(&state_dir.join("state.json"), &state).unwrap();
     let daemon = env.daemon(bridge);
     assert_eq!(

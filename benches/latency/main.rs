@@ -134,7 +134,7 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "real-waybar",
-        about: "event → a real Waybar's exec start on headless sway (as root; only when named)",
+        about: "event → a real Waybar's exec start on headless sway (as root; by name or --real-waybar)",
         run: events::real_waybar,
         by_default: false,
     },
