@@ -32,6 +32,16 @@ pub fn status(paths: &Paths, json: bool) -> i32 {
     let report = match query(paths) {
         Ok(r) => r,
         Err(RequestError::NotRunning) => {
+            if let Some(pid) = crate::commands::lifecycle::unreachable_daemon(paths) {
+                let why = crate::commands::lifecycle::unreachable_text(paths, pid);
+                if json {
+                    let v = serde_json::json!({"running": true, "reachable": false, "pid": pid, "problem": why});
+                    println!("{v}");
+                } else {
+                    println!("llm-bridge: {why}");
+                }
+                return 2;
+            }
             if json {
                 println!("{{\"running\":false}}");
             } else {

@@ -403,3 +403,45 @@ fn fifos_and_dev_zero_links_at_every_path_read_never_block_anything() {
         );
     }
 }
+
+#[test]
+fn a_daemon_whose_socket_is_gone_is_found_by_status_and_stop() {
+    let env = Env::new();
+    let out = env.bridge(&["start"]);
+    assert!(out.status.success(), "{out:?}");
+    let pid: u32 = std::fs::read_to_string(env.pid_file())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The socket replaced by a file that is not a socket: the daemon
+    // cannot bind again there (it never removes such a file).
+    std::fs::remove_file(env.socket()).unwrap();
+    std::fs::write(env.socket(), b"not a socket").unwrap();
+    let log = env.runtime().join("state/llm-bridge/daemon.log");
+    wait_until("the daemon to say it cannot bind again", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("cannot be bound again"))
+    });
+    let status = env.bridge(&["status"]);
+    assert_eq!(status.status.code(), Some(2), "{status:?}");
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains(&format!("the daemon (pid {pid}) runs")),
+        "{said}"
+    );
+    let start = env.bridge(&["start"]);
+    assert_eq!(start.status.code(), Some(1), "{start:?}");
+    let stop = env.bridge(&["stop"]);
+    assert!(stop.status.success(), "{stop:?}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "the daemon is gone"
+    );
+    assert_eq!(
+        std::fs::read(env.socket()).unwrap(),
+        b"not a socket",
+        "never removed"
+    );
+}
