@@ -69,7 +69,7 @@ use processes::{Change, Processes};
 use reports::Reports;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
-use speech::{Refused, Speech, Spoken, PHRASE_ID};
+use speech::{Refused, Speech, Spoken};
 use stats::{FlushPhases, Stats};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
@@ -524,10 +524,10 @@ impl Daemon {
                 Report::Stopped { worker, reason } => {
                     log(format_args!("worker {worker} stopped: {reason}"));
                 }
-                Report::Spoken { id, outcome } if id & PHRASE_ID != 0 => {
+                Report::Phrase { id, outcome } => {
                     self.notifications.done(id, &outcome, self.speech.as_mut());
                 }
-                Report::Spoken { id, outcome } => self.spoken(id, outcome),
+                Report::Said { id, outcome } => self.spoken(id, outcome),
                 Report::Loaded { ms } => self.speech_figures.load_ms = Some(ms),
                 Report::Phrases(figures) => self.speech_figures.phrases = Some(figures),
             }
@@ -591,7 +591,7 @@ impl Daemon {
     }
 
     /// The worker finished a `say`: tell whoever asked.
-    fn spoken(&mut self, id: u64, outcome: Result<Spoken, String>) {
+    fn spoken(&mut self, id: u64, outcome: Result<Spoken, crate::error::Error>) {
         self.speech_figures.queue = self.speech_figures.queue.saturating_sub(1);
         if let Some(ms) = outcome.as_ref().ok().and_then(|s| s.first_audio_ms) {
             self.speech_figures.first_audio_ms = Some(ms);
@@ -609,8 +609,9 @@ impl Daemon {
                 s.sentences,
                 s.seconds
             ),
-            Err(why) => {
+            Err(e) => {
                 self.stats.speech_failures += 1;
+                let why = one_line(e);
                 log(format_args!("speech: {why}"));
                 format!("{}{why}", reply::ERROR)
             }

@@ -4,7 +4,7 @@
 
 use super::announcer::Phrase;
 use super::reports::Reporter;
-pub use super::speech_types::{Refused, Spoken, PHRASE_ID};
+pub use super::speech_types::{Refused, Spoken};
 use crate::announce::Hush;
 use crate::config::SpeechConfig;
 use crate::voice_settings::VoiceSettings;

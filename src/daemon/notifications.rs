@@ -5,8 +5,9 @@
 //! is counted for `status`.
 
 use super::announcer::{prepared_texts, Announcer, Silent};
-use super::speech::{Refused, Speech, Spoken, PHRASE_ID};
+use super::speech::{Refused, Speech, Spoken};
 use crate::config::SpeechConfig;
+use crate::error::{one_line, Error};
 use crate::local_time::utc_offset_secs;
 use crate::log::log;
 use crate::state::{Effects, Millis};
@@ -86,7 +87,7 @@ impl Notifications {
                 }
             };
             self.next_id += 1;
-            match speech.notify(PHRASE_ID | self.next_id, phrase, settings.clone()) {
+            match speech.notify(self.next_id, phrase, settings.clone()) {
                 Ok(queuing) => {
                     self.counters.queued += 1;
                     self.counters.preempted += queuing.preempted as u64;
@@ -109,7 +110,7 @@ impl Notifications {
     }
 
     /// The worker finished notification `id`.
-    pub fn done(&mut self, id: u64, outcome: &Result<Spoken, String>, speech: Option<&mut Speech>) {
+    pub fn done(&mut self, id: u64, outcome: &Result<Spoken, Error>, speech: Option<&mut Speech>) {
         if let Some(speech) = speech {
             speech.phrase_done(id);
         }
@@ -124,7 +125,10 @@ impl Notifications {
             }
             Err(why) => {
                 self.counters.failed += 1;
-                log(format_args!("speech: a notification failed: {why}"));
+                log(format_args!(
+                    "speech: a notification failed: {}",
+                    one_line(why)
+                ));
             }
         }
     }

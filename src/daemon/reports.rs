@@ -11,19 +11,26 @@ use mio::Waker;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
-/// What a worker tells the loop.
-#[derive(Debug, PartialEq)]
+/// What a worker tells the loop. An error keeps its chain of causes until
+/// the loop shows it (a reply, the log) as one line.
+#[derive(Debug)]
 pub enum Report {
     /// A worker stopped for good; the loop logs why.
     Stopped {
         worker: &'static str,
         reason: String,
     },
-    /// The speech worker finished `say` number `id` (played, written, or
-    /// failed with a one-line reason).
-    Spoken {
+    /// The speech worker finished `say` request `id` (played, written, or
+    /// failed).
+    Said {
         id: u64,
-        outcome: Result<super::speech::Spoken, String>,
+        outcome: Result<super::speech::Spoken, anyhow::Error>,
+    },
+    /// The speech worker finished notification `id` (played, cut, or
+    /// failed). Its ids are counted apart from the `say` requests'.
+    Phrase {
+        id: u64,
+        outcome: Result<super::speech::Spoken, anyhow::Error>,
     },
     /// The speech worker loaded its voice in `ms`.
     Loaded { ms: u64 },
@@ -102,12 +109,15 @@ mod tests {
         assert!(events.iter().any(|e| e.token() == WAKER), "woken");
         worker.join().unwrap();
         let got: Vec<Report> = reports.drain().collect();
-        assert_eq!(
-            got,
-            [Report::Stopped {
-                worker: "test",
-                reason: "done".into()
-            }]
+        assert!(
+            matches!(
+                got.as_slice(),
+                [Report::Stopped {
+                    worker: "test",
+                    reason
+                }] if reason == "done"
+            ),
+            "{got:?}"
         );
         assert_eq!(reports.drain().count(), 0, "drained");
     }

@@ -23,9 +23,10 @@
 use super::announcer::Phrase;
 use super::phrase_cache::{PhraseCache, Rendered, MEMORY_BYTES};
 use super::reports::{Report, Reporter};
-pub use super::speech_types::{Refused, Spoken, PHRASE_ID};
+pub use super::speech_types::{Refused, Spoken};
 use crate::announce::{Hush, Occasion};
 use crate::config::SpeechConfig;
+use crate::error::{anyhow, one_line, Context, Result};
 use crate::voice_settings::VoiceSettings;
 use llm_bridge_speech::audio::{Cancel, Output};
 use llm_bridge_speech::{Synthesizer, Voice};
@@ -325,132 +326,126 @@ struct Worker {
 impl Worker {
     fn run(mut self, jobs: Receiver<Job>) {
         lowest_priority();
-        loop {
-            if self.pending.is_empty() {
-                let job = if self.output.is_some() {
-                    match jobs.recv_timeout(self.close_after) {
-                        Ok(job) => job,
-                        Err(RecvTimeoutError::Timeout) => {
-                            // Silence for a while: close the device (until the
-                            // next job) unless it still plays.
-                            if self.output.as_ref().is_some_and(Output::is_idle) {
-                                self.output = None;
-                            }
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                } else {
-                    match jobs.recv() {
-                        Ok(job) => job,
-                        Err(_) => return,
-                    }
-                };
-                self.pending.push_back(job);
-            }
-            loop {
-                match jobs.try_recv() {
-                    Ok(job) => self.pending.push_back(job),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return,
-                }
-            }
-            let best = (0..self.pending.len())
-                .rev()
-                .max_by_key(|i| self.pending[*i].rank())
-                .expect("not empty");
-            let job = self.pending.remove(best).expect("in range");
-            let (id, text, out, settings, at, queued) = match job {
-                Job::Load => {
-                    // Ready for a short phrase at once: the plans of the
-                    // two smallest buckets (up to 128 ids) are built now,
-                    // not by the first `say` (about 1.2 s here).
-                    let started = Instant::now();
-                    let warmed = self
-                        .synthesizer()
-                        .and_then(|synth| synth.warm_up(WARM_IDS).map_err(|e| format!("{e:#}")));
-                    match warmed {
-                        Ok(()) => crate::log::log(format_args!(
-                            "speech: ready in {} ms (plans up to {WARM_IDS} ids built)",
-                            started.elapsed().as_millis()
-                        )),
-                        Err(e) => crate::log::log(format_args!("speech: {e}")),
-                    }
-                    continue;
-                }
-                Job::Notify {
-                    id,
-                    text,
-                    settings,
-                    cancel,
-                    queued,
-                    ..
-                } => {
-                    let outcome = catch_unwind(AssertUnwindSafe(|| {
-                        self.announce(&text, &settings, &cancel, queued)
-                    }))
-                    .unwrap_or_else(|panic| {
-                        self.synth = None;
-                        Err(format!("internal error in speech: {}", panic_text(&panic)))
-                    });
-                    self.report_cache();
-                    self.finish(id, outcome);
-                    continue;
-                }
-                Job::Prepare { text, settings } => {
-                    let rendered = catch_unwind(AssertUnwindSafe(|| self.render(&text, &settings)))
-                        .unwrap_or_else(|panic| {
-                            self.synth = None;
-                            Err(format!("internal error in speech: {}", panic_text(&panic)))
-                        });
-                    if let Err(e) = rendered {
-                        crate::log::log(format_args!("speech: cannot render {text:?} ahead: {e}"));
-                    }
-                    self.report_cache();
-                    continue;
-                }
-                Job::Say {
-                    id,
-                    text,
-                    out,
-                    settings,
-                    at,
-                    queued,
-                } => (id, text, out, settings, at, queued),
-            };
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                self.say(&text, out, &settings, at, queued)
-            }))
-            .unwrap_or_else(|panic| {
-                // The synthesizer may be half-way through: start afresh.
-                self.synth = None;
-                Err(format!("internal error in speech: {}", panic_text(&panic)))
-            });
-            self.finish(id, outcome);
+        while let Some(job) = self.next_job(&jobs) {
+            self.carry_out(job);
         }
     }
 
-    /// Reports job `id` done: once its audio has played (from the audio
+    /// The most urgent job waiting (see [`Job::rank`]); sleeps in `recv`
+    /// while there is none, closing the audio device after `close_after`
+    /// of silence. `None` once the loop's handle is gone.
+    fn next_job(&mut self, jobs: &Receiver<Job>) -> Option<Job> {
+        while self.pending.is_empty() {
+            let job = if self.output.is_some() {
+                match jobs.recv_timeout(self.close_after) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Silence for a while: close the device (until the
+                        // next job) unless it still plays.
+                        if self.output.as_ref().is_some_and(Output::is_idle) {
+                            self.output = None;
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                }
+            } else {
+                jobs.recv().ok()?
+            };
+            self.pending.push_back(job);
+        }
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => self.pending.push_back(job),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
+        let best = (0..self.pending.len())
+            .rev()
+            .max_by_key(|i| self.pending[*i].rank())
+            .expect("not empty");
+        self.pending.remove(best)
+    }
+
+    /// Does one job, through [`Worker::run_job`], and reports its outcome.
+    fn carry_out(&mut self, job: Job) {
+        match job {
+            Job::Load => {
+                // Ready for a short phrase at once: the plans of the two
+                // smallest buckets (up to 128 ids) are built now, not by
+                // the first `say` (about 1.2 s here).
+                let started = Instant::now();
+                match self.run_job(|w| w.synthesizer()?.warm_up(WARM_IDS)) {
+                    Ok(()) => crate::log::log(format_args!(
+                        "speech: ready in {} ms (plans up to {WARM_IDS} ids built)",
+                        started.elapsed().as_millis()
+                    )),
+                    Err(e) => crate::log::log(format_args!("speech: {}", one_line(&e))),
+                }
+            }
+            Job::Notify {
+                id,
+                text,
+                settings,
+                cancel,
+                queued,
+                ..
+            } => {
+                let outcome = self.run_job(|w| w.announce(&text, &settings, &cancel, queued));
+                self.report_cache();
+                self.finish(outcome, move |outcome| Report::Phrase { id, outcome });
+            }
+            Job::Prepare { text, settings } => {
+                if let Err(e) = self.run_job(|w| w.render(&text, &settings)) {
+                    crate::log::log(format_args!(
+                        "speech: cannot render {text:?} ahead: {}",
+                        one_line(&e)
+                    ));
+                }
+                self.report_cache();
+            }
+            Job::Say {
+                id,
+                text,
+                out,
+                settings,
+                at,
+                queued,
+            } => {
+                let outcome = self.run_job(|w| w.say(&text, out, &settings, at, queued));
+                self.finish(outcome, move |outcome| Report::Said { id, outcome });
+            }
+        }
+    }
+
+    /// Runs one job. A panic in it is caught and becomes its error, and the
+    /// synthesizer, which it may have left half-way, is made afresh.
+    fn run_job<T>(&mut self, job: impl FnOnce(&mut Worker) -> Result<T>) -> Result<T> {
+        catch_unwind(AssertUnwindSafe(|| job(self))).unwrap_or_else(|panic| {
+            self.synth = None;
+            Err(anyhow!("internal error in speech: {}", panic_text(&panic)))
+        })
+    }
+
+    /// Reports a job done: once its audio has played (from the audio
     /// thread), or now if nothing plays.
-    fn finish(&self, id: u64, outcome: Result<Spoken, String>) {
-        let playing = outcome
-            .as_ref()
-            .is_ok_and(|s| s.seconds > 0.0 && !s.stopped);
-        match (&self.output, playing) {
-            (Some(output), true) => {
+    fn finish(
+        &self,
+        outcome: Result<Spoken>,
+        report: impl FnOnce(Result<Spoken>) -> Report + Send + 'static,
+    ) {
+        match (&self.output, outcome) {
+            (Some(output), Ok(spoken)) if spoken.seconds > 0.0 && !spoken.stopped => {
                 let reporter = self.reporter.clone();
-                let spoken = outcome.clone();
                 // It comes even if the job's `Cancel` cuts the audio: only
                 // `Output::stop`, which this worker never calls, drops it.
                 output.notify_when_played(move || {
-                    reporter.send(Report::Spoken {
-                        id,
-                        outcome: spoken,
-                    });
+                    reporter.send(report(Ok(spoken)));
                 });
             }
-            _ => {
-                self.reporter.send(Report::Spoken { id, outcome });
+            (_, outcome) => {
+                self.reporter.send(report(outcome));
             }
         }
     }
@@ -462,7 +457,7 @@ impl Worker {
         settings: &VoiceSettings,
         cancel: &Cancel,
         queued: Instant,
-    ) -> Result<Spoken, String> {
+    ) -> Result<Spoken> {
         let mut spoken = Spoken {
             sentences: 0,
             seconds: 0.0,
@@ -480,7 +475,7 @@ impl Worker {
         let mut samples = rendered.to_f32();
         settings.louden(&mut samples);
         if self.output.is_none() {
-            self.output = Some(Output::open(rendered.rate).map_err(|e| format!("{e:#}"))?);
+            self.output = Some(Output::open(rendered.rate)?);
         }
         let output = self.output.as_ref().expect("opened above");
         spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
@@ -488,15 +483,13 @@ impl Worker {
         spoken.sentences = 1;
         spoken.stopped = false;
         spoken.cached = cached;
-        output
-            .play_until(samples, rendered.rate, cancel)
-            .map_err(|e| format!("{e:#}"))?;
+        output.play_until(samples, rendered.rate, cancel)?;
         Ok(spoken)
     }
 
     /// A phrase's samples: from the cache (`true`), else synthesized now
     /// and kept.
-    fn render(&mut self, text: &str, settings: &VoiceSettings) -> Result<(Rendered, bool), String> {
+    fn render(&mut self, text: &str, settings: &VoiceSettings) -> Result<(Rendered, bool)> {
         let key = self.phrase_key(text, settings)?;
         let bytes = self.cache_bytes;
         let cache = self.cache.get_or_insert_with(|| {
@@ -510,9 +503,7 @@ impl Worker {
         let rate = synth.sample_rate();
         let mut all = Vec::new();
         for sentence in synth.sentences(text) {
-            let samples = synth
-                .synthesize_sentence(&sentence)
-                .map_err(|e| format!("{e:#}"))?;
+            let samples = synth.synthesize_sentence(&sentence)?;
             all.extend(samples);
         }
         let rendered = Rendered::from_f32(rate, &all);
@@ -524,14 +515,14 @@ impl Worker {
 
     /// Everything that shapes a phrase's samples (not the volume, applied
     /// when it plays).
-    fn phrase_key(&mut self, text: &str, settings: &VoiceSettings) -> Result<String, String> {
+    fn phrase_key(&mut self, text: &str, settings: &VoiceSettings) -> Result<String> {
         if self.voice_id.is_none() {
             let path = self
                 .voice
                 .as_ref()
-                .ok_or_else(|| Refused::NoVoice.to_string())?;
+                .ok_or_else(|| anyhow!(Refused::NoVoice))?;
             let meta = std::fs::metadata(path)
-                .map_err(|e| format!("cannot read the voice {}: {e}", path.display()))?;
+                .with_context(|| format!("cannot read the voice {}", path.display()))?;
             let mtime = meta
                 .modified()
                 .ok()
@@ -562,7 +553,7 @@ impl Worker {
         settings: &VoiceSettings,
         at: u64,
         queued: Instant,
-    ) -> Result<Spoken, String> {
+    ) -> Result<Spoken> {
         // How the tests check that a panic in a job is caught.
         if std::env::var_os("LLM_BRIDGE_SPEECH_TEST_PANIC").is_some_and(|t| t == text) {
             panic!("LLM_BRIDGE_SPEECH_TEST_PANIC matched the text");
@@ -584,9 +575,7 @@ impl Worker {
                 break;
             }
             let synth = self.synth.as_mut().expect("loaded above");
-            let mut samples = synth
-                .synthesize_sentence(sentence)
-                .map_err(|e| format!("{e:#}"))?;
+            let mut samples = synth.synthesize_sentence(sentence)?;
             settings.louden(&mut samples);
             spoken.sentences += 1;
             spoken.seconds += samples.len() as f32 / rate as f32;
@@ -595,49 +584,43 @@ impl Worker {
                 continue;
             }
             if self.output.is_none() {
-                self.output = Some(Output::open(rate).map_err(|e| format!("{e:#}"))?);
+                self.output = Some(Output::open(rate)?);
             }
             let output = self.output.as_ref().expect("opened above");
             if spoken.first_audio_ms.is_none() {
                 spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
             }
-            output
-                .play_until(samples, rate, &self.cancel)
-                .map_err(|e| format!("{e:#}"))?;
+            output.play_until(samples, rate, &self.cancel)?;
         }
         if let Some(path) = out {
             if !spoken.stopped {
-                llm_bridge_speech::wav::write(&path, rate, &all).map_err(|e| format!("{e:#}"))?;
+                llm_bridge_speech::wav::write(&path, rate, &all)?;
             }
         }
         Ok(spoken)
     }
 
     /// The synthesizer, speaking with `settings`.
-    fn tuned(&mut self, settings: &VoiceSettings) -> Result<&mut Synthesizer, String> {
+    fn tuned(&mut self, settings: &VoiceSettings) -> Result<&mut Synthesizer> {
         self.synthesizer()?;
         let voice_config = self.voice_config.as_ref().expect("loaded with the voice");
         let synth = self.synth.as_mut().expect("loaded above");
-        settings
-            .apply(synth, voice_config)
-            .map_err(|e| format!("{e:#}"))?;
+        settings.apply(synth, voice_config)?;
         Ok(synth)
     }
 
     /// The synthesizer, loading the voice on first use.
-    fn synthesizer(&mut self) -> Result<&mut Synthesizer, String> {
+    fn synthesizer(&mut self) -> Result<&mut Synthesizer> {
         if self.synth.is_none() {
             let path = self
                 .voice
                 .as_ref()
-                .ok_or_else(|| Refused::NoVoice.to_string())?;
+                .ok_or_else(|| anyhow!(Refused::NoVoice))?;
             let started = Instant::now();
-            let voice = Voice::load(path).map_err(|e| format!("{e:#}"))?;
+            let voice = Voice::load(path)?;
             let voice_config = voice.config().clone();
-            let mut synth = Synthesizer::new(voice).map_err(|e| format!("{e:#}"))?;
-            synth
-                .set_max_ids(self.max_ids)
-                .map_err(|e| format!("{e:#}"))?;
+            let mut synth = Synthesizer::new(voice)?;
+            synth.set_max_ids(self.max_ids)?;
             let ms = started.elapsed().as_millis() as u64;
             crate::log::log(format_args!("speech: loaded {} in {ms} ms", path.display()));
             self.reporter.send(Report::Loaded { ms });

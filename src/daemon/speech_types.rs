@@ -26,9 +26,6 @@ pub struct CacheFigures {
     pub hits: u64,
 }
 
-/// Notification ids carry this bit, `say` ids do not: one report type serves both.
-pub const PHRASE_ID: u64 = 1 << 63;
-
 /// Why a job was not queued.
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(not(feature = "speech"), allow(dead_code))]
