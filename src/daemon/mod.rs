@@ -663,15 +663,12 @@ impl Daemon {
         let speech_changed = !config.speech.same_engine(&self.config.speech);
         self.config = config;
         if speech_changed {
-            if let Some(mut old) = self.speech.take() {
-                old.stop();
-                // Its thread ends after its current sentence: wait for
-                // that elsewhere, never in the loop.
-                let _ = std::thread::Builder::new()
-                    .name("llm-bridge-speech-end".into())
-                    .spawn(move || drop(old));
+            // The running worker takes the new engine itself: no thread is
+            // left to end the old one.
+            match &mut self.speech {
+                Some(speech) => speech.reconfigure(&self.config.speech),
+                None => self.start_speech(),
             }
-            self.start_speech();
         }
         log(format_args!("config reloaded"));
         // The style may have changed: publish at once.

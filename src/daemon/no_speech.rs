@@ -35,6 +35,8 @@ impl Speech {
 
     pub fn stop(&mut self) {}
 
+    pub fn reconfigure(&mut self, _config: &SpeechConfig) {}
+
     pub fn notify(
         &mut self,
         _id: u64,

@@ -34,6 +34,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -63,6 +64,9 @@ enum Job {
     },
     /// Load the voice now (`[speech] enabled`), not at the first `say`.
     Load,
+    /// A new engine waits in [`Speech::next_engine`]; the worker takes it
+    /// before any job, so this only wakes it.
+    Reconfigure,
     /// A spoken notification: from the phrase cache when it is there.
     Notify {
         id: u64,
@@ -86,7 +90,7 @@ impl Job {
     fn rank(&self) -> (u8, u8) {
         match self {
             Job::Notify { urgency, .. } => (2, *urgency),
-            Job::Say { .. } | Job::Load => (1, 0),
+            Job::Say { .. } | Job::Load | Job::Reconfigure => (1, 0),
             Job::Prepare { .. } => (0, 0),
         }
     }
@@ -115,6 +119,28 @@ pub struct Speech {
     has_voice: bool,
     /// Notifications queued or playing, oldest first.
     phrases: Vec<Queued>,
+    /// The engine a reload asks for, until the worker takes it.
+    next_engine: Arc<Mutex<Option<Engine>>>,
+}
+
+/// What the worker speaks with: the parts of `[speech]` that a reload
+/// hands to the running worker (the rest is read per job).
+struct Engine {
+    voice: Option<PathBuf>,
+    max_ids: usize,
+    close_after: std::time::Duration,
+    cache_bytes: u64,
+}
+
+impl Engine {
+    fn from_config(config: &SpeechConfig) -> Engine {
+        Engine {
+            voice: config.voice_path(),
+            max_ids: config.max_ids,
+            close_after: config.close_after(),
+            cache_bytes: (config.cache_mib * 1024.0 * 1024.0) as u64,
+        }
+    }
 }
 
 impl Speech {
@@ -122,32 +148,29 @@ impl Speech {
     pub fn spawn(config: &SpeechConfig, reporter: Reporter) -> std::io::Result<Speech> {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let cancel = Cancel::default();
-        let voice = config.voice_path();
-        let has_voice = voice.is_some();
-        let (max_ids, close_after) = (config.max_ids, config.close_after());
-        let cache_bytes = (config.cache_mib * 1024.0 * 1024.0) as u64;
+        let engine = Engine::from_config(config);
+        let has_voice = engine.voice.is_some();
         if config.enabled && has_voice {
             // First in the queue: loaded before any `say` is taken.
             let _ = tx.try_send(Job::Load);
         }
-        let thread_cancel = cancel.clone();
+        let next_engine = Arc::new(Mutex::new(None));
+        let (thread_cancel, thread_next_engine) = (cancel.clone(), Arc::clone(&next_engine));
         let thread = std::thread::Builder::new()
             .name("llm-bridge-speech".into())
             .spawn(move || {
                 // The voice, espeak-ng and the device are made on this thread
                 // and never leave it.
                 let worker = Worker {
-                    voice,
+                    engine,
+                    next_engine: thread_next_engine,
                     voice_config: None,
-                    max_ids,
-                    close_after,
                     cancel: thread_cancel,
                     reporter,
                     synth: None,
                     output: None,
                     pending: VecDeque::new(),
                     cache: None,
-                    cache_bytes,
                     voice_id: None,
                 };
                 worker.run(rx);
@@ -158,7 +181,30 @@ impl Speech {
             thread: Some(thread),
             has_voice,
             phrases: Vec::new(),
+            next_engine,
         })
+    }
+
+    /// Makes the worker speak with a new `[speech]` engine (another voice,
+    /// scales, cache size...): everything queued is cut, and the worker
+    /// drops its voice and takes the new one on this same thread, before
+    /// its next job. Never blocks, never starts a thread.
+    pub fn reconfigure(&mut self, config: &SpeechConfig) {
+        self.stop();
+        let engine = Engine::from_config(config);
+        self.has_voice = engine.voice.is_some();
+        *self
+            .next_engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(engine);
+        if let Some(jobs) = &self.jobs {
+            // Wakes the worker. With the queue full it needs no waking: it
+            // looks at the new engine before the next job it takes.
+            let _ = jobs.try_send(Job::Reconfigure);
+            if config.enabled && self.has_voice {
+                let _ = jobs.try_send(Job::Load);
+            }
+        }
     }
 
     /// Queues a `say`; never blocks.
@@ -304,11 +350,11 @@ impl Drop for Speech {
 
 /// The thread's own state: nothing here is shared with the loop.
 struct Worker {
-    voice: Option<PathBuf>,
+    engine: Engine,
+    /// Where a reload leaves the next engine.
+    next_engine: Arc<Mutex<Option<Engine>>>,
     /// The loaded voice's config: its own scales and its speakers.
     voice_config: Option<llm_bridge_speech::VoiceConfig>,
-    max_ids: usize,
-    close_after: std::time::Duration,
     cancel: Cancel,
     reporter: Reporter,
     synth: Option<Synthesizer>,
@@ -318,7 +364,6 @@ struct Worker {
     /// Made at its first use: a daemon that never speaks a notification
     /// never creates the cache directory.
     cache: Option<PhraseCache>,
-    cache_bytes: u64,
     /// The voice file as the cache keys know it: path, size, mtime.
     voice_id: Option<String>,
 }
@@ -337,7 +382,7 @@ impl Worker {
     fn next_job(&mut self, jobs: &Receiver<Job>) -> Option<Job> {
         while self.pending.is_empty() {
             let job = if self.output.is_some() {
-                match jobs.recv_timeout(self.close_after) {
+                match jobs.recv_timeout(self.engine.close_after) {
                     Ok(job) => job,
                     Err(RecvTimeoutError::Timeout) => {
                         // Silence for a while: close the device (until the
@@ -361,6 +406,14 @@ impl Worker {
                 Err(TryRecvError::Disconnected) => return None,
             }
         }
+        let next_engine = self
+            .next_engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(engine) = next_engine {
+            self.reconfigure(engine);
+        }
         let best = (0..self.pending.len())
             .rev()
             .max_by_key(|i| self.pending[*i].rank())
@@ -368,9 +421,23 @@ impl Worker {
         self.pending.remove(best)
     }
 
+    /// Drops the voice, the device and the phrase cache's handle, and
+    /// speaks with `engine` from the next job on. Nothing else holds
+    /// espeak-ng's global state, so the new voice can take it.
+    fn reconfigure(&mut self, engine: Engine) {
+        self.synth = None;
+        self.voice_config = None;
+        self.voice_id = None;
+        self.output = None;
+        self.cache = None;
+        self.engine = engine;
+    }
+
     /// Does one job, through [`Worker::run_job`], and reports its outcome.
     fn carry_out(&mut self, job: Job) {
         match job {
+            // Taken in `next_job` already.
+            Job::Reconfigure => {}
             Job::Load => {
                 // Ready for a short phrase at once: the plans of the two
                 // smallest buckets (up to 128 ids) are built now, not by
@@ -491,7 +558,7 @@ impl Worker {
     /// and kept.
     fn render(&mut self, text: &str, settings: &VoiceSettings) -> Result<(Rendered, bool)> {
         let key = self.phrase_key(text, settings)?;
-        let bytes = self.cache_bytes;
+        let bytes = self.engine.cache_bytes;
         let cache = self.cache.get_or_insert_with(|| {
             let dir = crate::paths::cache_home().map(|d| d.join("phrases"));
             PhraseCache::new(dir, bytes, MEMORY_BYTES)
@@ -518,6 +585,7 @@ impl Worker {
     fn phrase_key(&mut self, text: &str, settings: &VoiceSettings) -> Result<String> {
         if self.voice_id.is_none() {
             let path = self
+                .engine
                 .voice
                 .as_ref()
                 .ok_or_else(|| anyhow!(Refused::NoVoice))?;
@@ -613,6 +681,7 @@ impl Worker {
     fn synthesizer(&mut self) -> Result<&mut Synthesizer> {
         if self.synth.is_none() {
             let path = self
+                .engine
                 .voice
                 .as_ref()
                 .ok_or_else(|| anyhow!(Refused::NoVoice))?;
@@ -620,7 +689,7 @@ impl Worker {
             let voice = Voice::load(path)?;
             let voice_config = voice.config().clone();
             let mut synth = Synthesizer::new(voice)?;
-            synth.set_max_ids(self.max_ids)?;
+            synth.set_max_ids(self.engine.max_ids)?;
             let ms = started.elapsed().as_millis() as u64;
             crate::log::log(format_args!("speech: loaded {} in {ms} ms", path.display()));
             self.reporter.send(Report::Loaded { ms });
@@ -652,4 +721,92 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::reports::Reports;
+    use mio::{Events, Poll, Token, Waker};
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// The PyPI test voice (scripts/fetch-test-voice):
+    /// `$LLM_BRIDGE_TEST_VOICE`, else the test cache's.
+    fn test_voice() -> PathBuf {
+        let path = std::env::var_os("LLM_BRIDGE_TEST_VOICE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let cache = std::env::var_os("LLM_BRIDGE_TEST_CACHE")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| {
+                        std::env::var_os("XDG_CACHE_HOME")
+                            .map(PathBuf::from)
+                            .unwrap_or_else(|| {
+                                PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+                            })
+                            .join("llm-bridge-test")
+                    });
+                cache.join("voice/en_US-joe-medium.onnx")
+            });
+        assert!(
+            path.is_file(),
+            "the test voice is missing at {}: run scripts/fetch-test-voice",
+            path.display()
+        );
+        path
+    }
+
+    /// The outcome of `say` request `id`, waiting on a real poll for the
+    /// worker's wake (the timeout only bounds a failure).
+    fn said(poll: &mut Poll, reports: &Reports, id: u64) -> Result<Spoken> {
+        let mut events = Events::with_capacity(4);
+        loop {
+            for report in reports.drain() {
+                if let Report::Said { id: got, outcome } = report {
+                    assert_eq!(got, id);
+                    return outcome;
+                }
+            }
+            poll.poll(&mut events, Some(Duration::from_secs(60)))
+                .unwrap();
+            assert!(!events.is_empty(), "no report within 60 s");
+        }
+    }
+
+    #[test]
+    fn a_reload_gives_the_running_worker_its_new_voice() {
+        let mut poll = Poll::new().unwrap();
+        let reports = Reports::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.onnx");
+        let config = |voice: &Path| SpeechConfig {
+            voice: voice.to_str().unwrap().into(),
+            ..SpeechConfig::default()
+        };
+        let mut speech = Speech::spawn(&config(&missing), reports.reporter()).unwrap();
+        let settings = VoiceSettings::from_config(&SpeechConfig::default());
+        let out = dir.path().join("said.wav");
+        let say = |speech: &Speech, id| {
+            speech
+                .say(id, "Hello.".into(), Some(out.clone()), settings.clone())
+                .unwrap();
+        };
+
+        say(&speech, 1);
+        let e = said(&mut poll, &reports, 1).unwrap_err();
+        assert!(one_line(&e).contains("missing.onnx"), "{e:#}");
+
+        let thread = speech.thread.as_ref().unwrap().thread().id();
+        speech.reconfigure(&config(&test_voice()));
+        say(&speech, 2);
+        let spoken = said(&mut poll, &reports, 2).unwrap();
+        assert_eq!((spoken.sentences, spoken.stopped), (1, false));
+        assert!(out.is_file(), "written with the new voice");
+        assert_eq!(
+            speech.thread.as_ref().unwrap().thread().id(),
+            thread,
+            "the same thread"
+        );
+    }
 }
