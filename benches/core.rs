@@ -1,10 +1,10 @@
 //! Micro-benchmarks of the hot path's pieces: `cargo bench`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use llm_bridge::module::render;
-use llm_bridge::state::{Input, State};
+use llm_bridge_core::module::render;
+use llm_bridge_core::state::{Input, State};
 use llm_bridge_hooks::hook_input::event_from_hook_json;
-use llm_bridge_hooks::wire::{Event, EventKind, Message};
+use llm_bridge_protocol::wire::{Event, EventKind, Message};
 use std::hint::black_box;
 
 /// A PostToolUse payload whose `tool_response` is `size` bytes of output.
@@ -106,10 +106,10 @@ fn snapshot(c: &mut Criterion) {
 }
 
 fn statusline(c: &mut Criterion) {
-    use llm_bridge_hooks::json_value::Json;
     use llm_bridge_hooks::statusline::render::{render, RenderOptions};
     use llm_bridge_hooks::statusline::template::Segment;
     use llm_bridge_hooks::statusline::StatusInput;
+    use llm_bridge_protocol::json_value::Json;
     let raw = include_bytes!("../tests/samples/statusline.json");
     let template = Segment::default_format();
     let options = RenderOptions::default();

@@ -15,13 +15,13 @@
 //! `LLM_BRIDGE_BENCH_ROLE=waybar` it names itself `waybar` and appends the
 //! arrival time of each SIGRTMIN+8 to a file.
 
-use llm_bridge::local_time::wall_clock_ms;
-use llm_bridge::snapshot;
-use llm_bridge::state::{Input, State};
-use llm_bridge_hooks::json_value::Json;
+use llm_bridge_core::local_time::wall_clock_ms;
+use llm_bridge_core::snapshot;
+use llm_bridge_core::state::{Input, State};
 use llm_bridge_hooks::send::{send_datagram, SEND_TIMEOUT};
 use llm_bridge_hooks::statusline::input::StatusInput;
-use llm_bridge_hooks::wire::{Event, EventKind, Message};
+use llm_bridge_protocol::json_value::Json;
+use llm_bridge_protocol::wire::{Event, EventKind, Message};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};

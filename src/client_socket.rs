@@ -11,8 +11,8 @@
 //! dropped; one left by a killed command is removed by the next command
 //! with its PID, or by the daemon when a push to it is refused.
 
-use crate::error::{Context, Result};
-use crate::paths::Paths;
+use llm_bridge_core::error::{Context, Result};
+use llm_bridge_core::paths::Paths;
 use std::ops::Deref;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};

@@ -4,9 +4,10 @@
 //! and one reply back within a deadline.
 
 use crate::client_socket::ClientSocket;
-use crate::error::one_line;
-use crate::paths::Paths;
-use llm_bridge_hooks::wire::Message;
+use llm_bridge_core::error::one_line;
+use llm_bridge_core::paths::Paths;
+use llm_bridge_protocol::reply::Reply;
+use llm_bridge_protocol::wire::Message;
 use std::io::ErrorKind;
 use std::time::Duration;
 
@@ -45,7 +46,13 @@ impl std::fmt::Display for RequestError {
 }
 
 /// Sends `message` to the daemon at `paths.socket` and returns its reply.
-pub fn request(paths: &Paths, message: &Message) -> Result<Vec<u8>, RequestError> {
+pub fn request(paths: &Paths, message: &Message) -> Result<Reply, RequestError> {
+    let bytes = request_bytes(paths, message)?;
+    Reply::decode(&bytes).map_err(|e| RequestError::Invalid(e.to_string()))
+}
+
+/// Like [`request`], with the reply's bytes as they came.
+fn request_bytes(paths: &Paths, message: &Message) -> Result<Vec<u8>, RequestError> {
     let sock = ClientSocket::bind(paths).map_err(|e| RequestError::Invalid(one_line(&e)))?;
     if let Err(e) = sock.connect(&paths.socket) {
         return Err(match e.raw_os_error() {

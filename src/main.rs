@@ -2,13 +2,13 @@
 //! the hook fallback, status, installation and history.
 
 use clap::{Parser, Subcommand};
-use llm_bridge::apply;
 use llm_bridge::commands::{history, install, lifecycle, mute, say, status, waybar};
-use llm_bridge::config::{Config, DEFAULT_CONFIG_TOML};
 use llm_bridge::daemon::{Daemon, Options};
-use llm_bridge::error::{one_line, Result};
-use llm_bridge::paths::Paths;
-use llm_bridge_hooks::wire::{MuteAction, SayTuning};
+use llm_bridge_core::apply;
+use llm_bridge_core::config::{Config, DEFAULT_CONFIG_TOML};
+use llm_bridge_core::error::{one_line, Result};
+use llm_bridge_core::paths::Paths;
+use llm_bridge_protocol::wire::{MuteAction, SayTuning};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;

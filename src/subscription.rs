@@ -16,10 +16,11 @@
 
 use crate::client_socket::ClientSocket;
 use crate::datagram;
-use crate::error::{Context, Result};
-use crate::paths::Paths;
-use crate::publish;
-use llm_bridge_hooks::wire::{reply, Message};
+use llm_bridge_core::error::{Context, Result};
+use llm_bridge_core::paths::Paths;
+use llm_bridge_core::publish;
+use llm_bridge_protocol::reply::Reply;
+use llm_bridge_protocol::wire::Message;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -168,15 +169,17 @@ impl Subscription {
             match datagram::recv_from(self.socket.as_raw_fd(), &mut self.buf) {
                 Ok(r) => {
                     let body = &self.buf[..r.len.min(self.buf.len())];
-                    let Some(module) = body.strip_prefix(reply::MODULE.as_bytes()) else {
-                        continue;
+                    let module = match Reply::decode(body) {
+                        Ok(Reply::Module(module)) => {
+                            usable_push(module.as_bytes(), r.truncated).map(str::to_string)
+                        }
+                        // Cut inside a character: not readable, but a push.
+                        Err(_) if r.truncated => None,
+                        _ => continue,
                     };
                     // Cut, or not what the daemon sends: the file holds the
                     // same module.
-                    newest = Some(match usable_push(module, r.truncated) {
-                        Some(m) => m.to_string(),
-                        None => publish::current_module(&self.paths),
-                    });
+                    newest = Some(module.unwrap_or_else(|| publish::current_module(&self.paths)));
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => return newest,

@@ -2,9 +2,9 @@
 //! `[speech]` and a `say`'s own options. The daemon's speech worker and
 //! `say` without a daemon apply them the same way.
 
-use crate::config::SpeechConfig;
-use crate::error::{anyhow, Result};
-use llm_bridge_hooks::wire::SayTuning;
+use llm_bridge_core::config::SpeechConfig;
+use llm_bridge_core::error::{anyhow, Result};
+use llm_bridge_protocol::wire::SayTuning;
 #[cfg(feature = "speech")]
 use llm_bridge_speech::{Scales, Synthesizer, VoiceConfig};
 

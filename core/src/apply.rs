@@ -22,7 +22,7 @@ use crate::snapshot;
 use crate::state::Input;
 use crate::state_lock::StateLock;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
-use llm_bridge_hooks::wire::{Message, MAX_DATAGRAM};
+use llm_bridge_protocol::wire::{Message, MAX_DATAGRAM};
 use std::io::Read;
 use std::time::{Duration, Instant};
 

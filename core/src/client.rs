@@ -12,7 +12,7 @@
 
 use crate::state::Process;
 use llm_bridge_hooks::proc_stat;
-use llm_bridge_hooks::wire::Event;
+use llm_bridge_protocol::wire::Event;
 
 /// Sets the event's `ppid` and `pstart` from its `parent`, unless the
 /// sender named the process itself. `known` is the session's process as
@@ -42,7 +42,7 @@ pub fn name_client(event: &mut Event, known: Option<Process>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use llm_bridge_hooks::wire::EventKind;
+    use llm_bridge_protocol::wire::EventKind;
 
     fn event(parent: Option<u32>) -> Event {
         let mut e = Event::new(EventKind::Submit, "s");

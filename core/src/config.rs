@@ -8,7 +8,7 @@ use crate::error::{Context, Error, Result};
 pub use crate::module::ModuleStyle;
 use llm_bridge_hooks::statusline::template::Segment;
 use llm_bridge_hooks::statusline::StatuslineConfig;
-use llm_bridge_hooks::template::Template;
+use llm_bridge_protocol::template::Template;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! `&`, `<` and `>` from project or tool names are escaped.
 
 use crate::state::{Aggregate, Millis, Session, SessionState, State};
-use llm_bridge_hooks::template::{Piece, Template, TemplateError};
+use llm_bridge_protocol::template::{Piece, Template, TemplateError};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt::Write as _;
 
@@ -105,7 +105,7 @@ const FIELDS: [(Field, &str); 8] = [
 ];
 
 /// The tooltip line template, parsed once when the config is read, by the
-/// one template reader ([`llm_bridge_hooks::template`]). Placeholders:
+/// one template reader ([`llm_bridge_protocol::template`]). Placeholders:
 /// {project} {state} {tool} {since} {subagents} {model} {cost} {context};
 /// the optional ones expand to nothing or to their text with its separator.
 #[derive(Clone, Debug, PartialEq)]
@@ -338,7 +338,7 @@ fn tooltip_line(s: &Session, utc_offset_secs: i64, template: &Tooltip) -> String
 }
 
 fn short_id(id: &str) -> &str {
-    llm_bridge_hooks::wire::truncate_head(id, 8)
+    llm_bridge_protocol::wire::truncate_head(id, 8)
 }
 
 /// `HH:MM:SS` local time of a wall-clock instant.
@@ -388,7 +388,7 @@ pub fn escape_markup(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::state::Input;
-    use llm_bridge_hooks::wire::{Event, EventKind, Status};
+    use llm_bridge_protocol::wire::{Event, EventKind, Status};
     use serde_json::Value;
 
     fn apply(

@@ -42,7 +42,7 @@ pub fn save(path: &Path, state: &State) -> Result<()> {
 mod tests {
     use super::*;
     use crate::state::Input;
-    use llm_bridge_hooks::wire::{Event, EventKind};
+    use llm_bridge_protocol::wire::{Event, EventKind};
 
     #[test]
     fn round_trip_missing_and_corrupt() {

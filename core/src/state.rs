@@ -10,7 +10,7 @@
 //! sessions. The rules are the table in `docs/protocol.md`.
 
 use crate::announce::{Announcement, Hush, Mute, Occasion};
-use llm_bridge_hooks::wire::{Event, EventKind, Message, MuteAction, Status};
+use llm_bridge_protocol::wire::{Event, EventKind, Message, MuteAction, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -10,7 +10,7 @@ use crate::publish::current_module;
 use crate::waybar_signal::WAYBAR_NAMES;
 use llm_bridge_hooks::proc_stat;
 use llm_bridge_hooks::send::send_datagram_nonblocking;
-use llm_bridge_hooks::wire::Message;
+use llm_bridge_protocol::wire::Message;
 use std::io::Write;
 
 /// Prints the current module once, then names this process's Waybar to the

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use llm_bridge_hooks::hook_input::event_from_hook_json;
-use llm_bridge_hooks::json_scan::{scan_top_level, Scanner};
+use llm_bridge_protocol::json_scan::{scan_top_level, Scanner};
 
 const KEYS: [&str; 3] = ["session_id", "hook_event_name", "tool_use_id"];
 

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llm_bridge_hooks::json_value::Json;
+use llm_bridge_protocol::json_value::Json;
 use llm_bridge_hooks::statusline::input::StatusInput;
 
 fuzz_target!(|data: &[u8]| {

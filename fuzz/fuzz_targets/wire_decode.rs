@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llm_bridge_hooks::wire::Message;
+use llm_bridge_protocol::wire::Message;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(message) = Message::decode(data) {

@@ -1,7 +1,7 @@
 //! Turns the JSON a Claude Code hook reads on stdin into an [`Event`].
 
-use crate::json_scan::{ScanError, Scanner};
-use crate::wire::{Event, EventKind};
+use llm_bridge_protocol::json_scan::{ScanError, Scanner};
+use llm_bridge_protocol::wire::{Event, EventKind};
 use std::io::{ErrorKind, Read};
 
 /// The top-level fields the bridge reads from a hook payload.

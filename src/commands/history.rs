@@ -1,8 +1,8 @@
 //! `llm-bridge history [--today]`: finished sessions as a table.
 
-use crate::error::{Error, Result};
-use crate::history::{self, Record};
-use crate::local_time::local_date_time;
+use llm_bridge_core::error::{Error, Result};
+use llm_bridge_core::history::{self, Record};
+use llm_bridge_core::local_time::local_date_time;
 use std::fmt::Write as _;
 
 pub fn history(today: bool) -> Result<i32> {
@@ -15,7 +15,7 @@ pub fn history(today: bool) -> Result<i32> {
             path.display()
         );
     }
-    let now = crate::local_time::wall_clock_ms() / 1000;
+    let now = llm_bridge_core::local_time::wall_clock_ms() / 1000;
     let today_date = local_date_time(now as i64).0;
     let shown: Vec<&Record> = records
         .iter()

@@ -13,8 +13,8 @@ mod json_text;
 mod merge;
 mod settings_file;
 
-use crate::error::{Context, Error, Result};
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_core::error::{Context, Error, Result};
+use llm_bridge_protocol::wire::EventKind;
 use merge::{Block, StatusLineOutcome};
 use settings_file::SettingsFile;
 use std::path::{Path, PathBuf};

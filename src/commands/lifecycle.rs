@@ -1,10 +1,11 @@
 //! `llm-bridge start`, `stop` and `reload`.
 
-use crate::append_file;
 use crate::control::{request, RequestError};
-use crate::error::{anyhow, one_line, Context, Result};
-use crate::paths::Paths;
-use llm_bridge_hooks::wire::{reply, Message};
+use llm_bridge_core::append_file;
+use llm_bridge_core::error::{anyhow, one_line, Context, Result};
+use llm_bridge_core::paths::Paths;
+use llm_bridge_protocol::reply::Reply;
+use llm_bridge_protocol::wire::Message;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,13 +20,13 @@ pub const LOG_LIMIT: u64 = 1 << 20;
 
 /// `$XDG_STATE_HOME/llm-bridge/daemon.log` (default `~/.local/state`).
 pub fn log_path() -> Option<PathBuf> {
-    crate::paths::state_home().map(|dir| dir.join("daemon.log"))
+    llm_bridge_core::paths::state_home().map(|dir| dir.join("daemon.log"))
 }
 
 /// The PID of a daemon that answers a ping, if any.
 fn running_pid(paths: &Paths) -> Option<u32> {
     match request(paths, &Message::Ping) {
-        Ok(r) if r == reply::PONG.as_bytes() => Some(read_pid(&paths.pid_file).unwrap_or(0)),
+        Ok(Reply::Pong) => Some(read_pid(&paths.pid_file).unwrap_or(0)),
         _ => None,
     }
 }
@@ -137,8 +138,8 @@ pub fn stop(paths: &Paths) -> Result<i32> {
     };
     let (pid, inherited) = (status.pid, status.socket_activated);
     match request(paths, &Message::Shutdown) {
-        Ok(r) if r == reply::OK.as_bytes() => {}
-        Ok(r) => return Err(anyhow!("unexpected reply: {}", String::from_utf8_lossy(&r))),
+        Ok(Reply::Ok) => {}
+        Ok(r) => return Err(anyhow!("unexpected reply to SHUTDOWN: {r:?}")),
         Err(e) => return Err(e.into()),
     }
     let deadline = Instant::now() + DEADLINE;
@@ -172,16 +173,15 @@ fn clean_stale(paths: &Paths) {
 /// Asks the daemon to reread its config. Exit 0 done, 1 not running, 2 invalid config.
 pub fn reload(paths: &Paths) -> Result<i32> {
     match request(paths, &Message::Reload) {
-        Ok(r) if r == reply::OK.as_bytes() => {
+        Ok(Reply::Ok) => {
             println!("config reloaded");
             Ok(0)
         }
-        Ok(r) => {
-            let text = String::from_utf8_lossy(&r);
-            let reason = text.strip_prefix(reply::ERROR).unwrap_or(&text);
+        Ok(Reply::Error(reason)) => {
             eprintln!("llm-bridge: {reason}; the daemon keeps its running config");
             Ok(2)
         }
+        Ok(r) => Err(anyhow!("unexpected reply to RELOAD: {r:?}")),
         Err(RequestError::NotRunning) => {
             eprintln!("llm-bridge: the daemon is not running");
             Ok(1)

@@ -7,33 +7,28 @@
 //! under the lock, as the hook's fallback does, and a daemon started later
 //! keeps it.
 
-use crate::apply::apply_input;
-use crate::config::Config;
 use crate::control::{request, RequestError};
-use crate::error::{anyhow, bail, one_line, Result};
-use crate::local_time::{utc_offset_secs, wall_clock_ms};
-use crate::module::clock;
-use crate::paths::Paths;
-use crate::snapshot;
-use crate::state::Input;
-use llm_bridge_hooks::wire::{reply, Message, MuteAction};
+use llm_bridge_core::apply::apply_input;
+use llm_bridge_core::config::Config;
+use llm_bridge_core::error::{anyhow, bail, one_line, Result};
+use llm_bridge_core::local_time::{utc_offset_secs, wall_clock_ms};
+use llm_bridge_core::module::clock;
+use llm_bridge_core::paths::Paths;
+use llm_bridge_core::snapshot;
+use llm_bridge_core::state::Input;
+use llm_bridge_protocol::reply::Reply;
+use llm_bridge_protocol::wire::{Message, MuteAction};
 use std::time::Duration;
 
 pub fn mute(paths: &Paths, action: MuteAction, duration: Option<Duration>) -> Result<i32> {
     // A year at most, as the daemon takes it.
     let secs = duration.map(|d| d.as_secs().clamp(1, 366 * 86_400));
     let message = Message::Mute { action, secs };
-    let answer = match request(paths, &message) {
-        Ok(r) => {
-            let text = String::from_utf8_lossy(&r).into_owned();
-            match text.strip_prefix(reply::OK).map(str::trim) {
-                Some(state) => state.to_string(),
-                None => bail!(
-                    "the daemon refused: {}",
-                    text.strip_prefix(reply::ERROR).unwrap_or(&text)
-                ),
-            }
-        }
+    // Off (`None`), until unmuted (`Some(None)`), or until a time.
+    let mute = match request(paths, &message) {
+        Ok(Reply::Mute(mute)) => mute,
+        Ok(Reply::Error(why)) => bail!("the daemon refused: {why}"),
+        Ok(other) => bail!("unexpected reply to MUTE: {other:?}"),
         Err(RequestError::NotRunning) => {
             let now = wall_clock_ms();
             let until = secs.map(|s| now + s * 1000);
@@ -50,26 +45,17 @@ pub fn mute(paths: &Paths, action: MuteAction, duration: Option<Duration>) -> Re
                 ));
             }
             let (state, _) = snapshot::load(&paths.state_json)?;
-            match state.mute(now) {
-                Some(m) => match m.until {
-                    Some(t) => format!("muted until {t}"),
-                    None => "muted".to_string(),
-                },
-                None => "unmuted".to_string(),
-            }
+            state.mute(now).map(|m| m.until)
         }
         Err(e) => return Err(e.into()),
     };
-    // "muted until MILLIS" reads better as a local time.
-    let shown = match answer
-        .strip_prefix("muted until ")
-        .and_then(|t| t.parse::<u64>().ok())
-    {
-        Some(t) => format!(
+    let shown = match mute {
+        None => "unmuted".to_string(),
+        Some(None) => "muted".to_string(),
+        Some(Some(t)) => format!(
             "muted until {}",
             clock(t, utc_offset_secs((t / 1000) as i64))
         ),
-        None => answer,
     };
     println!("spoken notifications {shown}");
     Ok(0)

@@ -7,14 +7,15 @@
 //! itself, inline: load the voice, synthesize, play or write.
 
 use crate::client_socket::ClientSocket;
-#[cfg(feature = "speech")]
-use crate::config::Config;
 use crate::control::{request, RequestError, REPLY_TIMEOUT};
-use crate::error::{anyhow, bail, Context, Result};
-use crate::paths::Paths;
 #[cfg(feature = "speech")]
 use crate::voice_settings::VoiceSettings;
-use llm_bridge_hooks::wire::{reply, Message, SayTuning, MAX_SAY_TEXT};
+#[cfg(feature = "speech")]
+use llm_bridge_core::config::Config;
+use llm_bridge_core::error::{anyhow, bail, Context, Result};
+use llm_bridge_core::paths::Paths;
+use llm_bridge_protocol::reply::Reply;
+use llm_bridge_protocol::wire::{Message, SayTuning, MAX_SAY_TEXT};
 #[cfg(feature = "speech")]
 use llm_bridge_speech::audio::Output;
 #[cfg(feature = "speech")]
@@ -102,11 +103,11 @@ pub fn say(
 /// Cuts the daemon's speech.
 pub fn stop(paths: &Paths) -> Result<i32> {
     match request(paths, &Message::SayStop) {
-        Ok(r) if r == reply::OK.as_bytes() => {
+        Ok(Reply::Ok) => {
             println!("speech stopped");
             Ok(0)
         }
-        Ok(r) => Err(anyhow!("unexpected reply: {}", String::from_utf8_lossy(&r))),
+        Ok(r) => Err(anyhow!("unexpected reply to SAYSTOP: {r:?}")),
         Err(RequestError::NotRunning) => {
             eprintln!("llm-bridge: the daemon is not running: nothing speaks");
             Ok(1)
@@ -130,7 +131,7 @@ fn through_daemon(paths: &Paths, text: &str, options: &SayOptions) -> Result<Opt
     for (i, part) in parts.iter().enumerate() {
         // A long text: at most IN_FLIGHT parts wait in the daemon.
         while i - progress.done >= IN_FLIGHT {
-            progress.take(&receive(&sock, &mut buf, SPEECH_TIMEOUT)?)?;
+            progress.take(receive(&sock, &mut buf, SPEECH_TIMEOUT)?)?;
             if progress.stopped {
                 return Ok(Some(progress.describe()));
             }
@@ -146,7 +147,7 @@ fn through_daemon(paths: &Paths, text: &str, options: &SayOptions) -> Result<Opt
             Err(e) => return Err(e).context("cannot talk to the daemon"),
         }
         while progress.queued <= i {
-            progress.take(&receive(&sock, &mut buf, REPLY_TIMEOUT)?)?;
+            progress.take(receive(&sock, &mut buf, REPLY_TIMEOUT)?)?;
         }
     }
     // Speech plays on without us.
@@ -156,13 +157,13 @@ fn through_daemon(paths: &Paths, text: &str, options: &SayOptions) -> Result<Opt
         ));
     }
     while progress.done < parts.len() && !progress.stopped {
-        progress.take(&receive(&sock, &mut buf, SPEECH_TIMEOUT)?)?;
+        progress.take(receive(&sock, &mut buf, SPEECH_TIMEOUT)?)?;
     }
     Ok(Some(progress.describe()))
 }
 
 /// The daemon's answers to the parts of one `say`, added up. Answers come
-/// in order: `QUEUED` for each part as it is taken, then `OK` (or `ERROR`)
+/// in order: `QUEUED` for each part as it is taken, then `SAID` (or `ERROR`)
 /// for each as it has played.
 #[derive(Debug, Default)]
 struct Progress {
@@ -174,29 +175,22 @@ struct Progress {
 }
 
 impl Progress {
-    fn take(&mut self, answer: &str) -> Result<()> {
-        if answer == reply::QUEUED {
-            self.queued += 1;
-            return Ok(());
-        }
-        let Some(said) = answer.strip_prefix(reply::OK) else {
-            return Err(refusal(answer));
-        };
-        // `3 sentence(s), 4.2 s` or `stopped after 1 sentence(s), 1.3 s`.
-        let said = said.trim();
-        let figures = match said.strip_prefix("stopped after ") {
-            Some(rest) => {
-                self.stopped = true;
-                rest
+    fn take(&mut self, answer: Reply) -> Result<()> {
+        match answer {
+            Reply::Queued => self.queued += 1,
+            Reply::Said {
+                sentences,
+                seconds,
+                stopped,
+            } => {
+                self.sentences += sentences;
+                self.seconds += seconds;
+                self.stopped |= stopped;
+                self.done += 1;
             }
-            None => said,
-        };
-        let mut numbers = figures
-            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|t| !t.is_empty());
-        self.sentences += numbers.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        self.seconds += numbers.next().and_then(|n| n.parse().ok()).unwrap_or(0.0);
-        self.done += 1;
+            Reply::Error(why) => bail!("{why}"),
+            other => bail!("unexpected reply to SAY: {other:?}"),
+        }
         Ok(())
     }
 
@@ -237,26 +231,16 @@ fn parts(text: &str, max: usize) -> Vec<&str> {
     parts
 }
 
-fn receive(sock: &UnixDatagram, buf: &mut [u8], timeout: Duration) -> Result<String> {
+fn receive(sock: &UnixDatagram, buf: &mut [u8], timeout: Duration) -> Result<Reply> {
     sock.set_read_timeout(Some(timeout))
         .context("cannot set a timeout")?;
     match sock.recv(buf) {
-        Ok(n) => Ok(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        Ok(n) => Ok(Reply::decode(&buf[..n])?),
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Err(anyhow!(
             "the daemon did not answer within {} s",
             timeout.as_secs()
         )),
         Err(e) => Err(e).context("cannot hear from the daemon"),
-    }
-}
-
-fn refusal(reply_text: &str) -> crate::error::Error {
-    match reply_text.strip_prefix(reply::ERROR) {
-        Some(why) => anyhow!("{why}"),
-        None => anyhow!(
-            "unexpected reply: {}",
-            reply_text.lines().next().unwrap_or("")
-        ),
     }
 }
 
@@ -370,16 +354,21 @@ mod tests {
     #[test]
     fn answers_add_up_in_order() {
         let mut p = Progress::default();
-        p.take(reply::QUEUED).unwrap();
-        p.take(&format!("{}\n3 sentence(s), 4.2 s", reply::OK))
-            .unwrap();
-        p.take(&format!(
-            "{}\nstopped after 1 sentence(s), 1.3 s",
-            reply::OK
-        ))
+        p.take(Reply::Queued).unwrap();
+        p.take(Reply::Said {
+            sentences: 3,
+            seconds: 4.2,
+            stopped: false,
+        })
+        .unwrap();
+        p.take(Reply::Said {
+            sentences: 1,
+            seconds: 1.3,
+            stopped: true,
+        })
         .unwrap();
         assert_eq!((p.queued, p.done, p.sentences, p.stopped), (1, 2, 4, true));
         assert_eq!(p.describe(), "stopped after 4 sentence(s), 5.5 s");
-        assert!(p.take(&format!("{}busy", reply::ERROR)).is_err());
+        assert!(p.take(Reply::Error("busy".into())).is_err());
     }
 }

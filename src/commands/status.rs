@@ -2,29 +2,29 @@
 
 use crate::control::{request, RequestError};
 use crate::daemon::StatusReport;
-use crate::error::{anyhow, one_line, Context, Result};
-use crate::local_time::{utc_offset_secs, wall_clock_ms};
-use crate::module;
-use crate::paths::Paths;
 use crate::subscription::Subscription;
-use llm_bridge_hooks::wire::{reply, Message};
+use llm_bridge_core::error::{bail, one_line, Context, Result};
+use llm_bridge_core::local_time::{utc_offset_secs, wall_clock_ms};
+use llm_bridge_core::module;
+use llm_bridge_core::paths::Paths;
+use llm_bridge_protocol::reply::Reply;
+use llm_bridge_protocol::wire::Message;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::io::Write;
 
 /// The status out of a `QUERY` reply.
-pub fn parse_reply(reply_bytes: &[u8]) -> Result<StatusReport> {
-    let text = std::str::from_utf8(reply_bytes).context("the daemon's reply is not UTF-8")?;
-    let body = text
-        .strip_prefix(reply::STATUS)
-        .ok_or_else(|| anyhow!("unexpected reply: {}", text.lines().next().unwrap_or("")))?;
-    serde_json::from_str(body).context("the daemon's status is not what this version expects")
+pub fn parse_reply(reply: Reply) -> Result<StatusReport> {
+    let Reply::Status(body) = reply else {
+        bail!("unexpected reply to QUERY: {reply:?}");
+    };
+    serde_json::from_str(&body).context("the daemon's status is not what this version expects")
 }
 
 /// Asks the daemon for its status.
 pub fn query(paths: &Paths) -> Result<StatusReport, RequestError> {
     let reply = request(paths, &Message::Query)?;
-    parse_reply(&reply).map_err(|e| RequestError::Invalid(one_line(&e)))
+    parse_reply(reply).map_err(|e| RequestError::Invalid(one_line(&e)))
 }
 
 /// Exit 0 running, 1 not running, 2 error.

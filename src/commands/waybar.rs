@@ -7,9 +7,9 @@
 //! the fallback's writes). It ends when Waybar closes its stdout or stops
 //! it with a signal, and unsubscribes on the way out.
 
-use crate::error::Result;
-use crate::paths::Paths;
 use crate::subscription::Subscription;
+use llm_bridge_core::error::Result;
+use llm_bridge_core::paths::Paths;
 use llm_bridge_core::waybar_exec::log_exec;
 pub use llm_bridge_core::waybar_exec::print_once;
 use std::io::Write;

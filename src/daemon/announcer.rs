@@ -9,10 +9,10 @@
 //! aloud: `api_server` is "api server", `mcp__github__create_issue` is
 //! "create issue on github", `WebFetch` is "Web Fetch".
 
-use crate::announce::{Announcement, Occasion};
-use crate::config::{PhraseValue, SpeechConfig, SpokenEvent};
-use crate::state::Millis;
-use llm_bridge_hooks::template::Piece;
+use llm_bridge_core::announce::{Announcement, Occasion};
+use llm_bridge_core::config::{PhraseValue, SpeechConfig, SpokenEvent};
+use llm_bridge_core::state::Millis;
+use llm_bridge_protocol::template::Piece;
 use std::collections::HashMap;
 
 /// The tools whose permission phrase is rendered when a session starts:

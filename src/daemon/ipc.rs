@@ -3,10 +3,11 @@
 //! subscribers (`waybar --follow`, `status --watch`).
 
 use crate::datagram::{self, PeerAddr};
-use crate::error::{bail, Context, Result};
-use crate::log::log;
 use crate::socket_activation;
-use llm_bridge_hooks::wire::{reply, DecodeError, Message};
+use llm_bridge_core::error::{bail, Context, Result};
+use llm_bridge_core::log::log;
+use llm_bridge_protocol::reply::Reply;
+use llm_bridge_protocol::wire::{DecodeError, Message};
 use mio::net::UnixDatagram;
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
@@ -114,9 +115,9 @@ impl Ipc {
     }
 
     /// Answers a request; an unbound sender (a hook) cannot be answered.
-    pub fn reply(&self, peer: &PeerAddr, body: &[u8]) {
+    pub fn reply(&self, peer: &PeerAddr, reply: &Reply) {
         if !peer.is_unnamed() {
-            let _ = datagram::send_to(self.fd(), peer, body);
+            let _ = datagram::send_to(self.fd(), peer, &reply.encode());
         }
     }
 
@@ -138,7 +139,11 @@ impl Ipc {
             }
             self.subscribers.push(peer);
         }
-        push(self.fd(), &peer, module);
+        push(
+            self.fd(),
+            &peer,
+            &Reply::Module(module.to_string()).encode(),
+        );
     }
 
     pub fn unsubscribe(&mut self, peer: &PeerAddr) {
@@ -152,8 +157,12 @@ impl Ipc {
     /// Pushes `module` to every subscriber, forgetting those that are gone
     /// (and the socket file a killed one left behind).
     pub fn push_all(&mut self, module: &str) {
+        if self.subscribers.is_empty() {
+            return;
+        }
         let fd = self.fd();
-        self.subscribers.retain(|peer| push(fd, peer, module));
+        let datagram = Reply::Module(module.to_string()).encode();
+        self.subscribers.retain(|peer| push(fd, peer, &datagram));
     }
 
     /// Unlinks the socket if we bound it and it is still that file; a
@@ -171,12 +180,9 @@ impl Ipc {
     }
 }
 
-/// Pushes a module to one subscriber; false if it is gone.
-fn push(fd: RawFd, peer: &PeerAddr, module: &str) -> bool {
-    let mut msg = String::with_capacity(reply::MODULE.len() + module.len());
-    msg.push_str(reply::MODULE);
-    msg.push_str(module);
-    match datagram::send_to(fd, peer, msg.as_bytes()) {
+/// Pushes an encoded module update to one subscriber; false if it is gone.
+fn push(fd: RawFd, peer: &PeerAddr, datagram: &[u8]) -> bool {
+    match datagram::send_to(fd, peer, datagram) {
         Ok(()) => true,
         // A full queue: the subscriber is slow but alive; it reads the file on its next wake.
         Err(e) if e.kind() == ErrorKind::WouldBlock => true,

@@ -42,25 +42,26 @@ pub use reports::{Report, Reporter};
 pub use speech_types::CacheFigures;
 pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusReport};
 
-use crate::client::name_client;
-use crate::config::Config;
 use crate::datagram::PeerAddr;
-use crate::debounce::{Debouncer, Decision};
-use crate::error::{bail, one_line, Context, Result};
-use crate::history;
-use crate::local_time::{utc_offset_secs, wall_clock_ms, wall_clock_ns};
-use crate::log::log;
-use crate::module;
-use crate::paths::Paths;
-use crate::publish::Publisher;
-use crate::snapshot;
 use crate::socket_activation;
-use crate::state::{Effects, Input, Session, State, Watch};
-use crate::state_lock::StateLock;
 use crate::voice_settings::VoiceSettings;
 use dialogs::Dialogs;
 use ipc::Ipc;
-use llm_bridge_hooks::wire::{reply, Message, MuteAction, SayTuning, MAX_DATAGRAM};
+use llm_bridge_core::client::name_client;
+use llm_bridge_core::config::Config;
+use llm_bridge_core::debounce::{Debouncer, Decision};
+use llm_bridge_core::error::{bail, one_line, Context, Result};
+use llm_bridge_core::history;
+use llm_bridge_core::local_time::{utc_offset_secs, wall_clock_ms, wall_clock_ns};
+use llm_bridge_core::log::log;
+use llm_bridge_core::module;
+use llm_bridge_core::paths::Paths;
+use llm_bridge_core::publish::Publisher;
+use llm_bridge_core::snapshot;
+use llm_bridge_core::state::{Effects, Input, Session, State, Watch};
+use llm_bridge_core::state_lock::StateLock;
+use llm_bridge_protocol::reply::Reply;
+use llm_bridge_protocol::wire::{Message, MuteAction, SayTuning, MAX_DATAGRAM};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use notifications::Notifications;
@@ -366,23 +367,17 @@ impl Daemon {
                 self.ipc.subscribe(peer, &module);
             }
             Message::Unsubscribe => self.ipc.unsubscribe(&peer),
-            Message::Ping => self.ipc.reply(&peer, reply::PONG.as_bytes()),
+            Message::Ping => self.ipc.reply(&peer, &Reply::Pong),
             Message::Query => {
-                let mut body = reply::STATUS.to_string();
-                body.push_str(
-                    &serde_json::to_string(&self.status_report()).expect("status serializes"),
-                );
-                self.ipc.reply(&peer, body.as_bytes());
+                let json = serde_json::to_string(&self.status_report()).expect("status serializes");
+                self.ipc.reply(&peer, &Reply::Status(json));
             }
             Message::Reload => match self.reload() {
-                Ok(()) => self.ipc.reply(&peer, reply::OK.as_bytes()),
-                Err(e) => self.ipc.reply(
-                    &peer,
-                    format!("{}{}", reply::ERROR, one_line(&e)).as_bytes(),
-                ),
+                Ok(()) => self.ipc.reply(&peer, &Reply::Ok),
+                Err(e) => self.ipc.reply(&peer, &Reply::Error(one_line(&e))),
             },
             Message::Shutdown => {
-                self.ipc.reply(&peer, reply::OK.as_bytes());
+                self.ipc.reply(&peer, &Reply::Ok);
                 self.shutdown = true;
             }
             Message::Say { text, out, tuning } => self.say(peer, text, out, &tuning),
@@ -390,7 +385,7 @@ impl Daemon {
                 if let Some(speech) = &mut self.speech {
                     speech.stop();
                 }
-                self.ipc.reply(&peer, reply::OK.as_bytes());
+                self.ipc.reply(&peer, &Reply::Ok);
             }
             Message::Mute { action, secs } => self.mute(peer, action, secs, arrived_ns),
             Message::Waybar { pid } => {
@@ -550,17 +545,14 @@ impl Daemon {
         let out = out.map(PathBuf::from);
         if out.as_ref().is_some_and(|p| !p.is_absolute()) {
             let why = "the WAV file's path must be absolute";
-            self.ipc
-                .reply(&peer, format!("{}{why}", reply::ERROR).as_bytes());
+            self.ipc.reply(&peer, &Reply::Error(why.into()));
             return;
         }
         let settings = match VoiceSettings::from_config(&self.config.speech).with(tuning) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.speech_refused += 1;
-                let why = one_line(&e);
-                self.ipc
-                    .reply(&peer, format!("{}{why}", reply::ERROR).as_bytes());
+                self.ipc.reply(&peer, &Reply::Error(one_line(&e)));
                 return;
             }
         };
@@ -575,7 +567,7 @@ impl Daemon {
             Ok(()) => {
                 self.stats.said += 1;
                 self.speech_figures.queue += 1;
-                self.ipc.reply(&peer, reply::QUEUED.as_bytes());
+                self.ipc.reply(&peer, &Reply::Queued);
                 // The answer may come minutes later: only to an address
                 // nobody else can have bound by then.
                 if ipc::private(&peer) {
@@ -584,40 +576,32 @@ impl Daemon {
             }
             Err(why) => {
                 self.stats.speech_refused += 1;
-                self.ipc
-                    .reply(&peer, format!("{}{why}", reply::ERROR).as_bytes());
+                self.ipc.reply(&peer, &Reply::Error(why.to_string()));
             }
         }
     }
 
     /// The worker finished a `say`: tell whoever asked.
-    fn spoken(&mut self, id: u64, outcome: Result<Spoken, crate::error::Error>) {
+    fn spoken(&mut self, id: u64, outcome: Result<Spoken, llm_bridge_core::error::Error>) {
         self.speech_figures.queue = self.speech_figures.queue.saturating_sub(1);
         if let Some(ms) = outcome.as_ref().ok().and_then(|s| s.first_audio_ms) {
             self.speech_figures.first_audio_ms = Some(ms);
         }
-        let body = match &outcome {
-            Ok(s) if s.stopped => format!(
-                "{}\nstopped after {} sentence(s), {:.1} s",
-                reply::OK,
-                s.sentences,
-                s.seconds
-            ),
-            Ok(s) => format!(
-                "{}\n{} sentence(s), {:.1} s",
-                reply::OK,
-                s.sentences,
-                s.seconds
-            ),
+        let reply = match &outcome {
+            Ok(s) => Reply::Said {
+                sentences: s.sentences as u64,
+                seconds: f64::from(s.seconds),
+                stopped: s.stopped,
+            },
             Err(e) => {
                 self.stats.speech_failures += 1;
                 let why = one_line(e);
                 log(format_args!("speech: {why}"));
-                format!("{}{why}", reply::ERROR)
+                Reply::Error(why)
             }
         };
         if let Some(peer) = self.say_waiting.remove(&id) {
-            self.ipc.reply(&peer, body.as_bytes());
+            self.ipc.reply(&peer, &reply);
         }
     }
 
@@ -627,19 +611,13 @@ impl Daemon {
         let now_ms = wall_clock_ms();
         let until = secs.map(|s| now_ms.saturating_add(s.min(MAX_MUTE_SECS).saturating_mul(1000)));
         self.apply(&Input::Mute { action, until }, arrived_ns);
-        let body = match self.state.mute(now_ms) {
-            Some(mute) => {
-                if let Some(speech) = &mut self.speech {
-                    self.notifications.counters.muted += speech.hush_all() as u64;
-                }
-                match mute.until {
-                    Some(t) => format!("{}\nmuted until {t}", reply::OK),
-                    None => format!("{}\nmuted", reply::OK),
-                }
+        let mute = self.state.mute(now_ms);
+        if mute.is_some() {
+            if let Some(speech) = &mut self.speech {
+                self.notifications.counters.muted += speech.hush_all() as u64;
             }
-            None => format!("{}\nunmuted", reply::OK),
-        };
-        self.ipc.reply(&peer, body.as_bytes());
+        }
+        self.ipc.reply(&peer, &Reply::Mute(mute.map(|m| m.until)));
     }
 
     /// Rereads the config; on error the running one is kept.

@@ -5,9 +5,9 @@
 use super::announcer::Phrase;
 use super::reports::Reporter;
 pub use super::speech_types::{Refused, Spoken};
-use crate::announce::Hush;
-use crate::config::SpeechConfig;
 use crate::voice_settings::VoiceSettings;
+use llm_bridge_core::announce::Hush;
+use llm_bridge_core::config::SpeechConfig;
 use std::path::PathBuf;
 
 /// The loop's handle: nothing behind it (its `Drop` mirrors the worker's,

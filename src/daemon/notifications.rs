@@ -6,12 +6,12 @@
 
 use super::announcer::{prepared_texts, Announcer, Silent};
 use super::speech::{Refused, Speech, Spoken};
-use crate::config::SpeechConfig;
-use crate::error::{one_line, Error};
-use crate::local_time::utc_offset_secs;
-use crate::log::log;
-use crate::state::{Effects, Millis};
 use crate::voice_settings::VoiceSettings;
+use llm_bridge_core::config::SpeechConfig;
+use llm_bridge_core::error::{one_line, Error};
+use llm_bridge_core::local_time::utc_offset_secs;
+use llm_bridge_core::log::log;
+use llm_bridge_core::state::{Effects, Millis};
 use serde::{Deserialize, Serialize};
 
 /// What happened to the moments the core named, for `status`.

@@ -5,10 +5,10 @@
 //! never keeps the daemon awake: it is retried on its own deadline and does
 //! not hold back the idle exit.
 
-use crate::error::one_line;
-use crate::log::log;
-use crate::snapshot;
-use crate::state::State;
+use llm_bridge_core::error::one_line;
+use llm_bridge_core::log::log;
+use llm_bridge_core::snapshot;
+use llm_bridge_core::state::State;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,7 @@ impl Persist {
         })
     }
 
-    fn failed(&mut self, now: Instant, e: &crate::error::Error) {
+    fn failed(&mut self, now: Instant, e: &llm_bridge_core::error::Error) {
         self.failures = self.failures.saturating_add(1);
         self.next_at = Some(now + self.delay());
         if self.failures.is_power_of_two() {

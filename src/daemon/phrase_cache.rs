@@ -83,7 +83,7 @@ impl PhraseCache {
                 .parent()
                 .map_or(Ok(()), fs::create_dir_all)
                 .map_err(anyhow::Error::from)
-                .and_then(|()| crate::paths::ensure_private_dir(&dir));
+                .and_then(|()| llm_bridge_core::paths::ensure_private_dir(&dir));
             match made {
                 Ok(()) => Some(Disk {
                     dir,
@@ -91,7 +91,9 @@ impl PhraseCache {
                     files: None,
                 }),
                 Err(e) => {
-                    crate::log::log(format_args!("speech: no phrase cache on disk: {e:#}"));
+                    llm_bridge_core::log::log(format_args!(
+                        "speech: no phrase cache on disk: {e:#}"
+                    ));
                     None
                 }
             }
@@ -127,7 +129,9 @@ impl PhraseCache {
         self.rendered += 1;
         if let Some(disk) = &mut self.disk {
             if let Err(e) = disk.write(key, &rendered) {
-                crate::log::log(format_args!("speech: cannot keep a phrase on disk: {e}"));
+                llm_bridge_core::log::log(format_args!(
+                    "speech: cannot keep a phrase on disk: {e}"
+                ));
             }
         }
         self.remember(key, rendered);
@@ -218,7 +222,7 @@ impl Disk {
             return Ok(());
         }
         let name = file_name(key);
-        crate::atomic_file::write_atomic(&self.dir.join(&name), &bytes)?;
+        llm_bridge_core::atomic_file::write_atomic(&self.dir.join(&name), &bytes)?;
         let (dir, cap) = (self.dir.clone(), self.cap);
         let files = self.files();
         files.retain(|(n, _)| *n != name);

@@ -9,7 +9,7 @@
 //! this file only opens and closes them); a readable pidfd means the process
 //! exited. Nothing here wakes on its own.
 
-use crate::state::Process;
+use llm_bridge_core::state::Process;
 use llm_bridge_hooks::proc_stat;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -98,7 +98,7 @@ impl Processes {
 /// time checked, so a PID reused in between is never taken for it.
 fn open_verified(process: Process) -> Option<OwnedFd> {
     let pid = i32::try_from(process.pid).ok().filter(|p| *p > 1)?;
-    let pidfd = crate::pidfd::open(pid).ok()?;
+    let pidfd = llm_bridge_core::pidfd::open(pid).ok()?;
     let stat = proc_stat::read(process.pid)?;
     (stat.start_time == process.start).then_some(pidfd)
 }

@@ -24,10 +24,10 @@ use super::announcer::Phrase;
 use super::phrase_cache::{PhraseCache, Rendered, MEMORY_BYTES};
 use super::reports::{Report, Reporter};
 pub use super::speech_types::{Refused, Spoken};
-use crate::announce::{Hush, Occasion};
-use crate::config::SpeechConfig;
-use crate::error::{anyhow, one_line, Context, Result};
 use crate::voice_settings::VoiceSettings;
+use llm_bridge_core::announce::{Hush, Occasion};
+use llm_bridge_core::config::SpeechConfig;
+use llm_bridge_core::error::{anyhow, one_line, Context, Result};
 use llm_bridge_speech::audio::{Cancel, Output};
 use llm_bridge_speech::{Synthesizer, Voice};
 use std::collections::VecDeque;
@@ -444,11 +444,11 @@ impl Worker {
                 // the first `say` (about 1.2 s here).
                 let started = Instant::now();
                 match self.run_job(|w| w.synthesizer()?.warm_up(WARM_IDS)) {
-                    Ok(()) => crate::log::log(format_args!(
+                    Ok(()) => llm_bridge_core::log::log(format_args!(
                         "speech: ready in {} ms (plans up to {WARM_IDS} ids built)",
                         started.elapsed().as_millis()
                     )),
-                    Err(e) => crate::log::log(format_args!("speech: {}", one_line(&e))),
+                    Err(e) => llm_bridge_core::log::log(format_args!("speech: {}", one_line(&e))),
                 }
             }
             Job::Notify {
@@ -465,7 +465,7 @@ impl Worker {
             }
             Job::Prepare { text, settings } => {
                 if let Err(e) = self.run_job(|w| w.render(&text, &settings)) {
-                    crate::log::log(format_args!(
+                    llm_bridge_core::log::log(format_args!(
                         "speech: cannot render {text:?} ahead: {}",
                         one_line(&e)
                     ));
@@ -560,7 +560,7 @@ impl Worker {
         let key = self.phrase_key(text, settings)?;
         let bytes = self.engine.cache_bytes;
         let cache = self.cache.get_or_insert_with(|| {
-            let dir = crate::paths::cache_home().map(|d| d.join("phrases"));
+            let dir = llm_bridge_core::paths::cache_home().map(|d| d.join("phrases"));
             PhraseCache::new(dir, bytes, MEMORY_BYTES)
         });
         if let Some(rendered) = cache.get(&key) {
@@ -691,7 +691,7 @@ impl Worker {
             let mut synth = Synthesizer::new(voice)?;
             synth.set_max_ids(self.engine.max_ids)?;
             let ms = started.elapsed().as_millis() as u64;
-            crate::log::log(format_args!("speech: loaded {} in {ms} ms", path.display()));
+            llm_bridge_core::log::log(format_args!("speech: loaded {} in {ms} ms", path.display()));
             self.reporter.send(Report::Loaded { ms });
             self.voice_config = Some(voice_config);
             self.synth = Some(synth);

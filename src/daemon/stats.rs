@@ -5,7 +5,7 @@
 //! the same struct, so a renamed field is a compile error, not a silent
 //! `null`.
 
-use crate::state::{Millis, Session, SessionState, State};
+use llm_bridge_core::state::{Millis, Session, SessionState, State};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;

@@ -5,8 +5,8 @@
 //! timer for that one, or disarms it. With nothing pending nothing is armed,
 //! so an idle daemon never wakes.
 
-use crate::error::{Context, Result};
-use crate::log::log;
+use llm_bridge_core::error::{Context, Result};
+use llm_bridge_core::log::log;
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::os::fd::{AsFd, AsRawFd, RawFd};

@@ -6,15 +6,15 @@
 //! the new bytes from the last offset (at most [`MAX_READ`] per wake: if
 //! more arrived, only the last part counts, since only the last word on the
 //! turn matters), hands whole lines to the pure classifier
-//! ([`crate::transcript`]) and keeps a partial last line for next time. A
+//! ([`llm_bridge_core::transcript`]) and keeps a partial last line for next time. A
 //! truncated file is read again from its start; a replaced one (moved or
 //! deleted, then created again) is opened anew. A transcript that does not
 //! exist yet (a new session's first prompt comes before its first line) is
 //! waited for with a watch on its directory, and read from its start. The descriptor is polled by
 //! the loop (`daemon/mod.rs` registers it); nothing here wakes on its own.
 
-use crate::log::log;
-use crate::transcript::ends_interrupted;
+use llm_bridge_core::log::log;
+use llm_bridge_core::transcript::ends_interrupted;
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use std::collections::{BTreeSet, HashMap};

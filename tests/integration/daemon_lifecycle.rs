@@ -1,7 +1,7 @@
 //! Starting, stopping and restarting the daemon; bad datagrams; permissions.
 
 use crate::support::*;
-use llm_bridge_hooks::wire::{EventKind, MAX_DATAGRAM};
+use llm_bridge_protocol::wire::{EventKind, MAX_DATAGRAM};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::time::Duration;
 

@@ -93,7 +93,7 @@ fn a_hook_never_waits_long_for_a_locked_state() {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    let _held = llm_bridge::state_lock::StateLock::try_lock(&state_dir.join("lock"))
+    let _held = llm_bridge_core::state_lock::StateLock::try_lock(&state_dir.join("lock"))
         .unwrap()
         .expect("the lock is free");
     let started = std::time::Instant::now();

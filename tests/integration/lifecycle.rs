@@ -1,7 +1,7 @@
 //! start / stop / status / reload, socket activation, history.
 
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 use std::process::Stdio;
 
 fn text(out: &std::process::Output) -> String {

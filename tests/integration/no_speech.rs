@@ -3,7 +3,7 @@
 //! without one, and the bar is untouched.
 
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 
 #[track_caller]
 fn assert_not_built(out: &std::process::Output) {

@@ -3,7 +3,7 @@
 
 use crate::speech::{loud_samples, voice, SpeakingDaemon};
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ fn wait_count(env: &Env, counter: &str, n: u64) {
     });
 }
 
-fn permission(sid: &str, project: &str, tool: &str) -> llm_bridge_hooks::wire::Event {
+fn permission(sid: &str, project: &str, tool: &str) -> llm_bridge_protocol::wire::Event {
     let mut e = event(EventKind::Permission, sid, &format!("/src/{project}"));
     e.tool_name = Some(tool.to_string());
     e

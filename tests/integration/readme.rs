@@ -106,7 +106,7 @@ fn the_config_reference_is_what_config_default_prints() {
     let blocks = readme_blocks("toml");
     assert_eq!(
         blocks[0],
-        llm_bridge::config::DEFAULT_CONFIG_TOML,
+        llm_bridge_core::config::DEFAULT_CONFIG_TOML,
         "README's config reference is out of date"
     );
 }

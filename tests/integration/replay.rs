@@ -1,7 +1,7 @@
 //! Replaying the Claude Code samples through the real hook into the daemon.
 
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 use std::collections::BTreeSet;
 
 /// The samples in the order their README gives, with the module text each
@@ -135,7 +135,7 @@ fn parallel_senders_lose_nothing() {
                         "Read",
                         &format!("t{i}"),
                     );
-                    let bytes = llm_bridge_hooks::wire::Message::Event(e).encode();
+                    let bytes = llm_bridge_protocol::wire::Message::Event(e).encode();
                     llm_bridge_hooks::send::send_datagram(
                         &socket,
                         &bytes,

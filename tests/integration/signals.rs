@@ -3,7 +3,7 @@
 //! one is exercised by the end-to-end script).
 
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 use std::time::{Duration, Instant};
 
 #[test]

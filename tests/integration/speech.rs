@@ -3,7 +3,7 @@
 //! into a WAV file and into a captured ALSA device.
 
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 

@@ -1,7 +1,7 @@
 //! `llm-bridge-statusline`: the line it prints and the STATUS it sends.
 
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()

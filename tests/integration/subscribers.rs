@@ -3,7 +3,7 @@
 //! daemon can exit when idle.
 
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 
 #[track_caller]
 fn wait_subscribers(env: &Env, n: u64) {

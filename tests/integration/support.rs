@@ -2,7 +2,7 @@
 //! test, the daemon as a child process killed on drop, the real hook binary,
 //! and a `waybar`-named recorder of signals.
 
-use llm_bridge_hooks::wire::{Event, EventKind, Message};
+use llm_bridge_protocol::wire::{Event, EventKind, Message};
 use serde_json::Value;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -1,7 +1,7 @@
 //! `llm-bridge waybar`: one-shot and `--follow`.
 
 use crate::support::*;
-use llm_bridge_hooks::wire::EventKind;
+use llm_bridge_protocol::wire::EventKind;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 

@@ -16,7 +16,7 @@ use llm_bridge_hooks::hook_input::event_from_hook_reader;
 use llm_bridge_hooks::proc_stat;
 use llm_bridge_hooks::runtime_path::checked_socket_path;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
-use llm_bridge_hooks::wire::{EventKind, Message};
+use llm_bridge_protocol::wire::{EventKind, Message};
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;

@@ -8,14 +8,14 @@
 
 #![no_main]
 
-use llm_bridge_hooks::json_value::Json;
 use llm_bridge_hooks::runtime_path::checked_socket_path;
 use llm_bridge_hooks::send::send_datagram_nonblocking;
 use llm_bridge_hooks::statusline::git_branch;
 use llm_bridge_hooks::statusline::render::{render, RenderOptions};
 use llm_bridge_hooks::statusline::template::Segment;
 use llm_bridge_hooks::statusline::{StatusInput, StatuslineConfig};
-use llm_bridge_hooks::wire::Message;
+use llm_bridge_protocol::json_value::Json;
+use llm_bridge_protocol::wire::Message;
 use std::io::{Read, Write};
 use std::path::Path;
 

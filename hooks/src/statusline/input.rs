@@ -1,7 +1,7 @@
 //! The figures the statusline shows, taken from Claude Code's statusLine JSON.
 
-use crate::json_value::Json;
-use crate::wire::Status;
+use llm_bridge_protocol::json_value::Json;
+use llm_bridge_protocol::wire::Status;
 
 /// Everything the segments need; every field is optional because Claude
 /// Code sends nulls before the first response and omits what it lacks.

@@ -1,6 +1,6 @@
 //! The statusline's segments: the placeholders its format may name, and
 //! their priorities when the line is too wide. The format itself is read by
-//! the one template reader, [`crate::template`]; a newline in it starts a
+//! the one template reader, [`llm_bridge_protocol::template`]; a newline in it starts a
 //! second row, and a format that does not parse falls back to the default.
 
 /// The default: the most useful figures first; absent ones disappear.
@@ -61,14 +61,14 @@ impl Segment {
 }
 
 /// The statusline's parsed format.
-pub type Template = crate::template::Template<Segment>;
+pub type Template = llm_bridge_protocol::template::Template<Segment>;
 /// One part of the statusline's format.
-pub type Piece = crate::template::Piece<Segment>;
-pub use crate::template::TemplateError;
+pub type Piece = llm_bridge_protocol::template::Piece<Segment>;
+pub use llm_bridge_protocol::template::TemplateError;
 
 impl Segment {
     /// Parses a statusline format (the one template syntax, see
-    /// [`crate::template`]).
+    /// [`llm_bridge_protocol::template`]).
     pub fn parse_format(format: &str) -> Result<Template, TemplateError> {
         Template::parse(format, &NAMES)
     }

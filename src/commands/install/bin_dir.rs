@@ -7,7 +7,7 @@
 //! else the first directory on `PATH` that holds all of them. A build
 //! directory is used only when nothing else has them, with a warning.
 
-use crate::error::{Error, Result};
+use llm_bridge_core::error::{Error, Result};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! The text is validated by serde_json before it gets here; this module only
 //! locates values and never decides whether a text is JSON.
 
-use crate::error::{Error, Result};
+use llm_bridge_core::error::{Error, Result};
 use serde::Serialize;
 use std::ops::Range;
 

@@ -9,7 +9,7 @@
 
 use super::events;
 use super::json_text::{self, Edits, Kind, Layout, Node, Style};
-use crate::error::{Error, Result};
+use llm_bridge_core::error::{Error, Result};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value;

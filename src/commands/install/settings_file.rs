@@ -7,8 +7,8 @@
 //! The backup is created exclusively, with the file's mode from the start,
 //! and flushed too. A read-only file is refused before anything is written.
 
-use crate::atomic_file::{create_new_numbered, sync_dir, Staged};
-use crate::error::{Context, Error, Result};
+use llm_bridge_core::atomic_file::{create_new_numbered, sync_dir, Staged};
+use llm_bridge_core::error::{Context, Error, Result};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -145,7 +145,7 @@ impl SettingsFile {
     /// Saves `current` as `<name>.bak-<seconds>` beside the path the user
     /// named (not beside a link's target, which may be in a repository).
     fn backup(&self, current: &Current, owner: Option<(u32, u32)>) -> Result<PathBuf> {
-        let stamp = crate::local_time::wall_clock_ms() / 1000;
+        let stamp = llm_bridge_core::local_time::wall_clock_ms() / 1000;
         let mut name = self.path.file_name().unwrap_or_default().to_owned();
         name.push(format!(".bak-{stamp}"));
         let wanted = self.path.with_file_name(name);

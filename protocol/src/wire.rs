@@ -11,6 +11,8 @@
 //! `llm-bridge apply`). Every encoded message fits in [`MAX_DATAGRAM`] bytes:
 //! long values are cut on UTF-8 boundaries, paths keeping their end.
 
+#[cfg(doc)]
+use crate::reply::Reply;
 use std::fmt;
 
 /// The protocol tag and version that starts every message.
@@ -213,13 +215,13 @@ pub enum Message {
     /// Push every module change to the sender's (abstract) address.
     Subscribe,
     Unsubscribe,
-    /// Answered with `LLMB/1 PONG`.
+    /// Answered with [`Reply::Pong`].
     Ping,
-    /// Answered with [`reply::STATUS`] and the daemon's status as JSON.
+    /// Answered with [`Reply::Status`] and the daemon's status as JSON.
     Query,
-    /// Re-read the config; answered with [`reply::OK`] or [`reply::ERROR`].
+    /// Re-read the config; answered with [`Reply::Ok`] or [`Reply::Error`].
     Reload,
-    /// Flush, snapshot and exit; answered with [`reply::OK`] first.
+    /// Flush, snapshot and exit; answered with [`Reply::Ok`] first.
     Shutdown,
     /// `llm-bridge waybar` names the Waybar that runs it, so the daemon
     /// signals a (re)started Waybar at once instead of after a /proc scan.
@@ -227,19 +229,18 @@ pub enum Message {
         pid: u32,
     },
     /// Speak `text`, or write it to the WAV file `out` (an absolute path).
-    /// Answered with [`reply::QUEUED`] at once, then [`reply::OK`] (with
-    /// what was said) or [`reply::ERROR`] when done.
+    /// Answered with [`Reply::Queued`] at once, then [`Reply::Said`] or
+    /// [`Reply::Error`] when done.
     Say {
         text: String,
         out: Option<String>,
         /// This request's own voice settings, over `[speech]`'s.
         tuning: SayTuning,
     },
-    /// Cut the speech playing and drop what waits; answered with [`reply::OK`].
+    /// Cut the speech playing and drop what waits; answered with [`Reply::Ok`].
     SayStop,
     /// Silence spoken notifications (`llm-bridge mute`), for `secs` seconds
-    /// or until unmuted; answered with [`reply::OK`] and the new state
-    /// (`muted`, `muted until MILLIS`, `unmuted`).
+    /// or until unmuted; answered with the new state ([`Reply::Mute`]).
     Mute {
         action: MuteAction,
         secs: Option<u64>,
@@ -286,22 +287,6 @@ pub struct SayTuning {
 
 /// The longest text one `SAY` carries (bytes, before escaping).
 pub const MAX_SAY_TEXT: usize = 2048;
-
-/// Messages the daemon sends back.
-pub mod reply {
-    /// Header of a pushed module update; the module JSON follows on line 2.
-    pub const MODULE: &str = "LLMB/1 MODULE\n";
-    /// The answer to `PING`.
-    pub const PONG: &str = "LLMB/1 PONG";
-    /// Header of the answer to `QUERY`; the status JSON follows on line 2.
-    pub const STATUS: &str = "LLMB/1 STATUS-REPLY\n";
-    /// A request was carried out.
-    pub const OK: &str = "LLMB/1 OK";
-    /// Header of a refusal; the one-line reason follows on line 2.
-    pub const ERROR: &str = "LLMB/1 ERROR\n";
-    /// A `SAY` was accepted; its outcome follows in a second reply.
-    pub const QUEUED: &str = "LLMB/1 QUEUED";
-}
 
 // Field caps in bytes. Their sum plus keys and header stays well below
 // MAX_DATAGRAM, so no field is ever squeezed by another.

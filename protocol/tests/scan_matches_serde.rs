@@ -1,7 +1,7 @@
 //! Property test: on generated JSON documents, the hot-path scanner extracts
 //! exactly the top-level string fields serde_json finds.
 
-use llm_bridge_hooks::json_scan::{scan_top_level, Scanner};
+use llm_bridge_protocol::json_scan::{scan_top_level, Scanner};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -109,8 +109,8 @@ proptest! {
 }
 
 /// serde_json's value in the statusline parser's terms.
-fn to_json(v: &Value) -> llm_bridge_hooks::json_value::Json {
-    use llm_bridge_hooks::json_value::Json;
+fn to_json(v: &Value) -> llm_bridge_protocol::json_value::Json {
+    use llm_bridge_protocol::json_value::Json;
     match v {
         Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
@@ -128,7 +128,7 @@ proptest! {
     fn value_parser_agrees_with_serde_json(doc in document()) {
         let value = Value::Object(doc);
         for bytes in [serde_json::to_vec(&value).unwrap(), serde_json::to_vec_pretty(&value).unwrap()] {
-            let parsed = llm_bridge_hooks::json_value::Json::parse(&bytes).expect("valid JSON must parse");
+            let parsed = llm_bridge_protocol::json_value::Json::parse(&bytes).expect("valid JSON must parse");
             prop_assert_eq!(parsed, to_json(&value));
         }
     }
