@@ -17,34 +17,23 @@
 //! Nothing is periodic: with nothing pending no timer is armed and an idle
 //! daemon never wakes.
 
-mod announcer;
 mod dialogs;
 mod ipc;
-mod notifications;
 mod persist;
-#[cfg(feature = "speech")]
-mod phrase_cache;
 mod processes;
 mod reports;
-#[cfg(feature = "speech")]
 mod speech;
-#[cfg(not(feature = "speech"))]
-#[path = "no_speech.rs"]
-mod speech;
-mod speech_types;
 mod stats;
 mod timer;
 mod transcripts;
 
 pub use ipc::{remove_stale_socket, socket_answers};
-pub use notifications::NotificationCounters;
 pub use reports::{Report, Reporter};
-pub use speech_types::CacheFigures;
+pub use speech::{CacheFigures, NotificationCounters};
 pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusReport};
 
 use crate::datagram::PeerAddr;
 use crate::socket_activation;
-use crate::voice_settings::VoiceSettings;
 use dialogs::Dialogs;
 use ipc::Ipc;
 use llm_bridge_core::client::name_client;
@@ -61,18 +50,16 @@ use llm_bridge_core::snapshot;
 use llm_bridge_core::state::{Effects, Input, Session, State, Watch};
 use llm_bridge_core::state_lock::StateLock;
 use llm_bridge_protocol::reply::Reply;
-use llm_bridge_protocol::wire::{Message, MuteAction, SayTuning, MAX_DATAGRAM};
+use llm_bridge_protocol::wire::{Message, MuteAction, MAX_DATAGRAM};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use notifications::Notifications;
 use persist::{Outcome, Persist};
 use processes::{Change, Processes};
 use reports::Reports;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
-use speech::{Refused, Speech, Spoken};
+use speech::SpeechService;
 use stats::{FlushPhases, Stats};
-use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -139,16 +126,9 @@ pub struct Daemon {
     /// While a Waybar is owed a signal: how many retries ran, and when the
     /// next one is due.
     handler_retry: Option<(u32, Instant)>,
-    /// The speech worker, when a voice is configured (started by `run`).
-    speech: Option<Speech>,
-    /// Who asked for each `say` still under way.
-    say_waiting: HashMap<u64, PeerAddr>,
-    next_say: u64,
-    /// What `status` says of speech: how long the voice took to load, the
-    /// requests queued or playing, the last time to first audio.
-    speech_figures: SpeechFigures,
-    /// Spoken notifications: the policy's memory and the counters.
-    notifications: Notifications,
+    /// Speech: the worker (started by `run`), `say` requests, spoken
+    /// notifications and their figures.
+    speech: SpeechService,
     last_activity: Instant,
     shutdown: bool,
 }
@@ -233,11 +213,7 @@ impl Daemon {
             started: now,
             changed_this_wake: false,
             handler_retry: None,
-            speech: None,
-            say_waiting: HashMap::new(),
-            next_say: 0,
-            speech_figures: SpeechFigures::default(),
-            notifications: Notifications::default(),
+            speech: SpeechService::new(),
             last_activity: now,
             shutdown: false,
         };
@@ -266,7 +242,8 @@ impl Daemon {
     /// then flushes, snapshots and returns.
     pub fn run(&mut self) -> Result<()> {
         // Worker threads start here, after start-up: see `start`.
-        self.start_speech();
+        self.speech
+            .start(&self.config.speech, self.reports.reporter());
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         self.timer.arm(self.idle_exit_deadline(), Instant::now());
@@ -380,13 +357,10 @@ impl Daemon {
                 self.ipc.reply(&peer, &Reply::Ok);
                 self.shutdown = true;
             }
-            Message::Say { text, out, tuning } => self.say(peer, text, out, &tuning),
-            Message::SayStop => {
-                if let Some(speech) = &mut self.speech {
-                    speech.stop();
-                }
-                self.ipc.reply(&peer, &Reply::Ok);
+            Message::Say { text, out, tuning } => {
+                self.speech.say(&self.ipc, peer, text, out, &tuning);
             }
+            Message::SayStop => self.speech.stop(&self.ipc, peer),
             Message::Mute { action, secs } => self.mute(peer, action, secs, arrived_ns),
             Message::Waybar { pid } => {
                 let pid = i32::try_from(pid).unwrap_or(0);
@@ -500,13 +474,7 @@ impl Daemon {
             self.stats.evicted += 1;
         }
         let muted = self.state.mute(now_ms).is_some();
-        self.notifications.carry_out(
-            &effects,
-            self.speech.as_mut(),
-            &self.config.speech,
-            muted,
-            now_ms,
-        );
+        self.speech.carry_out(&effects, muted, now_ms);
         for watch in effects.watches {
             self.watch(watch);
         }
@@ -519,89 +487,8 @@ impl Daemon {
                 Report::Stopped { worker, reason } => {
                     log(format_args!("worker {worker} stopped: {reason}"));
                 }
-                Report::Phrase { id, outcome } => {
-                    self.notifications.done(id, &outcome, self.speech.as_mut());
-                }
-                Report::Said { id, outcome } => self.spoken(id, outcome),
-                Report::Loaded { ms } => self.speech_figures.load_ms = Some(ms),
-                Report::Phrases(figures) => self.speech_figures.phrases = Some(figures),
+                Report::Speech(report) => self.speech.report(report, &self.ipc),
             }
-        }
-    }
-
-    /// Starts the speech worker if a voice is configured.
-    fn start_speech(&mut self) {
-        if self.config.speech.voice_path().is_none() {
-            return;
-        }
-        match Speech::spawn(&self.config.speech, self.reports.reporter()) {
-            Ok(speech) => self.speech = Some(speech),
-            Err(e) => log(format_args!("cannot start the speech worker: {e}")),
-        }
-    }
-
-    /// A `SAY` request: queue it (never waiting) and say so, or refuse.
-    fn say(&mut self, peer: PeerAddr, text: String, out: Option<String>, tuning: &SayTuning) {
-        let out = out.map(PathBuf::from);
-        if out.as_ref().is_some_and(|p| !p.is_absolute()) {
-            let why = "the WAV file's path must be absolute";
-            self.ipc.reply(&peer, &Reply::Error(why.into()));
-            return;
-        }
-        let settings = match VoiceSettings::from_config(&self.config.speech).with(tuning) {
-            Ok(s) => s,
-            Err(e) => {
-                self.stats.speech_refused += 1;
-                self.ipc.reply(&peer, &Reply::Error(one_line(&e)));
-                return;
-            }
-        };
-        let id = self.next_say;
-        self.next_say += 1;
-        let queued = match &self.speech {
-            Some(speech) => speech.say(id, text, out, settings),
-            None if cfg!(feature = "speech") => Err(Refused::NoVoice),
-            None => Err(Refused::NotBuilt),
-        };
-        match queued {
-            Ok(()) => {
-                self.stats.said += 1;
-                self.speech_figures.queue += 1;
-                self.ipc.reply(&peer, &Reply::Queued);
-                // The answer may come minutes later: only to an address
-                // nobody else can have bound by then.
-                if ipc::private(&peer) {
-                    self.say_waiting.insert(id, peer);
-                }
-            }
-            Err(why) => {
-                self.stats.speech_refused += 1;
-                self.ipc.reply(&peer, &Reply::Error(why.to_string()));
-            }
-        }
-    }
-
-    /// The worker finished a `say`: tell whoever asked.
-    fn spoken(&mut self, id: u64, outcome: Result<Spoken, llm_bridge_core::error::Error>) {
-        self.speech_figures.queue = self.speech_figures.queue.saturating_sub(1);
-        if let Some(ms) = outcome.as_ref().ok().and_then(|s| s.first_audio_ms) {
-            self.speech_figures.first_audio_ms = Some(ms);
-        }
-        let reply = match &outcome {
-            Ok(s) => Reply::Said {
-                sentences: s.sentences as u64,
-                seconds: f64::from(s.seconds),
-                stopped: s.stopped,
-            },
-            Err(e) => {
-                self.stats.speech_failures += 1;
-                let why = one_line(e);
-                log(format_args!("speech: {why}"));
-                Reply::Error(why)
-            }
-        };
-        if let Some(peer) = self.say_waiting.remove(&id) {
-            self.ipc.reply(&peer, &reply);
         }
     }
 
@@ -613,9 +500,7 @@ impl Daemon {
         self.apply(&Input::Mute { action, until }, arrived_ns);
         let mute = self.state.mute(now_ms);
         if mute.is_some() {
-            if let Some(speech) = &mut self.speech {
-                self.notifications.counters.muted += speech.hush_all() as u64;
-            }
+            self.speech.mute();
         }
         self.ipc.reply(&peer, &Reply::Mute(mute.map(|m| m.until)));
     }
@@ -623,31 +508,15 @@ impl Daemon {
     /// Rereads the config; on error the running one is kept.
     fn reload(&mut self) -> Result<()> {
         let config = Config::load()?;
-        if config.speech != self.config.speech {
-            // A new voice that cannot be read keeps the running one (and the
-            // whole running config). Its model loads on the worker later;
-            // here only what is cheap to check: the file pair and the
-            // speaker.
-            if let Some(voice) = config.speech.voice_path() {
-                check_voice(&voice, &config.speech.speaker)
-                    .with_context(|| format!("voice {}", voice.display()))?;
-            }
-        }
+        // A new voice that cannot be read keeps the running config.
+        self.speech.check(&config.speech)?;
         if config.signal != self.config.signal {
             self.publisher.signaller.set_offset(config.signal);
         }
         self.debouncer = Debouncer::from_config(&config.debounce);
         self.state.set_limit(config.max_sessions);
-        let speech_changed = !config.speech.same_engine(&self.config.speech);
+        self.speech.reload(&config.speech);
         self.config = config;
-        if speech_changed {
-            // The running worker takes the new engine itself: no thread is
-            // left to end the old one.
-            match &mut self.speech {
-                Some(speech) => speech.reconfigure(&self.config.speech),
-                None => self.start_speech(),
-            }
-        }
         log(format_args!("config reloaded"));
         // The style may have changed: publish at once.
         self.changed_this_wake = true;
@@ -834,6 +703,7 @@ impl Daemon {
 
     /// Everything `llm-bridge status` shows.
     fn status_report(&self) -> StatusReport {
+        let speech = self.speech.status();
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
@@ -846,12 +716,12 @@ impl Daemon {
             watched_processes: self.processes.len(),
             watched_transcripts: self.transcripts.len(),
             watched_dialogs: self.dialogs.len(),
-            speech_voice: self.config.speech.voice_path(),
-            speech_load_ms: self.speech_figures.load_ms,
-            speech_queue: self.speech_figures.queue,
-            speech_first_audio_ms: self.speech_figures.first_audio_ms,
-            notifications: self.notifications.counters.clone(),
-            phrase_cache: self.speech_figures.phrases,
+            speech_voice: speech.voice,
+            speech_load_ms: speech.load_ms,
+            speech_queue: speech.queue,
+            speech_first_audio_ms: speech.first_audio_ms,
+            notifications: speech.notifications,
+            phrase_cache: speech.phrase_cache,
             muted: self.state.mute(wall_clock_ms()).is_some(),
             muted_until: self.state.mute(wall_clock_ms()).and_then(|m| m.until),
             rss_kib: own_rss_kib(),
@@ -859,6 +729,9 @@ impl Daemon {
             sessions: SessionReport::most_urgent(&self.state, wall_clock_ms()),
             counters: CounterReport {
                 transcript_failures: self.transcripts.failures,
+                said: speech.said,
+                speech_refused: speech.refused,
+                speech_failures: speech.failures,
                 ..self.stats.counter_report()
             },
             latency: self.stats.latency_report(),
@@ -867,7 +740,7 @@ impl Daemon {
 
     fn shutdown(&mut self) {
         // Speech ends first: cancelled, its thread joined (one sentence at most).
-        self.speech = None;
+        self.speech.shutdown();
         let now = Instant::now();
         if self.debouncer.pending() || self.changed_this_wake {
             self.flush(now);
@@ -915,42 +788,9 @@ fn acquire_lock(paths: &Paths) -> Result<StateLock> {
     }
 }
 
-/// What `status` says of speech.
-#[derive(Debug, Default)]
-struct SpeechFigures {
-    load_ms: Option<u64>,
-    queue: usize,
-    first_audio_ms: Option<u64>,
-    /// The phrase cache's size, as the worker last said.
-    phrases: Option<CacheFigures>,
-}
-
 /// This process's resident memory (VmRSS), in KiB.
 fn own_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
     line.trim().trim_end_matches("kB").trim().parse().ok()
-}
-
-/// Whether a voice can be loaded, as far as is cheap to tell: its `.onnx`
-/// is a file and its `.onnx.json` a Piper voice config that knows `speaker`.
-#[cfg(feature = "speech")]
-fn check_voice(onnx: &Path, speaker: &str) -> Result<()> {
-    let meta = std::fs::metadata(onnx).context("cannot read the .onnx file")?;
-    if !meta.is_file() {
-        bail!("the .onnx path is not a file");
-    }
-    let mut json = onnx.as_os_str().to_owned();
-    json.push(".json");
-    let config = llm_bridge_speech::VoiceConfig::load(Path::new(&json))?;
-    if !speaker.trim().is_empty() {
-        config.speaker_id(speaker.trim())?;
-    }
-    Ok(())
-}
-
-/// Without the speech engine no voice is ever loaded: nothing to check.
-#[cfg(not(feature = "speech"))]
-fn check_voice(_onnx: &Path, _speaker: &str) -> Result<()> {
-    Ok(())
 }

@@ -11,8 +11,7 @@ use mio::Waker;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
-/// What a worker tells the loop. An error keeps its chain of causes until
-/// the loop shows it (a reply, the log) as one line.
+/// What a worker tells the loop.
 #[derive(Debug)]
 pub enum Report {
     /// A worker stopped for good; the loop logs why.
@@ -20,22 +19,8 @@ pub enum Report {
         worker: &'static str,
         reason: String,
     },
-    /// The speech worker finished `say` request `id` (played, written, or
-    /// failed).
-    Said {
-        id: u64,
-        outcome: Result<super::speech::Spoken, anyhow::Error>,
-    },
-    /// The speech worker finished notification `id` (played, cut, or
-    /// failed). Its ids are counted apart from the `say` requests'.
-    Phrase {
-        id: u64,
-        outcome: Result<super::speech::Spoken, anyhow::Error>,
-    },
-    /// The speech worker loaded its voice in `ms`.
-    Loaded { ms: u64 },
-    /// The phrase cache's size after a job.
-    Phrases(super::speech_types::CacheFigures),
+    /// What the speech worker did, for the speech service.
+    Speech(super::speech::SpeechReport),
 }
 
 /// The loop's end: created with the loop's waker, drained on its token.

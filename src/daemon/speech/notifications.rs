@@ -5,7 +5,8 @@
 //! is counted for `status`.
 
 use super::announcer::{prepared_texts, Announcer, Silent};
-use super::speech::{Refused, Speech, Spoken};
+use super::handle::Handle;
+use super::types::{Refused, Spoken};
 use crate::voice_settings::VoiceSettings;
 use llm_bridge_core::config::SpeechConfig;
 use llm_bridge_core::error::{one_line, Error};
@@ -50,11 +51,13 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    /// Carries out the speech part of `effects`.
+    /// Carries out the speech part of `effects`. Without a worker nothing
+    /// is said; in a build without the engine, a voice is configured but
+    /// each notification fails with one line (`why`).
     pub fn carry_out(
         &mut self,
         effects: &Effects,
-        speech: Option<&mut Speech>,
+        worker: Result<&mut Handle, Refused>,
         config: &SpeechConfig,
         muted: bool,
         now: Millis,
@@ -62,11 +65,15 @@ impl Notifications {
         for ended in &effects.ended {
             self.announcer.forget(&ended.session.id);
         }
-        let Some(speech) = speech else {
-            return;
+        let mut worker = match worker {
+            Ok(worker) => Some(worker),
+            Err(Refused::NotBuilt) => None,
+            Err(_) => return,
         };
-        for hush in &effects.hush {
-            self.counters.hushed += speech.hush(hush) as u64;
+        if let Some(worker) = &mut worker {
+            for hush in &effects.hush {
+                self.counters.hushed += worker.hush(hush) as u64;
+            }
         }
         let settings = VoiceSettings::from_config(config);
         let secs = (now / 1000) as i64;
@@ -87,7 +94,11 @@ impl Notifications {
                 }
             };
             self.next_id += 1;
-            match speech.notify(self.next_id, phrase, settings.clone()) {
+            let queued = match &mut worker {
+                Some(worker) => worker.notify(self.next_id, phrase, settings.clone()),
+                None => Err(Refused::NotBuilt),
+            };
+            match queued {
                 Ok(queuing) => {
                     self.counters.queued += 1;
                     self.counters.preempted += queuing.preempted as u64;
@@ -99,20 +110,23 @@ impl Notifications {
                 }
             }
         }
+        let Some(worker) = worker else {
+            return;
+        };
         if config.enabled && !muted {
             for a in &effects.prepare {
                 for text in prepared_texts(a, config) {
                     self.counters.prepared += 1;
-                    speech.prepare(text, settings.clone());
+                    worker.prepare(text, settings.clone());
                 }
             }
         }
     }
 
     /// The worker finished notification `id`.
-    pub fn done(&mut self, id: u64, outcome: &Result<Spoken, Error>, speech: Option<&mut Speech>) {
-        if let Some(speech) = speech {
-            speech.phrase_done(id);
+    pub fn done(&mut self, id: u64, outcome: &Result<Spoken, Error>, worker: Option<&mut Handle>) {
+        if let Some(worker) = worker {
+            worker.phrase_done(id);
         }
         match outcome {
             Ok(s) if s.stopped => {}
