@@ -73,13 +73,20 @@ impl Output {
     /// Queues mono samples at `sample_rate`; they play after what is
     /// already queued. Returns at once.
     pub fn play(&self, samples: Vec<f32>, sample_rate: u32) -> Result<()> {
-        self.play_until(samples, sample_rate, &Cancel::default())
+        self.play_until(samples, sample_rate, || false)
     }
 
     /// Like [`Output::play`], but the samples fall silent (within one
-    /// sample) as soon as `cancel` is cancelled, from any thread, even while
-    /// this thread is busy elsewhere.
-    pub fn play_until(&self, samples: Vec<f32>, sample_rate: u32, cancel: &Cancel) -> Result<()> {
+    /// sample) as soon as `stopped` says so. It is asked on the audio
+    /// thread, before each sample, so it must be cheap (an atomic load):
+    /// another thread can then silence them even while this one is busy
+    /// elsewhere.
+    pub fn play_until(
+        &self,
+        samples: Vec<f32>,
+        sample_rate: u32,
+        stopped: impl Fn() -> bool + Send + 'static,
+    ) -> Result<()> {
         let Some(rate) = NonZero::new(sample_rate) else {
             bail!("a sample rate above 0 is needed");
         };
@@ -89,8 +96,7 @@ impl Output {
         let source = SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples);
         self.player.append(Cancellable {
             inner: source,
-            cancel: cancel.clone(),
-            at: cancel.generation(),
+            stopped,
         });
         self.player.play();
         Ok(())
@@ -130,49 +136,24 @@ impl Output {
     }
 }
 
-/// A stop button shared between threads: [`Cancel::cancel`] ends everything
-/// queued with [`Output::play_until`] before it, and tells a synthesizer
-/// loop (through [`Cancel::generation`]) to stop. Cancelling is one atomic
-/// add: it never blocks the caller.
-#[derive(Clone, Debug, Default)]
-pub struct Cancel(Arc<AtomicU64>);
-
-impl Cancel {
-    /// The current generation: work started now is cancelled once it changes.
-    pub fn generation(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Cancels everything started before now.
-    pub fn cancel(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Whether work started at generation `at` was cancelled since.
-    pub fn is_cancelled(&self, at: u64) -> bool {
-        self.generation() != at
-    }
-}
-
-/// A source that ends early once its [`Cancel`] moves on.
-struct Cancellable<S> {
+/// A source that ends early once `stopped` says so.
+struct Cancellable<S, F> {
     inner: S,
-    cancel: Cancel,
-    at: u64,
+    stopped: F,
 }
 
-impl<S: Iterator<Item = f32>> Iterator for Cancellable<S> {
+impl<S: Iterator<Item = f32>, F: Fn() -> bool> Iterator for Cancellable<S, F> {
     type Item = f32;
 
     fn next(&mut self) -> Option<f32> {
-        if self.cancel.is_cancelled(self.at) {
+        if (self.stopped)() {
             return None;
         }
         self.inner.next()
     }
 }
 
-impl<S: rodio::Source> rodio::Source for Cancellable<S> {
+impl<S: rodio::Source, F: Fn() -> bool> rodio::Source for Cancellable<S, F> {
     fn current_span_len(&self) -> Option<usize> {
         self.inner.current_span_len()
     }

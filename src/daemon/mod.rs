@@ -22,25 +22,16 @@
 //! armed for the earliest deadline of all owners. Nothing is periodic: with
 //! nothing pending no timer is armed and an idle daemon never wakes.
 
-mod announcer;
 mod bar;
 mod debounce;
 mod dialogs;
 mod ipc;
 mod life;
-mod notifications;
 mod persist;
-#[cfg(feature = "speech")]
-mod phrase_cache;
 mod processes;
 mod reports;
 mod socket_path;
-#[cfg(feature = "speech")]
 mod speech;
-#[cfg(not(feature = "speech"))]
-#[path = "no_speech.rs"]
-mod speech;
-mod speech_types;
 mod spool;
 mod stats;
 mod timer;
@@ -51,19 +42,17 @@ mod watchers;
 
 pub use ipc::{remove_stale_socket, socket_answers};
 pub use life::Options;
-pub use notifications::NotificationCounters;
 pub use reports::{Report, Reporter};
-pub use speech_types::CacheFigures;
+pub use speech::{CacheFigures, NotificationCounters};
 pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusReport};
 
 use crate::datagram::PeerAddr;
 use crate::socket_activation;
-use crate::voice_settings::VoiceSettings;
 use bar::Bar;
 use ipc::Ipc;
 use life::{Asked, Life};
 use llm_bridge_core::client::name_client;
-use llm_bridge_core::config::{Config, SpeechConfig};
+use llm_bridge_core::config::Config;
 use llm_bridge_core::error::{bail, one_line, Context, Result};
 use llm_bridge_core::history;
 use llm_bridge_core::local_time::{wall_clock_ms, wall_clock_ns};
@@ -72,16 +61,15 @@ use llm_bridge_core::paths::Paths;
 use llm_bridge_core::snapshot;
 use llm_bridge_core::state::{Effects, Input, Millis, Session, State};
 use llm_bridge_protocol::reply::Reply;
-use llm_bridge_protocol::wire::{Message, MuteAction, SayTuning, MAX_DATAGRAM};
+use llm_bridge_protocol::wire::{Message, MuteAction, MAX_DATAGRAM};
 use mio::{Events, Poll, Token};
-use notifications::Notifications;
 use persist::{Outcome, Persist};
 use reports::Reports;
-use speech::{Refused, Speech, Spoken, PHRASE_ID};
+use speech::{SpeechReport, SpeechService};
 use stats::Stats;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use timer::{earliest, Timer};
 use tokens::{SIGNALS, SOCKET, SOCKET_PATH, SPOOL, TIMER, WAKER};
@@ -100,22 +88,12 @@ pub struct Daemon {
     tick_at: Option<Millis>,
     bar: Bar,
     watchers: Watchers,
-    speech: SpeechParts,
+    /// Speech: the worker (started by `run`), `say` requests, spoken
+    /// notifications and their figures.
+    speech: SpeechService,
     persist: Persist,
     stats: Stats,
     life: Life,
-}
-
-/// Speech as the loop holds it today: the worker, the requests waiting for
-/// an answer, the figures and the notification policy.
-struct SpeechParts {
-    config: SpeechConfig,
-    worker: Option<Speech>,
-    /// Who asked for each `say` still under way.
-    say_waiting: HashMap<u64, PeerAddr>,
-    next_say: u64,
-    figures: SpeechFigures,
-    notifications: Notifications,
 }
 
 impl Daemon {
@@ -163,14 +141,7 @@ impl Daemon {
         let mut daemon = Daemon {
             tick_at: state.mute_deadline(),
             bar: Bar::new(&paths, &config),
-            speech: SpeechParts {
-                config: config.speech,
-                worker: None,
-                say_waiting: HashMap::new(),
-                next_say: 0,
-                figures: SpeechFigures::default(),
-                notifications: Notifications::default(),
-            },
+            speech: SpeechService::new(&config.speech),
             persist: Persist::new(paths.state_json.clone()),
             stats: Stats::default(),
             poll,
@@ -221,8 +192,12 @@ impl Daemon {
     /// then flushes, snapshots and returns.
     pub fn run(&mut self) -> Result<()> {
         // Worker threads start here, after start-up: see `start`.
-        self.start_speech();
-        self.life.ready("serving");
+        self.speech.start(self.reports.reporter());
+        // systemd hears READY=1 once the socket serves and, when [speech]
+        // loads the voice at start, once that is done (or failed).
+        if !self.speech.loads_at_start() {
+            self.life.ready("serving");
+        }
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; MAX_DATAGRAM + 1];
         let mut inputs = Vec::new();
@@ -379,13 +354,10 @@ impl Daemon {
                 self.ipc.reply(&peer, &Reply::Ok);
                 self.life.request_shutdown();
             }
-            Message::Say { text, out, tuning } => self.say(peer, text, out, &tuning),
-            Message::SayStop => {
-                if let Some(speech) = &mut self.speech.worker {
-                    speech.stop();
-                }
-                self.ipc.reply(&peer, &Reply::Ok);
+            Message::Say { text, out, tuning } => {
+                self.speech.say(&self.ipc, peer, text, out, &tuning);
             }
+            Message::SayStop => self.speech.stop(&self.ipc, peer),
             Message::Mute { action, secs } => self.mute(peer, action, secs, arrived_ns),
             Message::Waybar { pid } => self.bar.adopt(pid, self.poll.registry()),
         }
@@ -450,14 +422,7 @@ impl Daemon {
             self.tick_at = tick_at;
         }
         let muted = self.state.mute(now_ms).is_some();
-        let speech = &mut self.speech;
-        speech.notifications.carry_out(
-            &effects,
-            speech.worker.as_mut(),
-            &speech.config,
-            muted,
-            now_ms,
-        );
+        self.speech.carry_out(&effects, muted, now_ms);
         let registry = self.poll.registry();
         for watch in effects.watches {
             queue.extend(self.watchers.set(watch, registry));
@@ -471,92 +436,13 @@ impl Daemon {
                 Report::Stopped { worker, reason } => {
                     log(format_args!("worker {worker} stopped: {reason}"));
                 }
-                Report::Spoken { id, outcome } if id & PHRASE_ID != 0 => {
-                    let speech = &mut self.speech;
-                    speech
-                        .notifications
-                        .done(id, &outcome, speech.worker.as_mut());
-                }
-                Report::Spoken { id, outcome } => self.spoken(id, outcome),
-                Report::Loaded { ms } => self.speech.figures.load_ms = Some(ms),
-                Report::Phrases(figures) => self.speech.figures.phrases = Some(figures),
-            }
-        }
-    }
-
-    /// Starts the speech worker if a voice is configured.
-    fn start_speech(&mut self) {
-        if self.speech.config.voice_path().is_none() {
-            return;
-        }
-        match Speech::spawn(&self.speech.config, self.reports.reporter()) {
-            Ok(speech) => self.speech.worker = Some(speech),
-            Err(e) => log(format_args!("cannot start the speech worker: {e}")),
-        }
-    }
-
-    /// A `SAY` request: queue it (never waiting) and say so, or refuse.
-    fn say(&mut self, peer: PeerAddr, text: String, out: Option<String>, tuning: &SayTuning) {
-        let out = out.map(PathBuf::from);
-        if out.as_ref().is_some_and(|p| !p.is_absolute()) {
-            let why = "the WAV file's path must be absolute";
-            self.ipc.reply(&peer, &Reply::Error(why.into()));
-            return;
-        }
-        let settings = match VoiceSettings::from_config(&self.speech.config).with(tuning) {
-            Ok(s) => s,
-            Err(e) => {
-                self.stats.counters.speech_refused += 1;
-                self.ipc.reply(&peer, &Reply::Error(one_line(&e)));
-                return;
-            }
-        };
-        let id = self.speech.next_say;
-        self.speech.next_say += 1;
-        let queued = match &self.speech.worker {
-            Some(speech) => speech.say(id, text, out, settings),
-            None if cfg!(feature = "speech") => Err(Refused::NoVoice),
-            None => Err(Refused::NotBuilt),
-        };
-        match queued {
-            Ok(()) => {
-                self.stats.counters.said += 1;
-                self.speech.figures.queue += 1;
-                self.ipc.reply(&peer, &Reply::Queued);
-                // The answer may come minutes later: only to an address
-                // nobody else can have bound by then.
-                if ipc::private(&peer) {
-                    self.speech.say_waiting.insert(id, peer);
+                Report::Speech(report) => {
+                    if matches!(report, SpeechReport::Warmed) {
+                        self.life.ready("serving; the voice is loaded");
+                    }
+                    self.speech.report(report, &self.ipc);
                 }
             }
-            Err(why) => {
-                self.stats.counters.speech_refused += 1;
-                self.ipc.reply(&peer, &Reply::Error(why.to_string()));
-            }
-        }
-    }
-
-    /// The worker finished a `say`: tell whoever asked.
-    fn spoken(&mut self, id: u64, outcome: Result<Spoken, String>) {
-        let figures = &mut self.speech.figures;
-        figures.queue = figures.queue.saturating_sub(1);
-        if let Some(ms) = outcome.as_ref().ok().and_then(|s| s.first_audio_ms) {
-            figures.first_audio_ms = Some(ms);
-        }
-        let reply = match &outcome {
-            Ok(s) => Reply::Said {
-                sentences: s.sentences as u64,
-                seconds: f64::from(s.seconds),
-                stopped: s.stopped,
-            },
-            Err(why) => {
-                self.stats.counters.speech_failures += 1;
-                log(format_args!("speech: {why}"));
-                Reply::Error(why.clone())
-            }
-        };
-        if let Some(peer) = self.speech.say_waiting.remove(&id) {
-            self.ipc.reply(&peer, &reply);
         }
     }
 
@@ -573,32 +459,12 @@ impl Daemon {
     /// Rereads the config; on error the running one is kept.
     fn reload(&mut self) -> Result<()> {
         let config = Config::load()?;
-        if config.speech != self.speech.config {
-            // A new voice that cannot be read keeps the running one (and the
-            // whole running config). Its model loads on the worker later;
-            // here only what is cheap to check: the file pair and the
-            // speaker.
-            if let Some(voice) = config.speech.voice_path() {
-                check_voice(&voice, &config.speech.speaker)
-                    .with_context(|| format!("voice {}", voice.display()))?;
-            }
-        }
+        // A new voice that cannot be read keeps the running config.
+        self.speech.check(&config.speech)?;
         self.bar.reconfigure(&config);
         self.state.set_limit(config.max_sessions);
         self.life.reconfigure(config.idle_exit_secs);
-        let speech_changed = !config.speech.same_engine(&self.speech.config);
-        self.speech.config = config.speech;
-        if speech_changed {
-            if let Some(mut old) = self.speech.worker.take() {
-                old.stop();
-                // Its thread ends after its current sentence: wait for
-                // that elsewhere, never in the loop.
-                let _ = std::thread::Builder::new()
-                    .name("llm-bridge-speech-end".into())
-                    .spawn(move || drop(old));
-            }
-            self.start_speech();
-        }
+        self.speech.reload(&config.speech);
         log(format_args!("config reloaded"));
         Ok(())
     }
@@ -680,7 +546,7 @@ impl Daemon {
         let now_ms = wall_clock_ms();
         let watched = self.watchers.watched();
         let mute = self.state.mute(now_ms);
-        let figures = &self.speech.figures;
+        let speech = self.speech.status();
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
@@ -694,12 +560,12 @@ impl Daemon {
             watched_transcripts: watched.transcripts,
             watched_dialogs: watched.dialogs,
             unwatched_processes: watched.unwatched_processes,
-            speech_voice: self.speech.config.voice_path(),
-            speech_load_ms: figures.load_ms,
-            speech_queue: figures.queue,
-            speech_first_audio_ms: figures.first_audio_ms,
-            notifications: self.speech.notifications.counters.clone(),
-            phrase_cache: figures.phrases,
+            speech_voice: speech.voice,
+            speech_load_ms: speech.load_ms,
+            speech_queue: speech.queue,
+            speech_first_audio_ms: speech.first_audio_ms,
+            notifications: speech.notifications,
+            phrase_cache: speech.phrase_cache,
             muted: mute.is_some(),
             muted_until: mute.and_then(|m| m.until),
             rss_kib: own_rss_kib(),
@@ -707,6 +573,9 @@ impl Daemon {
             sessions: SessionReport::most_urgent(&self.state, now_ms),
             counters: CounterReport {
                 transcript_failures: watched.transcript_failures,
+                said: speech.said,
+                speech_refused: speech.refused,
+                speech_failures: speech.failures,
                 ..self.stats.counters.clone()
             },
             last_write_error: self.stats.last_write_error.clone(),
@@ -716,7 +585,7 @@ impl Daemon {
 
     fn shutdown(&mut self) {
         // Speech ends first: cancelled, its thread joined (one sentence at most).
-        self.speech.worker = None;
+        self.speech.shutdown();
         if let Some(flushed) = self.bar.flush_pending(&self.state, self.poll.registry()) {
             self.flushed(flushed);
         }
@@ -731,42 +600,9 @@ impl Daemon {
     }
 }
 
-/// What `status` says of speech.
-#[derive(Debug, Default)]
-struct SpeechFigures {
-    load_ms: Option<u64>,
-    queue: usize,
-    first_audio_ms: Option<u64>,
-    /// The phrase cache's size, as the worker last said.
-    phrases: Option<CacheFigures>,
-}
-
 /// This process's resident memory (VmRSS), in KiB.
 fn own_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
     line.trim().trim_end_matches("kB").trim().parse().ok()
-}
-
-/// Whether a voice can be loaded, as far as is cheap to tell: its `.onnx`
-/// is a file and its `.onnx.json` a Piper voice config that knows `speaker`.
-#[cfg(feature = "speech")]
-fn check_voice(onnx: &Path, speaker: &str) -> Result<()> {
-    let meta = std::fs::metadata(onnx).context("cannot read the .onnx file")?;
-    if !meta.is_file() {
-        bail!("the .onnx path is not a file");
-    }
-    let mut json = onnx.as_os_str().to_owned();
-    json.push(".json");
-    let config = llm_bridge_speech::VoiceConfig::load(Path::new(&json))?;
-    if !speaker.trim().is_empty() {
-        config.speaker_id(speaker.trim())?;
-    }
-    Ok(())
-}
-
-/// Without the speech engine no voice is ever loaded: nothing to check.
-#[cfg(not(feature = "speech"))]
-fn check_voice(_onnx: &Path, _speaker: &str) -> Result<()> {
-    Ok(())
 }

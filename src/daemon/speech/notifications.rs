@@ -5,9 +5,11 @@
 //! is counted for `status`.
 
 use super::announcer::{prepared_texts, Announcer, Silent};
-use super::speech::{Refused, Speech, Spoken, PHRASE_ID};
+use super::handle::Handle;
+use super::types::{Refused, Spoken};
 use crate::voice_settings::VoiceSettings;
 use llm_bridge_core::config::SpeechConfig;
+use llm_bridge_core::error::{one_line, Error};
 use llm_bridge_core::local_time::utc_offset_secs;
 use llm_bridge_core::log::log;
 use llm_bridge_core::state::{Effects, Millis};
@@ -49,11 +51,13 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    /// Carries out the speech part of `effects`.
+    /// Carries out the speech part of `effects`. Without a worker nothing
+    /// is said; in a build without the engine, a voice is configured but
+    /// each notification fails with one line (`why`).
     pub fn carry_out(
         &mut self,
         effects: &Effects,
-        speech: Option<&mut Speech>,
+        worker: Result<&mut Handle, Refused>,
         config: &SpeechConfig,
         muted: bool,
         now: Millis,
@@ -61,14 +65,18 @@ impl Notifications {
         for ended in &effects.ended {
             self.announcer.forget(&ended.session.id);
         }
-        let Some(speech) = speech else {
-            return;
+        let mut worker = match worker {
+            Ok(worker) => Some(worker),
+            Err(Refused::NotBuilt) => None,
+            Err(_) => return,
         };
-        if effects.hush_all {
-            self.counters.muted += speech.hush_all() as u64;
-        }
-        for hush in &effects.hush {
-            self.counters.hushed += speech.hush(hush) as u64;
+        if let Some(worker) = &mut worker {
+            if effects.hush_all {
+                self.counters.muted += worker.hush_all() as u64;
+            }
+            for hush in &effects.hush {
+                self.counters.hushed += worker.hush(hush) as u64;
+            }
         }
         let settings = VoiceSettings::from_config(config);
         let secs = (now / 1000) as i64;
@@ -89,7 +97,11 @@ impl Notifications {
                 }
             };
             self.next_id += 1;
-            match speech.notify(PHRASE_ID | self.next_id, phrase, settings.clone()) {
+            let queued = match &mut worker {
+                Some(worker) => worker.notify(self.next_id, phrase, settings.clone()),
+                None => Err(Refused::NotBuilt),
+            };
+            match queued {
                 Ok(queuing) => {
                     self.counters.queued += 1;
                     self.counters.preempted += queuing.preempted as u64;
@@ -101,20 +113,23 @@ impl Notifications {
                 }
             }
         }
+        let Some(worker) = worker else {
+            return;
+        };
         if config.enabled && !muted {
             for a in &effects.prepare {
                 for text in prepared_texts(a, config) {
                     self.counters.prepared += 1;
-                    speech.prepare(text, settings.clone());
+                    worker.prepare(text, settings.clone());
                 }
             }
         }
     }
 
     /// The worker finished notification `id`.
-    pub fn done(&mut self, id: u64, outcome: &Result<Spoken, String>, speech: Option<&mut Speech>) {
-        if let Some(speech) = speech {
-            speech.phrase_done(id);
+    pub fn done(&mut self, id: u64, outcome: &Result<Spoken, Error>, worker: Option<&mut Handle>) {
+        if let Some(worker) = worker {
+            worker.phrase_done(id);
         }
         match outcome {
             Ok(s) if s.stopped => {}
@@ -127,7 +142,10 @@ impl Notifications {
             }
             Err(why) => {
                 self.counters.failed += 1;
-                log(format_args!("speech: a notification failed: {why}"));
+                log(format_args!(
+                    "speech: a notification failed: {}",
+                    one_line(why)
+                ));
             }
         }
     }

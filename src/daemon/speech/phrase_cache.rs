@@ -73,7 +73,7 @@ struct Disk {
     files: Option<Vec<(String, u64)>>,
 }
 
-pub use super::speech_types::CacheFigures;
+pub use super::types::CacheFigures;
 
 impl PhraseCache {
     /// A cache with `disk_cap` bytes in `dir` (created 0700 if needed; no

@@ -1,0 +1,465 @@
+//! The speech worker: one thread that owns the voice, espeak-ng's global
+//! state and the audio output, and speaks what the loop hands it (see
+//! `handle.rs` for the loop's end).
+//!
+//! Results go back as [`Report`]s through the loop's waker. The thread runs
+//! at `SCHED_IDLE`, the lowest CPU priority, so synthesis only uses what the
+//! bar does not. It loads the voice on its first job and keeps it; it opens
+//! the audio device for speech and closes it after `close_after` of
+//! silence, then sleeps in `recv` until the next job: an idle daemon never
+//! wakes. Every job runs through one runner ([`Worker::run_job`]): a panic
+//! is caught and reported, and the thread carries on. A reload's new
+//! engine is taken before the next job, on this same thread.
+//!
+//! Spoken notifications are jobs too, taken before a `say` (the most urgent
+//! first), and rendering phrases ahead comes last. The worker plays a
+//! phrase from the [`PhraseCache`] when it can, which needs no synthesis,
+//! not even a loaded voice.
+
+use super::handle::{Engine, Job, Start};
+use super::phrase_cache::{PhraseCache, Rendered, MEMORY_BYTES};
+use super::types::{Cancel, Refused, SpeechReport, Spoken};
+use crate::daemon::reports::{Report, Reporter};
+use crate::voice_settings::VoiceSettings;
+use llm_bridge_core::error::{anyhow, one_line, Context, Result};
+use llm_bridge_speech::audio::Output;
+use llm_bridge_speech::{Synthesizer, Voice};
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// The plans built when the voice loads at start (`[speech] enabled`): a
+/// notification or a short `say` fits in them.
+const WARM_IDS: usize = 128;
+
+/// Starts the worker thread on `start`'s queue.
+pub fn start_thread(start: Start) -> Result<JoinHandle<()>, Refused> {
+    let Start {
+        jobs,
+        engine,
+        cancel,
+        next_engine,
+        reporter,
+    } = start;
+    std::thread::Builder::new()
+        .name("llm-bridge-speech".into())
+        .spawn(move || {
+            // The voice, espeak-ng and the device are made on this thread
+            // and never leave it.
+            let worker = Worker {
+                engine,
+                next_engine,
+                voice_config: None,
+                cancel,
+                reporter,
+                synth: None,
+                output: None,
+                pending: VecDeque::new(),
+                cache: None,
+                voice_id: None,
+            };
+            worker.run(jobs);
+        })
+        .map_err(|e| {
+            llm_bridge_core::log::log(format_args!("cannot start the speech worker: {e}"));
+            Refused::Gone
+        })
+}
+
+impl Job {
+    /// Which job goes first: notifications (the most urgent first), then
+    /// `say` and loading, then rendering ahead; in arrival order within one.
+    fn rank(&self) -> (u8, u8) {
+        match self {
+            Job::Notify { urgency, .. } => (2, *urgency),
+            Job::Say { .. } | Job::Load | Job::Reconfigure => (1, 0),
+            Job::Prepare { .. } => (0, 0),
+        }
+    }
+}
+
+/// The thread's own state: nothing here is shared with the loop.
+struct Worker {
+    engine: Engine,
+    /// Where a reload leaves the next engine.
+    next_engine: Arc<Mutex<Option<Engine>>>,
+    /// The loaded voice's config: its own scales and its speakers.
+    voice_config: Option<llm_bridge_speech::VoiceConfig>,
+    cancel: Cancel,
+    reporter: Reporter,
+    synth: Option<Synthesizer>,
+    output: Option<Output>,
+    /// Jobs taken from the channel, not yet done (see [`Job::rank`]).
+    pending: VecDeque<Job>,
+    /// Made at its first use: a daemon that never speaks a notification
+    /// never creates the cache directory.
+    cache: Option<PhraseCache>,
+    /// The voice file as the cache keys know it: path, size, mtime.
+    voice_id: Option<String>,
+}
+
+impl Worker {
+    fn run(mut self, jobs: Receiver<Job>) {
+        lowest_priority();
+        while let Some(job) = self.next_job(&jobs) {
+            self.carry_out(job);
+        }
+    }
+
+    /// The most urgent job waiting (see [`Job::rank`]); sleeps in `recv`
+    /// while there is none, closing the audio device after `close_after`
+    /// of silence. `None` once the loop's handle is gone.
+    fn next_job(&mut self, jobs: &Receiver<Job>) -> Option<Job> {
+        while self.pending.is_empty() {
+            let job = if self.output.is_some() {
+                match jobs.recv_timeout(self.engine.close_after) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        // Silence for a while: close the device (until the
+                        // next job) unless it still plays.
+                        if self.output.as_ref().is_some_and(Output::is_idle) {
+                            self.output = None;
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                }
+            } else {
+                jobs.recv().ok()?
+            };
+            self.pending.push_back(job);
+        }
+        loop {
+            match jobs.try_recv() {
+                Ok(job) => self.pending.push_back(job),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
+        let next_engine = self
+            .next_engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(engine) = next_engine {
+            self.reconfigure(engine);
+        }
+        let best = (0..self.pending.len())
+            .rev()
+            .max_by_key(|i| self.pending[*i].rank())
+            .expect("not empty");
+        self.pending.remove(best)
+    }
+
+    /// Drops the voice, the device and the phrase cache's handle, and
+    /// speaks with `engine` from the next job on. Nothing else holds
+    /// espeak-ng's global state, so the new voice can take it.
+    fn reconfigure(&mut self, engine: Engine) {
+        self.synth = None;
+        self.voice_config = None;
+        self.voice_id = None;
+        self.output = None;
+        self.cache = None;
+        self.engine = engine;
+    }
+
+    /// Does one job, through [`Worker::run_job`], and reports its outcome.
+    fn carry_out(&mut self, job: Job) {
+        match job {
+            // Taken in `next_job` already.
+            Job::Reconfigure => {}
+            Job::Load => {
+                // Ready for a short phrase at once: the plans of the two
+                // smallest buckets (up to 128 ids) are built now, not by
+                // the first `say` (about 1.2 s here).
+                let started = Instant::now();
+                match self.run_job(|w| w.synthesizer()?.warm_up(WARM_IDS)) {
+                    Ok(()) => llm_bridge_core::log::log(format_args!(
+                        "speech: ready in {} ms (plans up to {WARM_IDS} ids built)",
+                        started.elapsed().as_millis()
+                    )),
+                    Err(e) => llm_bridge_core::log::log(format_args!("speech: {}", one_line(&e))),
+                }
+                self.reporter.send(Report::Speech(SpeechReport::Warmed));
+            }
+            Job::Notify {
+                id,
+                text,
+                settings,
+                cancel,
+                queued,
+                ..
+            } => {
+                let outcome = self.run_job(|w| w.announce(&text, &settings, &cancel, queued));
+                self.report_cache();
+                self.finish(outcome, move |outcome| {
+                    Report::Speech(SpeechReport::Phrase { id, outcome })
+                });
+            }
+            Job::Prepare { text, settings } => {
+                if let Err(e) = self.run_job(|w| w.render(&text, &settings)) {
+                    llm_bridge_core::log::log(format_args!(
+                        "speech: cannot render {text:?} ahead: {}",
+                        one_line(&e)
+                    ));
+                }
+                self.report_cache();
+            }
+            Job::Say {
+                id,
+                text,
+                out,
+                settings,
+                at,
+                queued,
+            } => {
+                let outcome = self.run_job(|w| w.say(&text, out, &settings, at, queued));
+                self.finish(outcome, move |outcome| {
+                    Report::Speech(SpeechReport::Said { id, outcome })
+                });
+            }
+        }
+    }
+
+    /// Runs one job. A panic in it is caught and becomes its error, and the
+    /// synthesizer, which it may have left half-way, is made afresh.
+    fn run_job<T>(&mut self, job: impl FnOnce(&mut Worker) -> Result<T>) -> Result<T> {
+        catch_unwind(AssertUnwindSafe(|| job(self))).unwrap_or_else(|panic| {
+            self.synth = None;
+            Err(anyhow!("internal error in speech: {}", panic_text(&panic)))
+        })
+    }
+
+    /// Reports a job done: once its audio has played (from the audio
+    /// thread), or now if nothing plays.
+    fn finish(
+        &self,
+        outcome: Result<Spoken>,
+        report: impl FnOnce(Result<Spoken>) -> Report + Send + 'static,
+    ) {
+        match (&self.output, outcome) {
+            (Some(output), Ok(spoken)) if spoken.seconds > 0.0 && !spoken.stopped => {
+                let reporter = self.reporter.clone();
+                // It comes even if the job's `Cancel` cuts the audio: only
+                // `Output::stop`, which this worker never calls, drops it.
+                output.notify_when_played(move || {
+                    reporter.send(report(Ok(spoken)));
+                });
+            }
+            (_, outcome) => {
+                self.reporter.send(report(outcome));
+            }
+        }
+    }
+
+    /// Plays a notification: from the cache, else synthesized (and kept).
+    fn announce(
+        &mut self,
+        text: &str,
+        settings: &VoiceSettings,
+        cancel: &Cancel,
+        queued: Instant,
+    ) -> Result<Spoken> {
+        let mut spoken = Spoken {
+            sentences: 0,
+            seconds: 0.0,
+            stopped: true,
+            first_audio_ms: None,
+            cached: false,
+        };
+        if cancel.is_cancelled(0) {
+            return Ok(spoken);
+        }
+        let (rendered, cached) = self.render(text, settings)?;
+        if cancel.is_cancelled(0) {
+            return Ok(spoken);
+        }
+        let mut samples = rendered.to_f32();
+        settings.louden(&mut samples);
+        if self.output.is_none() {
+            self.output = Some(Output::open(rendered.rate)?);
+        }
+        let output = self.output.as_ref().expect("opened above");
+        spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
+        spoken.seconds = samples.len() as f32 / rendered.rate as f32;
+        spoken.sentences = 1;
+        spoken.stopped = false;
+        spoken.cached = cached;
+        output.play_until(samples, rendered.rate, cancel.stopped())?;
+        Ok(spoken)
+    }
+
+    /// A phrase's samples: from the cache (`true`), else synthesized now
+    /// and kept.
+    fn render(&mut self, text: &str, settings: &VoiceSettings) -> Result<(Rendered, bool)> {
+        let key = self.phrase_key(text, settings)?;
+        let bytes = self.engine.cache_bytes;
+        let cache = self.cache.get_or_insert_with(|| {
+            let dir = llm_bridge_core::paths::cache_home().map(|d| d.join("phrases"));
+            PhraseCache::new(dir, bytes, MEMORY_BYTES)
+        });
+        if let Some(rendered) = cache.get(&key) {
+            return Ok((rendered, true));
+        }
+        let synth = self.tuned(settings)?;
+        let rate = synth.sample_rate();
+        let mut all = Vec::new();
+        for sentence in synth.sentences(text) {
+            let samples = synth.synthesize_sentence(&sentence)?;
+            all.extend(samples);
+        }
+        let rendered = Rendered::from_f32(rate, &all);
+        if let Some(cache) = &mut self.cache {
+            cache.put(&key, rendered.clone());
+        }
+        Ok((rendered, false))
+    }
+
+    /// Everything that shapes a phrase's samples (not the volume, applied
+    /// when it plays).
+    fn phrase_key(&mut self, text: &str, settings: &VoiceSettings) -> Result<String> {
+        if self.voice_id.is_none() {
+            let path = self
+                .engine
+                .voice
+                .as_ref()
+                .ok_or_else(|| anyhow!(Refused::NoVoice))?;
+            let meta = std::fs::metadata(path)
+                .with_context(|| format!("cannot read the voice {}", path.display()))?;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            self.voice_id = Some(format!("{}|{}|{mtime}", path.display(), meta.len()));
+        }
+        Ok(format!(
+            "{}|{}|{}|{}|{}|{text}",
+            self.voice_id.as_deref().unwrap_or(""),
+            settings.speaker,
+            settings.length_scale,
+            settings.noise_scale,
+            settings.noise_w
+        ))
+    }
+
+    fn report_cache(&self) {
+        if let Some(cache) = &self.cache {
+            self.reporter
+                .send(Report::Speech(SpeechReport::Phrases(cache.figures())));
+        }
+    }
+
+    fn say(
+        &mut self,
+        text: &str,
+        out: Option<PathBuf>,
+        settings: &VoiceSettings,
+        at: u64,
+        queued: Instant,
+    ) -> Result<Spoken> {
+        // How the tests check that a panic in a job is caught.
+        if std::env::var_os("LLM_BRIDGE_SPEECH_TEST_PANIC").is_some_and(|t| t == text) {
+            panic!("LLM_BRIDGE_SPEECH_TEST_PANIC matched the text");
+        }
+        let synth = self.tuned(settings)?;
+        let rate = synth.sample_rate();
+        let sentences = synth.sentences(text);
+        let mut spoken = Spoken {
+            sentences: 0,
+            seconds: 0.0,
+            stopped: false,
+            first_audio_ms: None,
+            cached: false,
+        };
+        let mut all = Vec::new();
+        for sentence in &sentences {
+            if self.cancel.is_cancelled(at) {
+                spoken.stopped = true;
+                break;
+            }
+            let synth = self.synth.as_mut().expect("loaded above");
+            let mut samples = synth.synthesize_sentence(sentence)?;
+            settings.louden(&mut samples);
+            spoken.sentences += 1;
+            spoken.seconds += samples.len() as f32 / rate as f32;
+            if out.is_some() {
+                all.extend(samples);
+                continue;
+            }
+            if self.output.is_none() {
+                self.output = Some(Output::open(rate)?);
+            }
+            let output = self.output.as_ref().expect("opened above");
+            if spoken.first_audio_ms.is_none() {
+                spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
+            }
+            output.play_until(samples, rate, self.cancel.stopped())?;
+        }
+        if let Some(path) = out {
+            if !spoken.stopped {
+                llm_bridge_speech::wav::write(&path, rate, &all)?;
+            }
+        }
+        Ok(spoken)
+    }
+
+    /// The synthesizer, speaking with `settings`.
+    fn tuned(&mut self, settings: &VoiceSettings) -> Result<&mut Synthesizer> {
+        self.synthesizer()?;
+        let voice_config = self.voice_config.as_ref().expect("loaded with the voice");
+        let synth = self.synth.as_mut().expect("loaded above");
+        settings.apply(synth, voice_config)?;
+        Ok(synth)
+    }
+
+    /// The synthesizer, loading the voice on first use.
+    fn synthesizer(&mut self) -> Result<&mut Synthesizer> {
+        if self.synth.is_none() {
+            let path = self
+                .engine
+                .voice
+                .as_ref()
+                .ok_or_else(|| anyhow!(Refused::NoVoice))?;
+            let started = Instant::now();
+            let voice = Voice::load(path)?;
+            let voice_config = voice.config().clone();
+            let mut synth = Synthesizer::new(voice)?;
+            synth.set_max_ids(self.engine.max_ids)?;
+            let ms = started.elapsed().as_millis() as u64;
+            llm_bridge_core::log::log(format_args!("speech: loaded {} in {ms} ms", path.display()));
+            self.reporter
+                .send(Report::Speech(SpeechReport::Loaded { ms }));
+            self.voice_config = Some(voice_config);
+            self.synth = Some(synth);
+        }
+        Ok(self.synth.as_mut().expect("loaded above"))
+    }
+}
+
+/// Puts the calling thread at `SCHED_IDLE`: it runs only when nothing else
+/// wants the CPU. (Linux applies the policy to the calling thread.)
+fn lowest_priority() {
+    // SAFETY: a zeroed sched_param is valid for SCHED_IDLE (priority 0).
+    let rc = unsafe {
+        let param: libc::sched_param = std::mem::zeroed();
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param)
+    };
+    if rc != 0 {
+        // Not fatal: fall back to the lowest nice value.
+        // SAFETY: setpriority on this thread (tid) only.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
