@@ -8,11 +8,11 @@
 //!   signals;
 //! - `watchers.rs`: what no hook reports (clients' pidfds, transcripts,
 //!   dialogs);
-//! - `speech.rs` with `notifications.rs`: the speech worker and the
-//!   notification policy;
+//! - `speech/`: the speech service (worker, `say` requests, notifications);
 //! - `persist.rs`: when state.json is written; `life.rs`: the lock, the pid
 //!   file, signals and the idle exit; `timer.rs`: the one timerfd;
-//!   `reports.rs`: the workers' waker; `stats.rs`: counters and latencies.
+//!   `reports.rs`: the workers' waker; `stats.rs`: counters and latencies;
+//!   `requests.rs`: what each request does; `status.rs`: the status reply.
 //!
 //! Each wake drains every ready source until `WouldBlock`, turns what it
 //! read into typed [`Input`]s for the pure core and carries out the
@@ -30,10 +30,12 @@ mod life;
 mod persist;
 mod processes;
 mod reports;
+mod requests;
 mod socket_path;
 mod speech;
 mod spool;
 mod stats;
+mod status;
 mod timer;
 mod tokens;
 pub mod transcript;
@@ -46,22 +48,20 @@ pub use reports::{Report, Reporter};
 pub use speech::{CacheFigures, NotificationCounters};
 pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusReport};
 
-use crate::datagram::PeerAddr;
 use crate::socket_activation;
 use bar::Bar;
 use ipc::Ipc;
-use life::{Asked, Life};
+use life::Life;
 use llm_bridge_core::client::name_client;
 use llm_bridge_core::config::Config;
-use llm_bridge_core::error::{bail, one_line, Context, Result};
+use llm_bridge_core::error::{bail, Context, Result};
 use llm_bridge_core::history;
 use llm_bridge_core::local_time::{wall_clock_ms, wall_clock_ns};
 use llm_bridge_core::log::log;
 use llm_bridge_core::paths::Paths;
 use llm_bridge_core::snapshot;
 use llm_bridge_core::state::{Effects, Input, Millis, Session, State};
-use llm_bridge_protocol::reply::Reply;
-use llm_bridge_protocol::wire::{Message, MuteAction, MAX_DATAGRAM};
+use llm_bridge_protocol::wire::{Message, MAX_DATAGRAM};
 use mio::{Events, Poll, Token};
 use persist::{Outcome, Persist};
 use reports::Reports;
@@ -74,9 +74,6 @@ use std::time::{Duration, Instant};
 use timer::{earliest, Timer};
 use tokens::{SIGNALS, SOCKET, SOCKET_PATH, SPOOL, TIMER, WAKER};
 use watchers::Watchers;
-
-/// The longest timed mute (a year); longer is "until unmuted" in all but name.
-const MAX_MUTE_SECS: u64 = 366 * 86_400;
 
 pub struct Daemon {
     poll: Poll,
@@ -328,41 +325,6 @@ impl Daemon {
         self.apply(Input::Event(event), arrived_ns);
     }
 
-    fn handle(&mut self, message: Message, peer: PeerAddr, arrived_ns: u64) {
-        match message {
-            Message::Event(event) => self.event(event, arrived_ns),
-            Message::Status(_) => {
-                if let Some(input) = Input::from_message(message) {
-                    self.apply(input, arrived_ns);
-                }
-            }
-            Message::Subscribe => {
-                let module = self.bar.current(&self.state);
-                self.ipc.subscribe(peer, &module);
-            }
-            Message::Unsubscribe => self.ipc.unsubscribe(&peer),
-            Message::Ping => self.ipc.reply(&peer, &Reply::Pong),
-            Message::Query => {
-                let json = serde_json::to_string(&self.status_report()).expect("status serializes");
-                self.ipc.reply(&peer, &Reply::Status(json));
-            }
-            Message::Reload => match self.reload() {
-                Ok(()) => self.ipc.reply(&peer, &Reply::Ok),
-                Err(e) => self.ipc.reply(&peer, &Reply::Error(one_line(&e))),
-            },
-            Message::Shutdown => {
-                self.ipc.reply(&peer, &Reply::Ok);
-                self.life.request_shutdown();
-            }
-            Message::Say { text, out, tuning } => {
-                self.speech.say(&self.ipc, peer, text, out, &tuning);
-            }
-            Message::SayStop => self.speech.stop(&self.ipc, peer),
-            Message::Mute { action, secs } => self.mute(peer, action, secs, arrived_ns),
-            Message::Waybar { pid } => self.bar.adopt(pid, self.poll.registry()),
-        }
-    }
-
     /// Hands `first` to the core and carries out what it returns, then does
     /// the same for every input those effects caused, in order: an input's
     /// effects are carried out whole before the next input is applied.
@@ -446,42 +408,6 @@ impl Daemon {
         }
     }
 
-    /// A `MUTE` request: the core decides (its effects cut the phrase
-    /// playing); the reply is the mute now in force.
-    fn mute(&mut self, peer: PeerAddr, action: MuteAction, secs: Option<u64>, arrived_ns: u64) {
-        let now_ms = wall_clock_ms();
-        let until = secs.map(|s| now_ms.saturating_add(s.min(MAX_MUTE_SECS).saturating_mul(1000)));
-        self.apply(Input::Mute { action, until }, arrived_ns);
-        let mute = self.state.mute(now_ms).map(|m| m.until);
-        self.ipc.reply(&peer, &Reply::Mute(mute));
-    }
-
-    /// Rereads the config; on error the running one is kept.
-    fn reload(&mut self) -> Result<()> {
-        let config = Config::load()?;
-        // A new voice that cannot be read keeps the running config.
-        self.speech.check(&config.speech)?;
-        self.bar.reconfigure(&config);
-        self.state.set_limit(config.max_sessions);
-        self.life.reconfigure(config.idle_exit_secs);
-        self.speech.reload(&config.speech);
-        log(format_args!("config reloaded"));
-        Ok(())
-    }
-
-    fn drain_signals(&mut self) {
-        for asked in self.life.drain_signals() {
-            if asked == Asked::Reload {
-                if let Err(e) = self.reload() {
-                    log(format_args!(
-                        "reload on SIGHUP failed, keeping the running config: {}",
-                        one_line(&e)
-                    ));
-                }
-            }
-        }
-    }
-
     /// Nothing goes on that an idle exit would lose.
     fn idle(&self) -> bool {
         self.state.is_empty()
@@ -541,48 +467,6 @@ impl Daemon {
         }
     }
 
-    /// Everything `llm-bridge status` shows.
-    fn status_report(&self) -> StatusReport {
-        let now_ms = wall_clock_ms();
-        let watched = self.watchers.watched();
-        let mute = self.state.mute(now_ms);
-        let speech = self.speech.status();
-        StatusReport {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            pid: std::process::id(),
-            uptime_s: self.life.uptime().as_secs(),
-            config_path: Config::path(),
-            socket: self.ipc.path().to_path_buf(),
-            socket_activated: self.ipc.inherited(),
-            waybar_pids: self.bar.known_pids(),
-            subscribers: self.ipc.subscriber_count(),
-            watched_processes: watched.processes,
-            watched_transcripts: watched.transcripts,
-            watched_dialogs: watched.dialogs,
-            unwatched_processes: watched.unwatched_processes,
-            speech_voice: speech.voice,
-            speech_load_ms: speech.load_ms,
-            speech_queue: speech.queue,
-            speech_first_audio_ms: speech.first_audio_ms,
-            notifications: speech.notifications,
-            phrase_cache: speech.phrase_cache,
-            muted: mute.is_some(),
-            muted_until: mute.and_then(|m| m.until),
-            rss_kib: own_rss_kib(),
-            session_count: self.state.len(),
-            sessions: SessionReport::most_urgent(&self.state, now_ms),
-            counters: CounterReport {
-                transcript_failures: watched.transcript_failures,
-                said: speech.said,
-                speech_refused: speech.refused,
-                speech_failures: speech.failures,
-                ..self.stats.counters.clone()
-            },
-            last_write_error: self.stats.last_write_error.clone(),
-            latency: self.stats.latency_report(),
-        }
-    }
-
     fn shutdown(&mut self) {
         // Speech ends first: cancelled, its thread joined (one sentence at most).
         self.speech.shutdown();
@@ -598,11 +482,4 @@ impl Daemon {
             c.received, c.rejected, c.flushes, c.writes, c.signals
         ));
     }
-}
-
-/// This process's resident memory (VmRSS), in KiB.
-fn own_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
-    line.trim().trim_end_matches("kB").trim().parse().ok()
 }
