@@ -75,6 +75,10 @@ in
         X-Restart-Triggers = lib.optional (cfg.settings != { }) "${configFile}";
       };
       Service = {
+        # READY=1 once the socket serves and, with [speech] enabled, the
+        # voice is loaded; no WatchdogSec (it would wake an idle daemon).
+        Type = "notify";
+        NotifyAccess = "main";
         ExecStart = "${cfg.package}/bin/llm-bridge daemon";
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
         Restart = "on-failure";
@@ -82,6 +86,36 @@ in
         # Rendered phrases of spoken notifications ($CACHE_DIRECTORY).
         CacheDirectory = "llm-bridge";
         CacheDirectoryMode = "0700";
+        # The history and the log ($STATE_DIRECTORY).
+        StateDirectory = "llm-bridge";
+        StateDirectoryMode = "0700";
+        # The sandbox: the same lines as contrib/systemd/llm-bridge.service
+        # (tests/packaging/nix.sh compares them), where they are explained.
+        ProtectSystem = "strict";
+        ProtectHome = "read-only";
+        ReadWritePaths = [ "%t" ];
+        PrivateTmp = true;
+        NoNewPrivileges = true;
+        CapabilityBoundingSet = "";
+        AmbientCapabilities = "";
+        RestrictAddressFamilies = [ "AF_UNIX" ];
+        IPAddressDeny = "any";
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        MemoryDenyWriteExecute = true;
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        KeyringMode = "private";
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" "~@privileged" ];
+        SystemCallErrorNumber = "EPERM";
+        UMask = "0077";
       };
       Install.WantedBy = [ "graphical-session.target" ];
     };

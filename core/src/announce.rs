@@ -10,16 +10,22 @@ use crate::state::Millis;
 use serde::{Deserialize, Serialize};
 
 /// A moment that may be said out loud.
+///
+/// The variants are declared from the least to the most urgent, and that
+/// declaration is the one priority order: the derived `Ord` and
+/// [`Occasion::urgency`] both come from it. A permission dialog blocks the
+/// work, a failed turn needs a look, a finished one may wait, and an idle
+/// prompt is the least pressing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Occasion {
-    /// A permission dialog appeared.
-    Permission,
-    /// A turn ended.
-    Done,
-    /// A turn ended with an API error.
-    Failed,
     /// Claude has waited for a prompt for a while.
-    Idle,
+    Idle = 0,
+    /// A turn ended.
+    Done = 1,
+    /// A turn ended with an API error.
+    Failed = 2,
+    /// A permission dialog appeared.
+    Permission = 3,
 }
 
 impl Occasion {
@@ -32,14 +38,10 @@ impl Occasion {
         }
     }
 
-    /// Higher is more urgent: a permission dialog blocks the work.
+    /// Higher is more urgent: the position in the declaration order, so it
+    /// always agrees with `Ord`.
     pub fn urgency(self) -> u8 {
-        match self {
-            Occasion::Permission => 3,
-            Occasion::Failed => 2,
-            Occasion::Done => 1,
-            Occasion::Idle => 0,
-        }
+        self as u8
     }
 }
 
@@ -74,5 +76,20 @@ pub struct Mute {
 impl Mute {
     pub fn expired(self, now: Millis) -> bool {
         self.until.is_some_and(|t| t <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_priority_order() {
+        use Occasion::*;
+        let mut by_ord = [Done, Permission, Idle, Failed];
+        by_ord.sort();
+        assert_eq!(by_ord, [Idle, Done, Failed, Permission]);
+        let urgencies = by_ord.map(Occasion::urgency);
+        assert_eq!(urgencies, [0, 1, 2, 3]);
     }
 }

@@ -38,6 +38,9 @@ pub enum Outcome {
     Applied,
     /// A daemon holds the lock; the message went to its socket.
     SentToDaemon,
+    /// The daemon holds the state but takes no event in time (stopped, or
+    /// starting): the event waits in the spool, which it replays.
+    Spooled,
 }
 
 /// Reads one encoded message from `input` (the hook writes it to a pipe):
@@ -58,10 +61,25 @@ pub fn read_message(input: impl Read) -> Result<Vec<u8>> {
 
 pub fn apply(paths: &Paths, config: &Config, raw_message: &[u8]) -> Result<Outcome> {
     let mut message = Message::decode(raw_message).context("invalid message")?;
+    // Only an event is worth keeping for later (a status is sent again).
+    let mut spool_stamp = None;
     if let Message::Event(event) = &mut message {
         // No watch is kept here: the process is always read.
         name_client(event, None);
+        spool_stamp = Some(
+            event
+                .sent_at_ns
+                .unwrap_or_else(crate::local_time::wall_clock_ns),
+        );
     }
+    let spool = |why: String| -> Result<Outcome> {
+        let Some(stamp) = spool_stamp else {
+            return Err(anyhow!("status dropped: {why}"));
+        };
+        llm_bridge_hooks::spool::put(raw_message, stamp)
+            .map(|_| Outcome::Spooled)
+            .map_err(|e| anyhow!("event dropped: {why}, and it cannot be spooled: {e}"))
+    };
     let input = Input::from_message(message)
         .ok_or_else(|| anyhow!("invalid message: apply takes an EVENT or a STATUS"))?;
     paths.ensure_dirs()?;
@@ -81,16 +99,12 @@ pub fn apply(paths: &Paths, config: &Config, raw_message: &[u8]) -> Result<Outco
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err(SendError::DaemonDown(_)) => {
-                return Err(anyhow!(
-                    "event dropped: the state stayed locked for {} ms and no daemon answers",
+                return spool(format!(
+                    "the state stayed locked for {} ms and no daemon answers",
                     HANDOFF_DEADLINE.as_millis()
                 ))
             }
-            Err(e) => {
-                return Err(anyhow!(
-                    "event dropped: the state is locked by a daemon and {e}"
-                ))
-            }
+            Err(e) => return spool(format!("the state is locked by a daemon and {e}")),
         }
     }
 }
@@ -118,11 +132,15 @@ fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
     state.set_limit(config.max_sessions);
     let now_ms = wall_clock_ms();
     let effects = state.apply(input, now_ms);
+    // The history first, then the snapshot that drops the ended sessions:
+    // a crash in between leaves a session the daemon's start recognises as
+    // recorded (and the reader reads once), never one that ended unrecorded.
+    for ended in &effects.ended {
+        // Logged with its cause; the state goes on whatever the disk says.
+        let _ = history::record(ended, now_ms);
+    }
     if effects.snapshot {
         snapshot::save(&paths.state_json, &state)?;
-    }
-    for ended in &effects.ended {
-        history::record(ended, now_ms);
     }
     if !effects.publish {
         return Ok(());

@@ -10,20 +10,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Atomically replaces `path` with `contents` (mode 0600). Writers are
-/// serialized by the state lock, so one fixed temporary name is enough.
+/// Atomically replaces `path` with `contents` (mode 0600). The temporary
+/// file beside it is created exclusively (`O_EXCL | O_NOFOLLOW`): never a
+/// file or link someone put there.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let tmp = temp_path(path);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&tmp)?;
-    file.write_all(contents)?;
+    let (mut file, tmp) = create_new_beside(path, ".tmp", 0o600)?;
+    let written = file.write_all(contents);
     drop(file);
-    std::fs::rename(&tmp, path)
+    let placed = written.and_then(|()| std::fs::rename(&tmp, path));
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    placed
 }
 
 /// [`write_atomic`] for a file replaced again and again (waybar.json on
@@ -214,7 +212,7 @@ fn create_new(path: &Path, mode: u32) -> io::Result<File> {
         .write(true)
         .create_new(true)
         .mode(mode)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)?;
     file.set_permissions(Permissions::from_mode(mode))?;
     Ok(file)

@@ -3,139 +3,26 @@
 //! Looked up at `$LLM_BRIDGE_CONFIG`, else `$XDG_CONFIG_HOME/llm-bridge/config.toml`,
 //! else `~/.config/llm-bridge/config.toml`. No file means the defaults.
 
-use crate::debounce::Mode;
+use crate::defaults::default_config;
 use crate::error::{Context, Error, Result};
+use llm_bridge_hooks::bounded_read::{self, Links};
+
+/// The largest config.toml read.
+pub const MAX_CONFIG: u64 = 1 << 20;
 pub use crate::module::ModuleStyle;
 use llm_bridge_hooks::statusline::template::Segment;
 use llm_bridge_hooks::statusline::StatuslineConfig;
 use llm_bridge_protocol::template::Template;
+use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The fully commented default config, printed by `llm-bridge config
 /// --default`; README's reference is this text (a test keeps them equal).
-pub const DEFAULT_CONFIG_TOML: &str = r#"# llm-bridge configuration: $XDG_CONFIG_HOME/llm-bridge/config.toml
-# (or $LLM_BRIDGE_CONFIG). Every key is optional; these are the defaults.
-# Unknown keys are errors. `llm-bridge reload` (or SIGHUP) rereads this file.
-
-# Waybar's "signal" for the custom/llm module: it is sent SIGRTMIN+signal (1-30).
-signal = 8
-
-# With systemd socket activation: exit after this many seconds with no
-# session, no event and no `waybar --follow`/`status --watch` subscriber.
-# The next hook starts the daemon again; nothing is lost. 0 = never.
-idle_exit_secs = 0
-
-# Sessions held at once. Beyond it a new session evicts the oldest idle one
-# (or, if none is idle, the one whose last event is oldest); `status` counts
-# evictions. A session whose process exits ends at once anyway.
-max_sessions = 1024
-
-[debounce]
-# "leading": an event after a quiet window is shown at once; events closer
-# together are coalesced. "trailing": every change waits for the window.
-mode = "leading"
-# Events closer than this are coalesced into one update of the bar.
-window_ms = 16
-# But nothing waits longer than this after the first unshown event.
-cap_ms = 50
-
-[module]
-# The word (or icon) Waybar's module shows for each state. `alt` and the
-# CSS class stay the state's name whatever you write here.
-none = "none"
-idle = "idle"
-working = "working"
-waiting = "waiting"
-error = "error"
-# Append how many sessions are in the shown state, when there are several
-# sessions ("waiting 1").
-show_count = true
-# Which other states follow, with their counts: "busy" (working, waiting,
-# error: "waiting 1 · 2 working"), "all" (idle too) or "none".
-others = "busy"
-# Append the running tool while exactly one session works ("working: Bash").
-show_tool = true
-# One tooltip line per session. Placeholders: {project} {state} {tool} {since}
-# {subagents} {model} {cost} {context}; the optional ones expand to nothing
-# or to " (Bash)", " · 2 subagents", " · Opus 4.5", " · $1.23", " · 42% context".
-tooltip = "{project}: {state}{tool} since {since}{subagents}{model}{cost}{context}"
-# At most this many sessions in the tooltip, most urgent first; then "… and N more".
-tooltip_lines = 20
-# Appended to the text while spoken notifications are muted (`llm-bridge
-# mute`); the CSS class "muted" is added too. Empty: nothing appended.
-muted = "🔇"
-
-[speech]
-# Speak the events that need you ([speech.events] below), and load the voice
-# when the daemon starts (and on reload), so that speaking costs only
-# synthesis. false: silent; the voice loads on the first `say`.
-enabled = false
-# A Piper voice: the .onnx file, with its .onnx.json beside it. Empty: the
-# file voice.onnx in $XDG_DATA_HOME/llm-bridge/ (~/.local/share), if there.
-# `llm-bridge say TEXT` speaks through it.
-voice = ""
-# For a voice with several speakers: the speaker's name or number (empty:
-# the first).
-speaker = ""
-# Loudness, 0.0 to 2.0 (1.0: as the voice speaks).
-volume = 1.0
-# Speaking time (above 1 is slower), generator noise and phoneme width
-# noise; 0: the voice's own (its .onnx.json, else Piper's 1.0, 0.667, 0.8).
-length_scale = 0.0
-noise_scale = 0.0
-noise_w = 0.0
-# The longest sentence read in one piece, in phoneme ids (64 to 512); longer
-# ones are cut at a comma or a space. Memory grows with it: about 700 MB at
-# 256, about 1.1 GB at 512 (measured with a medium Piper voice).
-max_ids = 256
-# Close the audio output after this many seconds of silence.
-close_after_secs = 5
-# No spoken notification in these hours of local time ("22:00-07:30";
-# empty: none). `llm-bridge mute` silences them at any time.
-quiet_hours = ""
-# One phrase per session and event within this many seconds: a second
-# permission dialog of the same session right after the first is not said.
-repeat_window_secs = 30
-# Phrases are rendered ahead (when a session starts, and when a tool is
-# about to run) and kept in memory and on disk in $XDG_CACHE_HOME/llm-bridge/
-# (files 0600): at most this many MiB on disk; 0: no disk cache.
-cache_mib = 32
-
-# Each event that may be spoken: whether it is, and what is said. Placeholders:
-# {project} (the project's name, read as words) and {tool} (the tool's name;
-# an MCP tool "mcp__server__tool" reads "tool on server"). {{ and }} are braces.
-[speech.events.permission]
-# A permission dialog appeared (PermissionRequest).
-enabled = true
-say = "{project} needs permission for {tool}"
-[speech.events.done]
-# A turn ended (Stop), if it lasted at least min_turn_secs.
-enabled = true
-say = "{project} is done"
-min_turn_secs = 20
-[speech.events.failed]
-# A turn ended with an API error (StopFailure).
-enabled = true
-say = "{project} failed"
-min_turn_secs = 0
-[speech.events.idle]
-# Claude has waited for your prompt for a while (Notification idle_prompt).
-enabled = false
-say = "{project} waits for you"
-
-[statusline]
-# Segments: {model} {project} {branch} {context} {tokens} {cost} {duration}
-# {lines} {rate5h} {style} {effort}. "\n" starts a second row; {{ and }} are
-# literal braces. A segment with no figure disappears with its space.
-format = "{model} {project} {branch} {context} {cost} {duration} {lines} {rate5h}"
-# ANSI colours (NO_COLOR in the environment also turns them off).
-color = true
-# Context use (%) from which the figure turns yellow, then red.
-context_warn = 50
-context_critical = 80
-"#;
+/// It is the one source of the defaults: the `Default` impls below take
+/// their values from it at build time ([`crate::defaults`]).
+pub const DEFAULT_CONFIG_TOML: &str = llm_bridge_hooks::default_config::TEXT;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -158,6 +45,14 @@ pub struct Config {
     /// Lets serde accept the `[statusline]` table it does not read.
     #[serde(rename = "statusline")]
     statusline_table: serde::de::IgnoredAny,
+}
+
+/// The `[debounce] mode` of config.toml.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Leading,
+    Trailing,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -226,11 +121,29 @@ impl Default for SpeechEvents {
             say: say.to_string(),
             min_turn_secs,
         };
+        // The permission and idle events have no min_turn_secs in the
+        // text: 0, as when a user's table leaves it out.
         SpeechEvents {
-            permission: event(true, "{project} needs permission for {tool}", 0),
-            done: event(true, "{project} is done", 20),
-            failed: event(true, "{project} failed", 0),
-            idle: event(false, "{project} waits for you", 0),
+            permission: event(
+                default_config!(speech.events.permission.enabled),
+                default_config!(speech.events.permission.say),
+                0,
+            ),
+            done: event(
+                default_config!(speech.events.done.enabled),
+                default_config!(speech.events.done.say),
+                default_config!(speech.events.done.min_turn_secs),
+            ),
+            failed: event(
+                default_config!(speech.events.failed.enabled),
+                default_config!(speech.events.failed.say),
+                default_config!(speech.events.failed.min_turn_secs),
+            ),
+            idle: event(
+                default_config!(speech.events.idle.enabled),
+                default_config!(speech.events.idle.say),
+                0,
+            ),
         }
     }
 }
@@ -301,18 +214,19 @@ impl QuietHours {
 impl Default for SpeechConfig {
     fn default() -> Self {
         SpeechConfig {
-            enabled: false,
-            voice: String::new(),
-            speaker: String::new(),
-            volume: 1.0,
-            length_scale: 0.0,
-            noise_scale: 0.0,
-            noise_w: 0.0,
-            max_ids: 256,
-            close_after_secs: 5,
-            quiet_hours: String::new(),
-            repeat_window_secs: 30,
-            cache_mib: 32.0,
+            enabled: default_config!(speech.enabled),
+            voice: default_config!(speech.voice).to_string(),
+            speaker: default_config!(speech.speaker).to_string(),
+            volume: default_config!(speech.volume),
+            length_scale: default_config!(speech.length_scale),
+            noise_scale: default_config!(speech.noise_scale),
+            noise_w: default_config!(speech.noise_w),
+            max_ids: default_config!(speech.max_ids),
+            close_after_secs: default_config!(speech.close_after_secs),
+            quiet_hours: default_config!(speech.quiet_hours).to_string(),
+            repeat_window_secs: default_config!(speech.repeat_window_secs),
+            // Written as a whole number in the text.
+            cache_mib: f64::from(default_config!(speech.cache_mib)),
             events: SpeechEvents::default(),
         }
     }
@@ -363,8 +277,8 @@ impl SpeechConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            signal: 8,
-            idle_exit_secs: 0,
+            signal: default_config!(signal),
+            idle_exit_secs: default_config!(idle_exit_secs),
             max_sessions: crate::state::DEFAULT_MAX_SESSIONS,
             debounce: DebounceConfig::default(),
             module: ModuleStyle::default(),
@@ -378,11 +292,18 @@ impl Default for Config {
 impl Default for DebounceConfig {
     fn default() -> Self {
         DebounceConfig {
-            mode: Mode::Leading,
-            window_ms: 16,
-            cap_ms: 50,
+            mode: named(default_config!(debounce.mode)),
+            window_ms: default_config!(debounce.window_ms),
+            cap_ms: default_config!(debounce.cap_ms),
         }
     }
+}
+
+/// The variant of `T` that a default names (`mode = "leading"`), read by
+/// serde as it reads the same word from the file: no second table of names.
+pub(crate) fn named<T: for<'de> Deserialize<'de>>(name: &'static str) -> T {
+    T::deserialize(StrDeserializer::<ValueError>::new(name))
+        .unwrap_or_else(|e| panic!("the default config's {name:?}: {e}"))
 }
 
 impl DebounceConfig {
@@ -406,7 +327,9 @@ impl Config {
         let Some(path) = Config::path() else {
             return Ok(Config::default());
         };
-        match std::fs::read_to_string(&path) {
+        // The user's file: a link (Home Manager's, into the Nix store) is
+        // followed; a FIFO, a device or anything huge is refused.
+        match bounded_read::read_string(&path, MAX_CONFIG, Links::Follow) {
             Ok(text) => {
                 Config::parse(&text).with_context(|| format!("invalid config {}", path.display()))
             }

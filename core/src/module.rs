@@ -5,7 +5,8 @@
 //! `tooltip` and `percentage`; `text` and `tooltip` are Pango markup, so
 //! `&`, `<` and `>` from project or tool names are escaped.
 
-use crate::state::{Aggregate, Millis, Session, SessionState, State};
+use crate::defaults::default_config;
+use crate::state::{Aggregate, Millis, Session, SessionState, State, StateCounts};
 use llm_bridge_protocol::template::{Piece, Template, TemplateError};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt::Write as _;
@@ -39,17 +40,17 @@ pub struct ModuleStyle {
 impl Default for ModuleStyle {
     fn default() -> Self {
         ModuleStyle {
-            none: "none".into(),
-            idle: "idle".into(),
-            working: "working".into(),
-            waiting: "waiting".into(),
-            error: "error".into(),
-            show_count: true,
-            others: Others::Busy,
-            show_tool: true,
+            none: default_config!(module.none).into(),
+            idle: default_config!(module.idle).into(),
+            working: default_config!(module.working).into(),
+            waiting: default_config!(module.waiting).into(),
+            error: default_config!(module.error).into(),
+            show_count: default_config!(module.show_count),
+            others: crate::config::named(default_config!(module.others)),
+            show_tool: default_config!(module.show_tool),
             tooltip: Tooltip::parse(DEFAULT_TOOLTIP).expect("the default tooltip parses"),
-            tooltip_lines: 20,
-            muted: "🔇".into(),
+            tooltip_lines: default_config!(module.tooltip_lines),
+            muted: default_config!(module.muted).into(),
         }
     }
 }
@@ -76,9 +77,8 @@ impl Others {
     }
 }
 
-/// The default tooltip line.
-pub const DEFAULT_TOOLTIP: &str =
-    "{project}: {state}{tool} since {since}{subagents}{model}{cost}{context}";
+/// The default tooltip line (the default config's `[module] tooltip`).
+pub const DEFAULT_TOOLTIP: &str = default_config!(module.tooltip);
 
 /// What a tooltip line can show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +154,7 @@ pub fn render(state: &State, utc_offset_secs: i64) -> String {
 /// The module JSON for `state`, one line without a trailing newline.
 pub fn render_styled(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
     let tally = Tally::of(state);
-    let aggregate = tally.aggregate();
+    let aggregate = tally.counts.aggregate();
     let alt = aggregate.as_str();
     let muted = state.muted();
     let mut text = text(state, &tally, style);
@@ -190,12 +190,12 @@ pub fn render_empty() -> String {
 /// tool while exactly one session works (and nothing needs the user), then
 /// the other states' counts, most urgent first.
 fn text(state: &State, tally: &Tally, style: &ModuleStyle) -> String {
-    let aggregate = tally.aggregate();
+    let aggregate = tally.counts.aggregate();
     let mut text = style.word(aggregate).to_string();
     let Aggregate::Session(shown) = aggregate else {
         return text;
     };
-    let count = |s: SessionState| tally.count(s);
+    let count = |s: SessionState| tally.counts.count(s);
     let n = count(shown);
     if style.show_count && state.len() > 1 {
         let _ = write!(text, " {n}");
@@ -223,37 +223,24 @@ fn text(state: &State, tally: &Tally, style: &ModuleStyle) -> String {
 
 /// What the text needs of every session, gathered in one pass.
 struct Tally {
-    /// Sessions per state, indexed by [`SessionState::priority`].
-    counts: [usize; 4],
+    /// Sessions per state, and so the aggregate.
+    counts: StateCounts,
     max_context: f64,
 }
 
 impl Tally {
     fn of(state: &State) -> Tally {
         let mut tally = Tally {
-            counts: [0; 4],
+            counts: StateCounts::default(),
             max_context: 0.0,
         };
         for s in state.sessions() {
-            tally.counts[usize::from(s.state.priority())] += 1;
+            tally.counts.add(s.state);
             if let Some(pct) = s.context_pct {
                 tally.max_context = tally.max_context.max(pct);
             }
         }
         tally
-    }
-
-    fn count(&self, state: SessionState) -> usize {
-        self.counts[usize::from(state.priority())]
-    }
-
-    /// The most urgent state any session is in (the same rule as
-    /// [`State::aggregate`]).
-    fn aggregate(&self) -> Aggregate {
-        SessionState::BY_PRIORITY
-            .into_iter()
-            .find(|s| self.count(*s) > 0)
-            .map_or(Aggregate::None, Aggregate::Session)
     }
 }
 

@@ -2,14 +2,14 @@
 //!
 //! RUNTIME is `$XDG_RUNTIME_DIR`, or `/tmp/llm-bridge-$UID` without it; our
 //! files live in `RUNTIME/llm-bridge/`. Both directories must be real
-//! directories (not symlinks) owned by the user and closed to others: a
-//! directory in /tmp that another user created first is refused, never used.
+//! directories (not symlinks) owned by the user and closed to others
+//! ([`PrivateDir`], the one check): a directory in /tmp that another user
+//! created first is refused, never used.
 
-use crate::error::{Context, Error, Result};
+use crate::error::Result;
+use llm_bridge_hooks::private_dir::PrivateDir;
 use llm_bridge_hooks::runtime_path;
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone, Debug)]
 pub struct Paths {
@@ -43,10 +43,11 @@ impl Paths {
     }
 
     /// Creates RUNTIME and RUNTIME/llm-bridge (0700) as needed and checks
-    /// that both are private directories of this user.
-    pub fn ensure_dirs(&self) -> Result<()> {
-        ensure_private_dir(&self.runtime)?;
-        ensure_private_dir(&self.state_dir)
+    /// that both are private directories of this user; returns the second,
+    /// open.
+    pub fn ensure_dirs(&self) -> Result<PrivateDir> {
+        PrivateDir::ensure(&self.runtime)?;
+        Ok(PrivateDir::ensure(&self.state_dir)?)
     }
 }
 
@@ -81,73 +82,4 @@ pub fn cache_home() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("llm-bridge"))
-}
-
-/// Creates `dir` (0700) if needed, and checks that it is a private
-/// directory of this user: a real directory, not a symlink, owned by the
-/// user, closed to others (a wider mode is narrowed).
-pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
-    }
-    let meta =
-        fs::symlink_metadata(dir).with_context(|| format!("cannot inspect {}", dir.display()))?;
-    if meta.file_type().is_symlink() {
-        return Err(Error::msg(format!(
-            "refusing to use {}: it is a symlink",
-            dir.display()
-        )));
-    }
-    if !meta.is_dir() {
-        return Err(Error::msg(format!(
-            "refusing to use {}: not a directory",
-            dir.display()
-        )));
-    }
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    if meta.uid() != uid {
-        return Err(Error::msg(format!(
-            "refusing to use {}: owned by uid {}, not by you (uid {uid})",
-            dir.display(),
-            meta.uid()
-        )));
-    }
-    if meta.mode() & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("cannot make {} private", dir.display()))?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn creates_private_dirs_and_refuses_symlinks() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("rt");
-        ensure_private_dir(&dir).unwrap();
-        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        ensure_private_dir(&dir).unwrap();
-        assert_eq!(
-            fs::metadata(&dir).unwrap().mode() & 0o777,
-            0o700,
-            "tightened"
-        );
-        let link = tmp.path().join("link");
-        std::os::unix::fs::symlink(&dir, &link).unwrap();
-        let err = ensure_private_dir(&link).unwrap_err().to_string();
-        assert!(err.contains("symlink"), "{err}");
-        let file = tmp.path().join("file");
-        fs::write(&file, "").unwrap();
-        assert!(ensure_private_dir(&file)
-            .unwrap_err()
-            .to_string()
-            .contains("not a directory"));
-    }
 }

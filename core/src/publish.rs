@@ -35,9 +35,7 @@ impl Publisher {
     /// `signal_offset` is Waybar's `"signal"` number. The current
     /// waybar.json is read so a restart does not re-signal an unchanged module.
     pub fn new(paths: &Paths, signal_offset: u8) -> Publisher {
-        let last = std::fs::read_to_string(&paths.waybar_json)
-            .ok()
-            .map(|s| s.trim_end_matches('\n').to_string());
+        let last = read_module_file(paths).map(|s| s.trim_end_matches('\n').to_string());
         Publisher {
             waybar_json: paths.waybar_json.clone(),
             writer: None,
@@ -91,11 +89,17 @@ impl Publisher {
     }
 }
 
+/// waybar.json as it is: ours, so never through a link, never a FIFO, and
+/// never more than a module can be.
+fn read_module_file(paths: &Paths) -> Option<String> {
+    use llm_bridge_hooks::bounded_read::{read_string, Links};
+    read_string(&paths.waybar_json, 1 << 20, Links::Refuse).ok()
+}
+
 /// The module as last published: waybar.json's first line, else the `none`
 /// module (no daemon or fallback ever ran).
 pub fn current_module(paths: &Paths) -> String {
-    std::fs::read_to_string(&paths.waybar_json)
-        .ok()
+    read_module_file(paths)
         .and_then(|s| s.lines().next().map(str::to_string))
         .filter(|l| !l.trim().is_empty())
         .unwrap_or_else(module::render_empty)

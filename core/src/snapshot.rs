@@ -5,31 +5,39 @@
 use crate::atomic_file::write_atomic;
 use crate::error::{Context, Result};
 use crate::state::State;
+use llm_bridge_hooks::bounded_read::{self, Links};
 use std::io::ErrorKind;
 use std::path::Path;
+
+/// The largest state.json read: far beyond `max_sessions` sessions.
+pub const MAX_SNAPSHOT: u64 = 64 << 20;
 
 /// Loads the snapshot; a missing file is an empty state. A corrupt file is
 /// renamed to `state.json.bad` and reported in the second element.
 pub fn load(path: &Path) -> Result<(State, Option<String>)> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    // Ours: never a link, a FIFO or anything larger than a huge state.
+    let problem = match bounded_read::read(path, MAX_SNAPSHOT, Links::Refuse) {
+        Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+            Ok(state) => return Ok((state, None)),
+            Err(e) => e.to_string(),
+        },
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok((State::new(), None)),
+        // A link, a FIFO, a device, a huge file: not ours to read.
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => "a symbolic link".to_string(),
+        Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::InvalidData) => {
+            e.to_string()
+        }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    match serde_json::from_slice::<State>(&bytes) {
-        Ok(state) => Ok((state, None)),
-        Err(e) => {
-            let aside = path.with_extension("json.bad");
-            std::fs::rename(path, &aside)
-                .with_context(|| format!("cannot set aside {}", path.display()))?;
-            let warning = format!(
-                "{} was unreadable ({e}); moved to {} and started empty",
-                path.display(),
-                aside.display()
-            );
-            Ok((State::new(), Some(warning)))
-        }
-    }
+    let aside = path.with_extension("json.bad");
+    std::fs::rename(path, &aside)
+        .with_context(|| format!("cannot set aside {}", path.display()))?;
+    let warning = format!(
+        "{} was unreadable ({problem}); moved to {} and started empty",
+        path.display(),
+        aside.display()
+    );
+    Ok((State::new(), Some(warning)))
 }
 
 pub fn save(path: &Path, state: &State) -> Result<()> {

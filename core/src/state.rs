@@ -44,7 +44,8 @@ impl SessionState {
         }
     }
 
-    /// Every state, most urgent first.
+    /// Every state, most urgent first: the one declaration of the order
+    /// (`priority` is the position in it, counted from the end).
     pub const BY_PRIORITY: [SessionState; 4] = [
         SessionState::Waiting,
         SessionState::Working,
@@ -54,13 +55,15 @@ impl SessionState {
 
     /// Urgency, the one order used everywhere (the aggregate, the tooltip's
     /// order, the bar's counts): waiting > working > error > idle.
-    pub fn priority(self) -> u8 {
-        match self {
-            SessionState::Waiting => 3,
-            SessionState::Working => 2,
-            SessionState::Error => 1,
-            SessionState::Idle => 0,
+    pub const fn priority(self) -> u8 {
+        let mut i = 0;
+        while i < Self::BY_PRIORITY.len() {
+            if Self::BY_PRIORITY[i] as u8 == self as u8 {
+                return (Self::BY_PRIORITY.len() - 1 - i) as u8;
+            }
+            i += 1;
         }
+        panic!("every state is in BY_PRIORITY");
     }
 }
 
@@ -77,6 +80,35 @@ impl Aggregate {
             Aggregate::None => "none",
             Aggregate::Session(s) => s.as_str(),
         }
+    }
+}
+
+/// How many sessions are in each state, and from that the aggregate: the
+/// one place both are computed (the bar's text and `alt`,
+/// [`State::aggregate`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    /// Indexed by [`SessionState::priority`].
+    counts: [usize; SessionState::BY_PRIORITY.len()],
+}
+
+impl StateCounts {
+    /// Counts one more session in `state`.
+    pub fn add(&mut self, state: SessionState) {
+        self.counts[usize::from(state.priority())] += 1;
+    }
+
+    pub fn count(&self, state: SessionState) -> usize {
+        self.counts[usize::from(state.priority())]
+    }
+
+    /// The most urgent state any session is in; none when there is no
+    /// session.
+    pub fn aggregate(&self) -> Aggregate {
+        SessionState::BY_PRIORITY
+            .into_iter()
+            .find(|s| self.count(*s) > 0)
+            .map_or(Aggregate::None, Aggregate::Session)
     }
 }
 
@@ -296,8 +328,9 @@ pub struct Ended {
     pub reason: String,
 }
 
-/// The default cap on sessions held at once.
-pub const DEFAULT_MAX_SESSIONS: usize = 1024;
+/// The default cap on sessions held at once (the default config's
+/// `max_sessions`).
+pub const DEFAULT_MAX_SESSIONS: usize = crate::defaults::default_config!(max_sessions);
 
 impl Input {
     /// The input a protocol message carries; `None` for a request
@@ -339,6 +372,13 @@ pub struct Effects {
     pub prepare: Vec<Announcement>,
     /// Phrases no longer true: drop them.
     pub hush: Vec<Hush>,
+    /// Notifications were muted: drop every phrase queued or playing.
+    pub hush_all: bool,
+    /// The state holds a deadline (a timed mute's end): apply
+    /// [`Input::Tick`] at this wall-clock time. Set whenever the deadline
+    /// changes; `Some(None)` clears it. A caller with a timer keeps the
+    /// newest value; [`State::mute_deadline`] tells it after a restore.
+    pub tick_at: Option<Option<Millis>>,
 }
 
 impl Effects {
@@ -385,6 +425,10 @@ impl Effects {
         self.announce.extend(other.announce);
         self.prepare.extend(other.prepare);
         self.hush.extend(other.hush);
+        self.hush_all |= other.hush_all;
+        if other.tick_at.is_some() {
+            self.tick_at = other.tick_at;
+        }
     }
 
     /// Whether anything at all is to be done.
@@ -396,6 +440,8 @@ impl Effects {
             && self.announce.is_empty()
             && self.prepare.is_empty()
             && self.hush.is_empty()
+            && !self.hush_all
+            && self.tick_at.is_none()
     }
 }
 
@@ -438,6 +484,21 @@ impl State {
         self.sessions.get(id)
     }
 
+    /// Drops the sessions the history already records as ended (`(id,
+    /// started)` pairs): a snapshot older than the history's last lines
+    /// (the daemon was killed between the two writes) must not bring back
+    /// a session that ended. Returns how many went. Pure: the caller reads
+    /// the history.
+    pub fn forget_recorded(
+        &mut self,
+        recorded: &std::collections::HashSet<(String, Millis)>,
+    ) -> usize {
+        let before = self.sessions.len();
+        self.sessions
+            .retain(|id, s| !recorded.contains(&(id.clone(), s.started)));
+        before - self.sessions.len()
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }
@@ -446,14 +507,19 @@ impl State {
         self.sessions.is_empty()
     }
 
+    /// How many sessions are in each state.
+    pub fn counts(&self) -> StateCounts {
+        let mut counts = StateCounts::default();
+        for s in self.sessions.values() {
+            counts.add(s.state);
+        }
+        counts
+    }
+
     /// The aggregate by priority: waiting > working > error > idle; none
     /// when there is no session.
     pub fn aggregate(&self) -> Aggregate {
-        self.sessions
-            .values()
-            .map(|s| s.state)
-            .max_by_key(|s| s.priority())
-            .map_or(Aggregate::None, Aggregate::Session)
+        self.counts().aggregate()
     }
 
     /// Applies one input. Pure: no I/O, no clock but `now`.
@@ -492,6 +558,8 @@ impl State {
     }
 
     /// When a timed mute ends: the caller applies [`Input::Tick`] then.
+    /// After each input the same deadline comes in [`Effects::tick_at`]
+    /// when it changed; this is for a state just restored.
     pub fn mute_deadline(&self) -> Option<Millis> {
         self.mute.and_then(|m| m.until)
     }
@@ -499,7 +567,10 @@ impl State {
     fn expire_mute(&mut self, now: Millis) -> Effects {
         if self.mute.is_some_and(|m| m.expired(now)) {
             self.mute = None;
-            return Effects::changed();
+            return Effects {
+                tick_at: Some(None),
+                ..Effects::changed()
+            };
         }
         Effects::default()
     }
@@ -514,8 +585,13 @@ impl State {
         if next == self.mute {
             return Effects::default();
         }
+        let muting = next.is_some() && self.mute.is_none();
         self.mute = next;
-        Effects::changed()
+        Effects {
+            hush_all: muting,
+            tick_at: Some(self.mute_deadline()),
+            ..Effects::changed()
+        }
     }
 
     fn apply_answered(&mut self, session_id: &str, allowed: bool, now: Millis) -> Effects {
@@ -1005,6 +1081,34 @@ mod tests {
     }
 
     #[test]
+    fn muting_hushes_every_phrase_and_names_when_to_tick() {
+        let mut st = State::new();
+        let mute = |action, until| Input::Mute { action, until };
+        let e = st.apply(&mute(MuteAction::On, Some(10_000)), 1_000);
+        assert!(e.hush_all, "what plays or waits is cut");
+        assert_eq!(e.tick_at, Some(Some(10_000)));
+        // Muted again (a new end): nothing more to cut, a new deadline.
+        let e = st.apply(&mute(MuteAction::On, Some(20_000)), 2_000);
+        assert!(!e.hush_all);
+        assert_eq!(e.tick_at, Some(Some(20_000)));
+        // The same mute again changes nothing.
+        assert!(st
+            .apply(&mute(MuteAction::On, Some(20_000)), 3_000)
+            .is_empty());
+        // Its end clears the deadline, as unmuting does.
+        let e = st.apply(&Input::Tick, 20_000);
+        assert_eq!(e.tick_at, Some(None));
+        assert!(!e.hush_all);
+        st.apply(&mute(MuteAction::On, None), 21_000);
+        let e = st.apply(&mute(MuteAction::Off, None), 22_000);
+        assert_eq!(e.tick_at, Some(None));
+        assert!(!e.hush_all);
+        // Other inputs leave the deadline alone.
+        let e = st.apply(&Input::Event(ev(EventKind::SessionStart, "a")), 23_000);
+        assert_eq!(e.tick_at, None);
+    }
+
+    #[test]
     fn watches_follow_the_session() {
         let mut st = State::new();
         let fx = st.apply(
@@ -1401,6 +1505,21 @@ mod tests {
         ]);
         assert_eq!(st.aggregate(), Aggregate::Session(Waiting));
         assert_eq!(State::new().aggregate(), Aggregate::None);
+    }
+
+    #[test]
+    fn the_counts_and_the_priority_come_from_one_order() {
+        let priorities = SessionState::BY_PRIORITY.map(SessionState::priority);
+        assert_eq!(priorities, [3, 2, 1, 0]);
+        let st = replay(&[
+            ev(EventKind::Stop, "a"),
+            ev(EventKind::Stop, "b"),
+            ev(EventKind::StopFail, "c"),
+        ]);
+        let counts = st.counts();
+        assert_eq!((counts.count(Idle), counts.count(Error)), (2, 1));
+        assert_eq!(counts.count(Waiting) + counts.count(Working), 0);
+        assert_eq!(counts.aggregate(), st.aggregate());
     }
 
     #[test]

@@ -253,7 +253,9 @@ impl WaybarSignaller {
     /// Adopts the cached PIDs that are still our Waybar; remembers when the
     /// scan that found them ran.
     fn load_cache(&mut self) {
-        let Ok(text) = fs::read_to_string(&self.cache) else {
+        use llm_bridge_hooks::bounded_read::{read_string, Links};
+        // Ours: never through a link, never a FIFO, a few PIDs at most.
+        let Ok(text) = read_string(&self.cache, 64 * 1024, Links::Refuse) else {
             return;
         };
         let mut lines = text.lines();

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use llm_bridge_core::transcript::{classify, ends_interrupted};
+use llm_bridge::daemon::transcript::{classify, ends_interrupted};
 
 fuzz_target!(|data: &[u8]| {
     let _ = ends_interrupted(data);

@@ -3,9 +3,13 @@
 //! beyond libc, memchr and that crate, so the binaries can be linked
 //! statically and start as fast as `/bin/true`.
 
+pub mod bounded_read;
+pub mod default_config;
 pub mod entry;
 pub mod hook_input;
+pub mod private_dir;
 pub mod proc_stat;
 pub mod runtime_path;
 pub mod send;
+pub mod spool;
 pub mod statusline;

@@ -2,7 +2,8 @@
 //! with one `read` and no allocation, for the hot-path binaries that look
 //! at their ancestors (`llm-bridge waybar` finding the Waybar that runs it)
 //! and for the receivers of a hook's event, which name the Claude Code
-//! process from the hook's parent.
+//! process from the hook's parent. The one parser of that line: the
+//! commands that ask whether a daemon still runs use it too.
 
 use std::io::Read;
 
@@ -11,10 +12,20 @@ use std::io::Read;
 pub struct ProcStat {
     /// The command name (`comm`), at most 15 bytes.
     pub comm: Vec<u8>,
+    /// The state letter (field 3): `R`, `S`, `D`, `Z` (zombie), `X` (dead)...
+    pub state: u8,
     pub ppid: u32,
     /// Clock ticks after boot at which it started (field 22): with the PID,
     /// it names one process for good (a reused PID has another start time).
     pub start_time: u64,
+}
+
+impl ProcStat {
+    /// Whether the process still runs: a zombie (exited, not yet reaped by
+    /// its parent) or a dead one does not.
+    pub fn runs(&self) -> bool {
+        self.state != b'Z' && self.state != b'X'
+    }
 }
 
 /// Reads `/proc/PID/stat`; `None` if the process is gone or the line is odd.
@@ -34,10 +45,12 @@ pub fn parse(line: &[u8]) -> Option<ProcStat> {
     let rest = std::str::from_utf8(line.get(close + 1..)?).ok()?;
     // Fields after the name, counted from 3 (state).
     let mut fields = rest.split_ascii_whitespace();
-    let ppid = fields.nth(1)?.parse().ok()?; // field 4
+    let state = *fields.next()?.as_bytes().first()?; // field 3
+    let ppid = fields.next()?.parse().ok()?; // field 4
     let start_time = fields.nth(17)?.parse().ok()?; // field 22
     Some(ProcStat {
         comm,
+        state,
         ppid,
         start_time,
     })
@@ -102,9 +115,19 @@ mod tests {
         let line = b"4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 50";
         let s = parse(line).unwrap();
         assert_eq!(s.comm, b"a) b (c)");
+        assert_eq!(s.state, b'S');
+        assert!(s.runs());
         assert_eq!(s.ppid, 17);
         assert_eq!(s.start_time, 987654);
         assert_eq!(parse(b"garbage"), None);
+    }
+
+    #[test]
+    fn a_zombie_does_not_run() {
+        let line = b"4242 (gone) Z 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 0 0";
+        let s = parse(line).unwrap();
+        assert_eq!(s.state, b'Z');
+        assert!(!s.runs());
     }
 
     #[test]

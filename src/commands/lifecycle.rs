@@ -4,6 +4,7 @@ use crate::control::{request, RequestError};
 use llm_bridge_core::append_file;
 use llm_bridge_core::error::{anyhow, one_line, Context, Result};
 use llm_bridge_core::paths::Paths;
+use llm_bridge_hooks::proc_stat;
 use llm_bridge_protocol::reply::Reply;
 use llm_bridge_protocol::wire::Message;
 use std::os::unix::process::CommandExt;
@@ -32,23 +33,51 @@ fn running_pid(paths: &Paths) -> Option<u32> {
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    use llm_bridge_hooks::bounded_read::{read_string, Links};
+    // Ours: never through a link or a FIFO, a number and a newline.
+    read_string(path, 64, Links::Refuse)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A daemon that runs and holds the state but does not answer on the
+/// socket (its socket file was removed and it could not bind again, or a
+/// socket from systemd was removed): its PID, from the pid file, if that
+/// process runs, is an `llm-bridge` of this user and the state lock is held.
+pub fn unreachable_daemon(paths: &Paths) -> Option<u32> {
+    let pid = read_pid(&paths.pid_file)?;
+    let stat = proc_stat::read(pid).filter(|s| s.runs())?;
+    let ours = std::fs::metadata(format!("/proc/{pid}"))
+        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == own_uid());
+    let named = stat.comm.as_slice() == b"llm-bridge";
+    let locked = matches!(
+        llm_bridge_core::state_lock::StateLock::try_lock(&paths.lock),
+        Ok(None)
+    );
+    (ours && named && locked).then_some(pid)
+}
+
+/// What to say of a daemon that runs but cannot be reached.
+pub fn unreachable_text(paths: &Paths, pid: u32) -> String {
+    format!(
+        "the daemon (pid {pid}) runs and holds the state, but its socket {} does not answer \
+         (removed?); `llm-bridge stop` ends it, then `llm-bridge start` (a socket from systemd: \
+         `systemctl --user restart llm-bridge.socket llm-bridge.service`)",
+        paths.socket.display()
+    )
+}
+
+fn own_uid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Whether `pid` runs; a zombie (exited, not yet reaped by its parent) does
 /// not. Read from /proc: no signal is sent, not even signal 0.
 fn process_alive(pid: u32) -> bool {
-    if pid == 0 {
-        return false;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the parenthesised command name.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
-    state.is_some_and(|s| s != 'Z' && s != 'X')
+    pid != 0 && proc_stat::read(pid).is_some_and(|stat| stat.runs())
 }
 
 /// Starts the daemon detached (new session, output in daemon.log) and
@@ -58,6 +87,10 @@ pub fn start(paths: &Paths) -> Result<i32> {
     if let Some(pid) = running_pid(paths) {
         println!("llm-bridge daemon is already running{}", pid_text(pid));
         return Ok(0);
+    }
+    if let Some(pid) = unreachable_daemon(paths) {
+        eprintln!("llm-bridge: {}", unreachable_text(paths, pid));
+        return Ok(1);
     }
     // A PID file whose process is gone is stale (the daemon replaces a
     // stale socket itself).
@@ -129,6 +162,9 @@ fn pid_text(pid: u32) -> String {
 pub fn stop(paths: &Paths) -> Result<i32> {
     let status = match crate::commands::status::query(paths) {
         Ok(r) => r,
+        Err(RequestError::NotRunning) if unreachable_daemon(paths).is_some() => {
+            return stop_unreachable(paths);
+        }
         Err(RequestError::NotRunning) => {
             clean_stale(paths);
             eprintln!("llm-bridge: the daemon is not running");
@@ -160,6 +196,54 @@ pub fn stop(paths: &Paths) -> Result<i32> {
         }
     }
     println!("llm-bridge daemon stopped{}", pid_text(pid));
+    Ok(0)
+}
+
+/// Ends a daemon that cannot be reached on its socket: SIGTERM to the
+/// process the pid file names, checked to be this user's `llm-bridge`
+/// holding the state lock (it exits cleanly on SIGTERM, as on SHUTDOWN).
+fn stop_unreachable(paths: &Paths) -> Result<i32> {
+    let Some(pid) = unreachable_daemon(paths) else {
+        eprintln!("llm-bridge: the daemon is not running");
+        return Ok(1);
+    };
+    let pidfd = llm_bridge_core::pidfd::open(pid as i32)
+        .with_context(|| format!("cannot open the daemon's process (pid {pid})"))?;
+    // The pidfd pins the process: checked again, it is the same one.
+    if unreachable_daemon(paths) != Some(pid) {
+        return Err(anyhow!(
+            "the daemon (pid {pid}) changed while it was being stopped"
+        ));
+    }
+    // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+            libc::SIGTERM,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot stop the daemon (pid {pid})"));
+    }
+    let deadline = Instant::now() + DEADLINE;
+    while process_alive(pid) {
+        if Instant::now() >= deadline {
+            return Err(anyhow!(
+                "the daemon (pid {pid}) is still running after {} s",
+                DEADLINE.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_file(&paths.pid_file);
+    println!(
+        "llm-bridge daemon stopped (pid {pid}; its socket {} did not answer)",
+        paths.socket.display()
+    );
     Ok(0)
 }
 

@@ -32,6 +32,16 @@ pub fn status(paths: &Paths, json: bool) -> i32 {
     let report = match query(paths) {
         Ok(r) => r,
         Err(RequestError::NotRunning) => {
+            if let Some(pid) = crate::commands::lifecycle::unreachable_daemon(paths) {
+                let why = crate::commands::lifecycle::unreachable_text(paths, pid);
+                if json {
+                    let v = serde_json::json!({"running": true, "reachable": false, "pid": pid, "problem": why});
+                    println!("{v}");
+                } else {
+                    println!("llm-bridge: {why}");
+                }
+                return 2;
+            }
             if json {
                 println!("{{\"running\":false}}");
             } else {
@@ -140,6 +150,14 @@ pub fn human(r: &StatusReport) -> String {
         c.answered,
         c.evicted
     );
+    if r.unwatched_processes > 0 {
+        let _ = writeln!(
+            out,
+            "not watched: {} Claude Code processes (no file descriptor free; their sessions \
+             stay and are watched once one is: raise `ulimit -n`)",
+            r.unwatched_processes
+        );
+    }
     if c.transcript_failures > 0 {
         let _ = writeln!(
             out,
@@ -191,6 +209,13 @@ pub fn human(r: &StatusReport) -> String {
     }
     if let Some(kib) = r.rss_kib {
         let _ = writeln!(out, "memory: {:.1} MiB resident", kib as f64 / 1024.0);
+    }
+    if let Some(why) = &r.last_write_error {
+        let _ = writeln!(
+            out,
+            "writes: {} failed, the last one: {why}",
+            c.write_failures
+        );
     }
     if c.snapshot_failures > 0 {
         let _ = writeln!(

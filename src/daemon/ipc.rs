@@ -2,13 +2,19 @@
 //! every queued datagram, answering requests and pushing modules to
 //! subscribers (`waybar --follow`, `status --watch`).
 
+use super::socket_path::{file_id, PathWatch};
+use super::spool::{Replayed, Spool};
+use super::tokens::{SOCKET, SOCKET_PATH};
 use crate::datagram::{self, PeerAddr};
 use crate::socket_activation;
 use llm_bridge_core::error::{bail, Context, Result};
 use llm_bridge_core::log::log;
+use llm_bridge_hooks::private_dir::PrivateDir;
 use llm_bridge_protocol::reply::Reply;
 use llm_bridge_protocol::wire::{DecodeError, Message};
 use mio::net::UnixDatagram;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry};
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -19,12 +25,19 @@ const MAX_SUBSCRIBERS: usize = 64;
 
 pub struct Ipc {
     socket: UnixDatagram,
+    /// This process's uid: datagrams from any other are not served.
+    uid: u32,
     path: PathBuf,
     /// Inherited from systemd: never unlinked, and idle exit is allowed.
     inherited: bool,
     /// (dev, ino) of the socket we bound: only that file is ever unlinked.
     bound_id: Option<(u64, u64)>,
     subscribers: Vec<PeerAddr>,
+    /// The socket file's own inode, watched: removed or replaced, the
+    /// daemon binds again (or says that systemd's socket is gone).
+    path_watch: PathWatch,
+    /// Events hooks could not hand over in time.
+    spool: Spool,
 }
 
 /// One datagram off the queue.
@@ -40,7 +53,8 @@ pub struct Incoming {
 impl Ipc {
     /// Takes the socket systemd passed, else binds `path` (0600). Fails with
     /// one line if a live daemon owns `path`.
-    pub fn open(path: &Path) -> Result<Ipc> {
+    pub fn open(path: &Path, spool: &Path) -> Result<Ipc> {
+        let spool = Spool::open(spool)?;
         if let Some(fd) = socket_activation::take_inherited_socket() {
             datagram::enable_timestamps(fd.as_raw_fd())
                 .context("cannot ask for arrival times on the inherited socket")?;
@@ -52,6 +66,9 @@ impl Ipc {
                 inherited: true,
                 bound_id: None,
                 subscribers: Vec::new(),
+                uid: own_uid(),
+                path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
+                spool,
             });
         }
         if socket_answers(path) {
@@ -60,25 +77,94 @@ impl Ipc {
                 path.display()
             );
         }
-        let socket = bind_socket(path)?;
-        datagram::enable_timestamps(socket.as_raw_fd())
-            .context("cannot ask for arrival times on the socket")?;
-        datagram::enable_credentials(socket.as_raw_fd())
-            .context("cannot ask for senders' credentials on the socket")?;
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("cannot inspect {}", path.display()))?;
+        remove_stale_socket(path)?;
+        let (socket, id) = bind_socket(path)?;
         Ok(Ipc {
             socket,
             path: path.to_path_buf(),
             inherited: false,
-            bound_id: Some((meta.dev(), meta.ino())),
+            bound_id: Some(id),
             subscribers: Vec::new(),
+            uid: own_uid(),
+            path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
+            spool,
         })
     }
 
-    /// The socket, for the loop to register.
-    pub fn source(&mut self) -> &mut UnixDatagram {
-        &mut self.socket
+    /// Registers the socket and the watch on its file in the loop's poll.
+    pub fn register(&mut self, registry: &Registry) -> Result<()> {
+        registry
+            .register(&mut self.socket, SOCKET, Interest::READABLE)
+            .context("cannot poll the socket")?;
+        self.spool.register(registry)?;
+        self.path_watch.watch(&self.path);
+        registry
+            .register(
+                &mut SourceFd(&self.path_watch.fd()),
+                SOCKET_PATH,
+                Interest::READABLE,
+            )
+            .context("cannot poll the inotify descriptor")
+    }
+
+    /// The events hooks spooled, oldest first (each file removed).
+    pub fn take_spooled(&mut self) -> Vec<Replayed> {
+        self.spool.take()
+    }
+
+    /// The socket file changed: if it is no longer ours (removed, or
+    /// another file put there), bind again at the same path. Call it after
+    /// draining the socket: what waits in the old one is read first.
+    pub fn check_path(&mut self, registry: &Registry) {
+        if self.path_watch.still_there(&self.path) {
+            return;
+        }
+        let path = self.path.display().to_string();
+        if self.inherited {
+            log(format_args!(
+                "the socket {path} was removed or replaced; it is systemd's to recreate: \
+                 `systemctl --user restart llm-bridge.socket llm-bridge.service`"
+            ));
+            // Watch what is there now, if anything: said once per change.
+            self.path_watch.watch(&self.path);
+            return;
+        }
+        match self.rebind(registry) {
+            Ok(()) => log(format_args!(
+                "the socket {path} was removed or replaced: bound again"
+            )),
+            Err(e) => log(format_args!(
+                "the socket {path} was removed or replaced and cannot be bound again: {}",
+                llm_bridge_core::error::one_line(&e)
+            )),
+        }
+        self.path_watch.watch(&self.path);
+    }
+
+    /// Binds a new socket at the path and polls it instead of the old one.
+    fn rebind(&mut self, registry: &Registry) -> Result<()> {
+        if socket_answers(&self.path) {
+            bail!("another process serves a socket there now");
+        }
+        remove_stale_socket(&self.path)?;
+        let (mut socket, id) = bind_socket(&self.path)?;
+        registry
+            .register(&mut socket, SOCKET, Interest::READABLE)
+            .context("cannot poll the socket")?;
+        let mut old = std::mem::replace(&mut self.socket, socket);
+        let _ = registry.deregister(&mut old);
+        self.bound_id = Some(id);
+        Ok(())
+    }
+
+    /// The sender's uid, if another user sent this datagram.
+    pub fn foreign(&self, incoming: &Incoming) -> Option<u32> {
+        incoming.sender_uid.filter(|uid| *uid != self.uid)
+    }
+
+    /// The uid served.
+    pub fn uid(&self) -> u32 {
+        self.uid
     }
 
     pub fn inherited(&self) -> bool {
@@ -203,10 +289,8 @@ pub fn private(peer: &PeerAddr) -> bool {
     let Some(dir) = peer.path().and_then(Path::parent) else {
         return false;
     };
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    std::fs::symlink_metadata(dir)
-        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
+    // The one private-directory rule; a missing directory is not private.
+    matches!(PrivateDir::check(dir), Ok(true))
 }
 
 /// Removes a client socket file a killed command left behind.
@@ -255,21 +339,41 @@ pub fn remove_stale_socket(path: &Path) -> Result<bool> {
     }
 }
 
-/// Binds the socket (0600), replacing a stale one.
-fn bind_socket(path: &Path) -> Result<UnixDatagram> {
-    remove_stale_socket(path)?;
-    // The socket is created with mode 0600 from the start: no window where
-    // another user could connect. umask is process-wide, which is why the
-    // daemon binds before it starts any thread.
-    // SAFETY: umask only changes this process's file creation mask.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = UnixDatagram::bind(path);
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
-    let socket = bound.with_context(|| format!("cannot bind {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    Ok(socket)
+/// Binds a socket at `path` (0600, no stale socket there) and asks for
+/// arrival times and senders' credentials; returns it with its file's id.
+///
+/// It is bound under a temporary name beside `path`, made 0600, then
+/// renamed into place: no window where `path` is a wider socket, and no
+/// umask change (umask is process-wide, and worker threads may run when
+/// the daemon binds again).
+fn bind_socket(path: &Path) -> Result<(UnixDatagram, (u64, u64))> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!(".{}.new", std::process::id()));
+    let temp = PathBuf::from(temp);
+    remove_stale_socket(&temp)?;
+    let socket =
+        UnixDatagram::bind(&temp).with_context(|| format!("cannot bind {}", temp.display()))?;
+    let placed = std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot set the mode of {}", temp.display()))
+        .and_then(|()| {
+            std::fs::rename(&temp, path)
+                .with_context(|| format!("cannot move the socket to {}", path.display()))
+        });
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    datagram::enable_timestamps(socket.as_raw_fd())
+        .context("cannot ask for arrival times on the socket")?;
+    datagram::enable_credentials(socket.as_raw_fd())
+        .context("cannot ask for senders' credentials on the socket")?;
+    let id = file_id(path).with_context(|| format!("cannot inspect {}", path.display()))?;
+    Ok((socket, id))
+}
+
+fn own_uid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 #[cfg(test)]

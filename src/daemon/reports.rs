@@ -38,7 +38,15 @@ pub struct Reporter {
 }
 
 impl Reports {
-    pub fn new(waker: Waker) -> Reports {
+    /// Creates the loop's one waker, under [`WAKER`](super::tokens::WAKER).
+    pub fn new(registry: &mio::Registry) -> std::io::Result<Reports> {
+        Ok(Reports::with_waker(Waker::new(
+            registry,
+            super::tokens::WAKER,
+        )?))
+    }
+
+    fn with_waker(waker: Waker) -> Reports {
         let (tx, rx) = mpsc::channel();
         Reports {
             waker: Arc::new(waker),
@@ -79,7 +87,7 @@ mod tests {
     fn a_report_from_a_thread_wakes_the_poll_and_is_drained() {
         const WAKER: Token = Token(7);
         let mut poll = Poll::new().unwrap();
-        let reports = Reports::new(Waker::new(poll.registry(), WAKER).unwrap());
+        let reports = Reports::with_waker(Waker::new(poll.registry(), WAKER).unwrap());
         let reporter = reports.reporter();
         let worker = std::thread::spawn(move || {
             assert!(reporter.send(Report::Stopped {

@@ -5,7 +5,7 @@
 //! the same struct, so a renamed field is a compile error, not a silent
 //! `null`.
 
-use llm_bridge_core::state::{Millis, Session, SessionState, State};
+use llm_bridge_core::state::{Input, Millis, Session, SessionState, State};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -56,20 +56,10 @@ struct Pending {
 /// The counters and latency samples of one daemon run.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub received: u64,
-    rejected: BTreeMap<&'static str, u64>,
-    pub flushes: u64,
-    pub writes: u64,
-    pub signals: u64,
-    pub snapshots: u64,
-    pub snapshot_failures: u64,
-    pub exited: u64,
-    pub interrupted: u64,
-    pub evicted: u64,
-    pub answered: u64,
-    pub clients_read: u64,
-    /// Datagrams dropped because another user sent them.
-    pub foreign: u64,
+    /// Every counter, declared once: `status` reports this very struct.
+    pub counters: CounterReport,
+    /// The last write that failed (history, waybar.json), with its cause.
+    pub last_write_error: Option<String>,
     /// The changes not flushed yet.
     unflushed: Vec<Pending>,
     arrival_to_flush: Samples,
@@ -84,13 +74,34 @@ impl Stats {
     /// Counts a rejected datagram of kind `label`; returns how many of that
     /// kind so far (the caller logs the 1st, 2nd, 4th, 8th...).
     pub fn rejected(&mut self, label: &'static str) -> u64 {
-        let count = self.rejected.entry(label).or_insert(0);
+        self.counters.rejected += 1;
+        let count = match self.counters.rejected_by_kind.get_mut(label) {
+            Some(count) => count,
+            None => self
+                .counters
+                .rejected_by_kind
+                .entry(label.to_string())
+                .or_insert(0),
+        };
         *count += 1;
         *count
     }
 
-    pub fn rejected_total(&self) -> u64 {
-        self.rejected.values().sum()
+    /// A file could not be written: counted, and its cause kept for
+    /// `status` (a full or read-only disk says so there, not only in the log).
+    pub fn write_failed(&mut self, what: &str, e: &llm_bridge_core::error::Error) {
+        self.counters.write_failures += 1;
+        self.last_write_error = Some(format!("{what}: {}", llm_bridge_core::error::one_line(e)));
+    }
+
+    /// Counts an input to the core that no datagram carried.
+    pub fn input(&mut self, input: &Input) {
+        match input {
+            Input::Exited { .. } => self.counters.exited += 1,
+            Input::Interrupted { .. } => self.counters.interrupted += 1,
+            Input::Answered { .. } => self.counters.answered += 1,
+            _ => {}
+        }
     }
 
     /// A datagram that arrived at `arrived_ns` was read at `read_ns`: the
@@ -113,7 +124,7 @@ impl Stats {
     /// A flush ended at `done_ns` (written and signalled): every waiting
     /// change gets its latencies; the flush its phases.
     pub fn flushed(&mut self, done_ns: u64, phases: FlushPhases) {
-        self.flushes += 1;
+        self.counters.flushes += 1;
         for p in std::mem::take(&mut self.unflushed) {
             self.arrival_to_flush
                 .push(done_ns.saturating_sub(p.arrived_ns) / 1000);
@@ -143,34 +154,6 @@ impl Stats {
             signal_us: self.signal.report(1.0),
         }
     }
-
-    pub fn counter_report(&self) -> CounterReport {
-        CounterReport {
-            received: self.received,
-            rejected: self.rejected_total(),
-            rejected_by_kind: self
-                .rejected
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), *v))
-                .collect(),
-            flushes: self.flushes,
-            writes: self.writes,
-            signals: self.signals,
-            snapshots: self.snapshots,
-            snapshot_failures: self.snapshot_failures,
-            // Speech's, and the transcripts', are the daemon's to fill in.
-            said: 0,
-            speech_refused: 0,
-            speech_failures: 0,
-            exited: self.exited,
-            interrupted: self.interrupted,
-            evicted: self.evicted,
-            answered: self.answered,
-            clients_read: self.clients_read,
-            foreign: self.foreign,
-            transcript_failures: 0,
-        }
-    }
 }
 
 /// The daemon's answer to `QUERY`: everything `llm-bridge status` shows.
@@ -195,6 +178,10 @@ pub struct StatusReport {
     /// Waiting sessions whose client status file is watched (dialogs).
     #[serde(default)]
     pub watched_dialogs: usize,
+    /// Sessions whose live client is not watched yet: no file descriptor
+    /// was free (it is watched once one is; the session stays meanwhile).
+    #[serde(default)]
+    pub unwatched_processes: usize,
     /// The voice `say` uses, if one is configured.
     pub speech_voice: Option<PathBuf>,
     /// How long the voice took to load (`None`: not loaded yet).
@@ -226,6 +213,9 @@ pub struct StatusReport {
     /// The most urgent of them, at most `MAX_REPORTED_SESSIONS`.
     pub sessions: Vec<SessionReport>,
     pub counters: CounterReport,
+    /// The last write that failed, with its cause (`None`: none failed).
+    #[serde(default)]
+    pub last_write_error: Option<String>,
     pub latency: Latencies,
 }
 
@@ -346,6 +336,14 @@ pub struct CounterReport {
     /// 0600: only a socket opened up by hand lets one through).
     #[serde(default)]
     pub foreign: u64,
+    /// Writes that failed (history lines, waybar.json); the last one's
+    /// cause is `last_write_error` in the status.
+    #[serde(default)]
+    pub write_failures: u64,
+    /// Events replayed from the spool (hooks wrote them there when the
+    /// daemon took none in time: stopped, or starting).
+    #[serde(default)]
+    pub spooled: u64,
     /// Transcripts that could not be watched (missing, not a regular file).
     #[serde(default)]
     pub transcript_failures: u64,

@@ -5,8 +5,11 @@
 //! timer for that one, or disarms it. With nothing pending nothing is armed,
 //! so an idle daemon never wakes.
 
+use super::tokens::TIMER;
 use llm_bridge_core::error::{Context, Result};
 use llm_bridge_core::log::log;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -18,17 +21,21 @@ pub struct Timer {
 }
 
 impl Timer {
-    pub fn new() -> Result<Timer> {
+    /// Creates the timerfd, disarmed, and registers it in the loop's poll.
+    pub fn new(registry: &Registry) -> Result<Timer> {
         let fd = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )
         .context("cannot create the timerfd")?;
-        Ok(Timer { fd, armed: None })
+        let timer = Timer { fd, armed: None };
+        registry
+            .register(&mut SourceFd(&timer.raw_fd()), TIMER, Interest::READABLE)
+            .context("cannot poll the timerfd")?;
+        Ok(timer)
     }
 
-    /// The descriptor the loop polls.
-    pub fn raw_fd(&self) -> RawFd {
+    fn raw_fd(&self) -> RawFd {
         self.fd.as_fd().as_raw_fd()
     }
 

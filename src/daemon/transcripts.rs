@@ -13,8 +13,8 @@
 //! waited for with a watch on its directory, and read from its start. The descriptor is polled by
 //! the loop (`daemon/mod.rs` registers it); nothing here wakes on its own.
 
+use super::transcript::ends_interrupted;
 use llm_bridge_core::log::log;
-use llm_bridge_core::transcript::ends_interrupted;
 use nix::errno::Errno;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use std::collections::{BTreeSet, HashMap};

@@ -167,3 +167,38 @@ fn status_answers_with_many_sessions_and_the_tooltip_stays_bounded() {
     assert_eq!(tooltip.lines().count(), 21, "{tooltip}");
     assert!(tooltip.ends_with("… and 380 more"), "{tooltip}");
 }
+
+#[test]
+fn under_systemd_the_daemon_says_ready_once_its_socket_serves() {
+    let env = Env::new();
+    let notify = env.runtime().join("notify.sock");
+    let systemd = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    // Bounds a failure only: READY=1 comes as soon as the daemon serves.
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let log = env.runtime().join("daemon.log");
+    let child = env
+        .command(&bridge_bin())
+        .arg("daemon")
+        .env("NOTIFY_SOCKET", &notify)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon { child, log };
+    let mut buf = [0u8; 512];
+    let n = systemd.recv(&mut buf).expect("READY=1 from the daemon");
+    let text = std::str::from_utf8(&buf[..n]).unwrap();
+    assert!(text.starts_with("READY=1\nSTATUS="), "{text:?}");
+    // Ready means serving: a request is answered at once.
+    let status = env.bridge(&["status"]);
+    assert!(status.status.success(), "{status:?}");
+    // Once only.
+    systemd
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    assert!(systemd.recv(&mut buf).is_err(), "a second notification");
+    daemon.stop();
+}

@@ -85,11 +85,13 @@ fn a_stuck_daemon_costs_the_hook_at_most_the_send_timeout() {
     // SAFETY: signalling a process this program started.
     unsafe { libc::kill(daemon.child.id() as i32, libc::SIGCONT) };
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("event dropped"), "{stderr}");
+    assert!(stderr.contains("spooled"), "{stderr}");
     assert!(
         took < Duration::from_secs(5),
         "the hook blocked for {took:?}"
     );
+    // Nothing lost: the daemon replays the spool once it runs again.
+    env.wait_text("working");
 }
 
 #[test]

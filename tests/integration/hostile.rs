@@ -13,17 +13,7 @@ const VICTIM: u32 = 65534;
 
 /// Whether the test can act as two users; a test that cannot says so loudly.
 fn as_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(
-        std::env::var_os("LLM_BRIDGE_TEST_NO_ROOT").is_some(),
-        "this test plays two users and needs root (CI runs as root); \
-         set LLM_BRIDGE_TEST_NO_ROOT=1 to skip it"
-    );
-    eprintln!("SKIPPED: needs root to play two users");
-    false
+    running_as_root("plays two users")
 }
 
 /// Runs the hook as the victim, without XDG_RUNTIME_DIR.
@@ -87,7 +77,7 @@ fn a_tmp_runtime_dir_taken_by_another_user_receives_no_event() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
         assert!(
-            stderr.contains("refusing to use /tmp/llm-bridge-65534: owned by uid 0"),
+            stderr.contains("refusing /tmp/llm-bridge-65534: owned by uid 0"),
             "{command}: {stderr}"
         );
     }
@@ -220,8 +210,8 @@ fn the_daemon_drops_datagrams_from_another_user() {
     // Opened up by hand (the daemon never does this): a second name for the
     // socket in a directory anyone can enter, the socket writable by all.
     // The other user can now reach it; the daemon's own check is the last
-    // wall. (The runtime directory itself is put back to 0700 by whichever
-    // command checks it next, so it is left alone.)
+    // wall. (The runtime directory itself is left alone: every command
+    // refuses a runtime directory open to others.)
     let public = tempfile::Builder::new()
         .prefix("lbpub")
         .tempdir_in("/tmp")

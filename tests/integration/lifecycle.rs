@@ -1,6 +1,7 @@
 //! start / stop / status / reload, socket activation, history.
 
 use crate::support::*;
+use llm_bridge_hooks::proc_stat;
 use llm_bridge_protocol::wire::EventKind;
 use std::process::Stdio;
 
@@ -15,10 +16,7 @@ fn pid_alive(pid: i32) -> bool {
     if unsafe { libc::kill(pid, 0) } != 0 {
         return false;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next())
-        != Some('Z')
+    proc_stat::read(pid as u32).map(|stat| stat.state) != Some(b'Z')
 }
 
 #[test]

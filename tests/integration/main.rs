@@ -3,6 +3,7 @@
 
 mod daemon_lifecycle;
 mod fallback;
+mod faults;
 mod hook_binary;
 mod hostile;
 mod install;

@@ -114,8 +114,10 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
+        // 0700, as logind makes /run/user/UID: a wider one is refused.
         let dir = tempfile::Builder::new()
             .prefix("lb")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in("/tmp")
             .unwrap();
         Env { dir }
@@ -148,6 +150,7 @@ impl Env {
             .env_remove("CACHE_DIRECTORY")
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDS")
+            .env_remove("NOTIFY_SOCKET")
             .env("LLM_BRIDGE_CONFIG", self.runtime().join("config.toml"));
         cmd
     }
@@ -606,4 +609,22 @@ impl Drop for StopOnDrop<'_> {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
+}
+
+/// Whether this test runs as root (CI does). A test that needs root and
+/// cannot have it fails, unless `LLM_BRIDGE_TEST_NO_ROOT=1` asks to skip it,
+/// which it then says on stderr: never a silent pass.
+#[track_caller]
+pub fn running_as_root(what: &str) -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var_os("LLM_BRIDGE_TEST_NO_ROOT").is_some(),
+        "this test {what} and needs root (CI runs as root); \
+         set LLM_BRIDGE_TEST_NO_ROOT=1 to skip it"
+    );
+    eprintln!("SKIPPED: this test {what} and needs root");
+    false
 }

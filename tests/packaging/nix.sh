@@ -36,6 +36,28 @@ assert svc["Install"]["WantedBy"] == ["graphical-session.target"], svc
 assert sock["Socket"] == {"ListenDatagram": "%t/llm-bridge.sock", "SocketMode": "0600", "PassCredentials": True, "RemoveOnStop": True}, sock
 assert '"signal":9' in v["xdg"]["configFile"]["llm-bridge/config.toml"]["source"], v["xdg"]
 assert v["home"]["packages"], v
+# The same service lines as the unit in contrib/systemd (the sandbox above
+# all), value for value; only ExecStart and ExecReload name other paths.
+unit = {}
+section = None
+for line in open("contrib/systemd/llm-bridge.service"):
+    line = line.strip()
+    if line.startswith("["):
+        section = line
+    elif section == "[Service]" and line and not line.startswith("#"):
+        key, value = line.split("=", 1)
+        unit.setdefault(key, []).append(value)
+def words(value):
+    if isinstance(value, bool):
+        return ["yes" if value else "no"]
+    if isinstance(value, list):
+        return [" ".join(str(x) for x in value)]
+    return [str(value)]
+module = {k: words(val) for k, val in svc["Service"].items()}
+for key in ("ExecStart", "ExecReload"):
+    unit.pop(key), module.pop(key)
+unit = {k: [" ".join(vals)] for k, vals in unit.items()}
+assert unit == module, {"only in the unit": {k: v for k, v in unit.items() if module.get(k) != v}, "only in the module": {k: v for k, v in module.items() if unit.get(k) != v}}
 PY
 
 out=$(eval_cfg '{ enable = true; }') || fail "evaluation without settings failed: $out"

@@ -29,4 +29,9 @@ if [[ -n $out ]]; then
     printf '%s\n' "$out"
     exit 1
 fi
-say "PASS (systemd-analyze $(systemd-analyze --version | head -n 1 | cut -d' ' -f2))"
+# The sandbox: the exposure README states, 2.5 at most.
+exposure=$(cd "$D/units" && XDG_RUNTIME_DIR=$D/xdg systemd-analyze security --offline=yes --user \
+    llm-bridge.service 2>&1 | sed -n 's/^.*Overall exposure level for llm-bridge.service: \([0-9.]*\).*$/\1/p')
+[[ -n $exposure ]] || { say "FAIL: systemd-analyze security printed no exposure level"; exit 1; }
+awk -v e="$exposure" 'BEGIN { exit !(e <= 2.5) }' || { say "FAIL: exposure $exposure is above 2.5"; exit 1; }
+say "PASS (systemd-analyze $(systemd-analyze --version | head -n 1 | cut -d' ' -f2); exposure $exposure)"

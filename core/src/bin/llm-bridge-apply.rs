@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use llm_bridge_core::apply::{apply, read_message};
+use llm_bridge_core::apply::{apply, read_message, Outcome};
 use llm_bridge_core::config::Config;
 use llm_bridge_core::error::one_line;
 use llm_bridge_core::paths::Paths;
@@ -39,7 +39,12 @@ fn run() {
         eprintln!("llm-bridge-apply: {}; using the defaults", one_line(&e));
         Config::default()
     });
-    if let Err(e) = apply(&Paths::from_env(), &config, &message) {
-        eprintln!("llm-bridge-apply: {}", one_line(&e));
+    match apply(&Paths::from_env(), &config, &message) {
+        Ok(Outcome::Spooled) => eprintln!(
+            "llm-bridge-apply: the state is held by a daemon that takes no event: \
+             spooled (it replays the spool when it runs)"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("llm-bridge-apply: {}", one_line(&e)),
     }
 }

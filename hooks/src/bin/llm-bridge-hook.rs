@@ -16,6 +16,7 @@ use llm_bridge_hooks::hook_input::event_from_hook_reader;
 use llm_bridge_hooks::proc_stat;
 use llm_bridge_hooks::runtime_path::checked_socket_path;
 use llm_bridge_hooks::send::{send_datagram, SendError, SEND_TIMEOUT};
+use llm_bridge_hooks::spool;
 use llm_bridge_protocol::wire::{EventKind, Message};
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -80,6 +81,18 @@ fn run() {
     match send_datagram(&socket, &datagram, SEND_TIMEOUT) {
         Ok(()) => {}
         Err(SendError::DaemonDown(_)) => run_fallback(&datagram),
+        // A daemon that is stopped or swamped: the event waits in the
+        // spool, which the daemon replays as soon as it runs.
+        Err(SendError::TimedOut) => match spool::put(&datagram, now_ns.unwrap_or(0)) {
+            Ok(_) => warn(format_args!(
+                "the daemon took no event for {} ms: spooled (it replays the spool when it runs)",
+                SEND_TIMEOUT.as_millis()
+            )),
+            Err(e) => warn(format_args!(
+                "event dropped: the daemon took no event for {} ms and the spool failed: {e}",
+                SEND_TIMEOUT.as_millis()
+            )),
+        },
         Err(e) => warn(format_args!("event dropped: {e}")),
     }
 }

@@ -11,6 +11,7 @@ pub mod git_branch;
 pub mod input;
 pub mod render;
 pub mod template;
+pub mod toml_subset;
 
 pub use config::StatuslineConfig;
 pub use input::StatusInput;

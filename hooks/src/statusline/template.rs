@@ -3,9 +3,9 @@
 //! the one template reader, [`llm_bridge_protocol::template`]; a newline in it starts a
 //! second row, and a format that does not parse falls back to the default.
 
-/// The default: the most useful figures first; absent ones disappear.
-pub const DEFAULT_FORMAT: &str =
-    "{model} {project} {branch} {context} {cost} {duration} {lines} {rate5h}";
+/// The default: the most useful figures first; absent ones disappear (the
+/// commented default config's `[statusline] format`).
+pub const DEFAULT_FORMAT: &str = crate::default_config::statusline::FORMAT;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Segment {

@@ -335,7 +335,7 @@ mod tests {
     use super::*;
     use crate::daemon::reports::{Report, Reports};
     use llm_bridge_core::error::{one_line, Result};
-    use mio::{Events, Poll, Token, Waker};
+    use mio::{Events, Poll};
     use std::path::Path;
     use std::time::Duration;
 
@@ -385,7 +385,7 @@ mod tests {
     #[test]
     fn a_reload_gives_the_running_worker_its_new_voice() {
         let mut poll = Poll::new().unwrap();
-        let reports = Reports::new(Waker::new(poll.registry(), Token(0)).unwrap());
+        let reports = Reports::new(poll.registry()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.onnx");
         let config = |voice: &Path| SpeechConfig {

@@ -87,14 +87,17 @@ pub struct SpeechStatus {
 }
 
 impl SpeechService {
-    pub fn new() -> SpeechService {
-        SpeechService::default()
+    /// The service for `[speech]`; nothing runs before [`SpeechService::start`].
+    pub fn new(config: SpeechConfig) -> SpeechService {
+        SpeechService {
+            config,
+            ..SpeechService::default()
+        }
     }
 
     /// Starts the worker if a voice is configured; called from the loop's
     /// `run`, after start-up (threads start there).
-    pub fn start(&mut self, config: &SpeechConfig, reporter: Reporter) {
-        self.config = config.clone();
+    pub fn start(&mut self, reporter: Reporter) {
         self.reporter = Some(reporter);
         self.start_worker();
     }
@@ -128,12 +131,12 @@ impl SpeechService {
     /// A new engine (voice, scales, cache...) goes to the running worker,
     /// which cuts what it says and takes it itself: nothing here waits,
     /// and no thread is left behind.
-    pub fn reload(&mut self, config: &SpeechConfig) {
+    pub fn reload(&mut self, config: SpeechConfig) {
         let engine_changed = !config.same_engine(&self.config);
-        self.config = config.clone();
+        self.config = config;
         if engine_changed {
             match &mut self.worker {
-                Some(worker) => worker.reconfigure(config),
+                Some(worker) => worker.reconfigure(&self.config),
                 None => self.start_worker(),
             }
         }
@@ -196,7 +199,8 @@ impl SpeechService {
         ipc.reply(&peer, &Reply::Ok);
     }
 
-    /// Carries out the speech part of the core's `effects`.
+    /// Carries out the speech part of the core's `effects` (a mute's
+    /// `hush_all` cuts every phrase queued or playing).
     pub fn carry_out(&mut self, effects: &Effects, muted: bool, now_ms: Millis) {
         let worker = match &mut self.worker {
             Some(worker) => Ok(worker),
@@ -208,13 +212,6 @@ impl SpeechService {
         };
         self.notifications
             .carry_out(effects, worker, &self.config, muted, now_ms);
-    }
-
-    /// Notifications were muted: the phrases queued or playing go.
-    pub fn mute(&mut self) {
-        if let Some(worker) = &mut self.worker {
-            self.notifications.counters.muted += worker.hush_all() as u64;
-        }
     }
 
     /// Takes what the worker reported.
@@ -320,7 +317,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let private = std::fs::Permissions::from_mode(0o700);
             std::fs::set_permissions(dir.path(), private).unwrap();
-            let ipc = Ipc::open(&dir.path().join("daemon.sock")).unwrap();
+            let spool = dir.path().join("spool");
+            let ipc = Ipc::open(&dir.path().join("daemon.sock"), &spool).unwrap();
             let client = UnixDatagram::bind(dir.path().join("client.sock")).unwrap();
             client.connect(ipc.path()).unwrap();
             client.send(&Message::Ping.encode()).unwrap();
@@ -359,7 +357,7 @@ mod tests {
     #[test]
     fn a_say_without_a_worker_is_refused_with_one_line_and_counted() {
         let wire = Wire::new();
-        let mut speech = SpeechService::new();
+        let mut speech = SpeechService::new(SpeechConfig::default());
         let tuning = SayTuning::default();
         speech.say(&wire.ipc, wire.peer, "hi".into(), None, &tuning);
         let Some(Reply::Error(why)) = wire.reply() else {
@@ -386,7 +384,7 @@ mod tests {
     #[test]
     fn a_phrase_report_never_answers_a_say_with_the_same_id() {
         let wire = Wire::new();
-        let mut speech = SpeechService::new();
+        let mut speech = SpeechService::new(SpeechConfig::default());
         // `say` request 0 waits for its outcome.
         speech.waiting.insert(0, wire.peer);
         speech.figures.queue = 1;
@@ -421,7 +419,7 @@ mod tests {
     #[test]
     fn a_failed_say_is_answered_with_its_causes_on_one_line() {
         let wire = Wire::new();
-        let mut speech = SpeechService::new();
+        let mut speech = SpeechService::new(SpeechConfig::default());
         speech.waiting.insert(7, wire.peer);
         let failed = SpeechReport::Said {
             id: 7,
@@ -441,7 +439,7 @@ mod tests {
     #[test]
     fn a_reload_to_a_voice_that_cannot_be_read_is_refused_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
-        let speech = SpeechService::new();
+        let speech = SpeechService::new(SpeechConfig::default());
         let missing = dir.path().join("missing.onnx");
         let config = SpeechConfig {
             voice: missing.to_str().unwrap().into(),

@@ -71,6 +71,9 @@ impl Notifications {
             Err(_) => return,
         };
         if let Some(worker) = &mut worker {
+            if effects.hush_all {
+                self.counters.muted += worker.hush_all() as u64;
+            }
             for hush in &effects.hush {
                 self.counters.hushed += worker.hush(hush) as u64;
             }

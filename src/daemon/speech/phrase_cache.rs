@@ -11,6 +11,7 @@
 //! the key matches, so a hash collision or a damaged file costs a synthesis,
 //! never a wrong phrase.
 
+use llm_bridge_hooks::private_dir::PrivateDir;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -79,13 +80,9 @@ impl PhraseCache {
     /// disk level if `dir` is `None`, `disk_cap` is 0 or `dir` is unusable).
     pub fn new(dir: Option<PathBuf>, disk_cap: u64, memory_cap: usize) -> PhraseCache {
         let disk = dir.filter(|_| disk_cap > 0).and_then(|dir| {
-            let made = dir
-                .parent()
-                .map_or(Ok(()), fs::create_dir_all)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| llm_bridge_core::paths::ensure_private_dir(&dir));
-            match made {
-                Ok(()) => Some(Disk {
+            // Created 0700 with its parents, or refused if not private.
+            match PrivateDir::ensure(&dir) {
+                Ok(_) => Some(Disk {
                     dir,
                     cap: disk_cap,
                     files: None,

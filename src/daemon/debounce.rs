@@ -7,17 +7,8 @@
 //! (same cap). The caller owns the timer and the clock; this module only
 //! says "flush now", "flush at T" or "nothing to do".
 
-use crate::config::DebounceConfig;
-use serde::Deserialize;
+use llm_bridge_core::config::{DebounceConfig, Mode};
 use std::time::{Duration, Instant};
-
-/// The `[debounce] mode` of config.toml.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Leading,
-    Trailing,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
