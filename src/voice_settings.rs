@@ -1,12 +1,51 @@
 //! How the voice speaks: the speaker, the three scales and the volume, from
-//! `[speech]` and a `say`'s own options. The daemon's speech worker and
-//! `say` without a daemon apply them the same way.
+//! `[speech]` and a `say`'s own options, and the one loop that speaks a text
+//! with them ([`VoiceSettings::speak`]: sentence, synthesis, volume, into a
+//! [`Sink`]). The daemon's speech worker and `say` without a daemon both
+//! speak through it; only where the samples go differs.
 
 use llm_bridge_core::config::SpeechConfig;
 use llm_bridge_core::error::{anyhow, Result};
 use llm_bridge_protocol::wire::SayTuning;
 #[cfg(feature = "speech")]
 use llm_bridge_speech::{Scales, Synthesizer, VoiceConfig};
+
+/// Where a spoken text's samples go, one sentence at a time: the audio
+/// device (each user paces it its own way), a WAV file, or memory.
+#[cfg(feature = "speech")]
+pub trait Sink {
+    /// Takes one sentence's mono samples at `rate`, at their volume.
+    fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()>;
+}
+
+/// A WAV file written as the sentences come.
+#[cfg(feature = "speech")]
+impl Sink for llm_bridge_speech::wav::Writer {
+    fn take(&mut self, samples: Vec<f32>, _rate: u32) -> Result<()> {
+        self.append(&samples)
+    }
+}
+
+/// All the samples in memory (a short phrase, kept whole).
+#[cfg(feature = "speech")]
+impl Sink for Vec<f32> {
+    fn take(&mut self, samples: Vec<f32>, _rate: u32) -> Result<()> {
+        self.extend(samples);
+        Ok(())
+    }
+}
+
+/// What [`VoiceSettings::speak`] did.
+#[cfg(feature = "speech")]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Said {
+    /// Sentences synthesized and handed to the sink.
+    pub sentences: usize,
+    /// Seconds of audio in them.
+    pub seconds: f32,
+    /// `stopped` said so before the last sentence.
+    pub stopped: bool,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct VoiceSettings {
@@ -74,6 +113,35 @@ impl VoiceSettings {
             synth.set_speaker(0)?;
         }
         Ok(())
+    }
+
+    /// Speaks `text` with `synth`, already set up with [`VoiceSettings::apply`]:
+    /// sentence by sentence, each synthesized, brought to the volume and
+    /// handed to `sink` before the next is made (so the first is heard
+    /// while the rest are synthesized). Asks `stopped` before each sentence
+    /// and ends there once it says so.
+    #[cfg(feature = "speech")]
+    pub fn speak(
+        &self,
+        synth: &mut Synthesizer,
+        text: &str,
+        sink: &mut impl Sink,
+        stopped: impl Fn() -> bool,
+    ) -> Result<Said> {
+        let rate = synth.sample_rate();
+        let mut said = Said::default();
+        for sentence in &synth.sentences(text) {
+            if stopped() {
+                said.stopped = true;
+                break;
+            }
+            let mut samples = synth.synthesize_sentence(sentence)?;
+            self.louden(&mut samples);
+            said.sentences += 1;
+            said.seconds += samples.len() as f32 / rate as f32;
+            sink.take(samples, rate)?;
+        }
+        Ok(said)
     }
 
     /// Scales the loudness of `samples` (clipped to the valid range).

@@ -9,7 +9,7 @@
 use crate::client_socket::ClientSocket;
 use crate::control::{request, RequestError, REPLY_TIMEOUT};
 #[cfg(feature = "speech")]
-use crate::voice_settings::VoiceSettings;
+use crate::voice_settings::{Sink, VoiceSettings};
 #[cfg(feature = "speech")]
 use llm_bridge_core::config::Config;
 use llm_bridge_core::error::{anyhow, bail, Context, Result};
@@ -23,6 +23,8 @@ use llm_bridge_speech::{Synthesizer, Voice};
 use std::io::{ErrorKind, Read};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "speech")]
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::Duration;
 
 /// The longest text one `say` takes (through the daemon it goes in parts of
@@ -279,52 +281,64 @@ fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String
     let mut synth = Synthesizer::new(voice)?;
     synth.set_max_ids(config.speech.max_ids)?;
     settings.apply(&mut synth, &voice_config)?;
-    let rate = synth.sample_rate();
     // The audio streams through: into the file as it comes, or to the
     // device with at most a few sentences queued (a long text's speech
     // never sits in memory whole).
-    let mut file = match out {
-        Some(path) => Some(llm_bridge_speech::wav::Writer::create(path, rate)?),
-        None => None,
-    };
-    let mut output = None;
-    let (played_tx, played) = std::sync::mpsc::channel::<()>();
-    let mut queued = 0usize;
-    let mut seconds = 0.0f32;
-    let sentences = synth.sentences(text);
-    for sentence in &sentences {
-        let mut samples = synth.synthesize_sentence(sentence)?;
-        settings.louden(&mut samples);
-        seconds += samples.len() as f32 / rate as f32;
-        if let Some(file) = &mut file {
-            file.append(&samples)?;
-            continue;
+    let said = match out {
+        Some(path) => {
+            let mut file = llm_bridge_speech::wav::Writer::create(path, synth.sample_rate())?;
+            let said = settings.speak(&mut synth, text, &mut file, || false)?;
+            file.finish()?;
+            said
         }
-        let output = match &mut output {
+        None => {
+            let mut device = Paced::default();
+            let said = settings.speak(&mut synth, text, &mut device, || false)?;
+            if let Some(output) = device.output {
+                output.wait_until_idle();
+            }
+            said
+        }
+    };
+    let said = format!("{} sentence(s), {:.1} s", said.sentences, said.seconds);
+    Ok(describe(&said, out))
+}
+
+/// The audio device, as `say` without a daemon plays on it: opened at the
+/// first sentence, with at most [`IN_FLIGHT_SENTENCES`] queued (a sentence
+/// waits for room, so a long text is never held whole).
+#[cfg(feature = "speech")]
+#[derive(Default)]
+struct Paced {
+    output: Option<Output>,
+    /// Queued and not yet played.
+    queued: usize,
+    /// One message per sentence played.
+    played: Option<(Sender<()>, Receiver<()>)>,
+}
+
+#[cfg(feature = "speech")]
+impl Sink for Paced {
+    fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()> {
+        let output = match &mut self.output {
             Some(o) => o,
-            None => output.insert(Output::open(rate)?),
+            None => self.output.insert(Output::open(rate)?),
         };
         output.play(samples, rate)?;
-        let tx = played_tx.clone();
+        let (tx, played) = self.played.get_or_insert_with(channel);
+        let tx = tx.clone();
         output.notify_when_played(move || {
             let _ = tx.send(());
         });
-        queued += 1;
-        while queued > IN_FLIGHT_SENTENCES {
+        self.queued += 1;
+        while self.queued > IN_FLIGHT_SENTENCES {
             if played.recv().is_err() {
                 break;
             }
-            queued -= 1;
+            self.queued -= 1;
         }
+        Ok(())
     }
-    if let Some(file) = file {
-        file.finish()?;
-    }
-    if let Some(output) = output {
-        output.wait_until_idle();
-    }
-    let said = format!("{} sentence(s), {seconds:.1} s", sentences.len());
-    Ok(describe(&said, out))
 }
 
 #[cfg(test)]

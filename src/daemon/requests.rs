@@ -72,7 +72,7 @@ impl Daemon {
         self.bar.reconfigure(&config);
         self.state.set_limit(config.max_sessions);
         self.life.reconfigure(config.idle_exit_secs);
-        self.speech.reload(&config.speech);
+        self.speech.reload(config.speech);
         log(format_args!("config reloaded"));
         Ok(())
     }

@@ -141,12 +141,12 @@ impl SpeechService {
     /// A new engine (voice, scales, cache...) goes to the running worker,
     /// which cuts what it says and takes it itself: nothing here waits,
     /// and no thread is left behind.
-    pub fn reload(&mut self, config: &SpeechConfig) {
+    pub fn reload(&mut self, config: SpeechConfig) {
         let engine_changed = !config.same_engine(&self.config);
-        self.config = config.clone();
+        self.config = config;
         if engine_changed {
             match &mut self.worker {
-                Some(worker) => worker.reconfigure(config),
+                Some(worker) => worker.reconfigure(&self.config),
                 None => self.start_worker(),
             }
         }
@@ -209,7 +209,8 @@ impl SpeechService {
         ipc.reply(&peer, &Reply::Ok);
     }
 
-    /// Carries out the speech part of the core's `effects`.
+    /// Carries out the speech part of the core's `effects` (a mute's
+    /// `hush_all` cuts every phrase queued or playing).
     pub fn carry_out(&mut self, effects: &Effects, muted: bool, now_ms: Millis) {
         let worker = match &mut self.worker {
             Some(worker) => Ok(worker),

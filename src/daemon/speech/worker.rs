@@ -20,10 +20,10 @@ use super::handle::{Engine, Job, Start};
 use super::phrase_cache::{PhraseCache, Rendered, MEMORY_BYTES};
 use super::types::{Cancel, Refused, SpeechReport, Spoken};
 use crate::daemon::reports::{Report, Reporter};
-use crate::voice_settings::VoiceSettings;
+use crate::voice_settings::{Sink, VoiceSettings};
 use llm_bridge_core::error::{anyhow, one_line, Context, Result};
 use llm_bridge_speech::audio::Output;
-use llm_bridge_speech::{Synthesizer, Voice};
+use llm_bridge_speech::{wav, Synthesizer, Voice};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -307,11 +307,13 @@ impl Worker {
         }
         let synth = self.tuned(settings)?;
         let rate = synth.sample_rate();
+        // Kept at full volume: the volume is applied when it plays.
+        let full = VoiceSettings {
+            volume: 1.0,
+            ..settings.clone()
+        };
         let mut all = Vec::new();
-        for sentence in synth.sentences(text) {
-            let samples = synth.synthesize_sentence(&sentence)?;
-            all.extend(samples);
-        }
+        full.speak(synth, text, &mut all, || false)?;
         let rendered = Rendered::from_f32(rate, &all);
         if let Some(cache) = &mut self.cache {
             cache.put(&key, rendered.clone());
@@ -366,46 +368,38 @@ impl Worker {
         if std::env::var_os("LLM_BRIDGE_SPEECH_TEST_PANIC").is_some_and(|t| t == text) {
             panic!("LLM_BRIDGE_SPEECH_TEST_PANIC matched the text");
         }
-        let synth = self.tuned(settings)?;
-        let rate = synth.sample_rate();
-        let sentences = synth.sentences(text);
-        let mut spoken = Spoken {
-            sentences: 0,
-            seconds: 0.0,
-            stopped: false,
-            first_audio_ms: None,
-            cached: false,
+        self.tuned(settings)?;
+        let synth = self.synth.as_mut().expect("loaded above");
+        let stopped = || self.cancel.is_cancelled(at);
+        let mut first_audio_ms = None;
+        let said = match out {
+            Some(path) => {
+                let mut file = wav::Writer::create(&path, synth.sample_rate())?;
+                let said = settings.speak(synth, text, &mut file, stopped)?;
+                // A stopped file is not written (dropped unfinished, the
+                // temporary goes).
+                if !said.stopped {
+                    file.finish()?;
+                }
+                said
+            }
+            None => {
+                let mut device = Device {
+                    output: &mut self.output,
+                    cancel: &self.cancel,
+                    queued,
+                    first_audio_ms: &mut first_audio_ms,
+                };
+                settings.speak(synth, text, &mut device, stopped)?
+            }
         };
-        let mut all = Vec::new();
-        for sentence in &sentences {
-            if self.cancel.is_cancelled(at) {
-                spoken.stopped = true;
-                break;
-            }
-            let synth = self.synth.as_mut().expect("loaded above");
-            let mut samples = synth.synthesize_sentence(sentence)?;
-            settings.louden(&mut samples);
-            spoken.sentences += 1;
-            spoken.seconds += samples.len() as f32 / rate as f32;
-            if out.is_some() {
-                all.extend(samples);
-                continue;
-            }
-            if self.output.is_none() {
-                self.output = Some(Output::open(rate)?);
-            }
-            let output = self.output.as_ref().expect("opened above");
-            if spoken.first_audio_ms.is_none() {
-                spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
-            }
-            output.play_until(samples, rate, self.cancel.stopped())?;
-        }
-        if let Some(path) = out {
-            if !spoken.stopped {
-                llm_bridge_speech::wav::write(&path, rate, &all)?;
-            }
-        }
-        Ok(spoken)
+        Ok(Spoken {
+            sentences: said.sentences,
+            seconds: said.seconds,
+            stopped: said.stopped,
+            first_audio_ms,
+            cached: false,
+        })
     }
 
     /// The synthesizer, speaking with `settings`.
@@ -438,6 +432,29 @@ impl Worker {
             self.synth = Some(synth);
         }
         Ok(self.synth.as_mut().expect("loaded above"))
+    }
+}
+
+/// The audio device, as a `say` plays on it: opened at the first sentence,
+/// each sentence queued at once (the device plays them in turn), all of it
+/// cut by the worker's stop.
+struct Device<'a> {
+    output: &'a mut Option<Output>,
+    cancel: &'a Cancel,
+    /// When the request was queued, and from then to its first audio.
+    queued: Instant,
+    first_audio_ms: &'a mut Option<u64>,
+}
+
+impl Sink for Device<'_> {
+    fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()> {
+        let output = match self.output {
+            Some(output) => output,
+            None => self.output.insert(Output::open(rate)?),
+        };
+        self.first_audio_ms
+            .get_or_insert_with(|| self.queued.elapsed().as_millis() as u64);
+        output.play_until(samples, rate, self.cancel.stopped())
     }
 }
 
