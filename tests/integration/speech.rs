@@ -139,6 +139,20 @@ fn the_daemon_speaks_into_the_audio_device_and_stop_cuts_it() {
     assert!(String::from_utf8_lossy(&run.stdout).starts_with("said 1 sentence"));
     let loud = loud_samples(&capture);
     assert!(loud > 2000, "the device got speech: {loud} loud samples");
+    // No thread of the daemon waits for idle CPU: the speech thread is a
+    // batch thread at the normal weight, and so is the audio device's own
+    // stream thread that it started (none is SCHED_IDLE).
+    let policies = thread_policies(daemon.child.id());
+    assert!(
+        policies.iter().all(|(_, p)| *p != libc::SCHED_IDLE),
+        "{policies:?}"
+    );
+    assert!(
+        policies
+            .iter()
+            .any(|(name, p)| name == "llm-bridge-spee" && *p == libc::SCHED_BATCH),
+        "{policies:?}"
+    );
     // `status` says how long the voice took to load and the first audio to come.
     let v = status_json(&env);
     assert!(v["speech_load_ms"].as_u64().is_some(), "{v}");
@@ -244,6 +258,22 @@ impl Drop for SpeakingDaemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Each thread of `pid`: its name (`comm`, 15 bytes at most) and its
+/// scheduling policy (`/proc/PID/task/TID/stat`, field 41).
+fn thread_policies(pid: u32) -> Vec<(String, i32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            let (head, rest) = stat.rsplit_once(") ")?;
+            let name = head.split_once(" (")?.1.to_string();
+            let policy = rest.split(' ').nth(41 - 3)?.parse().ok()?;
+            Some((name, policy))
+        })
+        .collect()
 }
 
 /// The loudest sample of a 16-bit mono WAV file.

@@ -3,8 +3,12 @@
 //! `handle.rs` for the loop's end).
 //!
 //! Results go back as [`Report`]s through the loop's waker. The thread runs
-//! at `SCHED_IDLE`, the lowest CPU priority, so synthesis only uses what the
-//! bar does not. It loads the voice on its first job and keeps it; it opens
+//! at `SCHED_BATCH`, nice 0: the normal weight, without the wake-up
+//! preference of an interactive thread. Not `SCHED_IDLE`, which gets almost
+//! no CPU while a build keeps every core busy (a notification was never
+//! heard then), and which the audio device's own stream thread, started
+//! from this one, would inherit. The loop's thread, at normal priority,
+//! still preempts it when an event arrives. It loads the voice on its first job and keeps it; it opens
 //! the audio device for speech and closes it after `close_after` of
 //! silence, then sleeps in `recv` until the next job: an idle daemon never
 //! wakes. Every job runs through one runner ([`Worker::run_job`]): a panic
@@ -104,7 +108,7 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, jobs: Receiver<Job>) {
-        lowest_priority();
+        batch_priority();
         while let Some(job) = self.next_job(&jobs) {
             self.carry_out(job);
         }
@@ -458,18 +462,22 @@ impl Sink for Device<'_> {
     }
 }
 
-/// Puts the calling thread at `SCHED_IDLE`: it runs only when nothing else
-/// wants the CPU. (Linux applies the policy to the calling thread.)
-fn lowest_priority() {
-    // SAFETY: a zeroed sched_param is valid for SCHED_IDLE (priority 0).
+/// Puts the calling thread at `SCHED_BATCH` (nice unchanged, 0): CPU-bound
+/// work at the normal weight, which never waits for idle CPU. (Linux
+/// applies the policy to the calling thread; threads it starts, such as the
+/// audio stream's, inherit it.)
+fn batch_priority() {
+    // SAFETY: a zeroed sched_param is valid for SCHED_BATCH (priority 0).
     let rc = unsafe {
         let param: libc::sched_param = std::mem::zeroed();
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param)
+        libc::sched_setscheduler(0, libc::SCHED_BATCH, &raw const param)
     };
     if rc != 0 {
-        // Not fatal: fall back to the lowest nice value.
-        // SAFETY: setpriority on this thread (tid) only.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+        // Not fatal: the thread stays at the normal policy.
+        llm_bridge_core::log::log(format_args!(
+            "speech: cannot set SCHED_BATCH ({}); the normal policy is kept",
+            std::io::Error::last_os_error()
+        ));
     }
 }
 
