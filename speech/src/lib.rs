@@ -37,6 +37,6 @@ mod voice;
 pub mod wav;
 
 pub use config::{PhonemeType, Scales, VoiceConfig};
-pub use model::{Patched, BUCKETS, MAX_IDS};
+pub use model::{windows, Latents, Patched, BUCKETS, MARGIN, MAX_IDS, WINDOW};
 pub use synth::{Stats, Synthesizer};
 pub use voice::Voice;

@@ -19,7 +19,7 @@ use anyhow::{bail, Result};
 
 use crate::config::{PhonemeType, Scales};
 use crate::ids::{IdMap, Phoneme};
-use crate::model::{Model, BUCKETS, MAX_IDS};
+use crate::model::{Latents, Model, BUCKETS, MAX_IDS};
 use crate::phonemes::Espeak;
 use crate::sentences;
 use crate::voice::Voice;
@@ -60,12 +60,7 @@ impl Synthesizer {
     /// handle (an error if another synthesizer holds it). No plan is built
     /// yet: see [`Synthesizer::warm_up`].
     pub fn new(voice: Voice) -> Result<Synthesizer> {
-        let Voice {
-            config,
-            model,
-            layout,
-            ..
-        } = voice;
+        let Voice { config, model, .. } = voice;
         let espeak = match config.phoneme_type {
             PhonemeType::Espeak => {
                 let mut e = Espeak::acquire()?;
@@ -74,13 +69,13 @@ impl Synthesizer {
             }
             PhonemeType::Text => None,
         };
-        let speaker = layout.has_sid().then_some(0);
+        let speaker = model.has_sid().then_some(0);
         Ok(Synthesizer {
             sample_rate: config.sample_rate,
             phoneme_type: config.phoneme_type,
             espeak_voice: config.espeak_voice,
             ids: IdMap::new(config.phoneme_id_map, &config.vowel_clusters),
-            model: Model::new(model, layout),
+            model,
             espeak,
             scales: config.scales,
             speaker,
@@ -137,9 +132,11 @@ impl Synthesizer {
         self.stats
     }
 
-    /// Builds the plans of every bucket up to the one that holds `max_ids`,
-    /// so that the first sentences do not wait for them (about 2 s each).
+    /// Builds the decoder's plan and the encoder plans of every bucket up to
+    /// the one that holds `max_ids`, so that the first sentences do not wait
+    /// for them.
     pub fn warm_up(&mut self, max_ids: usize) -> Result<()> {
+        self.model.build_decoder()?;
         for (b, &len) in BUCKETS.iter().enumerate() {
             self.model.plan(b)?;
             if len >= max_ids {
@@ -221,12 +218,54 @@ impl Synthesizer {
     /// into pieces run one after the other. Text with no phoneme gives no
     /// sample.
     pub fn synthesize_sentence(&mut self, sentence: &str) -> Result<Vec<f32>> {
+        let mut samples = Vec::new();
+        self.synthesize_raw(sentence, &mut |chunk| {
+            samples.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        normalize_peak(&mut samples);
+        Ok(samples)
+    }
+
+    /// Synthesizes text taken as one sentence, like
+    /// [`Synthesizer::synthesize_sentence`], giving its samples to `play`
+    /// block by block as the decoder makes them, so that playing can start
+    /// after the encoder and the first window of the decoder. The peak of the
+    /// whole sentence is not known before its end, so each block is scaled
+    /// by `gain` and clamped to [-1, 1] instead of peak-normalised.
+    pub fn synthesize_sentence_chunks(
+        &mut self,
+        sentence: &str,
+        gain: f32,
+        mut play: impl FnMut(&[f32]) -> Result<()>,
+    ) -> Result<()> {
+        let mut scaled = Vec::new();
+        self.synthesize_raw(sentence, &mut |chunk| {
+            scaled.clear();
+            scaled.extend(chunk.iter().map(|s| {
+                if s.is_finite() {
+                    (s * gain).clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
+            }));
+            play(&scaled)
+        })
+    }
+
+    /// The model's raw samples for text taken as one sentence, piece by
+    /// piece and window by window.
+    fn synthesize_raw(
+        &mut self,
+        sentence: &str,
+        sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+    ) -> Result<()> {
         let phonemes = self.known_phonemes(sentence)?;
         if !phonemes
             .iter()
             .any(|p| !matches!(p.text.as_str(), " " | "." | "," | "!" | "?" | ":" | ";"))
         {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let Some(pieces) = self.ids.split(&phonemes, self.max_ids) else {
             bail!(
@@ -234,22 +273,53 @@ impl Synthesizer {
                 self.max_ids
             );
         };
-        let mut samples = Vec::new();
         for piece in pieces {
             let ids = self.ids.ids(piece);
-            samples.extend(self.infer(&ids)?);
+            let latents = self.encode(&ids)?;
+            self.decode(&latents, sink)?;
+            self.stats.inferences += 1;
         }
         self.stats.sentences += 1;
-        normalize_peak(&mut samples);
-        Ok(samples)
+        Ok(())
     }
 
     /// One model run on an id sequence (at most [`crate::MAX_IDS`] ids) with
     /// the current scales and speaker: the raw samples, not normalised.
     pub fn infer(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
-        let samples = self.model.run(ids, self.scales, self.speaker)?;
+        let latents = self.encode(ids)?;
+        let mut samples = Vec::new();
+        self.decode(&latents, &mut |chunk| {
+            samples.extend_from_slice(chunk);
+            Ok(())
+        })?;
         self.stats.inferences += 1;
         Ok(samples)
+    }
+
+    /// The first part of a model run: the latent frames of an id sequence
+    /// (encoder, duration predictor and flow).
+    #[doc(hidden)]
+    pub fn encode(&mut self, ids: &[i64]) -> Result<Latents> {
+        self.model.encode(ids, self.scales, self.speaker)
+    }
+
+    /// The second part: the decoder over fixed windows of latent frames,
+    /// each window's kept samples given to `sink` as it is decoded.
+    #[doc(hidden)]
+    pub fn decode(
+        &mut self,
+        latents: &Latents,
+        sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+    ) -> Result<()> {
+        self.model.decode(latents, self.speaker, sink)
+    }
+
+    /// The decoder in one run over all the frames, with a plan built for
+    /// their exact length: the reference the windows are checked against.
+    /// Only before the window plan is built (it drops the decoder's graph).
+    #[doc(hidden)]
+    pub fn decode_one_shot(&mut self, latents: &Latents) -> Result<Vec<f32>> {
+        self.model.decode_one_shot(latents, self.speaker)
     }
 }
 
