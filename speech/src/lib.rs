@@ -38,5 +38,7 @@ pub mod wav;
 
 pub use config::{PhonemeType, Scales, VoiceConfig};
 pub use model::{windows, Latents, Patched, BUCKETS, MARGIN, MAX_IDS, WINDOW};
+#[doc(hidden)]
+pub use synth::normalize_peak;
 pub use synth::{Stats, Synthesizer};
 pub use voice::Voice;

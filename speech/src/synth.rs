@@ -260,12 +260,30 @@ impl Synthesizer {
         sentence: &str,
         sink: &mut dyn FnMut(&[f32]) -> Result<()>,
     ) -> Result<()> {
+        let pieces = self.piece_ids(sentence)?;
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        for ids in pieces {
+            let latents = self.encode(&ids)?;
+            self.decode(&latents, sink)?;
+            self.stats.inferences += 1;
+        }
+        self.stats.sentences += 1;
+        Ok(())
+    }
+
+    /// The id sequences of one sentence's pieces, each run through the
+    /// model on its own (one unless the sentence exceeds the cap of ids);
+    /// none for text with no phoneme to say.
+    #[doc(hidden)]
+    pub fn piece_ids(&mut self, sentence: &str) -> Result<Vec<Vec<i64>>> {
         let phonemes = self.known_phonemes(sentence)?;
         if !phonemes
             .iter()
             .any(|p| !matches!(p.text.as_str(), " " | "." | "," | "!" | "?" | ":" | ";"))
         {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let Some(pieces) = self.ids.split(&phonemes, self.max_ids) else {
             bail!(
@@ -273,14 +291,7 @@ impl Synthesizer {
                 self.max_ids
             );
         };
-        for piece in pieces {
-            let ids = self.ids.ids(piece);
-            let latents = self.encode(&ids)?;
-            self.decode(&latents, sink)?;
-            self.stats.inferences += 1;
-        }
-        self.stats.sentences += 1;
-        Ok(())
+        Ok(pieces.into_iter().map(|p| self.ids.ids(p)).collect())
     }
 
     /// One model run on an id sequence (at most [`crate::MAX_IDS`] ids) with
