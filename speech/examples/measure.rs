@@ -195,6 +195,18 @@ fn main() -> Result<()> {
         pick(1.0),
     );
     println!("RSS after synthesis: {:.0} MiB; {:?}", rss(), synth.stats());
+    let sentence = &synth.sentences(SENTENCES[4])[0];
+    let ids = synth.sentence_ids(sentence)?;
+    for (part, times) in ["encoder", "decoder window"]
+        .iter()
+        .zip(synth.profile(&ids)?)
+    {
+        let total: f64 = times.iter().map(|t| t.1).sum();
+        println!("profile, {part} ({} ids): {total:.3} s", ids.len());
+        for (op, secs) in times.iter().take(8) {
+            println!("  {op:<24} {secs:.3} s  {:4.1}%", 100.0 * secs / total);
+        }
+    }
     if let Some(out) = out {
         wav::write(&out, rate, &all)?;
         println!("wrote {out}");

@@ -483,6 +483,25 @@ pub struct Model {
     window: Option<Decoder>,
 }
 
+/// Gives the memory freed after a load or a plan build back to the system.
+/// glibc keeps freed heap memory for reuse, and both leave a lot of it: the
+/// parsed protobuf (about 58 MiB of the test voice's 143 MiB resident after
+/// load) and the optimizer's temporaries (about 20 MiB per plan). Other C
+/// libraries return it or have no such call.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim only releases free heap pages; it takes no
+        // pointer and is safe to call from any thread at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 fn tract_err(e: TractError) -> anyhow::Error {
     anyhow!("{e:#}")
 }
@@ -494,6 +513,24 @@ fn f32_values(value: &TValue) -> Result<Vec<f32>> {
         .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
         .map_err(tract_err)
         .context("the model's output is not f32")
+}
+
+/// Runs a plan once, timing each node; the times summed per op name.
+fn profile_run(plan: &Arc<TypedSimplePlan>, inputs: TVec<TValue>) -> Result<Vec<(String, f64)>> {
+    let mut times: HashMap<String, f64> = HashMap::new();
+    let mut state = tract_onnx::tract_core::plan::SimpleState::new(plan).map_err(tract_err)?;
+    state
+        .run_plan_with_eval(inputs, |ctx, op_state, node, inputs| {
+            let start = std::time::Instant::now();
+            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+            *times.entry(node.op().name().to_string()).or_default() +=
+                start.elapsed().as_secs_f64();
+            out
+        })
+        .map_err(tract_err)?;
+    let mut times: Vec<_> = times.into_iter().collect();
+    times.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(times)
 }
 
 impl Model {
@@ -534,6 +571,7 @@ impl Model {
             .and_then(|m| m.into_runnable())
             .map_err(tract_err)
             .with_context(|| format!("building the {bucket}-id encoder plan"))?;
+        release_freed_memory();
         self.encoders[b] = Some(plan.clone());
         Ok(plan)
     }
@@ -544,6 +582,7 @@ impl Model {
             let graph = self.decoder.take().context("the decoder's graph is gone")?;
             let (plan, hop) = self.decoder_plan(graph, WINDOW)?;
             self.window = Some(Decoder { plan, hop });
+            release_freed_memory();
         }
         Ok(())
     }
@@ -647,6 +686,30 @@ impl Model {
             sink(&samples[(keep.start - start) * hop..(keep.end - start) * hop])?;
         }
         Ok(())
+    }
+
+    /// Time per op kind (tract's op names, summed over nodes) of one run of
+    /// the encoder on `ids` and one run of the decoder over the first
+    /// window of its latents, longest first: for BENCHMARKS.md.
+    pub fn profile(
+        &mut self,
+        ids: &[i64],
+        scales: Scales,
+        sid: Option<i64>,
+    ) -> Result<[Vec<(String, f64)>; 2]> {
+        let b = bucket_for(ids.len()).context("too many ids")?;
+        let encoder = self.plan(b)?;
+        let inputs = self.layout.build(ids, BUCKETS[b], scales, sid)?;
+        let encoded = profile_run(
+            &encoder,
+            inputs.into_iter().map(|t| t.into_tvalue()).collect(),
+        )?;
+        let latents = self.encode(ids, scales, sid)?;
+        self.build_decoder()?;
+        let mut inputs = tvec![latents.window(0, WINDOW)?.into_tvalue()];
+        inputs.extend(self.sid_tensor(sid)?);
+        let decoder = &self.window.as_ref().expect("built above").plan;
+        Ok([encoded, profile_run(decoder, inputs)?])
     }
 
     /// Decodes latents in one run of a decoder plan built for their exact

@@ -325,6 +325,13 @@ impl Synthesizer {
         self.model.decode(latents, self.speaker, sink)
     }
 
+    /// Seconds per op kind of one encoder run on `ids` and one decoder
+    /// window, longest first (for BENCHMARKS.md).
+    #[doc(hidden)]
+    pub fn profile(&mut self, ids: &[i64]) -> Result<[Vec<(String, f64)>; 2]> {
+        self.model.profile(ids, self.scales, self.speaker)
+    }
+
     /// The decoder in one run over all the frames, with a plan built for
     /// their exact length: the reference the windows are checked against.
     /// Only before the window plan is built (it drops the decoder's graph).

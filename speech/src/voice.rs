@@ -50,6 +50,7 @@ impl Voice {
         let (parsed, patched) = model::parse(&mut proto).with_context(context)?;
         drop(proto);
         let model = Model::new(parsed, layout, &cut).with_context(context)?;
+        model::release_freed_memory();
         Ok(Voice {
             config,
             model,
