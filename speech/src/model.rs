@@ -16,8 +16,27 @@
 //!    over output frames, so it is rewritten as a `Cast` of that one
 //!    ([`patch_proto`]).
 //!
-//! Plans exist for a fixed set of lengths ([`BUCKETS`]), each built on first
-//! use (about 2 s) and kept; a sentence runs on the smallest that holds it.
+//! The model is cut in two at load (issue 21), by surgery on tract's graph,
+//! at the decoder's input (`z * y_mask`, [`find_cut`], [`split`]):
+//!
+//! - the encoder (text encoder, duration predictor, flow) makes the latent
+//!   frames of a sentence. Its frame axis depends on the data, and it keeps
+//!   workaround 3: plans for a fixed set of id lengths ([`BUCKETS`]), each
+//!   built on first use (about 1 s) and kept; a sentence runs on the
+//!   smallest that holds it. Each packs its own copy of the encoder's
+//!   weights (about 60 MiB with the test voice).
+//! - the decoder (HiFi-GAN) has one plan over [`WINDOW`] frames, so every
+//!   shape in it is concrete: tract's convolutions take their concrete-shape
+//!   paths and its working memory is bounded by the window. It runs over
+//!   overlapping windows ([`windows`]) whose kept samples equal a one-shot
+//!   decoding's, and each window's samples can be played as it is decoded.
+//!
+//! Why not one plan per bucket for the whole model, as before: the decoder's
+//! frame axis comes from `arange(max(y_lengths))`, so padding the ids never
+//! made its shapes concrete; tract then ran its convolutions through an
+//! eager im2col with a buffer proportional to the utterance (the peak grew
+//! by about 55 MB per second of speech) and every bucket packed the
+//! decoder's weights again.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;

@@ -5,15 +5,14 @@
 //! ready.
 //!
 //! Memory, measured with the PyPI test voice (en_US-joe-medium, 63 MB of
-//! weights; speech/README.md): RSS is 136 MB with the voice loaded, then 166,
-//! 239, 310 and 384 MB once the 64-, 128-, 256- and 512-id plans are built
-//! (about 30 + 73 + 71 + 75 MB). An inference adds working memory that
-//! grows with the audio it makes, about 55 MB per second of speech: the peak
-//! was 466 MB for a 1.5 s sentence, 696 MB for 5.2 s and 1,010 MB for 11 s
-//! (471 ids). So with all plans built, RSS stays under about 1.1 GB at
-//! length scale 1 (a piece is at most 512 ids), and between sentences it
-//! settles at 400-500 MB (the allocator keeps freed memory).
-//! [`Synthesizer::set_max_ids`] with 256 keeps the peak near 700 MB.
+//! weights; speech/README.md): RSS is about 85 MiB with the voice loaded,
+//! about 165 MiB once the decoder's plan and the 64-id encoder plan are
+//! built, and about 60 MiB more per further encoder plan (128, 256, 512 ids:
+//! 226, 287, 350 MiB). Synthesis adds 35-65 MiB at its peak whatever the
+//! sentence's length (a decoder window's working memory and the encoder's),
+//! where the decoder over a whole sentence used to add about 55 MB per
+//! second of speech. [`Synthesizer::set_max_ids`] now saves memory only by
+//! the encoder plans it never builds.
 
 use anyhow::{bail, Result};
 
@@ -113,10 +112,10 @@ impl Synthesizer {
     }
 
     /// Caps the ids of one inference (default and upper bound
-    /// [`crate::MAX_IDS`]): longer sentences are cut into more pieces. The
-    /// working memory of an inference grows with its audio (about 55 MB per
-    /// second of speech with the test voice), so a cap of 256 bounds the peak
-    /// RSS near 700 MB instead of 1.05 GB, and the 512-id plan is never built.
+    /// [`crate::MAX_IDS`]): longer sentences are cut into more pieces, and
+    /// the encoder plans of longer buckets (about 60 MiB each with the test
+    /// voice) are never built. The working memory of synthesis no longer
+    /// depends on it: the decoder runs in fixed windows.
     pub fn set_max_ids(&mut self, max_ids: usize) -> Result<()> {
         if !(BUCKETS[0]..=MAX_IDS).contains(&max_ids) {
             bail!(
