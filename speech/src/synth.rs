@@ -5,21 +5,20 @@
 //! ready.
 //!
 //! Memory, measured with the PyPI test voice (en_US-joe-medium, 63 MB of
-//! weights; speech/README.md): RSS is 136 MB with the voice loaded, then 166,
-//! 239, 310 and 384 MB once the 64-, 128-, 256- and 512-id plans are built
-//! (about 30 + 73 + 71 + 75 MB). An inference adds working memory that
-//! grows with the audio it makes, about 55 MB per second of speech: the peak
-//! was 466 MB for a 1.5 s sentence, 696 MB for 5.2 s and 1,010 MB for 11 s
-//! (471 ids). So with all plans built, RSS stays under about 1.1 GB at
-//! length scale 1 (a piece is at most 512 ids), and between sentences it
-//! settles at 400-500 MB (the allocator keeps freed memory).
-//! [`Synthesizer::set_max_ids`] with 256 keeps the peak near 700 MB.
+//! weights; speech/README.md): RSS is about 85 MiB with the voice loaded,
+//! about 165 MiB once the decoder's plan and the 64-id encoder plan are
+//! built, and about 60 MiB more per further encoder plan (128, 256, 512 ids:
+//! 226, 287, 350 MiB). Synthesis adds 35-65 MiB at its peak whatever the
+//! sentence's length (a decoder window's working memory and the encoder's),
+//! where the decoder over a whole sentence used to add about 55 MB per
+//! second of speech. [`Synthesizer::set_max_ids`] now saves memory only by
+//! the encoder plans it never builds.
 
 use anyhow::{bail, Result};
 
 use crate::config::{PhonemeType, Scales};
 use crate::ids::{IdMap, Phoneme};
-use crate::model::{Model, BUCKETS, MAX_IDS};
+use crate::model::{Latents, Model, BUCKETS, MAX_IDS};
 use crate::phonemes::Espeak;
 use crate::sentences;
 use crate::voice::Voice;
@@ -60,12 +59,7 @@ impl Synthesizer {
     /// handle (an error if another synthesizer holds it). No plan is built
     /// yet: see [`Synthesizer::warm_up`].
     pub fn new(voice: Voice) -> Result<Synthesizer> {
-        let Voice {
-            config,
-            model,
-            layout,
-            ..
-        } = voice;
+        let Voice { config, model, .. } = voice;
         let espeak = match config.phoneme_type {
             PhonemeType::Espeak => {
                 let mut e = Espeak::acquire()?;
@@ -74,13 +68,13 @@ impl Synthesizer {
             }
             PhonemeType::Text => None,
         };
-        let speaker = layout.has_sid().then_some(0);
+        let speaker = model.has_sid().then_some(0);
         Ok(Synthesizer {
             sample_rate: config.sample_rate,
             phoneme_type: config.phoneme_type,
             espeak_voice: config.espeak_voice,
             ids: IdMap::new(config.phoneme_id_map, &config.vowel_clusters),
-            model: Model::new(model, layout),
+            model,
             espeak,
             scales: config.scales,
             speaker,
@@ -118,10 +112,10 @@ impl Synthesizer {
     }
 
     /// Caps the ids of one inference (default and upper bound
-    /// [`crate::MAX_IDS`]): longer sentences are cut into more pieces. The
-    /// working memory of an inference grows with its audio (about 55 MB per
-    /// second of speech with the test voice), so a cap of 256 bounds the peak
-    /// RSS near 700 MB instead of 1.05 GB, and the 512-id plan is never built.
+    /// [`crate::MAX_IDS`]): longer sentences are cut into more pieces, and
+    /// the encoder plans of longer buckets (about 60 MiB each with the test
+    /// voice) are never built. The working memory of synthesis no longer
+    /// depends on it: the decoder runs in fixed windows.
     pub fn set_max_ids(&mut self, max_ids: usize) -> Result<()> {
         if !(BUCKETS[0]..=MAX_IDS).contains(&max_ids) {
             bail!(
@@ -137,9 +131,11 @@ impl Synthesizer {
         self.stats
     }
 
-    /// Builds the plans of every bucket up to the one that holds `max_ids`,
-    /// so that the first sentences do not wait for them (about 2 s each).
+    /// Builds the decoder's plan and the encoder plans of every bucket up to
+    /// the one that holds `max_ids`, so that the first sentences do not wait
+    /// for them.
     pub fn warm_up(&mut self, max_ids: usize) -> Result<()> {
+        self.model.build_decoder()?;
         for (b, &len) in BUCKETS.iter().enumerate() {
             self.model.plan(b)?;
             if len >= max_ids {
@@ -221,6 +217,66 @@ impl Synthesizer {
     /// into pieces run one after the other. Text with no phoneme gives no
     /// sample.
     pub fn synthesize_sentence(&mut self, sentence: &str) -> Result<Vec<f32>> {
+        let mut samples = Vec::new();
+        self.synthesize_raw(sentence, &mut |chunk| {
+            samples.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        normalize_peak(&mut samples);
+        Ok(samples)
+    }
+
+    /// Synthesizes text taken as one sentence, like
+    /// [`Synthesizer::synthesize_sentence`], giving its samples to `play`
+    /// block by block as the decoder makes them, so that playing can start
+    /// after the encoder and the first window of the decoder. The peak of the
+    /// whole sentence is not known before its end, so each block is scaled
+    /// by `gain` and clamped to [-1, 1] instead of peak-normalised.
+    pub fn synthesize_sentence_chunks(
+        &mut self,
+        sentence: &str,
+        gain: f32,
+        mut play: impl FnMut(&[f32]) -> Result<()>,
+    ) -> Result<()> {
+        let mut scaled = Vec::new();
+        self.synthesize_raw(sentence, &mut |chunk| {
+            scaled.clear();
+            scaled.extend(chunk.iter().map(|s| {
+                if s.is_finite() {
+                    (s * gain).clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
+            }));
+            play(&scaled)
+        })
+    }
+
+    /// The model's raw samples for text taken as one sentence, piece by
+    /// piece and window by window.
+    fn synthesize_raw(
+        &mut self,
+        sentence: &str,
+        sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+    ) -> Result<()> {
+        let pieces = self.piece_ids(sentence)?;
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        for ids in pieces {
+            let latents = self.encode(&ids)?;
+            self.decode(&latents, sink)?;
+            self.stats.inferences += 1;
+        }
+        self.stats.sentences += 1;
+        Ok(())
+    }
+
+    /// The id sequences of one sentence's pieces, each run through the
+    /// model on its own (one unless the sentence exceeds the cap of ids);
+    /// none for text with no phoneme to say.
+    #[doc(hidden)]
+    pub fn piece_ids(&mut self, sentence: &str) -> Result<Vec<Vec<i64>>> {
         let phonemes = self.known_phonemes(sentence)?;
         if !phonemes
             .iter()
@@ -234,22 +290,53 @@ impl Synthesizer {
                 self.max_ids
             );
         };
-        let mut samples = Vec::new();
-        for piece in pieces {
-            let ids = self.ids.ids(piece);
-            samples.extend(self.infer(&ids)?);
-        }
-        self.stats.sentences += 1;
-        normalize_peak(&mut samples);
-        Ok(samples)
+        Ok(pieces.into_iter().map(|p| self.ids.ids(p)).collect())
     }
 
     /// One model run on an id sequence (at most [`crate::MAX_IDS`] ids) with
     /// the current scales and speaker: the raw samples, not normalised.
     pub fn infer(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
-        let samples = self.model.run(ids, self.scales, self.speaker)?;
+        let latents = self.encode(ids)?;
+        let mut samples = Vec::new();
+        self.decode(&latents, &mut |chunk| {
+            samples.extend_from_slice(chunk);
+            Ok(())
+        })?;
         self.stats.inferences += 1;
         Ok(samples)
+    }
+
+    /// The first part of a model run: the latent frames of an id sequence
+    /// (encoder, duration predictor and flow).
+    #[doc(hidden)]
+    pub fn encode(&mut self, ids: &[i64]) -> Result<Latents> {
+        self.model.encode(ids, self.scales, self.speaker)
+    }
+
+    /// The second part: the decoder over fixed windows of latent frames,
+    /// each window's kept samples given to `sink` as it is decoded.
+    #[doc(hidden)]
+    pub fn decode(
+        &mut self,
+        latents: &Latents,
+        sink: &mut dyn FnMut(&[f32]) -> Result<()>,
+    ) -> Result<()> {
+        self.model.decode(latents, self.speaker, sink)
+    }
+
+    /// Seconds per op kind of one encoder run on `ids` and one decoder
+    /// window, longest first (for BENCHMARKS.md).
+    #[doc(hidden)]
+    pub fn profile(&mut self, ids: &[i64]) -> Result<[Vec<(String, f64)>; 2]> {
+        self.model.profile(ids, self.scales, self.speaker)
+    }
+
+    /// The decoder in one run over all the frames, with a plan built for
+    /// their exact length: the reference the windows are checked against.
+    /// Only before the window plan is built (it drops the decoder's graph).
+    #[doc(hidden)]
+    pub fn decode_one_shot(&mut self, latents: &Latents) -> Result<Vec<f32>> {
+        self.model.decode_one_shot(latents, self.speaker)
     }
 }
 

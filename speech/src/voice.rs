@@ -8,13 +8,13 @@ use anyhow::{bail, Context, Result};
 use tract_onnx::prelude::*;
 
 use crate::config::VoiceConfig;
-use crate::model::{self, InputLayout, Patched};
+use crate::model::{self, InputLayout, Model, Patched};
 
-/// A loaded voice: its config and its parsed (not yet planned) model.
+/// A loaded voice: its config and its parsed model, cut in two (encoder and
+/// decoder, see `model`), no plan built yet.
 pub struct Voice {
     pub(crate) config: VoiceConfig,
-    pub(crate) model: InferenceModel,
-    pub(crate) layout: InputLayout,
+    pub(crate) model: Model,
     patched: Patched,
     path: PathBuf,
 }
@@ -46,11 +46,14 @@ impl Voice {
                 config.num_speakers
             );
         }
-        let (model, patched) = model::parse(&mut proto).with_context(context)?;
+        let cut = model::find_cut(&proto).with_context(context)?;
+        let (parsed, patched) = model::parse(&mut proto).with_context(context)?;
+        drop(proto);
+        let model = Model::new(parsed, layout, &cut).with_context(context)?;
+        model::release_freed_memory();
         Ok(Voice {
             config,
             model,
-            layout,
             patched,
             path: path.to_path_buf(),
         })
@@ -66,7 +69,7 @@ impl Voice {
 
     /// Whether the model takes a speaker id.
     pub fn has_speaker_input(&self) -> bool {
-        self.layout.has_sid()
+        self.model.has_sid()
     }
 
     /// What loading changed in the model to suit tract.
