@@ -21,7 +21,7 @@ use std::time::Duration;
 /// The fully commented default config, printed by `llm-bridge config
 /// --default`; README's reference is this text (a test keeps them equal).
 /// It is the one source of the defaults: the `Default` impls below take
-/// their values from it at build time ([`crate::defaults`]).
+/// their values from it at build time (`core/src/defaults.rs`).
 pub const DEFAULT_CONFIG_TOML: &str = llm_bridge_hooks::default_config::TEXT;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
