@@ -149,4 +149,6 @@ fn a_long_sentence_starts_playing_before_it_is_synthesized() {
     );
     let whole = synth.synthesize_sentence(&sentences[0]).unwrap();
     assert_eq!(whole.len(), samples);
+    // Zero noise is no noise: the same samples again.
+    assert_eq!(synth.synthesize_sentence(&sentences[0]).unwrap(), whole);
 }
