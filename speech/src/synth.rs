@@ -142,6 +142,7 @@ impl Synthesizer {
                 break;
             }
         }
+        self.model.drop_encoder_graph();
         Ok(())
     }
 
