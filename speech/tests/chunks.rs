@@ -23,7 +23,7 @@ fn synthesizer() -> Synthesizer {
     synth
 }
 
-/// A sentence of 60 words (809 ids: two pieces of at most 512 ids).
+/// A sentence of 67 words (809 ids: two pieces of at most 512 ids).
 const LONG: &str = "The daemon read the hook's datagram, applied it to the state of every \
     session it knows, rendered the module, wrote the status file atomically, signalled the \
     bar through its process file descriptor, and then went back to waiting on its socket, \
