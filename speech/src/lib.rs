@@ -41,5 +41,5 @@ pub use config::{PhonemeType, Scales, VoiceConfig};
 pub use model::{windows, Latents, Patched, BUCKETS, MARGIN, MAX_IDS, WINDOW};
 #[doc(hidden)]
 pub use synth::normalize_peak;
-pub use synth::{Stats, Synthesizer};
+pub use synth::{Stats, Synthesizer, STREAM_GAIN};
 pub use voice::Voice;

@@ -40,6 +40,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -492,10 +493,16 @@ struct Decoder {
 /// concrete id length, workaround 3), built on first use; and one decoder
 /// plan over [`WINDOW`] frames, built on first use.
 pub struct Model {
-    encoder: InferenceModel,
+    /// The encoder's graph, while plans are being built: it holds the
+    /// encoder's weights (about 55 MiB with the test voice), which each plan
+    /// packs into its own copy, so it is dropped once they are built and
+    /// read again from `path` should another bucket be needed.
+    encoder: Option<InferenceModel>,
     /// The decoder's graph, until its plan is built (then its weights are
     /// the plan's packed copy only).
     decoder: Option<InferenceModel>,
+    path: PathBuf,
+    cut: Cut,
     layout: InputLayout,
     channels: usize,
     encoders: [Option<Arc<TypedSimplePlan>>; BUCKETS.len()],
@@ -553,11 +560,14 @@ fn profile_run(plan: &Arc<TypedSimplePlan>, inputs: TVec<TValue>) -> Result<Vec<
 }
 
 impl Model {
-    pub fn new(base: InferenceModel, layout: InputLayout, cut: &Cut) -> Result<Model> {
+    /// The model parsed from `path`, cut at `cut`.
+    pub fn new(base: InferenceModel, layout: InputLayout, cut: &Cut, path: &Path) -> Result<Model> {
         let (encoder, decoder) = split(base, cut, &layout)?;
         Ok(Model {
-            encoder,
+            encoder: Some(encoder),
             decoder: Some(decoder),
+            path: path.to_path_buf(),
+            cut: cut.clone(),
             layout,
             channels: cut.channels,
             encoders: Default::default(),
@@ -581,7 +591,14 @@ impl Model {
         if let Some(plan) = &self.encoders[b] {
             return Ok(plan.clone());
         }
-        let mut model = self.encoder.clone();
+        let mut model = match &self.encoder {
+            Some(graph) => graph.clone(),
+            None => {
+                let graph = self.read_encoder()?;
+                self.encoder = Some(graph.clone());
+                graph
+            }
+        };
         for (i, fact) in self.layout.facts(bucket).into_iter().enumerate() {
             model.set_input_fact(i, fact).map_err(tract_err)?;
         }
@@ -593,6 +610,25 @@ impl Model {
         release_freed_memory();
         self.encoders[b] = Some(plan.clone());
         Ok(plan)
+    }
+
+    /// Reads the voice's file again for the encoder's graph.
+    fn read_encoder(&self) -> Result<InferenceModel> {
+        let mut proto = onnx()
+            .proto_model_for_path(&self.path)
+            .map_err(tract_err)
+            .with_context(|| format!("reading {} again", self.path.display()))?;
+        let (base, _) = parse(&mut proto)?;
+        drop(proto);
+        let (encoder, _) = split(base, &self.cut, &self.layout)?;
+        Ok(encoder)
+    }
+
+    /// Drops the encoder's graph (see [`Model::plan`]): its plans are built.
+    pub fn drop_encoder_graph(&mut self) {
+        if self.encoder.take().is_some() {
+            release_freed_memory();
+        }
     }
 
     /// Builds (once) the decoder plan over [`WINDOW`] frames.
@@ -643,7 +679,13 @@ impl Model {
     pub fn encode(&mut self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Latents> {
         let b = bucket_for(ids.len())
             .with_context(|| format!("{} ids exceed the longest plan ({MAX_IDS})", ids.len()))?;
-        let plan = self.plan(b)?;
+        let plan = if self.is_built(b) {
+            self.plan(b)?
+        } else {
+            let plan = self.plan(b)?;
+            self.drop_encoder_graph();
+            plan
+        };
         let inputs = self.layout.build(ids, BUCKETS[b], scales, sid)?;
         let outputs = plan
             .run(inputs.into_iter().map(|t| t.into_tvalue()).collect())

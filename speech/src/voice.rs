@@ -49,7 +49,7 @@ impl Voice {
         let cut = model::find_cut(&proto).with_context(context)?;
         let (parsed, patched) = model::parse(&mut proto).with_context(context)?;
         drop(proto);
-        let model = Model::new(parsed, layout, &cut).with_context(context)?;
+        let model = Model::new(parsed, layout, &cut, path).with_context(context)?;
         model::release_freed_memory();
         Ok(Voice {
             config,

@@ -23,7 +23,7 @@ fn synthesizer() -> Synthesizer {
     synth
 }
 
-/// A sentence of 60 words (809 ids: two pieces of at most 512 ids).
+/// A sentence of 67 words (809 ids: two pieces of at most 512 ids).
 const LONG: &str = "The daemon read the hook's datagram, applied it to the state of every \
     session it knows, rendered the module, wrote the status file atomically, signalled the \
     bar through its process file descriptor, and then went back to waiting on its socket, \
@@ -104,8 +104,10 @@ fn windows_decode_what_the_one_shot_decoder_does() {
             plan.len()
         );
         assert!(r > 0.999, "{sentence:?}: correlation {r}");
+        // Rounding may differ a little between plans of other lengths on
+        // other CPUs; a margin too small gives differences of 1e-2 and more.
         assert!(
-            at <= elsewhere.max(1e-5),
+            at <= 2.0 * elsewhere + 1e-5,
             "{sentence:?}: {at:e} at a handover, {elsewhere:e} elsewhere"
         );
         // No step: the jump between the samples either side of a handover
@@ -123,13 +125,14 @@ fn a_long_sentence_starts_playing_before_it_is_synthesized() {
     let _turn = turn();
     let mut synth = synthesizer();
     synth.warm_up(512).unwrap();
+    assert!(synth.set_stream_gain(0.0).is_err());
     let sentences = synth.sentences(LONG);
     assert_eq!(sentences.len(), 1);
     let start = Instant::now();
     let mut first = None;
     let (mut blocks, mut samples) = (0, 0);
     synth
-        .synthesize_sentence_chunks(&sentences[0], 1.0, |block| {
+        .synthesize_sentence_chunks(&sentences[0], |block| {
             first.get_or_insert_with(|| start.elapsed());
             blocks += 1;
             samples += block.len();
@@ -149,4 +152,6 @@ fn a_long_sentence_starts_playing_before_it_is_synthesized() {
     );
     let whole = synth.synthesize_sentence(&sentences[0]).unwrap();
     assert_eq!(whole.len(), samples);
+    // Zero noise is no noise: the same samples again.
+    assert_eq!(synth.synthesize_sentence(&sentences[0]).unwrap(), whole);
 }
