@@ -178,16 +178,7 @@ pub fn stop(paths: &Paths) -> Result<i32> {
         Ok(r) => return Err(anyhow!("unexpected reply to SHUTDOWN: {r:?}")),
         Err(e) => return Err(e.into()),
     }
-    let deadline = Instant::now() + DEADLINE;
-    while process_alive(pid) {
-        if Instant::now() >= deadline {
-            return Err(anyhow!(
-                "the daemon (pid {pid}) is still running after {} s",
-                DEADLINE.as_secs()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_gone(pid)?;
     let _ = std::fs::remove_file(&paths.pid_file);
     if !inherited {
         // Only a socket nobody answers on; never another kind of file.
@@ -229,6 +220,17 @@ fn stop_unreachable(paths: &Paths) -> Result<i32> {
         return Err(std::io::Error::last_os_error())
             .with_context(|| format!("cannot stop the daemon (pid {pid})"));
     }
+    wait_gone(pid)?;
+    let _ = std::fs::remove_file(&paths.pid_file);
+    println!(
+        "llm-bridge daemon stopped (pid {pid}; its socket {} did not answer)",
+        paths.socket.display()
+    );
+    Ok(0)
+}
+
+/// Waits (bounded) until the daemon `pid` has exited.
+fn wait_gone(pid: u32) -> Result<()> {
     let deadline = Instant::now() + DEADLINE;
     while process_alive(pid) {
         if Instant::now() >= deadline {
@@ -239,12 +241,7 @@ fn stop_unreachable(paths: &Paths) -> Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let _ = std::fs::remove_file(&paths.pid_file);
-    println!(
-        "llm-bridge daemon stopped (pid {pid}; its socket {} did not answer)",
-        paths.socket.display()
-    );
-    Ok(0)
+    Ok(())
 }
 
 /// Removes a PID file whose process is gone.
