@@ -416,10 +416,11 @@ fn a_daemon_whose_socket_is_gone_is_found_by_status_and_stop() {
         .trim()
         .parse()
         .unwrap();
-    // The socket replaced by a file that is not a socket: the daemon
-    // cannot bind again there (it never removes such a file).
-    std::fs::remove_file(env.socket()).unwrap();
-    std::fs::write(env.socket(), b"not a socket").unwrap();
+    // The socket replaced (in one rename) by a file that is not a socket:
+    // the daemon cannot bind again there (it never removes such a file).
+    let plain = env.runtime().join("plain");
+    std::fs::write(&plain, b"not a socket").unwrap();
+    std::fs::rename(&plain, env.socket()).unwrap();
     let log = env.runtime().join("state/llm-bridge/daemon.log");
     wait_until("the daemon to say it cannot bind again", || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("cannot be bound again"))
