@@ -13,4 +13,6 @@ pub mod datagram;
 pub mod sd_notify;
 pub mod socket_activation;
 pub mod subscription;
+#[doc(hidden)]
+pub mod test_voice;
 pub mod voice_settings;

@@ -10,12 +10,21 @@ use llm_bridge_protocol::wire::SayTuning;
 #[cfg(feature = "speech")]
 use llm_bridge_speech::{Scales, Synthesizer, VoiceConfig};
 
-/// Where a spoken text's samples go, one sentence at a time: the audio
-/// device (each user paces it its own way), a WAV file, or memory.
+/// Where a spoken text's samples go: the audio device (each user paces it
+/// its own way), a WAV file, or memory.
 #[cfg(feature = "speech")]
 pub trait Sink {
-    /// Takes one sentence's mono samples at `rate`, at their volume.
+    /// Takes mono samples at `rate`, at their volume: a whole sentence, or
+    /// for a sink that [`Sink::streams`], one decoded block of it.
     fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()>;
+
+    /// Whether it takes each sentence block by block as the decoder makes
+    /// them (a listener, who should hear the first block at once) rather
+    /// than whole and peak-normalised as Piper makes it (a file, a phrase
+    /// kept for later).
+    fn streams(&self) -> bool {
+        false
+    }
 }
 
 /// A WAV file written as the sentences come.
@@ -35,6 +44,21 @@ impl Sink for Vec<f32> {
     }
 }
 
+/// A streamed sentence was cut between two blocks.
+#[cfg(feature = "speech")]
+#[derive(Debug)]
+struct StoppedEarly;
+
+#[cfg(feature = "speech")]
+impl std::fmt::Display for StoppedEarly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped")
+    }
+}
+
+#[cfg(feature = "speech")]
+impl std::error::Error for StoppedEarly {}
+
 /// What [`VoiceSettings::speak`] did.
 #[cfg(feature = "speech")]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -51,10 +75,10 @@ pub struct Said {
 pub struct VoiceSettings {
     /// A speaker's name or number; empty: the voice's first.
     pub speaker: String,
-    /// Each 0: the voice's own.
-    pub length_scale: f32,
-    pub noise_scale: f32,
-    pub noise_w: f32,
+    /// Piper's scales; `None`: the voice's own. A noise of 0 is no noise.
+    pub length_scale: Option<f32>,
+    pub noise_scale: Option<f32>,
+    pub noise_w: Option<f32>,
     pub volume: f32,
 }
 
@@ -76,21 +100,23 @@ impl VoiceSettings {
         if let Some(speaker) = &tuning.speaker {
             s.speaker.clone_from(speaker);
         }
-        for (name, value, slot, max) in [
-            (
-                "length scale",
-                tuning.length_scale,
-                &mut s.length_scale,
-                10.0,
-            ),
-            ("noise scale", tuning.noise_scale, &mut s.noise_scale, 2.0),
-            ("noise w", tuning.noise_w, &mut s.noise_w, 2.0),
+        if let Some(v) = tuning.length_scale {
+            if !(v > 0.0 && v <= 10.0) {
+                return Err(anyhow!(
+                    "the length scale {v} is out of range: above 0, at most 10"
+                ));
+            }
+            s.length_scale = Some(v);
+        }
+        for (name, value, slot) in [
+            ("noise scale", tuning.noise_scale, &mut s.noise_scale),
+            ("noise w", tuning.noise_w, &mut s.noise_w),
         ] {
             if let Some(v) = value {
-                if !(0.0..=max).contains(&v) {
-                    return Err(anyhow!("the {name} {v} is out of range: 0 to {max}"));
+                if !(0.0..=2.0).contains(&v) {
+                    return Err(anyhow!("the {name} {v} is out of range: 0 to 2"));
                 }
-                *slot = v;
+                *slot = Some(v);
             }
         }
         Ok(s)
@@ -99,12 +125,11 @@ impl VoiceSettings {
     /// Sets the speaker and the scales of `synth`, which speaks `voice`.
     #[cfg(feature = "speech")]
     pub fn apply(&self, synth: &mut Synthesizer, voice: &VoiceConfig) -> Result<()> {
-        let base = voice.scales;
-        let pick = |v: f32, own: f32| if v > 0.0 { v } else { own };
+        let own = voice.scales;
         synth.set_scales(Scales {
-            length: pick(self.length_scale, base.length),
-            noise: pick(self.noise_scale, base.noise),
-            noise_w: pick(self.noise_w, base.noise_w),
+            length: self.length_scale.unwrap_or(own.length),
+            noise: self.noise_scale.unwrap_or(own.noise),
+            noise_w: self.noise_w.unwrap_or(own.noise_w),
         });
         let speaker = self.speaker.trim();
         if !speaker.is_empty() {
@@ -117,9 +142,11 @@ impl VoiceSettings {
 
     /// Speaks `text` with `synth`, already set up with [`VoiceSettings::apply`]:
     /// sentence by sentence, each synthesized, brought to the volume and
-    /// handed to `sink` before the next is made (so the first is heard
-    /// while the rest are synthesized). Asks `stopped` before each sentence
-    /// and ends there once it says so.
+    /// handed to `sink` before the next is made. A sink that
+    /// [`Sink::streams`] gets each sentence in blocks as the decoder makes
+    /// them, so that the first is heard after the encoder and one decoder
+    /// window rather than after the whole sentence. Asks `stopped` before
+    /// each sentence and each block, and ends there once it says so.
     #[cfg(feature = "speech")]
     pub fn speak(
         &self,
@@ -135,11 +162,34 @@ impl VoiceSettings {
                 said.stopped = true;
                 break;
             }
-            let mut samples = synth.synthesize_sentence(sentence)?;
-            self.louden(&mut samples);
+            let mut samples_taken = 0;
+            if sink.streams() {
+                let streamed = synth.synthesize_sentence_chunks(sentence, |block| {
+                    if stopped() {
+                        return Err(anyhow!(StoppedEarly));
+                    }
+                    let mut block = block.to_vec();
+                    self.louden(&mut block);
+                    samples_taken += block.len();
+                    sink.take(block, rate)
+                });
+                said.seconds += samples_taken as f32 / rate as f32;
+                match streamed {
+                    Ok(()) => {}
+                    Err(e) if e.is::<StoppedEarly>() => {
+                        said.stopped = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else {
+                let mut samples = synth.synthesize_sentence(sentence)?;
+                self.louden(&mut samples);
+                samples_taken = samples.len();
+                said.seconds += samples_taken as f32 / rate as f32;
+                sink.take(samples, rate)?;
+            }
             said.sentences += 1;
-            said.seconds += samples.len() as f32 / rate as f32;
-            sink.take(samples, rate)?;
         }
         Ok(said)
     }
@@ -169,8 +219,26 @@ mod tests {
             })
             .unwrap();
         assert_eq!(tuned.speaker, "2");
-        assert_eq!(tuned.length_scale, 0.5);
-        assert_eq!(tuned.noise_scale, 0.0, "kept: the voice's own");
+        assert_eq!(tuned.length_scale, Some(0.5));
+        assert_eq!(tuned.noise_scale, None, "kept: the voice's own");
+        let silent = base
+            .with(&SayTuning {
+                noise_scale: Some(0.0),
+                noise_w: Some(0.0),
+                ..SayTuning::default()
+            })
+            .unwrap();
+        assert_eq!((silent.noise_scale, silent.noise_w), (Some(0.0), Some(0.0)));
+        let err = base
+            .with(&SayTuning {
+                length_scale: Some(0.0),
+                ..SayTuning::default()
+            })
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the length scale 0 is out of range: above 0, at most 10"
+        );
         let err = base
             .with(&SayTuning {
                 noise_w: Some(-1.0),
@@ -189,5 +257,146 @@ mod tests {
         s.volume = 2.0;
         s.louden(&mut samples);
         assert_eq!(samples, [0.5, -1.0, 1.0]);
+    }
+}
+
+/// Speaking with the real test voice (scripts/fetch-test-voice).
+#[cfg(all(test, feature = "speech"))]
+mod streaming {
+    use super::*;
+    use crate::test_voice::{one_synthesizer_at_a_time, test_voice};
+    use llm_bridge_core::config::SpeechConfig;
+    use llm_bridge_speech::Voice;
+    use std::time::Instant;
+
+    /// 60 words, one sentence.
+    const LONG: &str = "While you were away the assistant read the whole repository, \
+        found the failing test in the parser module, traced it to an off by one \
+        error in the tokenizer, wrote a fix with two new regression tests, ran the \
+        complete suite twice on both targets, updated the changelog and the \
+        documentation, and is now waiting for you to review the pull request before \
+        it merges anything into the main branch.";
+
+    /// Records when each block came and how long it was.
+    struct Listener {
+        blocks: Vec<(Instant, usize)>,
+        streams: bool,
+    }
+
+    impl Sink for Listener {
+        fn take(&mut self, samples: Vec<f32>, _rate: u32) -> Result<()> {
+            self.blocks.push((Instant::now(), samples.len()));
+            Ok(())
+        }
+
+        fn streams(&self) -> bool {
+            self.streams
+        }
+    }
+
+    fn synthesizer(settings: &VoiceSettings) -> (Synthesizer, VoiceConfig) {
+        let voice = Voice::load(test_voice()).unwrap();
+        let config = voice.config().clone();
+        let mut synth = Synthesizer::new(voice).unwrap();
+        settings.apply(&mut synth, &config).unwrap();
+        (synth, config)
+    }
+
+    fn silent() -> VoiceSettings {
+        VoiceSettings {
+            noise_scale: Some(0.0),
+            noise_w: Some(0.0),
+            ..VoiceSettings::from_config(&SpeechConfig::default())
+        }
+    }
+
+    #[test]
+    fn a_long_sentence_is_heard_before_its_synthesis_ends() {
+        let _turn = one_synthesizer_at_a_time();
+        let settings = silent();
+        let (mut synth, _) = synthesizer(&settings);
+        assert_eq!(synth.sentences(LONG).len(), 1, "one sentence");
+        let mut listener = Listener {
+            blocks: Vec::new(),
+            streams: true,
+        };
+        let said = settings
+            .speak(&mut synth, LONG, &mut listener, || false)
+            .unwrap();
+        let ended = Instant::now();
+        assert_eq!((said.sentences, said.stopped), (1, false));
+        let blocks = &listener.blocks;
+        assert!(blocks.len() >= 4, "{} blocks", blocks.len());
+        // The first block was handed over while the rest was still being
+        // decoded: later blocks came later, each after its own decoding.
+        let first = blocks[0].0;
+        let last = blocks[blocks.len() - 1].0;
+        assert!(
+            last.duration_since(first) > (ended - first) / 2,
+            "blocks came as they were decoded"
+        );
+        // Streamed, the sentence is as long as made whole (zero noise: the
+        // same durations).
+        let streamed: usize = blocks.iter().map(|b| b.1).sum();
+        let mut whole = Listener {
+            blocks: Vec::new(),
+            streams: false,
+        };
+        settings
+            .speak(&mut synth, LONG, &mut whole, || false)
+            .unwrap();
+        assert_eq!(whole.blocks.len(), 1, "whole: one take per sentence");
+        assert_eq!(streamed, whole.blocks[0].1);
+        assert!((said.seconds - streamed as f32 / synth.sample_rate() as f32).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_stop_between_blocks_ends_the_sentence_there() {
+        let _turn = one_synthesizer_at_a_time();
+        let settings = silent();
+        let (mut synth, _) = synthesizer(&settings);
+        let mut listener = Listener {
+            blocks: Vec::new(),
+            streams: true,
+        };
+        let taken = std::cell::Cell::new(0);
+        let said = settings
+            .speak(&mut synth, LONG, &mut listener, || {
+                taken.set(taken.get() + 1);
+                // Asked before the sentence, then before each block: the
+                // second block is refused.
+                taken.get() > 2
+            })
+            .unwrap();
+        assert!(said.stopped);
+        assert_eq!(listener.blocks.len(), 1, "only the first block");
+        assert_eq!(said.sentences, 0, "the sentence was not finished");
+    }
+
+    #[test]
+    fn zero_noise_gives_the_same_audio_every_time() {
+        let _turn = one_synthesizer_at_a_time();
+        let settings = silent();
+        let (mut synth, config) = synthesizer(&settings);
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        settings
+            .speak(&mut synth, "Zero means zero.", &mut a, || false)
+            .unwrap();
+        settings
+            .speak(&mut synth, "Zero means zero.", &mut b, || false)
+            .unwrap();
+        assert!(!a.is_empty());
+        assert_eq!(a, b);
+        // The voice's own noise (the setting left out) varies.
+        let own = VoiceSettings::from_config(&SpeechConfig::default());
+        own.apply(&mut synth, &config).unwrap();
+        let mut c = Vec::new();
+        let mut d = Vec::new();
+        own.speak(&mut synth, "Zero means zero.", &mut c, || false)
+            .unwrap();
+        own.speak(&mut synth, "Zero means zero.", &mut d, || false)
+            .unwrap();
+        assert_ne!(c, d);
     }
 }

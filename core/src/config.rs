@@ -74,10 +74,12 @@ pub struct SpeechConfig {
     /// A speaker's name or number; empty: the voice's first.
     pub speaker: String,
     pub volume: f32,
-    /// 0: the voice's own.
-    pub length_scale: f32,
-    pub noise_scale: f32,
-    pub noise_w: f32,
+    /// Piper's three scales; `None` (the key left out): the voice's own.
+    /// A noise of 0 is 0 (the same audio every time); a length scale must
+    /// be above 0.
+    pub length_scale: Option<f32>,
+    pub noise_scale: Option<f32>,
+    pub noise_w: Option<f32>,
     pub max_ids: usize,
     pub close_after_secs: u64,
     /// `HH:MM-HH:MM` in local time, or empty; checked by [`Config::parse`].
@@ -218,9 +220,10 @@ impl Default for SpeechConfig {
             voice: default_config!(speech.voice).to_string(),
             speaker: default_config!(speech.speaker).to_string(),
             volume: default_config!(speech.volume),
-            length_scale: default_config!(speech.length_scale),
-            noise_scale: default_config!(speech.noise_scale),
-            noise_w: default_config!(speech.noise_w),
+            // Commented out in the default text: the voice's own.
+            length_scale: None,
+            noise_scale: None,
+            noise_w: None,
             max_ids: default_config!(speech.max_ids),
             close_after_secs: default_config!(speech.close_after_secs),
             quiet_hours: default_config!(speech.quiet_hours).to_string(),
@@ -355,16 +358,21 @@ impl Config {
         }
         let s = &config.speech;
         for (name, value, max) in [
-            ("volume", s.volume, 2.0),
-            ("length_scale", s.length_scale, 10.0),
+            ("volume", Some(s.volume), 2.0),
             ("noise_scale", s.noise_scale, 2.0),
             ("noise_w", s.noise_w, 2.0),
         ] {
-            if !(0.0..=max).contains(&value) {
+            if let Some(value) = value.filter(|v| !(0.0..=max).contains(v)) {
                 return Err(Error::msg(format!(
                     "speech.{name} = {value} is out of range: 0 to {max}"
                 )));
             }
+        }
+        if let Some(value) = s.length_scale.filter(|v| !(*v > 0.0 && *v <= 10.0)) {
+            return Err(Error::msg(format!(
+                "speech.length_scale = {value} is out of range: above 0, at most 10 \
+                 (leave it out for the voice's own)"
+            )));
         }
         QuietHours::parse(&s.quiet_hours).map_err(Error::msg)?;
         if !(0.0..=65536.0).contains(&s.cache_mib) {
@@ -457,7 +465,23 @@ mod tests {
         assert!(e.contains("loud"), "{e}");
         let c = Config::parse("[speech]\nenabled = true\nlength_scale = 1.2").unwrap();
         assert!(c.speech.enabled);
-        assert_eq!(c.speech.length_scale, 1.2);
+        assert_eq!(c.speech.length_scale, Some(1.2));
+    }
+
+    #[test]
+    fn a_noise_of_zero_is_zero_and_a_left_out_scale_the_voices_own() {
+        let c = Config::parse("[speech]\nnoise_scale = 0\nnoise_w = 0.0").unwrap();
+        assert_eq!(c.speech.noise_scale, Some(0.0));
+        assert_eq!(c.speech.noise_w, Some(0.0));
+        assert_eq!(c.speech.length_scale, None, "left out");
+        assert_eq!(Config::default().speech.noise_scale, None);
+        let e = Config::parse("[speech]\nlength_scale = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("speech.length_scale = 0 is out of range") && !e.contains('\n'),
+            "{e}"
+        );
     }
 
     #[test]

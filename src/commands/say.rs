@@ -36,9 +36,10 @@ const MAX_TEXT: usize = 4 << 20;
 /// is synthesized.
 const IN_FLIGHT: usize = 2;
 
-/// Sentences queued on the audio device at once by `say` without a daemon.
+/// Blocks (a sentence's decoded parts, 2.6 s at most each) queued on the
+/// audio device at once by `say` without a daemon.
 #[cfg(feature = "speech")]
-const IN_FLIGHT_SENTENCES: usize = 3;
+const IN_FLIGHT_BLOCKS: usize = 3;
 
 /// How long `say` waits for speech to finish (a full request is a few
 /// minutes of speech at most).
@@ -281,9 +282,9 @@ fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String
     let mut synth = Synthesizer::new(voice)?;
     synth.set_max_ids(config.speech.max_ids)?;
     settings.apply(&mut synth, &voice_config)?;
-    // The audio streams through: into the file as it comes, or to the
-    // device with at most a few sentences queued (a long text's speech
-    // never sits in memory whole).
+    // The audio streams through: into the file sentence by sentence, or to
+    // the device block by block with at most a few queued (a long text's
+    // speech never sits in memory whole).
     let said = match out {
         Some(path) => {
             let mut file = llm_bridge_speech::wav::Writer::create(path, synth.sample_rate())?;
@@ -305,8 +306,9 @@ fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String
 }
 
 /// The audio device, as `say` without a daemon plays on it: opened at the
-/// first sentence, with at most [`IN_FLIGHT_SENTENCES`] queued (a sentence
-/// waits for room, so a long text is never held whole).
+/// first block, each block played as soon as it is decoded, with at most
+/// [`IN_FLIGHT_BLOCKS`] queued (a block waits for room, so a long text is
+/// never held whole).
 #[cfg(feature = "speech")]
 #[derive(Default)]
 struct Paced {
@@ -331,13 +333,17 @@ impl Sink for Paced {
             let _ = tx.send(());
         });
         self.queued += 1;
-        while self.queued > IN_FLIGHT_SENTENCES {
+        while self.queued > IN_FLIGHT_BLOCKS {
             if played.recv().is_err() {
                 break;
             }
             self.queued -= 1;
         }
         Ok(())
+    }
+
+    fn streams(&self) -> bool {
+        true
     }
 }
 

@@ -9,11 +9,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// `[speech]` on, with nearly no generator noise so that two renderings of
-/// one text are alike, plus `extra`.
+/// `[speech]` on, with no noise so that two renderings of one text are
+/// alike, plus `extra`.
 fn config(env: &Env, extra: &str) {
     env.write_config(&format!(
-        "[speech]\nenabled = true\nvoice = \"{}\"\nnoise_scale = 0.001\nnoise_w = 0.001\n{extra}",
+        "[speech]\nenabled = true\nvoice = \"{}\"\nnoise_scale = 0\nnoise_w = 0\n{extra}",
         voice().display()
     ));
 }

@@ -7,29 +7,10 @@ use llm_bridge_protocol::wire::EventKind;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// The PyPI test voice: `$LLM_BRIDGE_TEST_VOICE`, else the test cache's.
+/// The PyPI test voice (one rule with the unit tests').
+#[track_caller]
 pub(crate) fn voice() -> PathBuf {
-    let path = std::env::var_os("LLM_BRIDGE_TEST_VOICE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("LLM_BRIDGE_TEST_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::env::var_os("XDG_CACHE_HOME")
-                        .map(PathBuf::from)
-                        .unwrap_or_else(|| {
-                            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
-                        })
-                        .join("llm-bridge-test")
-                });
-            cache.join("voice/en_US-joe-medium.onnx")
-        });
-    assert!(
-        path.is_file(),
-        "the test voice is missing at {}: run scripts/fetch-test-voice",
-        path.display()
-    );
-    path
+    llm_bridge::test_voice::test_voice()
 }
 
 fn speech_config(env: &Env) {
@@ -140,19 +121,19 @@ fn the_daemon_speaks_into_the_audio_device_and_stop_cuts_it() {
     let loud = loud_samples(&capture);
     assert!(loud > 2000, "the device got speech: {loud} loud samples");
     // No thread of the daemon waits for idle CPU: the speech thread is a
-    // batch thread at the normal weight, and so is the audio device's own
-    // stream thread that it started (none is SCHED_IDLE).
+    // batch thread at the normal weight, and every other one, the audio
+    // device's stream thread that the speech thread started included, is
+    // at the normal policy.
     let policies = thread_policies(daemon.child.id());
-    assert!(
-        policies.iter().all(|(_, p)| *p != libc::SCHED_IDLE),
-        "{policies:?}"
-    );
-    assert!(
-        policies
-            .iter()
-            .any(|(name, p)| name == "llm-bridge-spee" && *p == libc::SCHED_BATCH),
-        "{policies:?}"
-    );
+    assert!(policies.len() >= 3, "loop, speech, audio: {policies:?}");
+    for (name, policy) in &policies {
+        let expected = if name == "llm-bridge-spee" {
+            libc::SCHED_BATCH
+        } else {
+            libc::SCHED_OTHER
+        };
+        assert_eq!(*policy, expected, "thread {name}: {policies:?}");
+    }
     // `status` says how long the voice took to load and the first audio to come.
     let v = status_json(&env);
     assert!(v["speech_load_ms"].as_u64().is_some(), "{v}");
@@ -320,6 +301,21 @@ fn enabled_loads_the_voice_at_start_and_rate_and_volume_shape_the_speech() {
     // Each sentence is made to peak at full scale; volume 0.5 halves it.
     let peak = wav_peak(&normal);
     assert!((12000..=16384).contains(&peak), "peak {peak}");
+
+    // No noise is no noise: the same words twice give the same file.
+    let zero = ["--noise-scale", "0", "--noise-w", "0"];
+    let mut files = Vec::new();
+    for name in ["zero-1.wav", "zero-2.wav"] {
+        let path = env.runtime().join(name);
+        let mut args = vec!["say", "-o", path.to_str().unwrap()];
+        args.extend_from_slice(&zero);
+        args.push(text);
+        let run = env.bridge(&args);
+        assert!(run.status.success(), "{run:?}");
+        files.push(std::fs::read(&path).unwrap());
+    }
+    assert!(files[0].len() > 10_000);
+    assert!(files[0] == files[1], "zero noise, yet two different files");
 
     // A setting out of range is refused with one line; nothing is queued.
     let run = env.bridge(&["say", "--noise-w", "5", "x"]);

@@ -334,36 +334,11 @@ mod tests {
     use super::super::types::{SpeechReport, Spoken};
     use super::*;
     use crate::daemon::reports::{Report, Reports};
+    use crate::test_voice::{one_synthesizer_at_a_time, test_voice};
     use llm_bridge_core::error::{one_line, Result};
     use mio::{Events, Poll};
     use std::path::Path;
     use std::time::Duration;
-
-    /// The PyPI test voice (scripts/fetch-test-voice):
-    /// `$LLM_BRIDGE_TEST_VOICE`, else the test cache's.
-    fn test_voice() -> PathBuf {
-        let path = std::env::var_os("LLM_BRIDGE_TEST_VOICE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let cache = std::env::var_os("LLM_BRIDGE_TEST_CACHE")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| {
-                        std::env::var_os("XDG_CACHE_HOME")
-                            .map(PathBuf::from)
-                            .unwrap_or_else(|| {
-                                PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
-                            })
-                            .join("llm-bridge-test")
-                    });
-                cache.join("voice/en_US-joe-medium.onnx")
-            });
-        assert!(
-            path.is_file(),
-            "the test voice is missing at {}: run scripts/fetch-test-voice",
-            path.display()
-        );
-        path
-    }
 
     /// The outcome of `say` request `id`, waiting on a real poll for the
     /// worker's wake (the timeout only bounds a failure).
@@ -384,6 +359,7 @@ mod tests {
 
     #[test]
     fn a_reload_gives_the_running_worker_its_new_voice() {
+        let _turn = one_synthesizer_at_a_time();
         let mut poll = Poll::new().unwrap();
         let reports = Reports::new(poll.registry()).unwrap();
         let dir = tempfile::tempdir().unwrap();

@@ -285,7 +285,7 @@ impl Worker {
         let mut samples = rendered.to_f32();
         settings.louden(&mut samples);
         if self.output.is_none() {
-            self.output = Some(Output::open(rendered.rate)?);
+            self.output = Some(open_output(rendered.rate)?);
         }
         let output = self.output.as_ref().expect("opened above");
         spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
@@ -344,7 +344,7 @@ impl Worker {
             self.voice_id = Some(format!("{}|{}|{mtime}", path.display(), meta.len()));
         }
         Ok(format!(
-            "{}|{}|{}|{}|{}|{text}",
+            "{}|{}|{:?}|{:?}|{:?}|{text}",
             self.voice_id.as_deref().unwrap_or(""),
             settings.speaker,
             settings.length_scale,
@@ -454,11 +454,16 @@ impl Sink for Device<'_> {
     fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()> {
         let output = match self.output {
             Some(output) => output,
-            None => self.output.insert(Output::open(rate)?),
+            None => self.output.insert(open_output(rate)?),
         };
         self.first_audio_ms
             .get_or_insert_with(|| self.queued.elapsed().as_millis() as u64);
         output.play_until(samples, rate, self.cancel.stopped())
+    }
+
+    /// A listener waits: each block plays as soon as it is decoded.
+    fn streams(&self) -> bool {
+        true
     }
 }
 
@@ -467,15 +472,33 @@ impl Sink for Device<'_> {
 /// applies the policy to the calling thread; threads it starts, such as the
 /// audio stream's, inherit it.)
 fn batch_priority() {
-    // SAFETY: a zeroed sched_param is valid for SCHED_BATCH (priority 0).
+    set_policy(libc::SCHED_BATCH, "SCHED_BATCH");
+}
+
+/// Opens the audio device with this thread at the normal policy for that
+/// moment, so that the device's stream thread, which it starts and which
+/// inherits its policy, is a normal thread: what plays never waits for CPU
+/// behind a build, and a batch thread's lack of wake-up preference never
+/// reaches the audio callback.
+fn open_output(rate: u32) -> Result<Output> {
+    set_policy(libc::SCHED_OTHER, "the normal policy");
+    let output = Output::open(rate);
+    set_policy(libc::SCHED_BATCH, "SCHED_BATCH");
+    output
+}
+
+/// Puts the calling thread under `policy` (priority 0, nice unchanged).
+fn set_policy(policy: libc::c_int, name: &str) {
+    // SAFETY: a zeroed sched_param (priority 0) is valid for SCHED_OTHER
+    // and SCHED_BATCH.
     let rc = unsafe {
         let param: libc::sched_param = std::mem::zeroed();
-        libc::sched_setscheduler(0, libc::SCHED_BATCH, &raw const param)
+        libc::sched_setscheduler(0, policy, &raw const param)
     };
     if rc != 0 {
-        // Not fatal: the thread stays at the normal policy.
+        // Not fatal: the thread keeps the policy it has.
         llm_bridge_core::log::log(format_args!(
-            "speech: cannot set SCHED_BATCH ({}); the normal policy is kept",
+            "speech: cannot set {name} ({})",
             std::io::Error::last_os_error()
         ));
     }
