@@ -10,24 +10,17 @@ use llm_bridge_protocol::wire::SayTuning;
 #[cfg(feature = "speech")]
 use llm_bridge_speech::{Scales, Synthesizer, VoiceConfig};
 
-/// Where a spoken text's samples go: the audio device (each user paces it
-/// its own way), a WAV file, or memory.
+/// Where a spoken text's samples go, block by block as the decoder makes
+/// them: the audio device (each user paces it its own way), a WAV file, or
+/// memory. All get the same samples, so a file or a phrase kept for later
+/// sounds as a listener hears it.
 #[cfg(feature = "speech")]
 pub trait Sink {
-    /// Takes mono samples at `rate`, at their volume: a whole sentence, or
-    /// for a sink that [`Sink::streams`], one decoded block of it.
+    /// Takes one block of mono samples at `rate`, at their volume.
     fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()>;
-
-    /// Whether it takes each sentence block by block as the decoder makes
-    /// them (a listener, who should hear the first block at once) rather
-    /// than whole and peak-normalised as Piper makes it (a file, a phrase
-    /// kept for later).
-    fn streams(&self) -> bool {
-        false
-    }
 }
 
-/// A WAV file written as the sentences come.
+/// A WAV file written as the blocks come.
 #[cfg(feature = "speech")]
 impl Sink for llm_bridge_speech::wav::Writer {
     fn take(&mut self, samples: Vec<f32>, _rate: u32) -> Result<()> {
@@ -35,7 +28,7 @@ impl Sink for llm_bridge_speech::wav::Writer {
     }
 }
 
-/// All the samples in memory (a short phrase, kept whole).
+/// All the samples in memory (a phrase, kept whole).
 #[cfg(feature = "speech")]
 impl Sink for Vec<f32> {
     fn take(&mut self, samples: Vec<f32>, _rate: u32) -> Result<()> {
@@ -141,12 +134,11 @@ impl VoiceSettings {
     }
 
     /// Speaks `text` with `synth`, already set up with [`VoiceSettings::apply`]:
-    /// sentence by sentence, each synthesized, brought to the volume and
-    /// handed to `sink` before the next is made. A sink that
-    /// [`Sink::streams`] gets each sentence in blocks as the decoder makes
-    /// them, so that the first is heard after the encoder and one decoder
-    /// window rather than after the whole sentence. Asks `stopped` before
-    /// each sentence and each block, and ends there once it says so.
+    /// sentence by sentence, each handed to `sink` block by block as the
+    /// decoder makes them (at the stream's gain, brought to the volume), so
+    /// that the first is heard after the encoder and one decoder window
+    /// rather than after the whole sentence. Asks `stopped` before each
+    /// sentence and each block, and ends there once it says so.
     #[cfg(feature = "speech")]
     pub fn speak(
         &self,
@@ -162,44 +154,40 @@ impl VoiceSettings {
                 said.stopped = true;
                 break;
             }
-            let mut samples_taken = 0;
-            if sink.streams() {
-                let streamed = synth.synthesize_sentence_chunks(sentence, |block| {
-                    if stopped() {
-                        return Err(anyhow!(StoppedEarly));
-                    }
-                    let mut block = block.to_vec();
-                    self.louden(&mut block);
-                    samples_taken += block.len();
-                    sink.take(block, rate)
-                });
-                said.seconds += samples_taken as f32 / rate as f32;
-                match streamed {
-                    Ok(()) => {}
-                    Err(e) if e.is::<StoppedEarly>() => {
-                        said.stopped = true;
-                        break;
-                    }
-                    Err(e) => return Err(e),
+            let mut taken = 0;
+            let streamed = synth.synthesize_sentence_chunks(sentence, |block| {
+                if stopped() {
+                    return Err(anyhow!(StoppedEarly));
                 }
-            } else {
-                let mut samples = synth.synthesize_sentence(sentence)?;
-                self.louden(&mut samples);
-                samples_taken = samples.len();
-                said.seconds += samples_taken as f32 / rate as f32;
-                sink.take(samples, rate)?;
+                let mut block = block.to_vec();
+                self.louden(&mut block);
+                taken += block.len();
+                sink.take(block, rate)
+            });
+            said.seconds += taken as f32 / rate as f32;
+            match streamed {
+                Ok(()) => said.sentences += 1,
+                Err(e) if e.is::<StoppedEarly>() => {
+                    said.stopped = true;
+                    break;
+                }
+                Err(e) => return Err(e),
             }
-            said.sentences += 1;
         }
         Ok(said)
     }
 
     /// Scales the loudness of `samples` (clipped to the valid range).
     pub fn louden(&self, samples: &mut [f32]) {
-        if (self.volume - 1.0).abs() > f32::EPSILON {
-            for s in samples {
-                *s = (*s * self.volume).clamp(-1.0, 1.0);
-            }
+        louden(self.volume, samples);
+    }
+}
+
+/// Scales the loudness of `samples` by `volume` (clipped to the valid range).
+pub fn louden(volume: f32, samples: &mut [f32]) {
+    if (volume - 1.0).abs() > f32::EPSILON {
+        for s in samples {
+            *s = (*s * volume).clamp(-1.0, 1.0);
         }
     }
 }
@@ -278,19 +266,15 @@ mod streaming {
         it merges anything into the main branch.";
 
     /// Records when each block came and how long it was.
+    #[derive(Default)]
     struct Listener {
         blocks: Vec<(Instant, usize)>,
-        streams: bool,
     }
 
     impl Sink for Listener {
         fn take(&mut self, samples: Vec<f32>, _rate: u32) -> Result<()> {
             self.blocks.push((Instant::now(), samples.len()));
             Ok(())
-        }
-
-        fn streams(&self) -> bool {
-            self.streams
         }
     }
 
@@ -316,10 +300,7 @@ mod streaming {
         let settings = silent();
         let (mut synth, _) = synthesizer(&settings);
         assert_eq!(synth.sentences(LONG).len(), 1, "one sentence");
-        let mut listener = Listener {
-            blocks: Vec::new(),
-            streams: true,
-        };
+        let mut listener = Listener::default();
         let said = settings
             .speak(&mut synth, LONG, &mut listener, || false)
             .unwrap();
@@ -338,15 +319,7 @@ mod streaming {
         // Streamed, the sentence is as long as made whole (zero noise: the
         // same durations).
         let streamed: usize = blocks.iter().map(|b| b.1).sum();
-        let mut whole = Listener {
-            blocks: Vec::new(),
-            streams: false,
-        };
-        settings
-            .speak(&mut synth, LONG, &mut whole, || false)
-            .unwrap();
-        assert_eq!(whole.blocks.len(), 1, "whole: one take per sentence");
-        assert_eq!(streamed, whole.blocks[0].1);
+        assert_eq!(streamed, synth.synthesize_sentence(LONG).unwrap().len());
         assert!((said.seconds - streamed as f32 / synth.sample_rate() as f32).abs() < 1e-3);
     }
 
@@ -355,10 +328,7 @@ mod streaming {
         let _turn = one_synthesizer_at_a_time();
         let settings = silent();
         let (mut synth, _) = synthesizer(&settings);
-        let mut listener = Listener {
-            blocks: Vec::new(),
-            streams: true,
-        };
+        let mut listener = Listener::default();
         let taken = std::cell::Cell::new(0);
         let said = settings
             .speak(&mut synth, LONG, &mut listener, || {

@@ -282,8 +282,8 @@ fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String
     let mut synth = Synthesizer::new(voice)?;
     synth.set_max_ids(config.speech.max_ids)?;
     settings.apply(&mut synth, &voice_config)?;
-    // The audio streams through: into the file sentence by sentence, or to
-    // the device block by block with at most a few queued (a long text's
+    // The audio streams through, block by block: into the file as it
+    // comes, or to the device with at most a few queued (a long text's
     // speech never sits in memory whole).
     let said = match out {
         Some(path) => {
@@ -340,10 +340,6 @@ impl Sink for Paced {
             self.queued -= 1;
         }
         Ok(())
-    }
-
-    fn streams(&self) -> bool {
-        true
     }
 }
 

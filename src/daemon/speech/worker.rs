@@ -24,7 +24,7 @@ use super::handle::{Engine, Job, Start};
 use super::phrase_cache::{PhraseCache, Rendered, MEMORY_BYTES};
 use super::types::{Cancel, Refused, SpeechReport, Spoken};
 use crate::daemon::reports::{Report, Reporter};
-use crate::voice_settings::{Sink, VoiceSettings};
+use crate::voice_settings::{louden, Sink, VoiceSettings};
 use llm_bridge_core::error::{anyhow, one_line, Context, Result};
 use llm_bridge_speech::audio::Output;
 use llm_bridge_speech::{wav, Synthesizer, Voice};
@@ -260,7 +260,8 @@ impl Worker {
         }
     }
 
-    /// Plays a notification: from the cache, else synthesized (and kept).
+    /// Plays a notification: from the cache, else synthesized block by
+    /// block, each played as soon as it is decoded, and kept.
     fn announce(
         &mut self,
         text: &str,
@@ -278,36 +279,59 @@ impl Worker {
         if cancel.is_cancelled(0) {
             return Ok(spoken);
         }
-        let (rendered, cached) = self.render(text, settings)?;
-        if cancel.is_cancelled(0) {
+        let key = self.phrase_key(text, settings)?;
+        if let Some(rendered) = self.phrases().get(&key) {
+            let mut samples = rendered.to_f32();
+            settings.louden(&mut samples);
+            let output = match &mut self.output {
+                Some(output) => output,
+                None => self.output.insert(open_output(rendered.rate)?),
+            };
+            spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
+            spoken.seconds = samples.len() as f32 / rendered.rate as f32;
+            spoken.sentences = 1;
+            spoken.stopped = false;
+            spoken.cached = true;
+            output.play_until(samples, rendered.rate, cancel.stopped())?;
             return Ok(spoken);
         }
-        let mut samples = rendered.to_f32();
-        settings.louden(&mut samples);
-        if self.output.is_none() {
-            self.output = Some(open_output(rendered.rate)?);
+        // Never rendered: heard after the first block, kept whole at full
+        // volume (the volume is applied when it plays).
+        self.tuned(settings)?;
+        let synth = self.synth.as_mut().expect("loaded above");
+        let rate = synth.sample_rate();
+        let mut listener = Announcing {
+            device: Device {
+                output: &mut self.output,
+                cancel,
+                queued,
+                first_audio_ms: &mut spoken.first_audio_ms,
+            },
+            volume: settings.volume,
+            kept: Vec::new(),
+        };
+        let full = VoiceSettings {
+            volume: 1.0,
+            ..settings.clone()
+        };
+        let said = full.speak(synth, text, &mut listener, || cancel.is_cancelled(0))?;
+        let kept = std::mem::take(&mut listener.kept);
+        spoken.sentences = said.sentences;
+        spoken.seconds = said.seconds;
+        // Cut after its first block was heard, it was played (as a phrase
+        // from the cache that is cut while it plays).
+        spoken.stopped = said.stopped && spoken.first_audio_ms.is_none();
+        if !said.stopped {
+            self.phrases().put(&key, Rendered::from_f32(rate, &kept));
         }
-        let output = self.output.as_ref().expect("opened above");
-        spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
-        spoken.seconds = samples.len() as f32 / rendered.rate as f32;
-        spoken.sentences = 1;
-        spoken.stopped = false;
-        spoken.cached = cached;
-        output.play_until(samples, rendered.rate, cancel.stopped())?;
         Ok(spoken)
     }
 
-    /// A phrase's samples: from the cache (`true`), else synthesized now
-    /// and kept.
-    fn render(&mut self, text: &str, settings: &VoiceSettings) -> Result<(Rendered, bool)> {
+    /// Renders a phrase ahead into the cache, unless it is there.
+    fn render(&mut self, text: &str, settings: &VoiceSettings) -> Result<()> {
         let key = self.phrase_key(text, settings)?;
-        let bytes = self.engine.cache_bytes;
-        let cache = self.cache.get_or_insert_with(|| {
-            let dir = llm_bridge_core::paths::cache_home().map(|d| d.join("phrases"));
-            PhraseCache::new(dir, bytes, MEMORY_BYTES)
-        });
-        if let Some(rendered) = cache.get(&key) {
-            return Ok((rendered, true));
+        if self.phrases().get(&key).is_some() {
+            return Ok(());
         }
         let synth = self.tuned(settings)?;
         let rate = synth.sample_rate();
@@ -316,13 +340,19 @@ impl Worker {
             volume: 1.0,
             ..settings.clone()
         };
-        let mut all = Vec::new();
-        full.speak(synth, text, &mut all, || false)?;
-        let rendered = Rendered::from_f32(rate, &all);
-        if let Some(cache) = &mut self.cache {
-            cache.put(&key, rendered.clone());
-        }
-        Ok((rendered, false))
+        let mut kept = Vec::new();
+        full.speak(synth, text, &mut kept, || false)?;
+        self.phrases().put(&key, Rendered::from_f32(rate, &kept));
+        Ok(())
+    }
+
+    /// The phrase cache, made at its first use.
+    fn phrases(&mut self) -> &mut PhraseCache {
+        let bytes = self.engine.cache_bytes;
+        self.cache.get_or_insert_with(|| {
+            let dir = llm_bridge_core::paths::cache_home().map(|d| d.join("phrases"));
+            PhraseCache::new(dir, bytes, MEMORY_BYTES)
+        })
     }
 
     /// Everything that shapes a phrase's samples (not the volume, applied
@@ -460,10 +490,22 @@ impl Sink for Device<'_> {
             .get_or_insert_with(|| self.queued.elapsed().as_millis() as u64);
         output.play_until(samples, rate, self.cancel.stopped())
     }
+}
 
-    /// A listener waits: each block plays as soon as it is decoded.
-    fn streams(&self) -> bool {
-        true
+/// A phrase heard as it is made: each block played at the phrase's volume
+/// and kept at full volume for the cache.
+struct Announcing<'a> {
+    device: Device<'a>,
+    volume: f32,
+    kept: Vec<f32>,
+}
+
+impl Sink for Announcing<'_> {
+    fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()> {
+        self.kept.extend_from_slice(&samples);
+        let mut loud = samples;
+        louden(self.volume, &mut loud);
+        self.device.take(loud, rate)
     }
 }
 
