@@ -93,6 +93,9 @@ struct RawEspeak {
     voice: Option<String>,
 }
 
+/// A voice's config is a few KiB; a larger file is not one.
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
 #[derive(Deserialize)]
 struct RawInference {
     noise_scale: Option<f32>,
@@ -103,8 +106,10 @@ struct RawInference {
 impl VoiceConfig {
     /// Reads and checks the config at `path`.
     pub fn load(path: &Path) -> Result<VoiceConfig> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::voice::read_regular(path, MAX_CONFIG_BYTES)
             .with_context(|| format!("reading voice config {}", path.display()))?;
+        let text = String::from_utf8(text)
+            .with_context(|| format!("voice config {}: not UTF-8", path.display()))?;
         VoiceConfig::parse(&text).with_context(|| format!("voice config {}", path.display()))
     }
 

@@ -14,6 +14,7 @@
 use llm_bridge_hooks::private_dir::PrivateDir;
 use std::fs;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -195,14 +196,26 @@ impl Disk {
         })
     }
 
+    /// Whether the directory is still a private one of ours: checked at
+    /// each use, not only when the cache was made (it may have been
+    /// replaced since).
+    fn private(&self) -> io::Result<()> {
+        PrivateDir::check(&self.dir)
+            .map_err(io::Error::other)?
+            .then_some(())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the cache directory is gone"))
+    }
+
     fn read(&mut self, key: &str) -> Option<Rendered> {
+        self.private().ok()?;
         let name = file_name(key);
         let path = self.dir.join(&name);
         let bytes = read_private(&path).ok()?;
         let rendered = decode(&bytes, key)?;
-        // Used now: last out.
+        // Used now: last out (never through a link).
         let _ = fs::File::options()
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&path)
             .and_then(|f| f.set_modified(SystemTime::now()));
         let files = self.files();
@@ -218,6 +231,7 @@ impl Disk {
         if bytes.len() as u64 > self.cap {
             return Ok(());
         }
+        self.private()?;
         let name = file_name(key);
         llm_bridge_core::atomic_file::write_atomic(&self.dir.join(&name), &bytes)?;
         let (dir, cap) = (self.dir.clone(), self.cap);
@@ -238,7 +252,7 @@ impl Disk {
 /// directory is private, this is defence in depth).
 fn read_private(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::os::unix::fs::MetadataExt;
     let mut file = fs::File::options()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -360,6 +374,27 @@ mod tests {
         let mut fresh = PhraseCache::new(Some(dir.clone()), bytes * 3, 0);
         assert!(fresh.get("k4").is_none());
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cache_directory_replaced_by_a_link_is_not_written_through() {
+        let dir = temp_dir("swapped");
+        let elsewhere = temp_dir("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let mut cache = PhraseCache::new(Some(dir.clone()), 1 << 20, 0);
+        cache.put("before", phrase(100, 1));
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        // Swapped for a link after the cache checked it at its start.
+        fs::remove_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+        cache.put("after", phrase(100, 2));
+        assert_eq!(
+            fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "nothing written through the link"
+        );
+        let _ = fs::remove_file(&dir);
+        let _ = fs::remove_dir_all(&elsewhere);
     }
 
     #[test]
