@@ -17,6 +17,18 @@ pub struct PeerAddr {
 }
 
 impl PeerAddr {
+    /// No sender's address: what came from elsewhere (the spool) than a
+    /// socket.
+    pub fn unnamed() -> PeerAddr {
+        // SAFETY: an all-zero sockaddr_un is a valid value.
+        let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        PeerAddr {
+            addr,
+            len: size_of::<libc::sa_family_t>() as libc::socklen_t,
+        }
+    }
+
     /// An unbound sender (a hook) cannot be answered.
     pub fn is_unnamed(&self) -> bool {
         self.len as usize <= size_of::<libc::sa_family_t>()
@@ -95,8 +107,9 @@ fn set_flag(fd: RawFd, option: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
-/// Receives one datagram without blocking.
-pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+/// Receives one datagram without blocking; with `peek`, it stays at the
+/// head of the queue (until [`discard`]).
+pub fn recv_from(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<Received> {
     // Room for one timespec control message, 8-byte aligned.
     // Room for a timespec and a ucred, each with its header.
     let mut control = [0u64; 16];
@@ -116,7 +129,8 @@ pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = size_of_val(&control);
-        let n = libc::recvmsg(fd, &raw mut msg, libc::MSG_TRUNC | libc::MSG_DONTWAIT);
+        let flags = libc::MSG_TRUNC | libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
+        let n = libc::recvmsg(fd, &raw mut msg, flags);
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -149,6 +163,25 @@ pub fn recv_from(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
             sender_uid,
         })
     }
+}
+
+/// Drops the datagram at the head of the queue (one [`recv_from`] peeked),
+/// copying nothing.
+pub fn discard(fd: RawFd) -> io::Result<()> {
+    // SAFETY: a zero-length receive into no buffer; MSG_TRUNC drops the
+    // datagram whole.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            std::ptr::null_mut(),
+            0,
+            libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Sends one datagram to `peer` without blocking.

@@ -166,7 +166,7 @@ impl Subscription {
     fn drain_socket(&mut self) -> Option<String> {
         let mut newest = None;
         loop {
-            match datagram::recv_from(self.socket.as_raw_fd(), &mut self.buf) {
+            match datagram::recv_from(self.socket.as_raw_fd(), &mut self.buf, false) {
                 Ok(r) => {
                     let body = &self.buf[..r.len.min(self.buf.len())];
                     let module = match Reply::decode(body) {

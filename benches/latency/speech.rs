@@ -68,7 +68,11 @@ pub fn speech(ctx: &mut Ctx) {
                 twice on both targets, updated the changelog and the documentation, and is \
                 now waiting for you to review the pull request before it merges anything.";
     for (label, text, runs) in [
-        ("five words", "The build is done now.", if quick { 3 } else { 10 }),
+        (
+            "five words",
+            "The build is done now.",
+            if quick { 3 } else { 10 },
+        ),
         ("one 60-word sentence", long, if quick { 2 } else { 5 }),
     ] {
         let (mut first, mut wall) = (Vec::new(), Vec::new());

@@ -13,6 +13,7 @@ use crate::client::name_client;
 use crate::config::Config;
 use crate::error::{anyhow, Context, Result};
 use crate::history;
+use crate::journal::Journal;
 use crate::local_time::{utc_offset_secs, wall_clock_ms};
 use crate::log::log;
 use crate::module;
@@ -130,6 +131,35 @@ fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
         log(format_args!("{w}"));
     }
     state.set_limit(config.max_sessions);
+    // What a daemon killed since its last snapshot had taken: applied again
+    // first, at the time each came, its ended sessions recorded once.
+    let (mut journal, pending) = match Journal::open(&paths.journal, state.journal_seq()) {
+        Ok((journal, pending)) => (Some(journal), pending),
+        Err(e) => {
+            log(format_args!(
+                "cannot read the journal {}: {e}",
+                paths.journal.display()
+            ));
+            (None, Vec::new())
+        }
+    };
+    let recorded = match history::path() {
+        Some(history) if !pending.is_empty() => history::recently_ended(&history, 64 * 1024),
+        _ => Default::default(),
+    };
+    let mut publish = false;
+    for record in &pending {
+        let Some(event) = record.event() else {
+            continue;
+        };
+        let effects = state.apply(&Input::Event(event), record.arrived_ms);
+        for ended in &effects.ended {
+            if !recorded.contains(&(ended.session.id.clone(), ended.session.started)) {
+                let _ = history::record(ended, record.arrived_ms);
+            }
+        }
+        publish |= effects.publish;
+    }
     let now_ms = wall_clock_ms();
     let effects = state.apply(input, now_ms);
     // The history first, then the snapshot that drops the ended sessions:
@@ -139,10 +169,21 @@ fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
         // Logged with its cause; the state goes on whatever the disk says.
         let _ = history::record(ended, now_ms);
     }
-    if effects.snapshot {
+    if effects.snapshot || !pending.is_empty() {
+        if let Some(journal) = &journal {
+            state.set_journal_seq(journal.last_seq());
+        }
         snapshot::save(&paths.state_json, &state)?;
+        if let Some(journal) = &mut journal {
+            if let Err(e) = journal.held_up_to(state.journal_seq()) {
+                log(format_args!(
+                    "cannot empty the journal {}: {e}",
+                    paths.journal.display()
+                ));
+            }
+        }
     }
-    if !effects.publish {
+    if !(effects.publish || publish) {
         return Ok(());
     }
     let mut publisher = Publisher::new(paths, config.signal);

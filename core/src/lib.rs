@@ -17,6 +17,7 @@ pub mod config;
 mod defaults;
 pub mod error;
 pub mod history;
+pub mod journal;
 pub mod local_time;
 pub mod log;
 pub mod module;

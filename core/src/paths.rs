@@ -9,7 +9,7 @@
 use crate::error::Result;
 use llm_bridge_hooks::private_dir::PrivateDir;
 use llm_bridge_hooks::runtime_path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
 pub struct Paths {
@@ -18,6 +18,8 @@ pub struct Paths {
     pub state_dir: PathBuf,
     pub waybar_json: PathBuf,
     pub state_json: PathBuf,
+    /// The events taken since state.json was written ([`crate::journal`]).
+    pub journal: PathBuf,
     pub lock: PathBuf,
     /// Waybar PIDs found by the last /proc scan.
     pub waybar_pids: PathBuf,
@@ -26,6 +28,23 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// Every file in the one directory `dir`, under its usual name (the
+    /// tests' daemons and fallbacks); no I/O.
+    pub fn in_dir(dir: &Path) -> Paths {
+        let at = |name: &str| dir.join(name);
+        Paths {
+            runtime: dir.to_path_buf(),
+            socket: at("socket"),
+            state_dir: dir.to_path_buf(),
+            waybar_json: at("waybar.json"),
+            state_json: at("state.json"),
+            journal: at("journal"),
+            lock: at("lock"),
+            waybar_pids: at("waybar.pids"),
+            pid_file: at("pid"),
+        }
+    }
+
     /// The paths the environment selects; no I/O.
     pub fn from_env() -> Paths {
         let runtime = runtime_path::runtime_dir();
@@ -34,6 +53,7 @@ impl Paths {
             socket: runtime_path::socket_path(),
             waybar_json: state_dir.join("waybar.json"),
             state_json: state_dir.join("state.json"),
+            journal: state_dir.join("journal"),
             lock: state_dir.join("lock"),
             waybar_pids: state_dir.join("waybar.pids"),
             pid_file: runtime.join("llm-bridge.pid"),

@@ -457,6 +457,14 @@ pub struct State {
     /// `llm-bridge mute`, shown on the bar.
     #[serde(skip_serializing_if = "Option::is_none")]
     mute: Option<Mute>,
+    /// The number of the last journaled event this state holds
+    /// ([`crate::journal`]); 0: none.
+    #[serde(skip_serializing_if = "is_zero")]
+    journal_seq: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl State {
@@ -489,6 +497,16 @@ impl State {
     /// (the daemon was killed between the two writes) must not bring back
     /// a session that ended. Returns how many went. Pure: the caller reads
     /// the history.
+    /// The number of the last journaled event this state holds.
+    pub fn journal_seq(&self) -> u64 {
+        self.journal_seq
+    }
+
+    /// This state now holds the journaled events up to `seq`.
+    pub fn set_journal_seq(&mut self, seq: u64) {
+        self.journal_seq = seq;
+    }
+
     pub fn forget_recorded(
         &mut self,
         recorded: &std::collections::HashSet<(String, Millis)>,

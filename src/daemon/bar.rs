@@ -345,17 +345,7 @@ mod tests {
 
     #[track_caller]
     fn paths(dir: &std::path::Path) -> Paths {
-        let at = |name: &str| dir.join(name);
-        Paths {
-            runtime: dir.to_path_buf(),
-            socket: at("socket"),
-            state_dir: dir.to_path_buf(),
-            waybar_json: at("waybar.json"),
-            state_json: at("state.json"),
-            lock: at("lock"),
-            waybar_pids: at("waybar.pids"),
-            pid_file: at("pid"),
-        }
+        Paths::in_dir(dir)
     }
 
     fn event(kind: EventKind, state: &mut State) {

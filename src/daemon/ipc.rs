@@ -3,7 +3,7 @@
 //! subscribers (`waybar --follow`, `status --watch`).
 
 use super::socket_path::{file_id, PathWatch};
-use super::spool::{Replayed, Spool};
+use super::spool::{Spool, Spooled};
 use super::tokens::{SOCKET, SOCKET_PATH};
 use crate::datagram::{self, PeerAddr};
 use crate::socket_activation;
@@ -43,6 +43,8 @@ pub struct Ipc {
 /// One datagram off the queue.
 pub struct Incoming {
     pub message: Result<Message, DecodeError>,
+    /// The datagram's length in the buffer it was read into.
+    pub len: usize,
     pub peer: PeerAddr,
     /// When the kernel queued it (ns since the epoch).
     pub arrived_ns: Option<u64>,
@@ -108,8 +110,13 @@ impl Ipc {
     }
 
     /// The events hooks spooled, oldest first (each file removed).
-    pub fn take_spooled(&mut self) -> Vec<Replayed> {
+    pub fn take_spooled(&mut self) -> Vec<Spooled> {
         self.spool.take()
+    }
+
+    /// Removes the spooled files taken over.
+    pub fn forget_spooled(&self, taken: &[Spooled]) {
+        self.spool.forget(taken);
     }
 
     /// The socket file changed: if it is no longer ours (removed, or
@@ -175,12 +182,14 @@ impl Ipc {
         &self.path
     }
 
-    /// The next queued datagram, or `None` once the queue is empty
-    /// (`WouldBlock`) or the socket fails (logged).
+    /// The next queued datagram, left at the head of the queue until
+    /// [`Ipc::consume`]; `None` once the queue is empty (`WouldBlock`) or
+    /// the socket fails (logged).
     pub fn recv(&self, buf: &mut [u8]) -> Option<Incoming> {
         loop {
-            return match datagram::recv_from(self.fd(), buf) {
+            return match datagram::recv_from(self.fd(), buf, true) {
                 Ok(r) => Some(Incoming {
+                    len: r.len,
                     message: if r.truncated {
                         Err(DecodeError::TooLarge(r.len))
                     } else {
@@ -197,6 +206,15 @@ impl Ipc {
                     None
                 }
             };
+        }
+    }
+
+    /// Drops the datagram [`Ipc::recv`] gave: once its event is in the
+    /// journal (a kill in between leaves it in the queue as well; the
+    /// next daemon recognises it), or at once for anything else.
+    pub fn consume(&self) {
+        if let Err(e) = datagram::discard(self.fd()) {
+            log(format_args!("receive failed: {e}"));
         }
     }
 

@@ -209,17 +209,7 @@ mod tests {
 
     fn life(idle_exit_secs: u64) -> Life {
         let dir = tempfile::tempdir().unwrap();
-        let at = |name: &str| dir.path().join(name);
-        let paths = Paths {
-            runtime: dir.path().to_path_buf(),
-            socket: at("socket"),
-            state_dir: dir.path().to_path_buf(),
-            waybar_json: at("waybar.json"),
-            state_json: at("state.json"),
-            lock: at("lock"),
-            waybar_pids: at("waybar.pids"),
-            pid_file: at("pid"),
-        };
+        let paths = Paths::in_dir(dir.path());
         let life = Life::begin(&paths, Options::default(), idle_exit_secs).unwrap();
         // The lock file's directory may go: the lock is held by the fd.
         std::mem::forget(dir);

@@ -9,13 +9,15 @@
 //! - `watchers.rs`: what no hook reports (clients' pidfds, transcripts,
 //!   dialogs);
 //! - `speech/`: the speech service (worker, `say` requests, notifications);
-//! - `persist.rs`: when state.json is written; `life.rs`: the lock, the pid
+//! - `persist.rs`: the journal of events taken and when state.json is
+//!   written; `life.rs`: the lock, the pid
 //!   file, signals and the idle exit; `timer.rs`: the one timerfd;
 //!   `reports.rs`: the workers' waker; `stats.rs`: counters and latencies;
 //!   `requests.rs`: what each request does; `status.rs`: the status reply.
 //!
-//! Each wake drains every ready source until `WouldBlock`, turns what it
-//! read into typed [`Input`]s for the pure core and carries out the
+//! Each wake drains every ready source until `WouldBlock`, journals the
+//! events it read (one write, before any is applied: a kill at any instant
+//! loses none), turns what it read into typed [`Input`]s for the pure core and carries out the
 //! [`Effects`] the core returns; an input that effects cause (a client found
 //! gone when it was to be watched) is queued and applied after, never
 //! inside. Then the bar decides once whether to flush, and the timer is
@@ -56,6 +58,7 @@ use llm_bridge_core::client::name_client;
 use llm_bridge_core::config::Config;
 use llm_bridge_core::error::{bail, Context, Result};
 use llm_bridge_core::history;
+use llm_bridge_core::journal::Journal;
 use llm_bridge_core::local_time::{wall_clock_ms, wall_clock_ns};
 use llm_bridge_core::log::log;
 use llm_bridge_core::paths::Paths;
@@ -74,6 +77,32 @@ use std::time::{Duration, Instant};
 use timer::{earliest, Timer};
 use tokens::{SIGNALS, SOCKET, SOCKET_PATH, SPOOL, TIMER, WAKER};
 use watchers::Watchers;
+
+/// A datagram read and checked, waiting in the wake's batch to be handled.
+/// With the event's number in the journal, which the state takes once it
+/// is applied.
+type Taken = (Message, crate::datagram::PeerAddr, u64, Option<u64>);
+
+/// The most datagrams read before the batch is journaled and applied.
+const MAX_BATCH: usize = 256;
+
+/// Sessions the history has recorded as ended: (id, start).
+type Recorded = std::collections::HashSet<(String, Millis)>;
+
+/// Events the journal gave back at start, by [`event_key`].
+type Seen = std::collections::HashSet<(String, u64)>;
+
+/// What tells one hook event from every other: its session and the hook's
+/// start in nanoseconds. An event without that time has no key and is
+/// never taken for another.
+fn event_key(event: &llm_bridge_protocol::wire::Event) -> Option<(String, u64)> {
+    Some((event.session_id.clone(), event.sent_at_ns?))
+}
+
+/// Whether the journal gave `event` back at start.
+fn seen_before(seen: &Seen, event: &llm_bridge_protocol::wire::Event) -> bool {
+    event_key(event).is_some_and(|key| seen.contains(&key))
+}
 
 pub struct Daemon {
     poll: Poll,
@@ -119,14 +148,27 @@ impl Daemon {
         state.set_limit(config.max_sessions);
         // Sessions whose end is in the history but not yet in the snapshot
         // (killed between the two writes) stay ended.
-        if let Some(history) = history::path() {
-            let ghosts = state.forget_recorded(&history::recently_ended(&history, 64 * 1024));
-            if ghosts > 0 {
-                log(format_args!(
-                    "{ghosts} sessions of the snapshot had ended already (the history says so)"
-                ));
-            }
+        let recorded = history::path()
+            .map(|history| history::recently_ended(&history, 64 * 1024))
+            .unwrap_or_default();
+        let ghosts = state.forget_recorded(&recorded);
+        if ghosts > 0 {
+            log(format_args!(
+                "{ghosts} sessions of the snapshot had ended already (the history says so)"
+            ));
         }
+        // The events a killed daemon took after its last snapshot.
+        let (journal, journaled) = match Journal::open(&paths.journal, state.journal_seq()) {
+            Ok((journal, pending)) => (Some(journal), pending),
+            Err(e) => {
+                log(format_args!(
+                    "cannot open the journal {} ({e}); events taken since the last snapshot \
+                     are lost if this daemon is killed",
+                    paths.journal.display()
+                ));
+                (None, Vec::new())
+            }
+        };
 
         let poll = Poll::new().context("cannot create the poll")?;
         let registry = poll.registry();
@@ -139,7 +181,7 @@ impl Daemon {
             tick_at: state.mute_deadline(),
             bar: Bar::new(&paths, &config),
             speech: SpeechService::new(&config.speech),
-            persist: Persist::new(paths.state_json.clone()),
+            persist: Persist::new(paths.state_json.clone(), journal),
             stats: Stats::default(),
             poll,
             ipc,
@@ -149,6 +191,37 @@ impl Daemon {
             watchers,
             life,
         };
+        // A daemon killed between journaling an event and taking it off the
+        // queue (or out of the spool) left it there too: it goes now, before
+        // anything is applied (a snapshot written while the journal is
+        // applied may empty the journal).
+        let mut buf = vec![0; MAX_DATAGRAM + 1];
+        let seen: Seen = journaled
+            .iter()
+            .filter_map(|record| event_key(&record.event()?))
+            .collect();
+        daemon.drop_journaled_leftovers(&seen, &mut buf);
+        // What the journal holds beyond the snapshot, applied as it came
+        // (at its time; an end the history has already is not recorded
+        // twice; nothing said aloud about the past).
+        if !journaled.is_empty() {
+            log(format_args!(
+                "applying {} events taken after the last snapshot (the journal)",
+                journaled.len()
+            ));
+            daemon.persist.mark_dirty(Instant::now());
+        }
+        for record in &journaled {
+            daemon.state.set_journal_seq(record.seq);
+            if let Some(event) = record.event() {
+                daemon.stats.counters.journal_replayed += 1;
+                daemon.apply(
+                    Input::Event(event),
+                    record.arrived_ms.saturating_mul(1_000_000),
+                    Some(&recorded),
+                );
+            }
+        }
         // Watch the restored sessions again; end those whose process is
         // gone (or is another one under the same PID).
         let registry = daemon.poll.registry();
@@ -160,10 +233,11 @@ impl Daemon {
             .flat_map(|watch| daemon.watchers.set(watch, registry))
             .collect();
         for input in gone {
-            daemon.apply(input, wall_clock_ns());
+            daemon.apply(input, wall_clock_ns(), None);
         }
-        // Events spooled while no daemon took them (this one starting).
-        daemon.drain_spool();
+        // Events spooled while no daemon took them (this one starting), and
+        // what its socket held meanwhile.
+        daemon.drain_spool_and_socket(&mut buf);
         // Publish what the snapshot holds, so waybar.json is right from the start.
         let published = daemon
             .bar
@@ -206,14 +280,16 @@ impl Daemon {
                 }
                 return Err(e).context("poll failed");
             }
-            // Spooled events are older than what found room in the socket
-            // after them: replayed first.
-            if events.iter().any(|e| e.token() == SPOOL) {
-                self.drain_spool();
+            // The spool and the socket are read together (see
+            // `drain_spool_and_socket`).
+            let spooled = events.iter().any(|e| e.token() == SPOOL);
+            if spooled {
+                self.drain_spool_and_socket(&mut buf);
             }
             for event in events.iter() {
                 match event.token() {
                     SPOOL => {}
+                    SOCKET if spooled => {}
                     SOCKET => self.drain_socket(&mut buf),
                     SOCKET_PATH => {
                         // What waits in the old socket first.
@@ -230,7 +306,7 @@ impl Daemon {
                             self.life.touch(Instant::now());
                         }
                         for input in inputs.drain(..) {
-                            self.apply(input, wall_clock_ns());
+                            self.apply(input, wall_clock_ns(), None);
                         }
                     }
                     token if Bar::owns(token) => self.bar.ready(token, self.poll.registry()),
@@ -248,56 +324,66 @@ impl Daemon {
         }
     }
 
+    /// Reads every datagram waiting (each event journaled before it leaves
+    /// the queue), then handles them in the order they came.
     fn drain_socket(&mut self, buf: &mut [u8]) {
+        let mut batch = Vec::new();
         while let Some(incoming) = self.ipc.recv(buf) {
-            self.stats.counters.received += 1;
-            self.life.touch(Instant::now());
-            let read_ns = wall_clock_ns();
-            let arrived_ns = incoming.arrived_ns.unwrap_or(read_ns);
-            self.stats.read(arrived_ns, read_ns);
-            // The socket is 0600 in a 0700 directory; this is the second
-            // wall (a socket made reachable by hand, a shared
-            // LLM_BRIDGE_SOCKET path).
-            if let Some(uid) = self.ipc.foreign(&incoming) {
-                self.stats.counters.foreign += 1;
-                let foreign = self.stats.counters.foreign;
-                if foreign.is_power_of_two() {
-                    log(format_args!(
-                        "dropped a datagram from uid {uid} ({foreign} so far): only uid {} is served",
-                        self.ipc.uid()
-                    ));
-                }
-                continue;
-            }
-            match incoming.message {
-                Ok(message) => self.handle(message, incoming.peer, arrived_ns),
-                Err(e) => {
-                    let count = self.stats.rejected(e.label());
-                    // Log the 1st, 2nd, 4th, 8th... of each kind: a flood of
-                    // bad datagrams cannot flood the log.
-                    if count.is_power_of_two() {
-                        log(format_args!(
-                            "rejected datagram ({count} so far of this kind): {e}"
-                        ));
-                    }
-                }
+            self.take(incoming, buf, &mut batch);
+            if batch.len() == MAX_BATCH {
+                self.handle_batch(&mut batch);
             }
         }
+        self.handle_batch(&mut batch);
     }
 
-    /// Replays what hooks spooled while the daemon took no event.
-    fn drain_spool(&mut self) {
-        let replayed = self.ipc.take_spooled();
-        if replayed.is_empty() {
+    /// Removes from the head of the socket's queue and from the spool the
+    /// events the journal holds already.
+    fn drop_journaled_leftovers(&mut self, seen: &Seen, buf: &mut [u8]) {
+        if seen.is_empty() {
+            return;
+        }
+        while let Some(incoming) = self.ipc.recv(buf) {
+            match &incoming.message {
+                Ok(Message::Event(e)) if seen_before(seen, e) => self.ipc.consume(),
+                _ => break,
+            }
+        }
+        let spooled = self.ipc.take_spooled();
+        let taken: Vec<_> = spooled
+            .into_iter()
+            .filter(|file| matches!(&file.replayed, Ok(Message::Event(e)) if seen_before(seen, e)))
+            .collect();
+        self.ipc.forget_spooled(&taken);
+    }
+
+    /// Replays what hooks spooled while the daemon took no event (stopped,
+    /// or not yet started while its socket was held), together with what
+    /// waits in the socket: a hook spools only while the socket's queue is
+    /// full, so some of what is queued there is older than the spool and
+    /// some newer. All of it is handled in the order the hooks sent it.
+    /// The spooled files are removed once their events are journaled.
+    fn drain_spool_and_socket(&mut self, buf: &mut [u8]) {
+        let spooled = self.ipc.take_spooled();
+        if spooled.is_empty() {
+            self.drain_socket(buf);
             return;
         }
         self.life.touch(Instant::now());
+        let now_ns = wall_clock_ns();
+        let mut batch = Vec::new();
         let mut bad = 0;
-        for spooled in replayed {
-            match spooled {
+        for file in &spooled {
+            match &file.replayed {
                 Ok(Message::Event(event)) => {
                     self.stats.counters.spooled += 1;
-                    self.event(event, wall_clock_ns());
+                    let seq = self.persist.journal(now_ns / 1_000_000, &file.bytes);
+                    batch.push((
+                        Message::Event(event.clone()),
+                        crate::datagram::PeerAddr::unnamed(),
+                        now_ns,
+                        seq,
+                    ));
                 }
                 Ok(_) => bad += 1,
                 Err(why) => {
@@ -307,10 +393,100 @@ impl Daemon {
             }
         }
         self.stats.counters.rejected += bad;
-        log(format_args!(
-            "replayed the spool: {} events so far",
-            self.stats.counters.spooled
-        ));
+        while let Some(incoming) = self.ipc.recv(buf) {
+            self.take(incoming, buf, &mut batch);
+        }
+        // In the order the hooks sent them (a request, which carries no
+        // time, where it came).
+        batch.sort_by_key(|(message, _, arrived_ns, _)| match message {
+            Message::Event(e) => e.sent_at_ns.unwrap_or(*arrived_ns),
+            _ => *arrived_ns,
+        });
+        self.commit_journal();
+        self.ipc.forget_spooled(&spooled);
+        self.handle_batch(&mut batch);
+        if !spooled.is_empty() {
+            log(format_args!(
+                "replayed the spool: {} events so far",
+                self.stats.counters.spooled
+            ));
+        }
+    }
+
+    /// Handles each datagram taken, in order. The state notes each
+    /// journaled event as it applies it, so that a snapshot written in
+    /// between (an ended session forces one) claims no event it does not
+    /// hold.
+    fn handle_batch(&mut self, batch: &mut Vec<Taken>) {
+        for (message, peer, arrived_ns, seq) in batch.drain(..) {
+            if let Some(seq) = seq {
+                self.state.set_journal_seq(seq);
+            }
+            self.handle(message, peer, arrived_ns);
+        }
+    }
+
+    /// Checks the datagram at the head of the queue and takes it off: an
+    /// event only once it is in the journal (see [`Ipc::consume`]). A good
+    /// one goes on `batch`.
+    fn take(&mut self, incoming: ipc::Incoming, buf: &[u8], batch: &mut Vec<Taken>) {
+        self.stats.counters.received += 1;
+        self.life.touch(Instant::now());
+        let read_ns = wall_clock_ns();
+        let arrived_ns = incoming.arrived_ns.unwrap_or(read_ns);
+        self.stats.read(arrived_ns, read_ns);
+        // The socket is 0600 in a 0700 directory; this is the second
+        // wall (a socket made reachable by hand, a shared
+        // LLM_BRIDGE_SOCKET path).
+        if let Some(uid) = self.ipc.foreign(&incoming) {
+            self.ipc.consume();
+            self.stats.counters.foreign += 1;
+            let foreign = self.stats.counters.foreign;
+            if foreign.is_power_of_two() {
+                log(format_args!(
+                    "dropped a datagram from uid {uid} ({foreign} so far): only uid {} is served",
+                    self.ipc.uid()
+                ));
+            }
+            return;
+        }
+        match incoming.message {
+            Ok(Message::Event(event)) => {
+                let seq = self
+                    .persist
+                    .journal(arrived_ns / 1_000_000, &buf[..incoming.len]);
+                self.commit_journal();
+                self.ipc.consume();
+                batch.push((Message::Event(event), incoming.peer, arrived_ns, seq));
+            }
+            Ok(message) => {
+                self.ipc.consume();
+                batch.push((message, incoming.peer, arrived_ns, None));
+            }
+            Err(e) => {
+                self.ipc.consume();
+                let count = self.stats.rejected(e.label());
+                // Log the 1st, 2nd, 4th, 8th... of each kind: a flood of
+                // bad datagrams cannot flood the log.
+                if count.is_power_of_two() {
+                    log(format_args!(
+                        "rejected datagram ({count} so far of this kind): {e}"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Writes the journal's batch; a failure is counted and logged (the
+    /// 1st, 2nd, 4th...), and the events are applied anyway.
+    fn commit_journal(&mut self) {
+        match self.persist.commit_journal() {
+            None | Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                let e = llm_bridge_core::error::Error::from(e).context("cannot write the journal");
+                self.stats.write_failed("journal", &e);
+            }
+        }
     }
 
     /// A hook event, from the socket or the spool.
@@ -322,25 +498,29 @@ impl Daemon {
         if name_client(&mut event, known) {
             self.stats.counters.clients_read += 1;
         }
-        self.apply(Input::Event(event), arrived_ns);
+        self.apply(Input::Event(event), arrived_ns, None);
     }
 
     /// Hands `first` to the core and carries out what it returns, then does
     /// the same for every input those effects caused, in order: an input's
-    /// effects are carried out whole before the next input is applied.
-    fn apply(&mut self, first: Input, arrived_ns: u64) {
+    /// effects are carried out whole before the next input is applied. The
+    /// core's clock is the input's arrival, so that an event applied again
+    /// from the journal gets the times it first got. `replayed` is set for
+    /// the journal's events at start: the history's records of what ended
+    /// already, and nothing is said aloud.
+    fn apply(&mut self, first: Input, arrived_ns: u64, replayed: Option<&Recorded>) {
         let mut queue = VecDeque::new();
         let mut input = first;
         let mut arrived_ns = arrived_ns;
         loop {
             self.stats.input(&input);
-            let now_ms = wall_clock_ms();
+            let now_ms = arrived_ns / 1_000_000;
             let effects = self.state.apply(&input, now_ms);
             let hook_ns = match &input {
                 Input::Event(e) => e.sent_at_ns,
                 _ => None,
             };
-            self.carry_out(effects, now_ms, arrived_ns, hook_ns, &mut queue);
+            self.carry_out(effects, now_ms, arrived_ns, hook_ns, &mut queue, replayed);
             let Some(next) = queue.pop_front() else {
                 return;
             };
@@ -357,6 +537,7 @@ impl Daemon {
         arrived_ns: u64,
         hook_ns: Option<u64>,
         queue: &mut VecDeque<Input>,
+        replayed: Option<&Recorded>,
     ) {
         if effects.publish {
             self.bar.changed();
@@ -366,6 +547,10 @@ impl Daemon {
             self.persist.mark_dirty(Instant::now());
         }
         for ended in &effects.ended {
+            let key = (ended.session.id.clone(), ended.session.started);
+            if replayed.is_some_and(|recorded| recorded.contains(&key)) {
+                continue;
+            }
             if let Err(e) = history::record(ended, now_ms) {
                 self.stats.write_failed("history", &e);
             }
@@ -383,8 +568,10 @@ impl Daemon {
         if let Some(tick_at) = effects.tick_at {
             self.tick_at = tick_at;
         }
-        let muted = self.state.mute(now_ms).is_some();
-        self.speech.carry_out(&effects, muted, now_ms);
+        if replayed.is_none() {
+            let muted = self.state.mute(now_ms).is_some();
+            self.speech.carry_out(&effects, muted, now_ms);
+        }
         let registry = self.poll.registry();
         for watch in effects.watches {
             queue.extend(self.watchers.set(watch, registry));
@@ -420,7 +607,7 @@ impl Daemon {
     /// snapshot, and the timer armed for the earliest deadline.
     fn after_wake(&mut self, now: Instant) {
         if self.tick_at.is_some_and(|t| t <= wall_clock_ms()) {
-            self.apply(Input::Tick, wall_clock_ns());
+            self.apply(Input::Tick, wall_clock_ns(), None);
         }
         let wake = self.bar.after_wake(&self.state, now, self.poll.registry());
         self.stats.counters.signals += wake.signals;

@@ -24,7 +24,7 @@ impl Daemon {
             Message::Event(event) => self.event(event, arrived_ns),
             Message::Status(_) => {
                 if let Some(input) = Input::from_message(message) {
-                    self.apply(input, arrived_ns);
+                    self.apply(input, arrived_ns, None);
                 }
             }
             Message::Subscribe => {
@@ -59,7 +59,7 @@ impl Daemon {
     fn mute(&mut self, peer: PeerAddr, action: MuteAction, secs: Option<u64>, arrived_ns: u64) {
         let now_ms = wall_clock_ms();
         let until = secs.map(|s| now_ms.saturating_add(s.min(MAX_MUTE_SECS).saturating_mul(1000)));
-        self.apply(Input::Mute { action, until }, arrived_ns);
+        self.apply(Input::Mute { action, until }, arrived_ns, None);
         let mute = self.state.mute(now_ms).map(|m| m.until);
         self.ipc.reply(&peer, &Reply::Mute(mute));
     }

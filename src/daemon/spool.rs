@@ -35,6 +35,14 @@ pub struct Spool {
 /// One spooled event, or why a file was not one.
 pub type Replayed = std::result::Result<Message, String>;
 
+/// One spooled file as read: what it holds, its bytes (for the journal),
+/// and where it is, to be removed once taken over ([`Spool::forget`]).
+pub struct Spooled {
+    pub replayed: Replayed,
+    pub bytes: Vec<u8>,
+    path: std::path::PathBuf,
+}
+
 impl Spool {
     /// Creates (or checks) the spool directory and watches it.
     pub fn open(path: &Path) -> Result<Spool> {
@@ -68,8 +76,10 @@ impl Spool {
             .context("cannot poll the inotify descriptor")
     }
 
-    /// Every spooled event, oldest first, each file removed once read.
-    pub fn take(&mut self) -> Vec<Replayed> {
+    /// Every spooled event, oldest first. The files stay until
+    /// [`Spool::forget`]: the caller journals the events first, so that a
+    /// crash in between loses none.
+    pub fn take(&mut self) -> Vec<Spooled> {
         // Clear the readiness; the directory listing is the truth.
         while self.inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
         let dir = self.dir.path();
@@ -89,15 +99,28 @@ impl Spool {
             .into_iter()
             .map(|name| {
                 let path = dir.join(&name);
-                let replayed = self.read(&path).map_err(|e| format!("{name}: {e:#}"));
-                // Read or not, it is done with: a bad file never comes back.
-                let _ = std::fs::remove_file(&path);
-                replayed
+                let mut bytes = Vec::new();
+                let replayed = self
+                    .read(&path, &mut bytes)
+                    .map_err(|e| format!("{name}: {e:#}"));
+                Spooled {
+                    replayed,
+                    bytes,
+                    path,
+                }
             })
             .collect()
     }
 
-    fn read(&self, path: &Path) -> Result<Message> {
+    /// Removes files taken over: read or not, a file is done with (a bad
+    /// one never comes back).
+    pub fn forget(&self, taken: &[Spooled]) {
+        for spooled in taken {
+            let _ = std::fs::remove_file(&spooled.path);
+        }
+    }
+
+    fn read(&self, path: &Path, bytes: &mut Vec<u8>) -> Result<Message> {
         let mut file = File::options()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -107,15 +130,14 @@ impl Spool {
         if !meta.is_file() || meta.uid() != self.uid {
             llm_bridge_core::error::bail!("not a regular file of ours");
         }
-        let mut bytes = Vec::with_capacity(MAX_DATAGRAM);
         (&mut file)
             .take(MAX_DATAGRAM as u64 + 1)
-            .read_to_end(&mut bytes)
+            .read_to_end(bytes)
             .context("cannot read it")?;
         if bytes.len() > MAX_DATAGRAM {
             llm_bridge_core::error::bail!("larger than a datagram");
         }
-        Ok(Message::decode(&bytes)?)
+        Ok(Message::decode(bytes)?)
     }
 }
 
@@ -154,16 +176,18 @@ mod tests {
         poll.poll(&mut events, Some(Duration::from_secs(10)))
             .unwrap();
         assert!(events.iter().any(|e| e.token() == SPOOL));
-        let replayed = spool.take();
-        let sids: Vec<_> = replayed
+        let taken = spool.take();
+        let sids: Vec<_> = taken
             .iter()
-            .map(|r| match r {
+            .map(|r| match &r.replayed {
                 Ok(Message::Event(e)) => e.session_id.clone(),
                 other => format!("{other:?}"),
             })
             .collect();
         assert_eq!(sids[..2], ["first", "second"]);
-        assert!(replayed[2].is_err(), "a bad file is reported: {replayed:?}");
+        assert!(taken[2].replayed.is_err(), "a bad file is reported");
+        assert_eq!(spool.take().len(), 3, "kept until forgotten");
+        spool.forget(&taken);
         assert!(spool.take().is_empty(), "each is replayed once");
         assert_eq!(std::fs::read_dir(&path).unwrap().count(), 0);
     }

@@ -344,6 +344,10 @@ pub struct CounterReport {
     /// daemon took none in time: stopped, or starting).
     #[serde(default)]
     pub spooled: u64,
+    /// Events applied again at start from the journal (a daemon was killed
+    /// before its snapshot held them).
+    #[serde(default)]
+    pub journal_replayed: u64,
     /// Transcripts that could not be watched (missing, not a regular file).
     #[serde(default)]
     pub transcript_failures: u64,

@@ -469,7 +469,14 @@ pub fn socket_activated_daemon(env: &Env, listener: &OwnedFd) -> Child {
         ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(env.runtime().join("activated.log")).unwrap());
+        // Appended: a test that restarts it keeps every daemon's log.
+        .stderr(
+            std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(env.runtime().join("activated.log"))
+                .unwrap(),
+        );
     // SAFETY: the closure only calls fcntl/dup2, which are async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
