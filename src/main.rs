@@ -69,6 +69,16 @@ enum Command {
         #[arg(long, requires = "write")]
         replace_statusline: bool,
     },
+    /// Take llm-bridge's hooks and statusLine out of Claude Code's settings
+    /// (prints what would go; --write removes it, keeping a backup).
+    Uninstall {
+        /// Change the settings file (keeps everything else, writes a backup).
+        #[arg(long)]
+        write: bool,
+        /// The settings file to remove llm-bridge from.
+        #[arg(long, value_name = "PATH")]
+        settings: Option<PathBuf>,
+    },
     /// Configuration help.
     Config {
         /// Print the fully commented default config.
@@ -193,6 +203,12 @@ fn main() -> ExitCode {
         Command::Config { default: _ } => {
             print!("{DEFAULT_CONFIG_TOML}");
             0
+        }
+        Command::Uninstall { write, settings } => {
+            report(install::uninstall(install::UninstallOptions {
+                write,
+                settings,
+            }))
         }
         Command::History { today } => report(history::history(today)),
         Command::Mute { action, duration } => {
