@@ -2,7 +2,7 @@
 //! the hook fallback, status, installation and history.
 
 use clap::{Parser, Subcommand};
-use llm_bridge::commands::{history, install, lifecycle, mute, say, status, waybar};
+use llm_bridge::commands::{doctor, history, install, lifecycle, mute, say, status, waybar};
 use llm_bridge::daemon::{Daemon, Options};
 use llm_bridge_core::apply;
 use llm_bridge_core::config::{Config, DEFAULT_CONFIG_TOML};
@@ -79,6 +79,9 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         settings: Option<PathBuf>,
     },
+    /// Check the installation: one line per check, with the fix (exit 0 only
+    /// if nothing failed; warnings, marked !, do not fail).
+    Doctor,
     /// Configuration help.
     Config {
         /// Print the fully commented default config.
@@ -210,6 +213,7 @@ fn main() -> ExitCode {
                 settings,
             }))
         }
+        Command::Doctor => report(doctor::doctor(&paths)),
         Command::History { today } => report(history::history(today)),
         Command::Mute { action, duration } => {
             let action = match action {

@@ -2,6 +2,7 @@
 //! directories, the real daemon and hook binaries, real signals.
 
 mod daemon_lifecycle;
+mod doctor;
 mod fallback;
 mod faults;
 mod hook_binary;
