@@ -1,6 +1,7 @@
 //! All integration tests, in one binary: real sockets in private runtime
 //! directories, the real daemon and hook binaries, real signals.
 
+mod cli;
 mod daemon_lifecycle;
 mod doctor;
 mod fallback;
