@@ -9,6 +9,7 @@ mod faults;
 mod hook_binary;
 mod hostile;
 mod install;
+mod install_script;
 mod lifecycle;
 mod mute;
 #[cfg(not(feature = "speech"))]
