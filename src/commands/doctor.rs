@@ -561,7 +561,12 @@ fn read_waybar_module(pids: &[i32]) -> std::result::Result<Found, (String, Strin
 
 /// The `-c FILE` / `--config FILE` a Waybar process was started with.
 fn config_argument(pid: i32) -> Option<PathBuf> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = bounded_read::read(
+        Path::new(&format!("/proc/{pid}/cmdline")),
+        1 << 20,
+        Links::Refuse,
+    )
+    .ok()?;
     let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
     let mut at = args.iter();

@@ -77,6 +77,31 @@ fn files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// A `systemctl` that answers as a user manager would (and says no unit
+/// is active), recording its arguments: the script's calls are checked
+/// without touching this machine's systemd. Returns the log and a function
+/// that puts the stand-in first on a command's PATH.
+fn systemctl_stand_in(env: &Env) -> (PathBuf, impl Fn(Command) -> Command) {
+    let dir = env.runtime().join("stand-ins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = env.runtime().join("systemctl.log");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >>'{}'\ncase \"$*\" in *is-active*) exit 3 ;; esac\nexit 0\n",
+        log.display()
+    );
+    std::fs::write(dir.join("systemctl"), script).unwrap();
+    std::fs::set_permissions(
+        dir.join("systemctl"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
+    (log, move |mut cmd: Command| {
+        cmd.env("PATH", &path);
+        cmd
+    })
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
@@ -128,8 +153,15 @@ fn the_install_script_installs_upgrades_and_uninstalls_into_a_fresh_home() {
     let bin = prefix.join("bin");
     let home = env.runtime().join("home");
     let args = ["--yes", "--prefix", prefix.to_str().unwrap()];
-    let (code, stdout, stderr) = run(install(&env, &args));
+    let (systemctl_log, with_systemd) = systemctl_stand_in(&env);
+    let (code, stdout, stderr) = run(with_systemd(install(&env, &args)));
     assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&systemctl_log).unwrap(),
+        "--user show-environment\n--user is-active --quiet llm-bridge.service\n\
+         --user show-environment\n--user daemon-reload\n--user enable --now llm-bridge.socket\n"
+    );
+    assert!(stdout.contains("enabled llm-bridge.socket"), "{stdout}");
     assert!(
         stdout.contains("install: building the release binaries: several minutes"),
         "{stdout}"
@@ -223,11 +255,18 @@ fn the_install_script_installs_upgrades_and_uninstalls_into_a_fresh_home() {
 
     // Uninstalled: the binaries, the units and the settings entries go; the
     // settings file is back to what it was before (nothing), with backups.
-    let (code, stdout, stderr) = run(install(
+    std::fs::remove_file(&systemctl_log).unwrap();
+    let (code, stdout, stderr) = run(with_systemd(install(
         &env,
         &["--yes", "--uninstall", "--prefix", prefix.to_str().unwrap()],
-    ));
+    )));
     assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        std::fs::read_to_string(&systemctl_log)
+            .unwrap()
+            .contains("--user disable --now llm-bridge.socket llm-bridge.service\n"),
+        "{stdout}"
+    );
     assert!(files(&prefix).is_empty(), "{:?}", files(&prefix));
     let left = files(&home);
     assert_eq!(left[0], ".claude/settings.json", "{left:?}");
