@@ -145,7 +145,7 @@ fn print_block(block: &Block, bin_dir: &Path, using: Option<&str>) {
 }
 
 /// The text of a settings file, if it can be read (without blocking, a
-/// regular file of at most [`settings_file::MAX_SETTINGS`] bytes).
+/// regular file of at most `settings_file::MAX_SETTINGS` bytes).
 pub fn read_settings(path: &Path) -> Option<String> {
     use llm_bridge_hooks::bounded_read::{read_string, Links};
     read_string(path, settings_file::MAX_SETTINGS, Links::Follow).ok()
