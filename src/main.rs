@@ -2,7 +2,7 @@
 //! the hook fallback, status, installation and history.
 
 use clap::{Parser, Subcommand};
-use llm_bridge::commands::{history, install, lifecycle, mute, say, status, waybar};
+use llm_bridge::commands::{doctor, history, install, lifecycle, mute, say, status, waybar};
 use llm_bridge::daemon::{Daemon, Options};
 use llm_bridge_core::apply;
 use llm_bridge_core::config::{Config, DEFAULT_CONFIG_TOML};
@@ -18,7 +18,8 @@ use std::process::ExitCode;
 #[command(
     name = "llm-bridge",
     version,
-    about = "Shows what your Claude Code sessions are doing in Waybar"
+    about = "Shows what your Claude Code sessions are doing in Waybar",
+    after_help = "Examples:\n  llm-bridge install --write    # wire the hooks into Claude Code\n  llm-bridge start\n  llm-bridge doctor             # what is missing, and how to fix it"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,16 +29,26 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon in the foreground (what systemd runs).
+    #[command(
+        after_help = "Example:\n  llm-bridge daemon    # in a terminal, to watch its log; Ctrl-C stops it"
+    )]
     Daemon {
         /// Write the daemon's PID here once it serves (used by `start`).
         #[arg(long, value_name = "PATH")]
         pid_file: Option<PathBuf>,
     },
     /// Start the daemon in the background; returns once it answers.
+    #[command(
+        after_help = "Example:\n  llm-bridge start    # logs to ~/.local/state/llm-bridge/daemon.log"
+    )]
     Start,
     /// Ask the daemon to flush and exit, and wait until it has.
+    #[command(after_help = "Example:\n  llm-bridge stop && llm-bridge start    # restart it")]
     Stop,
     /// Show the daemon's sessions and counters (exit 0 running, 1 not, 2 error).
+    #[command(
+        after_help = "Examples:\n  llm-bridge status\n  llm-bridge status --json | jq .sessions\n  llm-bridge status --watch"
+    )]
     Status {
         /// Print the status as JSON.
         #[arg(long)]
@@ -47,14 +58,23 @@ enum Command {
         watch: bool,
     },
     /// Make the daemon reread its config (exit 2 if the config is invalid).
+    #[command(
+        after_help = "Example:\n  $EDITOR ~/.config/llm-bridge/config.toml && llm-bridge reload"
+    )]
     Reload,
     /// Print Waybar's module JSON (the module's exec).
+    #[command(
+        after_help = "Examples:\n  llm-bridge waybar\n  llm-bridge waybar --follow    # Waybar's continuous mode: \"exec\": \"llm-bridge waybar --follow\""
+    )]
     Waybar {
         /// Keep running and print one line per change (Waybar's continuous mode).
         #[arg(long)]
         follow: bool,
     },
     /// Print the Claude Code settings (hooks and statusLine), Waybar module and CSS.
+    #[command(
+        after_help = "Examples:\n  llm-bridge install            # print what would be merged\n  llm-bridge install --write    # merge it into ~/.claude/settings.json (with a backup)\n  llm-bridge install --write --bin-dir ~/.cargo/bin"
+    )]
     Install {
         /// Merge the settings into ~/.claude/settings.json (keeps other keys, writes a backup).
         #[arg(long)]
@@ -69,14 +89,37 @@ enum Command {
         #[arg(long, requires = "write")]
         replace_statusline: bool,
     },
-    /// Configuration help.
+    /// Where the config file is and whether it exists; --default prints every default.
+    #[command(
+        after_help = "Examples:\n  llm-bridge config\n  llm-bridge config --default > ~/.config/llm-bridge/config.toml"
+    )]
     Config {
         /// Print the fully commented default config.
-        #[arg(long, required = true)]
+        #[arg(long)]
         default: bool,
     },
+    /// Take llm-bridge's hooks and statusLine out of Claude Code's settings
+    /// (prints what would go; --write removes it, keeping a backup).
+    #[command(
+        after_help = "Examples:\n  llm-bridge uninstall            # print what would be removed\n  llm-bridge uninstall --write    # remove it (scripts/install --uninstall also removes the binaries)"
+    )]
+    Uninstall {
+        /// Change the settings file (keeps everything else, writes a backup).
+        #[arg(long)]
+        write: bool,
+        /// The settings file to remove llm-bridge from.
+        #[arg(long, value_name = "PATH")]
+        settings: Option<PathBuf>,
+    },
+    /// Check the installation: one line per check, with the fix (exit 0 only
+    /// if nothing failed; warnings, marked !, do not fail).
+    #[command(after_help = "Example:\n  llm-bridge doctor")]
+    Doctor,
     /// Speak TEXT (or stdin) with the Piper voice of [speech], through the
     /// daemon (the voice stays loaded) or, without one, right here.
+    #[command(
+        after_help = "Examples:\n  llm-bridge say \"the build is done\"\n  make 2>&1 | tail -1 | llm-bridge say\n  llm-bridge say -o hello.wav hello\n  llm-bridge say --stop"
+    )]
     Say {
         /// Write the speech to this WAV file instead of playing it.
         #[arg(short, long, value_name = "FILE.wav")]
@@ -107,6 +150,7 @@ enum Command {
     },
     /// Silence spoken notifications (on), speak again (off), or switch
     /// (toggle, the default: for Waybar's on-click-right). The bar shows it.
+    #[command(after_help = "Examples:\n  llm-bridge mute on --for 1h\n  llm-bridge mute off")]
     Mute {
         #[arg(value_enum, default_value = "toggle")]
         action: MuteArg,
@@ -115,6 +159,7 @@ enum Command {
         duration: Option<std::time::Duration>,
     },
     /// List finished sessions.
+    #[command(after_help = "Examples:\n  llm-bridge history --today\n  llm-bridge history | tail")]
     History {
         /// Only sessions started today.
         #[arg(long)]
@@ -190,10 +235,18 @@ fn main() -> ExitCode {
             bin_dir,
             replace_statusline,
         })),
-        Command::Config { default: _ } => {
+        Command::Config { default: true } => {
             print!("{DEFAULT_CONFIG_TOML}");
             0
         }
+        Command::Config { default: false } => config_file(),
+        Command::Uninstall { write, settings } => {
+            report(install::uninstall(install::UninstallOptions {
+                write,
+                settings,
+            }))
+        }
+        Command::Doctor => report(doctor::doctor(&paths)),
         Command::History { today } => report(history::history(today)),
         Command::Mute { action, duration } => {
             let action = match action {
@@ -276,6 +329,35 @@ fn run_daemon(paths: Paths, pid_file: Option<PathBuf>) -> Result<()> {
         daemon.socket_path().display()
     );
     daemon.run()
+}
+
+/// Plain `llm-bridge config`: where the file is, whether it exists, and
+/// whether it is valid (exit 2 if not).
+fn config_file() -> i32 {
+    let Some(path) = Config::path() else {
+        println!(
+            "config: no path (neither XDG_CONFIG_HOME nor HOME is set; or set LLM_BRIDGE_CONFIG)"
+        );
+        return 0;
+    };
+    if !path.exists() && std::fs::symlink_metadata(&path).is_err() {
+        println!(
+            "config: {} (does not exist: the defaults apply; `llm-bridge config --default` prints them)",
+            path.display()
+        );
+        return 0;
+    }
+    match Config::load() {
+        Ok(_) => {
+            println!("config: {} (exists, valid)", path.display());
+            0
+        }
+        Err(e) => {
+            println!("config: {} (exists)", path.display());
+            eprintln!("llm-bridge: {}", one_line(&e));
+            2
+        }
+    }
 }
 
 /// A rate: a positive number.

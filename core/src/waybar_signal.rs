@@ -299,6 +299,17 @@ impl WaybarSignaller {
     }
 }
 
+/// The PIDs of this user's Waybar processes in this session (the same
+/// test as for the processes signalled), by one scan of /proc, for
+/// `llm-bridge doctor`. Nothing is cached and no pidfd is kept.
+pub fn find_our_waybars() -> Vec<i32> {
+    let mut finder = WaybarSignaller::new(0, PathBuf::new());
+    finder.rescan();
+    let mut pids = finder.known_pids();
+    pids.sort_unstable();
+    pids
+}
+
 /// Whether `pid`'s SigCgt mask has a handler for `signal`; `None` if the
 /// process is gone.
 pub fn handler_installed(pid: i32, signal: i32) -> Option<bool> {

@@ -7,15 +7,18 @@
 //! and the statusLine unless it is the user's own), `settings_file` how
 //! the file is replaced (through symlinks, keeping its mode, with a
 //! backup), and `bin_dir` which binaries the block runs.
+//!
+//! `llm-bridge uninstall [--write]` is the same machinery backwards:
+//! `merge::unmerge` takes out exactly what the merge puts in.
 
-mod bin_dir;
+pub(crate) mod bin_dir;
 mod json_text;
-mod merge;
-mod settings_file;
+pub(crate) mod merge;
+pub(crate) mod settings_file;
 
 use llm_bridge_core::error::{Context, Error, Result};
 use llm_bridge_protocol::wire::EventKind;
-use merge::{Block, StatusLineOutcome};
+use merge::{Block, HooksOnly, StatusLineOutcome};
 use settings_file::SettingsFile;
 use std::path::{Path, PathBuf};
 
@@ -107,7 +110,8 @@ pub fn run(options: InstallOptions) -> Result<i32> {
 }
 
 /// Print mode: the block, the Waybar module and the CSS, with comment
-/// lines saying which binaries it runs and what `--write` would keep.
+/// lines saying which binaries it runs and what `--write` would keep. A
+/// statusLine of the user's own stays, so the block has none then.
 fn print_block(block: &Block, bin_dir: &Path, using: Option<&str>) {
     println!(
         "// Claude Code: merge into ~/.claude/settings.json (or run `llm-bridge install --write`)"
@@ -115,25 +119,94 @@ fn print_block(block: &Block, bin_dir: &Path, using: Option<&str>) {
     if let Some(using) = using {
         println!("// {using}");
     }
-    if let Some(path) = default_settings_path() {
-        let theirs = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| merge::foreign_status_line(&text));
-        if let Some(command) = theirs {
+    let theirs = default_settings_path()
+        .and_then(|path| Some((read_settings(&path)?, path)))
+        .and_then(|(text, path)| Some((merge::foreign_status_line(&text)?, path)));
+    match theirs {
+        Some((command, path)) => {
             println!(
                 "// {} has its own statusLine (`{command}`): `llm-bridge install --write` keeps \
                  it; add --replace-statusline to show llm-bridge's instead",
                 path.display()
             );
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&HooksOnly(block)).expect("JSON")
+            );
         }
+        None => println!("{}", serde_json::to_string_pretty(block).expect("JSON")),
     }
-    println!("{}", serde_json::to_string_pretty(block).expect("JSON"));
     println!();
     println!("// Waybar: add to your config, and \"custom/llm\" to a modules-* list");
     println!("{}", waybar_snippet(bin_dir));
     println!();
     println!("/* Waybar style.css: one class per state */");
     println!("{CSS_SNIPPET}");
+}
+
+/// The text of a settings file, if it can be read (without blocking, a
+/// regular file of at most `settings_file::MAX_SETTINGS` bytes).
+pub fn read_settings(path: &Path) -> Option<String> {
+    use llm_bridge_hooks::bounded_read::{read_string, Links};
+    read_string(path, settings_file::MAX_SETTINGS, Links::Follow).ok()
+}
+
+/// What `llm-bridge uninstall` was asked to do.
+pub struct UninstallOptions {
+    /// Change the settings file instead of printing what would go.
+    pub write: bool,
+    /// The settings file (default: `~/.claude/settings.json`).
+    pub settings: Option<PathBuf>,
+}
+
+/// Runs `llm-bridge uninstall`: takes llm-bridge's hooks and statusLine
+/// out of the settings file (with `--write`), or says what it would take.
+pub fn uninstall(options: UninstallOptions) -> Result<i32> {
+    let path = options
+        .settings
+        .or_else(default_settings_path)
+        .ok_or_else(|| Error::msg("HOME is not set; pass --settings PATH"))?;
+    let file = SettingsFile::open(&path)?;
+    let Some(current) = &file.current else {
+        println!("{} does not exist: nothing to remove", file.describe());
+        return Ok(0);
+    };
+    let unmerged = merge::unmerge(&file.describe(), &current.text)?;
+    if unmerged.removed.is_empty() {
+        println!(
+            "{} has no llm-bridge hooks or statusLine: unchanged",
+            file.describe()
+        );
+        return Ok(0);
+    }
+    if !options.write {
+        println!(
+            "`llm-bridge uninstall --write` would remove from {}:",
+            file.describe()
+        );
+        for line in &unmerged.removed {
+            println!("  {line}");
+        }
+        return Ok(0);
+    }
+    let backup = file.replace(&unmerged.text)?;
+    println!(
+        "removed llm-bridge's {} from {}{}",
+        plural(unmerged.removed.len(), "entry", "entries"),
+        file.describe(),
+        backup.map_or(String::new(), |b| format!(
+            " (previous version: {})",
+            b.display()
+        ))
+    );
+    for line in &unmerged.removed {
+        println!("  {line}");
+    }
+    Ok(0)
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The Waybar module with the full path of `llm-bridge-waybar` in `bin_dir`.

@@ -2,6 +2,7 @@
 //! its installation. Each returns its exit code; errors reach the user as
 //! one line on stderr.
 
+pub mod doctor;
 pub mod history;
 pub mod install;
 pub mod lifecycle;

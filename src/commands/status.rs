@@ -85,7 +85,7 @@ pub fn human(r: &StatusReport) -> String {
         "config: {}",
         r.config_path
             .as_ref()
-            .map_or("(none)".to_string(), |p| p.display().to_string())
+            .map_or("none (defaults)".to_string(), |p| p.display().to_string())
     );
     let pids: Vec<String> = r.waybar_pids.iter().map(|p| p.to_string()).collect();
     let _ = writeln!(

@@ -17,7 +17,8 @@ impl Daemon {
             version: env!("CARGO_PKG_VERSION").to_string(),
             pid: std::process::id(),
             uptime_s: self.life.uptime().as_secs(),
-            config_path: Config::path(),
+            // Only a file that is there: `status` says "none (defaults)" otherwise.
+            config_path: Config::path().filter(|p| p.exists()),
             socket: self.ipc.path().to_path_buf(),
             socket_activated: self.ipc.inherited(),
             waybar_pids: self.bar.known_pids(),

@@ -309,6 +309,9 @@ fn install_keeps_the_users_status_line_unless_told_to_replace_it() {
         .collect();
     assert_eq!(notice.len(), 1, "{}", text(&out));
     assert!(notice[0].contains("my-status.sh"), "{}", notice[0]);
+    // The block printed is what --write adds: the hooks, not a statusLine.
+    assert!(!printed.contains("llm-bridge-statusline"), "{printed}");
+    assert!(printed.contains("llm-bridge-hook"), "{printed}");
 
     let out = install_write(&env, &bin, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -672,4 +675,100 @@ fn install_write_explains_what_to_do_about_comments() {
     );
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), original);
     assert_eq!(listing(settings.parent().unwrap()), ["settings.json"]);
+}
+
+#[test]
+fn uninstall_removes_exactly_what_install_added_through_a_symlink() {
+    let env = Env::new();
+    let bin = fake_bin_dir(&env, "bin");
+    let settings = default_settings(&env);
+    // A dotfiles layout: the link stays a link, its target changes.
+    let real = env.runtime().join("dotfiles/claude.json");
+    let original = "{\n  \"model\": \"opus\",\n  \"n\": 1.50,\n  \"hooks\": {\n    \"Stop\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"notify-send done\"}]}]\n  }\n}\n";
+    write_file(&real, original, 0o640);
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    symlink(&real, &settings).unwrap();
+    let out = install_write(&env, &bin, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let installed = std::fs::read_to_string(&real).unwrap();
+    assert_ne!(installed, original);
+
+    // Without --write it only says what would go.
+    let out = env.bridge(&["uninstall"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("`llm-bridge uninstall --write` would remove from"),
+        "{said}"
+    );
+    assert!(said.contains("  hooks.SessionEnd: "), "{said}");
+    assert!(said.contains("  statusLine: "), "{said}");
+    assert!(!said.contains("notify-send"), "{said}");
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), installed);
+
+    let out = env.bridge(&["uninstall", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).starts_with("removed llm-bridge's 15 entries from "),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&real).unwrap(),
+        original,
+        "byte for byte"
+    );
+    assert!(std::fs::symlink_metadata(&settings)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(mode(&real), 0o640);
+    let backups = backups(settings.parent().unwrap(), "settings.json");
+    assert_eq!(backups.len(), 2, "one by install, one by uninstall");
+    let newest = backups
+        .iter()
+        .find(|b| std::fs::read_to_string(b).unwrap() == installed)
+        .expect("the installed version is backed up");
+    assert_eq!(mode(newest), 0o640);
+
+    let out = env.bridge(&["uninstall", "--write"]);
+    assert!(
+        stdout(&out).contains("has no llm-bridge hooks or statusLine: unchanged"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), original);
+}
+
+#[test]
+fn uninstall_keeps_a_statusline_of_the_users_and_refuses_what_is_not_json() {
+    let env = Env::new();
+    let settings = default_settings(&env);
+    let out = env.bridge(&["uninstall", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("does not exist: nothing to remove"),
+        "{}",
+        text(&out)
+    );
+    assert!(!settings.exists());
+
+    let theirs = "{\"statusLine\": {\"type\": \"command\", \"command\": \"mine\"}, \"hooks\": {\"Stop\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"/x/llm-bridge-hook\"}, {\"type\": \"command\", \"command\": \"beep\"}]}]}}";
+    write_file(&settings, theirs, 0o600);
+    let out = env.bridge(&["uninstall", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&settings).unwrap(),
+        "{\"statusLine\": {\"type\": \"command\", \"command\": \"mine\"}, \"hooks\": {\"Stop\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"beep\"}]}]}}"
+    );
+
+    write_file(&settings, "{\"a\": 1, // mine\n}", 0o600);
+    let out = env.bridge(&["uninstall", "--write"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("is not plain JSON"), "{}", text(&out));
+    assert_eq!(stderr(&out).lines().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(&settings).unwrap(),
+        "{\"a\": 1, // mine\n}"
+    );
 }

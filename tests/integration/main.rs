@@ -1,12 +1,15 @@
 //! All integration tests, in one binary: real sockets in private runtime
 //! directories, the real daemon and hook binaries, real signals.
 
+mod cli;
 mod daemon_lifecycle;
+mod doctor;
 mod fallback;
 mod faults;
 mod hook_binary;
 mod hostile;
 mod install;
+mod install_script;
 mod lifecycle;
 mod mute;
 #[cfg(not(feature = "speech"))]

@@ -111,11 +111,45 @@ fn the_config_reference_is_what_config_default_prints() {
     );
 }
 
+/// The first shell block of "Setup by hand": the binaries installed.
+fn by_hand_install() -> String {
+    readme_blocks("sh")
+        .into_iter()
+        .find(|b| b.contains("scripts/build-release"))
+        .expect("README's setup by hand builds with scripts/build-release")
+}
+
+#[test]
+fn the_readme_starts_with_the_install_script_and_the_packages_it_names() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let blocks = readme_blocks("sh");
+    assert!(blocks[0].contains("\nscripts/install "), "{}", blocks[0]);
+    // The packages README lists are the ones the script names.
+    let script = std::fs::read_to_string(root.join("scripts/install")).unwrap();
+    for package in [
+        "libasound2-dev",
+        "libespeak-ng-dev espeak-ng-data",
+        "alsa-lib-devel",
+        "espeak-ng-devel",
+        "pkgconf-pkg-config",
+        "alsa-lib espeak-ng",
+    ] {
+        assert!(blocks[1].contains(package), "README lacks {package}");
+        let word = package.split(' ').next().unwrap();
+        assert!(script.contains(word), "scripts/install lacks {word}");
+    }
+    // The cargo route leaves no RUSTFLAGS in the user's shell.
+    assert!(
+        !blocks.iter().any(|b| b.contains("export RUSTFLAGS")),
+        "README exports RUSTFLAGS"
+    );
+}
+
 #[test]
 fn the_systemd_unit_runs_the_binary_where_the_readme_installs_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let first_install = readme_blocks("sh").into_iter().next().unwrap();
+    let first_install = by_hand_install();
     assert!(
         first_install.contains("~/.local/bin/"),
         "README's first install: {first_install}"
@@ -146,7 +180,7 @@ fn the_readme_setup_in_a_fresh_home_gives_a_working_bar_and_intact_settings() {
     let home = env.runtime().join("home");
     let bin = home.join(".local/bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let install_step = readme_blocks("sh").into_iter().next().unwrap();
+    let install_step = by_hand_install();
     assert!(
         install_step.contains("llm-bridge-{hook,statusline,waybar,apply}"),
         "README installs every binary: {install_step}"

@@ -73,6 +73,18 @@ impl Serialize for Block {
     }
 }
 
+/// The block without its statusLine: what is printed for a settings file
+/// whose own statusLine `--write` would keep.
+pub struct HooksOnly<'a>(pub &'a Block);
+
+impl Serialize for HooksOnly<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("hooks", &Hooks(self.0))?;
+        map.end()
+    }
+}
+
 impl Block {
     pub fn new(bin_dir: &Path) -> Block {
         let path = |bin: &str| bin_dir.join(bin).to_string_lossy().into_owned();
@@ -104,14 +116,14 @@ impl Block {
 }
 
 /// Whether a hook command object runs llm-bridge's hook (any install of it).
-fn is_our_command(command: &Value) -> bool {
+pub fn is_our_command(command: &Value) -> bool {
     command["command"]
         .as_str()
         .is_some_and(|c| c == HOOK_BIN || c.ends_with(&format!("/{HOOK_BIN}")))
 }
 
 /// Whether a statusLine value runs llm-bridge's statusline.
-fn is_our_status_line(status_line: &Value) -> bool {
+pub fn is_our_status_line(status_line: &Value) -> bool {
     status_line["command"]
         .as_str()
         .is_some_and(|c| c == STATUSLINE_BIN || c.ends_with(&format!("/{STATUSLINE_BIN}")))
@@ -249,6 +261,166 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
         changed: true,
         status_line,
     })
+}
+
+/// The settings text without what `llm-bridge install` added, and what
+/// was removed (one line each, for the user).
+pub struct Unmerged {
+    pub text: String,
+    pub removed: Vec<String>,
+}
+
+/// What becomes of one hook event's list.
+enum EventPlan<'n> {
+    /// Every entry was llm-bridge's alone: the event's key goes.
+    Remove,
+    /// Some entries go (`keep`), and our commands leave shared entries.
+    Edit {
+        keep: Vec<bool>,
+        shared: Vec<(&'n Node, Vec<bool>)>,
+    },
+}
+
+/// Removes from the settings `text` exactly what [`merge`] adds: our hook
+/// commands wherever they are (an entry, an event's list and the `hooks`
+/// object left empty by their removal go with them) and our statusLine.
+/// Every other byte stays, so that `unmerge(merge(x))` is `x` for a file
+/// that had none of ours. `name` names the file in errors.
+pub fn unmerge(name: &str, text: &str) -> Result<Unmerged> {
+    if text.trim().is_empty() {
+        return Ok(Unmerged {
+            text: text.to_string(),
+            removed: Vec::new(),
+        });
+    }
+    let settings: Value = serde_json::from_str(text).map_err(|e| {
+        Error::msg(format!(
+            "{} is not plain JSON ({e}): remove llm-bridge's hooks and statusLine by hand; \
+             nothing was changed",
+            name
+        ))
+    })?;
+    if !settings.is_object() {
+        return Err(Error::msg(format!(
+            "{} is not a JSON object; nothing was changed",
+            name
+        )));
+    }
+    let root = json_text::parse(text)?;
+    let style = Style::of(text, &root);
+    let Kind::Object(root_members) = &root.kind else {
+        unreachable!("checked to be an object")
+    };
+    let mut removed = Vec::new();
+    let mut edits = Edits::default();
+    let mut root_keep = vec![true; root_members.len()];
+
+    let hooks_at = root_members.iter().rposition(|m| m.key == "hooks");
+    if let Some(at) = hooks_at {
+        let hooks = &root_members[at].value;
+        if let Kind::Object(events) = &hooks.kind {
+            let plans: Vec<Option<EventPlan>> = events
+                .iter()
+                .map(|event| plan_event(text, event, &mut removed))
+                .collect();
+            let all_gone =
+                !events.is_empty() && plans.iter().all(|p| matches!(p, Some(EventPlan::Remove)));
+            if all_gone {
+                root_keep[at] = false;
+            } else {
+                let event_keep: Vec<bool> = plans
+                    .iter()
+                    .map(|p| !matches!(p, Some(EventPlan::Remove)))
+                    .collect();
+                for (event, plan) in events.iter().zip(plans) {
+                    let Some(EventPlan::Edit { keep, shared }) = plan else {
+                        continue;
+                    };
+                    for (list, keep_commands) in shared {
+                        edits.edit_list(text, list, &keep_commands, &[], &style);
+                    }
+                    if keep.contains(&false) {
+                        edits.edit_list(text, &event.value, &keep, &[], &style);
+                    }
+                }
+                if event_keep.contains(&false) {
+                    edits.edit_list(text, hooks, &event_keep, &[], &style);
+                }
+            }
+        }
+    }
+
+    if let Some(at) = root_members.iter().rposition(|m| m.key == "statusLine") {
+        let value: Value = serde_json::from_str(root_members[at].value.text(text))
+            .expect("a value of a valid document");
+        if is_our_status_line(&value) {
+            root_keep[at] = false;
+            removed.push(format!("statusLine: {}", describe(&value)));
+        }
+    }
+    if root_keep.contains(&false) {
+        edits.edit_list(text, &root, &root_keep, &[], &style);
+    }
+    if edits.is_empty() {
+        return Ok(Unmerged {
+            text: text.to_string(),
+            removed,
+        });
+    }
+    let unmerged = edits.apply(text);
+    if serde_json::from_str::<Value>(&unmerged).is_err() {
+        return Err(Error::msg(format!(
+            "internal error: removing llm-bridge from {} gave invalid JSON; nothing was changed",
+            name
+        )));
+    }
+    Ok(Unmerged {
+        text: unmerged,
+        removed,
+    })
+}
+
+/// What to remove from one event's list (`None`: none of ours in it).
+fn plan_event<'n>(
+    text: &str,
+    event: &'n json_text::Member,
+    removed: &mut Vec<String>,
+) -> Option<EventPlan<'n>> {
+    let Kind::Array(entries) = &event.value.kind else {
+        return None;
+    };
+    let mut keep = vec![true; entries.len()];
+    let mut shared = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let value: Value =
+            serde_json::from_str(entry.text(text)).expect("a value of a valid document");
+        let (Some(commands), Some(list)) = (
+            value["hooks"].as_array(),
+            entry.member("hooks").map(|m| &m.value),
+        ) else {
+            continue;
+        };
+        let keep_commands: Vec<bool> = commands.iter().map(|c| !is_our_command(c)).collect();
+        if keep_commands.iter().all(|&k| k) {
+            continue;
+        }
+        for (command, _) in commands.iter().zip(&keep_commands).filter(|(_, &k)| !k) {
+            let command = command["command"].as_str().unwrap_or_default();
+            removed.push(format!("hooks.{}: {command}", event.key));
+        }
+        if keep_commands.iter().any(|&k| k) {
+            shared.push((list, keep_commands));
+        } else {
+            keep[i] = false;
+        }
+    }
+    if keep.iter().all(|&k| k) && shared.is_empty() {
+        return None;
+    }
+    if keep.iter().all(|&k| !k) {
+        return Some(EventPlan::Remove);
+    }
+    Some(EventPlan::Edit { keep, shared })
 }
 
 /// Replaces a value with `with`, on one line if it was on one line.
@@ -510,5 +682,56 @@ mod tests {
         let e = fail("{\"a\": 1,}");
         assert!(e.contains("trailing comma at line 1 column 9"), "{e}");
         assert!(e.contains("remove the comments/trailing commas"), "{e}");
+    }
+
+    #[test]
+    fn unmerge_undoes_a_merge_byte_for_byte() {
+        for text in [
+            "",
+            "{}\n",
+            "{\n  \"model\": \"opus\"\n}\n",
+            r#"{"model":"opus"}"#,
+            "{\n\t\"model\": \"opus\",\n\t\"n\": 1.50\n}\n",
+            "{\r\n  \"model\": \"opus\"\r\n}\r\n",
+            r#"{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]}, "z": 1}"#,
+            "{\n  \"statusLine\": {\"type\": \"command\", \"command\": \"my-line\"},\n  \"z\": 1\n}\n",
+            "{\n  \"hooks\": {\n    \"PostToolUse\": [\n      {\"matcher\": \"Edit\", \"hooks\": [{\"type\": \"command\", \"command\": \"fmt\"}]}\n    ]\n  }\n}\n",
+        ] {
+            let installed = merged(text, false).text;
+            let undone = unmerge("s.json", &installed).unwrap();
+            let expected = if text.is_empty() { "{}\n" } else { text };
+            assert_eq!(undone.text, expected, "installed:\n{installed}");
+            assert!(!undone.removed.is_empty());
+            let again = unmerge("s.json", &undone.text).unwrap();
+            assert!(again.removed.is_empty());
+            assert_eq!(again.text, undone.text);
+        }
+    }
+
+    #[test]
+    fn unmerge_removes_our_commands_from_shared_entries_and_keeps_the_users() {
+        let text = r#"{"hooks": {"PostToolUse": [
+  {"matcher": "Edit", "hooks": [{"type": "command", "command": "/x/llm-bridge-hook"}, {"type": "command", "command": "fmt"}]},
+  {"matcher": "*", "hooks": [{"type": "command", "command": "llm-bridge-hook"}]}
+], "Stop": [{"hooks": [{"type": "command", "command": "/x/llm-bridge-hook"}]}]},
+ "statusLine": {"type": "command", "command": "mine"}}"#;
+        let u = unmerge("s.json", text).unwrap();
+        assert_eq!(
+            u.text,
+            r#"{"hooks": {"PostToolUse": [
+  {"matcher": "Edit", "hooks": [{"type": "command", "command": "fmt"}]}
+]},
+ "statusLine": {"type": "command", "command": "mine"}}"#
+        );
+        assert_eq!(
+            u.removed,
+            [
+                "hooks.PostToolUse: /x/llm-bridge-hook",
+                "hooks.PostToolUse: llm-bridge-hook",
+                "hooks.Stop: /x/llm-bridge-hook"
+            ]
+        );
+        assert!(unmerge("s.json", "{\"a\": 1,}").is_err());
+        assert!(unmerge("s.json", "[]").is_err());
     }
 }

@@ -9,10 +9,14 @@
 
 use llm_bridge_core::atomic_file::{create_new_numbered, sync_dir, Staged};
 use llm_bridge_core::error::{Context, Error, Result};
+use llm_bridge_hooks::bounded_read::{self, Links};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+/// The largest settings file read (Claude Code's are a few KiB).
+pub const MAX_SETTINGS: u64 = 16 << 20;
 
 /// Links followed before giving up, as the kernel's limit.
 const MAX_LINKS: usize = 40;
@@ -40,14 +44,22 @@ impl SettingsFile {
     /// Follows `path`'s symlinks and reads the file they lead to.
     pub fn open(path: &Path) -> Result<SettingsFile> {
         let (target, via_link) = resolve_links(path)?;
-        let current = match std::fs::File::open(&target) {
-            Ok(mut file) => {
+        // Without blocking (a FIFO there), a regular file only, and capped.
+        let current = match bounded_read::open(&target, Links::Follow) {
+            Ok(file) => {
                 let meta = file
                     .metadata()
                     .with_context(|| format!("cannot read {}", target.display()))?;
                 let mut text = String::new();
-                file.read_to_string(&mut text)
+                file.take(MAX_SETTINGS + 1)
+                    .read_to_string(&mut text)
                     .with_context(|| format!("cannot read {}", target.display()))?;
+                if text.len() as u64 > MAX_SETTINGS {
+                    return Err(Error::msg(format!(
+                        "{} is larger than {MAX_SETTINGS} bytes; nothing was changed",
+                        target.display()
+                    )));
+                }
                 Some(Current {
                     text,
                     mode: meta.mode() & 0o7777,
