@@ -15,7 +15,7 @@ use super::stats::FlushPhases;
 use super::tokens::WAYBAR_BASE;
 use llm_bridge_core::config::Config;
 use llm_bridge_core::error::one_line;
-use llm_bridge_core::local_time::{utc_offset_secs, wall_clock_ms, wall_clock_ns};
+use llm_bridge_core::local_time::{wall_clock_ms, wall_clock_ns, UtcOffsetCache};
 use llm_bridge_core::log::log;
 use llm_bridge_core::module::{self, ModuleStyle};
 use llm_bridge_core::paths::Paths;
@@ -45,6 +45,8 @@ pub struct Bar {
     publisher: Publisher,
     debouncer: Debouncer,
     style: ModuleStyle,
+    /// The local UTC offset, for the tooltip's clock times.
+    utc_offset: UtcOffsetCache,
     /// Waybar's `"signal"` number (SIGRTMIN+N).
     signal: u8,
     /// A change in this wake that the debouncer has not seen yet.
@@ -85,6 +87,7 @@ impl Bar {
             publisher: Publisher::new(paths, config.signal),
             debouncer: Debouncer::from_config(&config.debounce),
             style: config.module.clone(),
+            utc_offset: UtcOffsetCache::default(),
             signal: config.signal,
             changed: false,
             flush_at: None,
@@ -117,8 +120,8 @@ impl Bar {
 
     /// The module as the bar shows it now.
     pub fn render(&self, state: &State) -> String {
-        let now_ms = wall_clock_ms();
-        module::render_styled(state, utc_offset_secs((now_ms / 1000) as i64), &self.style)
+        let now_secs = (wall_clock_ms() / 1000) as i64;
+        module::render_styled(state, self.utc_offset.at(now_secs), &self.style)
     }
 
     /// The module last published, else the one `state` renders (for a new
