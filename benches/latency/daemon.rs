@@ -166,7 +166,11 @@ pub fn floor(ctx: &mut Ctx) {
         .lines()
         .filter_map(|l| {
             let (total, read) = l.split_once(' ')?;
-            let us = |s: &str| s.parse::<u64>().ok().map(|ns| Duration::from_micros(ns / 1000));
+            let us = |s: &str| {
+                s.parse::<u64>()
+                    .ok()
+                    .map(|ns| Duration::from_micros(ns / 1000))
+            };
             Some((us(total)?, us(read)?))
         })
         .unzip();

@@ -337,7 +337,12 @@ impl Daemon {
             let now_ms = wall_clock_ms();
             let effects = self.state.apply(&input, now_ms);
             let hook_ns = match &input {
-                Input::Event(e) => e.sent_at_ns,
+                Input::Event(e) => {
+                    if !effects.watches.iter().any(|w| w.session_id == e.session_id) {
+                        self.watchers.retry_failed(&e.session_id);
+                    }
+                    e.sent_at_ns
+                }
                 _ => None,
             };
             self.carry_out(effects, now_ms, arrived_ns, hook_ns, &mut queue);
