@@ -169,7 +169,7 @@ impl Daemon {
             .bar
             .publish_now(&daemon.state, daemon.poll.registry());
         daemon.stats.counters.signals += published.signals;
-        if published.flushed.is_some_and(|f| f.written.is_some()) {
+        if published.flushed.is_some_and(|f| f.written) {
             daemon.stats.counters.writes += 1;
         }
         Ok(daemon)
@@ -442,9 +442,11 @@ impl Daemon {
         if let Some(e) = &flushed.failed {
             self.stats.write_failed("waybar.json", e);
         }
-        if let Some(module) = flushed.written {
+        if flushed.written {
             self.stats.counters.writes += 1;
-            self.ipc.push_all(&module);
+            if let Some(module) = self.bar.published() {
+                self.ipc.push_all(module);
+            }
         }
         self.bar.prepare_next();
     }
