@@ -206,7 +206,7 @@ impl Session {
     }
 
     /// What this session's [`Watch`] is made of, but for the transcript's
-    /// path: when both and the path are as they were, so is the watch.
+    /// path: when this and the path are as they were, so is the watch.
     fn watch_basis(&self) -> WatchBasis {
         WatchBasis {
             pid: self.pid,
