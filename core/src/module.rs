@@ -282,11 +282,15 @@ impl Tally {
 
 /// One line per session, most urgent first, then by project name.
 fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &ModuleStyle) {
-    let mut sessions: Vec<&Session> = state.sessions().collect();
-    if sessions.is_empty() {
-        out.push_str("No Claude Code session");
+    if state.len() <= 1 {
+        // Nothing to order (the usual case): no list of sessions either.
+        match state.sessions().next() {
+            Some(s) => tooltip_line(out, s, utc_offset_secs, &style.tooltip),
+            None => out.push_str("No Claude Code session"),
+        }
         return;
     }
+    let mut sessions: Vec<&Session> = state.sessions().collect();
     let order = |a: &&Session, b: &&Session| {
         (std::cmp::Reverse(a.state.priority()), &a.project, &a.id).cmp(&(
             std::cmp::Reverse(b.state.priority()),

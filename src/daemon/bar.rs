@@ -248,13 +248,14 @@ impl Bar {
     /// Renders, writes when changed, signals.
     fn publish(&mut self, state: &State, registry: &Registry, signals: &mut u64) -> Flushed {
         let started = Instant::now();
-        let utc_offset = self.utc_offset();
+        let now_ms = wall_clock_ms();
+        let utc_offset = self.utc_offset.at((now_ms / 1000) as i64);
         let module = self.renderer.render(state, utc_offset, &self.style);
         let mut phases = FlushPhases {
             render: started.elapsed(),
             ..FlushPhases::default()
         };
-        let result = self.publisher.publish(module, wall_clock_ms());
+        let result = self.publisher.publish(module, now_ms);
         let done_ns = wall_clock_ns();
         let mut written = false;
         let mut failed = None;
