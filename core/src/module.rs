@@ -138,11 +138,11 @@ impl ModuleStyle {
 
 #[derive(Serialize)]
 struct ModuleJson<'a> {
-    text: String,
+    text: &'a str,
     alt: &'a str,
     /// The state's name, then `muted` while spoken notifications are.
     class: &'a [&'a str],
-    tooltip: String,
+    tooltip: &'a str,
     percentage: u8,
 }
 
@@ -153,30 +153,65 @@ pub fn render(state: &State, utc_offset_secs: i64) -> String {
 
 /// The module JSON for `state`, one line without a trailing newline.
 pub fn render_styled(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
-    let tally = Tally::of(state);
-    let aggregate = tally.counts.aggregate();
-    let alt = aggregate.as_str();
-    let muted = state.muted();
-    let mut text = text(state, &tally, style);
-    let mut tooltip = tooltip(state, utc_offset_secs, style);
-    if muted {
-        if !style.muted.is_empty() {
-            text.push(' ');
-            text.push_str(&style.muted);
+    Renderer::default()
+        .render(state, utc_offset_secs, style)
+        .to_string()
+}
+
+/// Renders the module into buffers it keeps, for a caller that renders
+/// often (the daemon): once they have grown, a render allocates only the
+/// list of sessions it sorts for the tooltip.
+#[derive(Debug, Default)]
+pub struct Renderer {
+    /// The text, as markup.
+    text: String,
+    tooltip: String,
+    json: Vec<u8>,
+}
+
+impl Renderer {
+    /// The module JSON for `state`, one line without a trailing newline
+    /// (what [`render_styled`] returns).
+    pub fn render(&mut self, state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> &str {
+        let tally = Tally::of(state);
+        let aggregate = tally.counts.aggregate();
+        let alt = aggregate.as_str();
+        let muted = state.muted();
+        self.text.clear();
+        text(&mut self.text, state, &tally, style);
+        self.tooltip.clear();
+        tooltip(&mut self.tooltip, state, utc_offset_secs, style);
+        if muted {
+            if !style.muted.is_empty() {
+                self.text.push(' ');
+                push_markup(&mut self.text, &style.muted);
+            }
+            self.tooltip.push_str("\nSpoken notifications muted");
+            if let Some(until) = state.mute_deadline() {
+                self.tooltip.push_str(" until ");
+                push_clock(&mut self.tooltip, until, utc_offset_secs);
+            }
         }
-        tooltip.push_str("\nSpoken notifications muted");
-        if let Some(until) = state.mute_deadline() {
-            let _ = write!(tooltip, " until {}", clock(until, utc_offset_secs));
-        }
+        let module = ModuleJson {
+            text: &self.text,
+            alt,
+            class: if muted { &[alt, "muted"] } else { &[alt] },
+            tooltip: &self.tooltip,
+            percentage: percentage(tally.max_context),
+        };
+        self.json.clear();
+        serde_json::to_writer(&mut self.json, &module).expect("module JSON always serializes");
+        std::str::from_utf8(&self.json).expect("serde_json writes UTF-8")
     }
-    let module = ModuleJson {
-        text: escape_markup(&text),
-        alt,
-        class: if muted { &[alt, "muted"] } else { &[alt] },
-        tooltip,
-        percentage: tally.max_context.round().clamp(0.0, 100.0) as u8,
-    };
-    serde_json::to_string(&module).expect("module JSON always serializes")
+}
+
+/// A context percentage rounded half away from zero, within 0..=100, as
+/// `f64::round` would (which is a call into the C library).
+fn percentage(pct: f64) -> u8 {
+    let pct = pct.clamp(0.0, 100.0);
+    // Truncates; the fraction left is exact.
+    let whole = pct as u8;
+    whole + u8::from(pct - f64::from(whole) >= 0.5)
 }
 
 /// The module for "no daemon has ever run": what `llm-bridge waybar` prints
@@ -185,20 +220,20 @@ pub fn render_empty() -> String {
     render(&State::new(), 0)
 }
 
-/// `working: Bash`, `waiting 1 · 2 working`, `none`: the shown state's
-/// word, how many sessions are in it when there are several sessions, the
-/// tool while exactly one session works (and nothing needs the user), then
-/// the other states' counts, most urgent first.
-fn text(state: &State, tally: &Tally, style: &ModuleStyle) -> String {
+/// `working: Bash`, `waiting 1 · 2 working`, `none`, as markup: the shown
+/// state's word, how many sessions are in it when there are several
+/// sessions, the tool while exactly one session works (and nothing needs
+/// the user), then the other states' counts, most urgent first.
+fn text(out: &mut String, state: &State, tally: &Tally, style: &ModuleStyle) {
     let aggregate = tally.counts.aggregate();
-    let mut text = style.word(aggregate).to_string();
+    push_markup(out, style.word(aggregate));
     let Aggregate::Session(shown) = aggregate else {
-        return text;
+        return;
     };
     let count = |s: SessionState| tally.counts.count(s);
     let n = count(shown);
     if style.show_count && state.len() > 1 {
-        let _ = write!(text, " {n}");
+        let _ = write!(out, " {n}");
     }
     if style.show_tool && shown == SessionState::Working && n == 1 {
         let tool = state
@@ -206,7 +241,8 @@ fn text(state: &State, tally: &Tally, style: &ModuleStyle) -> String {
             .find(|s| s.state == SessionState::Working)
             .and_then(Session::current_tool);
         if let Some(tool) = tool {
-            let _ = write!(text, ": {}", tool.name);
+            out.push_str(": ");
+            push_markup(out, &tool.name);
         }
     }
     for other in SessionState::BY_PRIORITY {
@@ -215,10 +251,10 @@ fn text(state: &State, tally: &Tally, style: &ModuleStyle) -> String {
         }
         let c = count(other);
         if c > 0 {
-            let _ = write!(text, " · {c} {}", style.word(Aggregate::Session(other)));
+            let _ = write!(out, " · {c} ");
+            push_markup(out, style.word(Aggregate::Session(other)));
         }
     }
-    text
 }
 
 /// What the text needs of every session, gathered in one pass.
@@ -245,11 +281,16 @@ impl Tally {
 }
 
 /// One line per session, most urgent first, then by project name.
-fn tooltip(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
-    let mut sessions: Vec<&Session> = state.sessions().collect();
-    if sessions.is_empty() {
-        return "No Claude Code session".to_string();
+fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &ModuleStyle) {
+    if state.len() <= 1 {
+        // Nothing to order (the usual case): no list of sessions either.
+        match state.sessions().next() {
+            Some(s) => tooltip_line(out, s, utc_offset_secs, &style.tooltip),
+            None => out.push_str("No Claude Code session"),
+        }
+        return;
     }
+    let mut sessions: Vec<&Session> = state.sessions().collect();
     let order = |a: &&Session, b: &&Session| {
         (std::cmp::Reverse(a.state.priority()), &a.project, &a.id).cmp(&(
             std::cmp::Reverse(b.state.priority()),
@@ -266,46 +307,47 @@ fn tooltip(state: &State, utc_offset_secs: i64, style: &ModuleStyle) -> String {
         sessions.truncate(shown);
     }
     sessions.sort_unstable_by(order);
-    let mut out = String::new();
     for (i, s) in sessions.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        out.push_str(&tooltip_line(s, utc_offset_secs, &style.tooltip));
+        tooltip_line(out, s, utc_offset_secs, &style.tooltip);
     }
     if rest > 0 {
         let _ = write!(out, "\n… and {rest} more");
     }
-    out
 }
-fn tooltip_line(s: &Session, utc_offset_secs: i64, template: &Tooltip) -> String {
+
+fn tooltip_line(out: &mut String, s: &Session, utc_offset_secs: i64, template: &Tooltip) {
     let project = if s.project.is_empty() {
         short_id(&s.id)
     } else {
         &s.project
     };
     let n = s.subagents.len();
-    let mut out = String::new();
     for piece in &template.0.pieces {
         match piece {
-            Piece::Text(text) => out.push_str(&escape_markup(text)),
+            Piece::Text(text) => push_markup(out, text),
             Piece::Newline => out.push(' '),
             Piece::Placeholder(field) => match field {
-                Field::Project => out.push_str(&escape_markup(project)),
+                Field::Project => push_markup(out, project),
                 Field::State => out.push_str(s.state.as_str()),
                 Field::Tool => {
                     if let Some(t) = s.current_tool() {
-                        let _ = write!(out, " ({})", escape_markup(&t.name));
+                        out.push_str(" (");
+                        push_markup(out, &t.name);
+                        out.push(')');
                     }
                 }
-                Field::Since => out.push_str(&clock(s.state_since, utc_offset_secs)),
+                Field::Since => push_clock(out, s.state_since, utc_offset_secs),
                 Field::Subagents if n > 0 => {
                     let _ = write!(out, " · {n} subagent{}", if n == 1 { "" } else { "s" });
                 }
                 Field::Subagents => {}
                 Field::Model => {
                     if let Some(m) = &s.model {
-                        let _ = write!(out, " · {}", escape_markup(m));
+                        out.push_str(" · ");
+                        push_markup(out, m);
                     }
                 }
                 Field::Cost => {
@@ -321,7 +363,6 @@ fn tooltip_line(s: &Session, utc_offset_secs: i64, template: &Tooltip) -> String
             },
         }
     }
-    out
 }
 
 fn short_id(id: &str) -> &str {
@@ -330,9 +371,26 @@ fn short_id(id: &str) -> &str {
 
 /// `HH:MM:SS` local time of a wall-clock instant.
 pub fn clock(at: Millis, utc_offset_secs: i64) -> String {
+    let mut out = String::with_capacity(8);
+    push_clock(&mut out, at, utc_offset_secs);
+    out
+}
+
+/// Appends [`clock`]'s `HH:MM:SS` to `out`.
+fn push_clock(out: &mut String, at: Millis, utc_offset_secs: i64) {
     let secs = (at / 1000) as i64 + utc_offset_secs;
     let day = secs.rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", day / 3600, day / 60 % 60, day % 60)
+    for (i, part) in [day / 3600, day / 60 % 60, day % 60]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(':');
+        }
+        // Each part is below 60: two digits.
+        out.push(char::from(b'0' + (part / 10) as u8));
+        out.push(char::from(b'0' + (part % 10) as u8));
+    }
 }
 
 /// Pango markup as written by [`escape_markup`] back to plain text, for a
@@ -356,19 +414,24 @@ pub fn markup_to_text(s: &str) -> String {
 
 /// Escapes the characters Pango markup gives a meaning to.
 pub fn escape_markup(s: &str) -> String {
-    if !s.contains(['&', '<', '>']) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
+    let mut out = String::with_capacity(s.len());
+    push_markup(&mut out, s);
     out
+}
+
+/// Appends `s` to `out` as [`escape_markup`] escapes it.
+fn push_markup(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(at) = rest.find(['&', '<', '>']) {
+        out.push_str(&rest[..at]);
+        out.push_str(match rest.as_bytes()[at] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            _ => "&gt;",
+        });
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
 }
 
 #[cfg(test)]
@@ -539,6 +602,33 @@ mod tests {
         apply(&mut st, EventKind::ToolStart, "a", "/a", Some("Read"), 0);
         apply(&mut st, EventKind::ToolStart, "b", "/b", Some("Grep"), 0);
         assert_eq!(parse(&render(&st, 0))["text"], "working 2");
+    }
+
+    #[test]
+    fn the_percentage_rounds_as_f64_round() {
+        for pct in [
+            0.0,
+            0.4,
+            0.5,
+            0.49999999999999994,
+            42.5,
+            77.6,
+            99.5,
+            100.0,
+            250.0,
+            -3.0,
+        ] {
+            let expected = (pct as f64).round().clamp(0.0, 100.0) as u8;
+            assert_eq!(percentage(pct), expected, "{pct}");
+        }
+    }
+
+    #[test]
+    fn clock_times_are_local_and_padded() {
+        assert_eq!(clock(3_723_000, 0), "01:02:03");
+        assert_eq!(clock(3_723_000, -7200), "23:02:03");
+        assert_eq!(clock(86_399_999, 0), "23:59:59");
+        assert_eq!(escape_markup("a<b>&c"), "a&lt;b&gt;&amp;c");
     }
 
     #[test]

@@ -26,8 +26,10 @@ pub struct Publisher {
     waybar_json: PathBuf,
     /// Opened on the first write and kept: waybar.json is replaced often.
     writer: Option<Rewriter>,
-    /// The module last written (without the newline), to skip repeats.
+    /// The line last written (the module and a newline), to skip repeats.
     last: Option<String>,
+    /// The line being written; swapped with `last` once it is.
+    line: String,
     pub signaller: WaybarSignaller,
 }
 
@@ -35,11 +37,16 @@ impl Publisher {
     /// `signal_offset` is Waybar's `"signal"` number. The current
     /// waybar.json is read so a restart does not re-signal an unchanged module.
     pub fn new(paths: &Paths, signal_offset: u8) -> Publisher {
-        let last = read_module_file(paths).map(|s| s.trim_end_matches('\n').to_string());
+        let last = read_module_file(paths).map(|s| {
+            let mut line = s.trim_end_matches('\n').to_string();
+            line.push('\n');
+            line
+        });
         Publisher {
             waybar_json: paths.waybar_json.clone(),
             writer: None,
             last,
+            line: String::new(),
             signaller: WaybarSignaller::new(signal_offset, paths.waybar_pids.clone()),
         }
     }
@@ -53,19 +60,22 @@ impl Publisher {
         }
     }
 
+    /// The module last written, without its newline.
     pub fn last(&self) -> Option<&str> {
-        self.last.as_deref()
+        self.last
+            .as_deref()
+            .map(|l| l.strip_suffix('\n').unwrap_or(l))
     }
 
     /// `now_ms` is wall-clock milliseconds.
     pub fn publish(&mut self, module: &str, now_ms: u64) -> Result<Published> {
-        if self.last.as_deref() == Some(module) {
+        if self.last() == Some(module) {
             return Ok(Published::default());
         }
         let started = Instant::now();
-        let mut line = String::with_capacity(module.len() + 1);
-        line.push_str(module);
-        line.push('\n');
+        self.line.clear();
+        self.line.push_str(module);
+        self.line.push('\n');
         let writer = match &mut self.writer {
             Some(w) => w,
             None => self
@@ -75,9 +85,11 @@ impl Publisher {
                 })?),
         };
         writer
-            .write(line.as_bytes())
+            .write(self.line.as_bytes())
             .with_context(|| format!("cannot write {}", self.waybar_json.display()))?;
-        self.last = Some(module.to_string());
+        // The old line's buffer takes the next one.
+        let last = self.last.get_or_insert_with(String::new);
+        std::mem::swap(last, &mut self.line);
         let written = Instant::now();
         let signals = self.signaller.signal_all(now_ms);
         Ok(Published {

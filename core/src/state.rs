@@ -205,17 +205,40 @@ impl Session {
         })
     }
 
+    /// What this session's [`Watch`] is made of, but for the transcript's
+    /// path: when this and the path are as they were, so is the watch.
+    fn watch_basis(&self) -> WatchBasis {
+        WatchBasis {
+            pid: self.pid,
+            pid_start: self.pid_start,
+            transcript: self.busy() && self.transcript_path.is_some(),
+            waiting: self.state == SessionState::Waiting,
+        }
+    }
+
     /// What must be watched for this session: its process while it lives,
     /// its transcript while a turn is under way (an Esc shows only there).
     pub fn watch(&self) -> Watch {
-        let busy = matches!(self.state, SessionState::Working | SessionState::Waiting);
         Watch {
             session_id: self.id.clone(),
             process: self.process(),
-            transcript: self.transcript_path.clone().filter(|_| busy),
+            transcript: self.transcript_path.clone().filter(|_| self.busy()),
             client_status: self
                 .client_status_file()
                 .filter(|_| self.state == SessionState::Waiting),
+        }
+    }
+
+    /// A turn is under way (its transcript may show an Esc).
+    fn busy(&self) -> bool {
+        matches!(self.state, SessionState::Working | SessionState::Waiting)
+    }
+
+    /// Asks for this session's watch if it changed since `before` was
+    /// taken (`moved`: the transcript's path changed).
+    fn watch_if_changed(&self, before: WatchBasis, moved: bool, effects: &mut Effects) {
+        if moved || self.watch_basis() != before {
+            effects.watches.push(self.watch());
         }
     }
 
@@ -321,6 +344,19 @@ pub struct Watch {
     pub client_status: Option<String>,
 }
 
+/// Everything a session's [`Watch`] depends on but its transcript's path
+/// (what [`Session::watch`] reads), compared before and after an input so
+/// that a watch is asked for only when it changes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct WatchBasis {
+    pid: Option<u32>,
+    pid_start: Option<u64>,
+    /// A transcript is watched (the session is working or waiting).
+    transcript: bool,
+    /// The client's status file is watched, if there is one.
+    waiting: bool,
+}
+
 /// A session that ended, and why (SessionEnd's reason, `exited`, `evicted`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ended {
@@ -362,7 +398,8 @@ pub struct Effects {
     pub snapshot: bool,
     /// Sessions that ended: append their final records to the history.
     pub ended: Vec<Ended>,
-    /// Sessions whose watches may have to change.
+    /// Sessions whose watches change (only those: an input that leaves a
+    /// session's watch as it was asks for nothing).
     pub watches: Vec<Watch>,
     /// A session was evicted to stay within the cap.
     pub evicted: bool,
@@ -621,6 +658,7 @@ impl State {
         if session.state != SessionState::Waiting {
             return Effects::default();
         }
+        let basis = session.watch_basis();
         if allowed {
             session.set_state(SessionState::Working, now);
         } else {
@@ -628,7 +666,7 @@ impl State {
             session.end_turn(SessionState::Idle, now);
         }
         let mut effects = Effects::changed();
-        effects.watches.push(session.watch());
+        session.watch_if_changed(basis, false, &mut effects);
         // The dialog is gone: saying it now would be a lie.
         effects.hush.push(Hush {
             session_id: session_id.to_string(),
@@ -653,12 +691,13 @@ impl State {
         let Some(session) = self.sessions.get_mut(session_id) else {
             return Effects::default();
         };
-        if !matches!(session.state, SessionState::Working | SessionState::Waiting) {
+        if !session.busy() {
             return Effects::default();
         }
+        let basis = session.watch_basis();
         session.end_turn(SessionState::Idle, now);
         let mut effects = Effects::changed();
-        effects.watches.push(session.watch());
+        session.watch_if_changed(basis, false, &mut effects);
         effects.hush.push(Hush {
             session_id: session_id.to_string(),
             only: None,
@@ -728,7 +767,9 @@ impl State {
         // a late PostToolUse must not bring back a session nobody sees.
         let creates = !matches!(e.kind, ToolEnd | ToolFail | CompactEnd);
         let mut effects = Effects::changed();
-        let created = !self.sessions.contains_key(&e.session_id);
+        // A new session is watched whatever its basis: none was before.
+        let basis = self.sessions.get(&e.session_id).map(Session::watch_basis);
+        let created = basis.is_none();
         if created {
             if !creates {
                 return Effects::default();
@@ -760,7 +801,8 @@ impl State {
             session.pid = e.ppid;
             session.pid_start = e.pstart;
         }
-        if e.transcript_path.is_some() {
+        let moved = e.transcript_path.is_some() && session.transcript_path != e.transcript_path;
+        if moved {
             session.transcript_path.clone_from(&e.transcript_path);
         }
         let before = session.state;
@@ -898,7 +940,10 @@ impl State {
                     .push(session.announcement(Occasion::Permission, tool, None));
             }
         }
-        effects.watches.push(session.watch());
+        match basis {
+            Some(basis) => session.watch_if_changed(basis, moved, &mut effects),
+            None => effects.watches.push(session.watch()),
+        }
         effects
     }
 }
@@ -1150,6 +1195,51 @@ mod tests {
         e.ppid = Some(9);
         let fx = st.apply(&Input::Event(e), 5);
         assert_eq!(fx.watches[0].process, None);
+    }
+
+    #[test]
+    fn a_watch_is_asked_for_only_when_it_changes() {
+        let mut st = State::new();
+        let client = |e| with_client(e, 7, 70);
+        let watches = |st: &mut State, e: Event| st.apply(&Input::Event(e), 1).watches;
+        assert_eq!(
+            watches(&mut st, client(ev(EventKind::SessionStart, "a"))).len(),
+            1
+        );
+        // Idle again, the same client and transcript: nothing to change.
+        assert_eq!(
+            watches(&mut st, client(ev(EventKind::SessionStart, "a"))),
+            []
+        );
+        let fx = st.apply(&Input::Event(client(ev(EventKind::Submit, "a"))), 2);
+        assert!(fx.publish, "the bar changes");
+        assert_eq!(fx.watches.len(), 1, "the transcript is watched now");
+        // Tools come and go in a working session: its watch stays.
+        let e = client(tool(EventKind::ToolStart, "a", "Bash", "t1"));
+        let fx = st.apply(&Input::Event(e), 3);
+        assert!(fx.publish);
+        assert_eq!(fx.watches, []);
+        let end = tool(EventKind::ToolEnd, "a", "Bash", "t1");
+        assert_eq!(watches(&mut st, end), []);
+        // Another transcript, another client, waiting: each is a change.
+        let mut e = client(ev(EventKind::SubagentStart, "a"));
+        e.transcript_path = Some("/t/other.jsonl".into());
+        let fx = st.apply(&Input::Event(e), 4);
+        assert_eq!(fx.watches[0].transcript.as_deref(), Some("/t/other.jsonl"));
+        let e = with_client(ev(EventKind::SubagentStop, "a"), 8, 80);
+        let fx = st.apply(&Input::Event(e), 5);
+        assert_eq!(fx.watches[0].process, Some(Process { pid: 8, start: 80 }));
+        assert_eq!(fx.watches[0].transcript.as_deref(), Some("/t/a.jsonl"));
+        assert_eq!(watches(&mut st, ev(EventKind::Permission, "a")).len(), 1);
+        // An interrupt of a session with nothing to watch changes nothing
+        // watched.
+        st.apply(&Input::Event(ev(EventKind::Submit, "b")), 6);
+        let esc = Input::Interrupted {
+            session_id: "b".into(),
+        };
+        let fx = st.apply(&esc, 7);
+        assert!(fx.publish);
+        assert_eq!(fx.watches, []);
     }
 
     #[test]

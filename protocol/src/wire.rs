@@ -13,6 +13,7 @@
 
 #[cfg(doc)]
 use crate::reply::Reply;
+use std::borrow::Cow;
 use std::fmt;
 
 /// The protocol tag and version that starts every message.
@@ -96,11 +97,26 @@ impl EventKind {
     }
 
     /// The name Claude Code gives this event (empty for `Other`).
+    // A match rather than a search of `KINDS`, like `from_wire_name`: the
+    // daemon decodes every event with both (a test holds them to `KINDS`).
     pub fn hook_event_name(self) -> &'static str {
-        KINDS
-            .iter()
-            .find(|(k, _, _)| *k == self)
-            .map_or("", |e| e.2)
+        match self {
+            EventKind::SessionStart => "SessionStart",
+            EventKind::Submit => "UserPromptSubmit",
+            EventKind::ToolStart => "PreToolUse",
+            EventKind::ToolEnd => "PostToolUse",
+            EventKind::ToolFail => "PostToolUseFailure",
+            EventKind::Permission => "PermissionRequest",
+            EventKind::Notify => "Notification",
+            EventKind::SubagentStart => "SubagentStart",
+            EventKind::SubagentStop => "SubagentStop",
+            EventKind::CompactStart => "PreCompact",
+            EventKind::CompactEnd => "PostCompact",
+            EventKind::Stop => "Stop",
+            EventKind::StopFail => "StopFailure",
+            EventKind::SessionEnd => "SessionEnd",
+            EventKind::Other => "",
+        }
     }
 
     /// The name used on the wire.
@@ -112,10 +128,23 @@ impl EventKind {
     }
 
     fn from_wire_name(name: &str) -> EventKind {
-        KINDS
-            .iter()
-            .find(|(_, wire, _)| *wire == name)
-            .map_or(EventKind::Other, |(k, _, _)| *k)
+        match name {
+            "session-start" => EventKind::SessionStart,
+            "submit" => EventKind::Submit,
+            "tool-start" => EventKind::ToolStart,
+            "tool-end" => EventKind::ToolEnd,
+            "tool-fail" => EventKind::ToolFail,
+            "permission" => EventKind::Permission,
+            "notify" => EventKind::Notify,
+            "subagent-start" => EventKind::SubagentStart,
+            "subagent-stop" => EventKind::SubagentStop,
+            "compact-start" => EventKind::CompactStart,
+            "compact-end" => EventKind::CompactEnd,
+            "stop" => EventKind::Stop,
+            "stop-fail" => EventKind::StopFail,
+            "session-end" => EventKind::SessionEnd,
+            _ => EventKind::Other,
+        }
     }
 
     /// Which event field travels in the header's ARG position.
@@ -484,7 +513,10 @@ impl Message {
         let mut parts = rest.splitn(3, ':');
         let verb = parts.next().unwrap_or("");
         let kind = parts.next();
-        let arg = parts.next().map(unescape).transpose()?;
+        let arg = parts
+            .next()
+            .map(|a| unescape(a).map(Cow::into_owned))
+            .transpose()?;
         let mut fields = Fields::default();
         for line in lines {
             let (key, value) = line
@@ -506,7 +538,7 @@ impl Message {
                     .take()
                     .filter(|s| !s.is_empty())
                     .ok_or(DecodeError::Malformed("no session id"))?;
-                let mut e = Event::new(kind, session_id);
+                let mut e = Event::new(kind, session_id.into_owned());
                 match kind.arg_field() {
                     ArgField::None => {}
                     ArgField::ToolName => e.tool_name = arg,
@@ -516,13 +548,13 @@ impl Message {
                 if e.hook_event_name.is_none() && kind != EventKind::Other {
                     e.hook_event_name = Some(kind.hook_event_name().to_string());
                 }
-                e.tool_use_id = fields.tuid;
-                e.agent_id = fields.agent;
-                e.agent_type = fields.agent_type;
-                e.source = fields.source;
-                e.reason = fields.reason;
-                e.cwd = fields.cwd;
-                e.transcript_path = fields.transcript;
+                e.tool_use_id = owned(fields.tuid);
+                e.agent_id = owned(fields.agent);
+                e.agent_type = owned(fields.agent_type);
+                e.source = owned(fields.source);
+                e.reason = owned(fields.reason);
+                e.cwd = owned(fields.cwd);
+                e.transcript_path = owned(fields.transcript);
                 e.ppid = parse_num(fields.ppid, "ppid")?;
                 e.pstart = parse_num(fields.pstart, "pstart")?;
                 e.parent = parse_num(fields.parent, "parent")?;
@@ -536,8 +568,8 @@ impl Message {
                     .filter(|s| !s.is_empty())
                     .ok_or(DecodeError::Malformed("no session id"))?;
                 require_no_kind(Message::Status(Status {
-                    session_id,
-                    model: fields.model,
+                    session_id: session_id.into_owned(),
+                    model: owned(fields.model),
                     cost_usd: parse_num(fields.cost, "cost")?,
                     context_pct: parse_num(fields.ctx, "ctx")?,
                 }))
@@ -549,13 +581,11 @@ impl Message {
             "RELOAD" => require_no_kind(Message::Reload),
             "SHUTDOWN" => require_no_kind(Message::Shutdown),
             "SAY" => require_no_kind(Message::Say {
-                text: fields
-                    .text
-                    .take()
+                text: owned(fields.text.take())
                     .ok_or(DecodeError::Malformed("SAY without a text"))?,
-                out: fields.out.take(),
+                out: owned(fields.out.take()),
                 tuning: SayTuning {
-                    speaker: fields.speaker.take(),
+                    speaker: owned(fields.speaker.take()),
                     length_scale: parse_num(fields.length.take(), "length")?,
                     noise_scale: parse_num(fields.noise.take(), "noise")?,
                     noise_w: parse_num(fields.noise_w.take(), "noise_w")?,
@@ -580,35 +610,37 @@ impl Message {
     }
 }
 
+/// The fields a message may carry, unescaped but not copied where they
+/// hold no escape: most are copied once into the message, numbers never.
 #[derive(Default)]
-struct Fields {
-    sid: Option<String>,
-    tuid: Option<String>,
-    agent: Option<String>,
-    agent_type: Option<String>,
-    source: Option<String>,
-    reason: Option<String>,
-    cwd: Option<String>,
-    transcript: Option<String>,
-    ppid: Option<String>,
-    pstart: Option<String>,
-    parent: Option<String>,
-    ts: Option<String>,
-    model: Option<String>,
-    cost: Option<String>,
-    ctx: Option<String>,
-    pid: Option<String>,
-    text: Option<String>,
-    out: Option<String>,
-    speaker: Option<String>,
-    length: Option<String>,
-    noise: Option<String>,
-    noise_w: Option<String>,
-    for_secs: Option<String>,
+struct Fields<'a> {
+    sid: Option<Cow<'a, str>>,
+    tuid: Option<Cow<'a, str>>,
+    agent: Option<Cow<'a, str>>,
+    agent_type: Option<Cow<'a, str>>,
+    source: Option<Cow<'a, str>>,
+    reason: Option<Cow<'a, str>>,
+    cwd: Option<Cow<'a, str>>,
+    transcript: Option<Cow<'a, str>>,
+    ppid: Option<Cow<'a, str>>,
+    pstart: Option<Cow<'a, str>>,
+    parent: Option<Cow<'a, str>>,
+    ts: Option<Cow<'a, str>>,
+    model: Option<Cow<'a, str>>,
+    cost: Option<Cow<'a, str>>,
+    ctx: Option<Cow<'a, str>>,
+    pid: Option<Cow<'a, str>>,
+    text: Option<Cow<'a, str>>,
+    out: Option<Cow<'a, str>>,
+    speaker: Option<Cow<'a, str>>,
+    length: Option<Cow<'a, str>>,
+    noise: Option<Cow<'a, str>>,
+    noise_w: Option<Cow<'a, str>>,
+    for_secs: Option<Cow<'a, str>>,
 }
 
-impl Fields {
-    fn set(&mut self, key: &str, raw: &str) -> Result<(), DecodeError> {
+impl<'a> Fields<'a> {
+    fn set(&mut self, key: &str, raw: &'a str) -> Result<(), DecodeError> {
         let slot = match key {
             "sid" => &mut self.sid,
             "tuid" => &mut self.tuid,
@@ -641,16 +673,21 @@ impl Fields {
 }
 
 fn parse_num<T: std::str::FromStr>(
-    v: Option<String>,
+    v: Option<Cow<'_, str>>,
     what: &'static str,
 ) -> Result<Option<T>, DecodeError> {
     v.map(|s| s.parse().map_err(|_| DecodeError::BadNumber(what)))
         .transpose()
 }
 
-fn unescape(raw: &str) -> Result<String, DecodeError> {
+fn owned(v: Option<Cow<'_, str>>) -> Option<String> {
+    v.map(Cow::into_owned)
+}
+
+/// `raw` without its escapes; borrowed when it has none.
+fn unescape(raw: &str) -> Result<Cow<'_, str>, DecodeError> {
     if !raw.contains('\\') {
-        return Ok(raw.to_string());
+        return Ok(Cow::Borrowed(raw));
     }
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
@@ -672,7 +709,7 @@ fn unescape(raw: &str) -> Result<String, DecodeError> {
             _ => return Err(DecodeError::Malformed("an unknown escape")),
         }
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// Why a datagram was rejected. Displayed as one line for the daemon's log.
@@ -733,6 +770,16 @@ mod tests {
             let expected = usize::from(kind != EventKind::Other);
             assert_eq!(hooked, expected, "{hook:?}");
         }
+    }
+
+    #[test]
+    fn the_names_matched_are_the_names_of_the_table() {
+        for (kind, wire, hook) in KINDS {
+            assert_eq!(EventKind::from_wire_name(wire), kind, "{wire}");
+            assert_eq!(kind.wire_name(), wire);
+            assert_eq!(kind.hook_event_name(), hook, "{kind:?}");
+        }
+        assert_eq!(EventKind::from_wire_name("future"), EventKind::Other);
     }
 
     fn full_event() -> Event {

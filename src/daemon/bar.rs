@@ -15,9 +15,9 @@ use super::stats::FlushPhases;
 use super::tokens::WAYBAR_BASE;
 use llm_bridge_core::config::Config;
 use llm_bridge_core::error::one_line;
-use llm_bridge_core::local_time::{utc_offset_secs, wall_clock_ms, wall_clock_ns};
+use llm_bridge_core::local_time::{wall_clock_ms, wall_clock_ns, UtcOffsetCache};
 use llm_bridge_core::log::log;
-use llm_bridge_core::module::{self, ModuleStyle};
+use llm_bridge_core::module::{self, ModuleStyle, Renderer};
 use llm_bridge_core::paths::Paths;
 use llm_bridge_core::publish::Publisher;
 use llm_bridge_core::state::State;
@@ -45,6 +45,10 @@ pub struct Bar {
     publisher: Publisher,
     debouncer: Debouncer,
     style: ModuleStyle,
+    /// The local UTC offset, for the tooltip's clock times.
+    utc_offset: UtcOffsetCache,
+    /// Each flush renders into its buffers.
+    renderer: Renderer,
     /// Waybar's `"signal"` number (SIGRTMIN+N).
     signal: u8,
     /// A change in this wake that the debouncer has not seen yet.
@@ -62,8 +66,9 @@ pub struct Bar {
 /// What one flush did, for the loop's figures and subscribers.
 #[derive(Debug)]
 pub struct Flushed {
-    /// The module, when it changed and was written (push it to subscribers).
-    pub written: Option<String>,
+    /// The module changed and was written (push [`Bar::published`] to
+    /// subscribers).
+    pub written: bool,
     pub phases: FlushPhases,
     /// When the signals had left (wall-clock ns).
     pub done_ns: u64,
@@ -85,6 +90,8 @@ impl Bar {
             publisher: Publisher::new(paths, config.signal),
             debouncer: Debouncer::from_config(&config.debounce),
             style: config.module.clone(),
+            utc_offset: UtcOffsetCache::default(),
+            renderer: Renderer::default(),
             signal: config.signal,
             changed: false,
             flush_at: None,
@@ -115,10 +122,9 @@ impl Bar {
         self.changed || self.debouncer.pending()
     }
 
-    /// The module as the bar shows it now.
-    pub fn render(&self, state: &State) -> String {
-        let now_ms = wall_clock_ms();
-        module::render_styled(state, utc_offset_secs((now_ms / 1000) as i64), &self.style)
+    /// The local UTC offset now.
+    fn utc_offset(&self) -> i64 {
+        self.utc_offset.at((wall_clock_ms() / 1000) as i64)
     }
 
     /// The module last published, else the one `state` renders (for a new
@@ -126,8 +132,13 @@ impl Bar {
     pub fn current(&self, state: &State) -> String {
         match self.publisher.last() {
             Some(m) => m.to_string(),
-            None => self.render(state),
+            None => module::render_styled(state, self.utc_offset(), &self.style),
         }
+    }
+
+    /// The module last written to waybar.json.
+    pub fn published(&self) -> Option<&str> {
+        self.publisher.last()
     }
 
     pub fn known_pids(&self) -> Vec<i32> {
@@ -237,14 +248,16 @@ impl Bar {
     /// Renders, writes when changed, signals.
     fn publish(&mut self, state: &State, registry: &Registry, signals: &mut u64) -> Flushed {
         let started = Instant::now();
-        let module = self.render(state);
+        let now_ms = wall_clock_ms();
+        let utc_offset = self.utc_offset.at((now_ms / 1000) as i64);
+        let module = self.renderer.render(state, utc_offset, &self.style);
         let mut phases = FlushPhases {
             render: started.elapsed(),
             ..FlushPhases::default()
         };
-        let result = self.publisher.publish(&module, wall_clock_ms());
+        let result = self.publisher.publish(module, now_ms);
         let done_ns = wall_clock_ns();
-        let mut written = None;
+        let mut written = false;
         let mut failed = None;
         match result {
             Ok(published) => {
@@ -252,7 +265,7 @@ impl Bar {
                     phases.write = Some(published.write_time);
                     phases.signal = Some(published.signal_time);
                     *signals += u64::from(published.signals.sent);
-                    written = Some(module);
+                    written = true;
                 }
                 if let Some((failures, _)) = self.write_retry.take() {
                     log(format_args!(
@@ -366,10 +379,8 @@ mod tests {
         assert!(bar.pending());
         let t0 = Instant::now();
         let wake = bar.after_wake(&state, t0, poll.registry());
-        let written = wake
-            .flushed
-            .and_then(|f| f.written)
-            .expect("written at once");
+        assert!(wake.flushed.expect("flushed").written, "written at once");
+        let written = bar.published().expect("published").to_string();
         let on_disk = std::fs::read_to_string(&paths.waybar_json).unwrap();
         assert_eq!(on_disk.trim_end(), written);
         assert!(!bar.pending());
@@ -387,17 +398,17 @@ mod tests {
             .flushed
             .is_none());
         let wake = bar.after_wake(&state, at, poll.registry());
-        let written = wake
-            .flushed
-            .and_then(|f| f.written)
-            .expect("flushed at the deadline");
+        assert!(wake.flushed.expect("flushed").written, "at the deadline");
+        let written = bar.published().expect("published");
         assert_ne!(written, on_disk.trim_end(), "the new module");
+        let on_disk = std::fs::read_to_string(&paths.waybar_json).unwrap();
+        assert_eq!(on_disk.trim_end(), written);
         assert_eq!(bar.deadline(), None);
 
         // The same module again is neither written nor signalled.
         bar.changed();
         let wake = bar.after_wake(&state, at + 100 * MS, poll.registry());
-        assert!(wake.flushed.expect("flushed").written.is_none());
+        assert!(!wake.flushed.expect("flushed").written);
     }
 
     #[test]
@@ -408,13 +419,14 @@ mod tests {
         let mut bar = Bar::new(&paths, &Config::default());
         let state = State::new();
         let first = bar.publish_now(&state, poll.registry());
-        assert!(first.flushed.and_then(|f| f.written).is_some());
+        assert!(first.flushed.expect("flushed").written);
         let mut config = Config::default();
         config.module.none = "nothing at all".into();
         bar.reconfigure(&config);
         assert!(bar.pending());
         let wake = bar.after_wake(&state, Instant::now(), poll.registry());
-        let written = wake.flushed.and_then(|f| f.written).expect("restyled");
+        assert!(wake.flushed.expect("flushed").written, "restyled");
+        let written = bar.published().expect("published");
         assert!(written.contains("nothing at all"), "{written}");
     }
 }

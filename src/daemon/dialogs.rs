@@ -39,6 +39,9 @@ pub struct Dialogs {
     by_dir: HashMap<WatchDescriptor, BTreeSet<String>>,
     /// Status files that could not be watched (no directory).
     pub failures: u64,
+    /// The status file of each session whose directory could not be
+    /// watched, tried again on the session's next event.
+    failed: HashMap<String, String>,
 }
 
 /// What the client's status file says of the session.
@@ -57,6 +60,7 @@ impl Dialogs {
             by_session: HashMap::new(),
             by_dir: HashMap::new(),
             failures: 0,
+            failed: HashMap::new(),
         })
     }
 
@@ -75,10 +79,14 @@ impl Dialogs {
         if current.is_some() && current == file.map(Path::new) {
             return;
         }
+        if !self.failed.is_empty() {
+            self.failed.remove(session_id);
+        }
         self.unwatch(session_id);
-        let Some(file) = file.map(PathBuf::from) else {
+        let Some(name) = file else {
             return;
         };
+        let file = PathBuf::from(name);
         let Some(dir) = file.parent() else {
             return;
         };
@@ -86,6 +94,7 @@ impl Dialogs {
             AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR;
         let Ok(dir) = self.inotify.add_watch(dir, flags) else {
             self.failures += 1;
+            self.failed.insert(session_id.to_string(), name.to_string());
             return;
         };
         self.by_dir
@@ -103,6 +112,18 @@ impl Dialogs {
                 seen_waiting,
             },
         );
+    }
+
+    /// Tries again to watch `session_id`'s status file if its directory
+    /// could not be watched (the loop calls this on each event of the
+    /// session that asks for no new watch).
+    pub fn retry(&mut self, session_id: &str) {
+        if self.failed.is_empty() {
+            return;
+        }
+        if let Some(file) = self.failed.remove(session_id) {
+            self.set(session_id, Some(&file));
+        }
     }
 
     /// Reads every pending inotify event; returns the sessions whose dialog

@@ -243,7 +243,7 @@ impl Daemon {
             .bar
             .publish_now(&daemon.state, daemon.poll.registry());
         daemon.stats.counters.signals += published.signals;
-        if published.flushed.is_some_and(|f| f.written.is_some()) {
+        if published.flushed.is_some_and(|f| f.written) {
             daemon.stats.counters.writes += 1;
         }
         Ok(daemon)
@@ -517,7 +517,12 @@ impl Daemon {
             let now_ms = arrived_ns / 1_000_000;
             let effects = self.state.apply(&input, now_ms);
             let hook_ns = match &input {
-                Input::Event(e) => e.sent_at_ns,
+                Input::Event(e) => {
+                    if !effects.watches.iter().any(|w| w.session_id == e.session_id) {
+                        self.watchers.retry_failed(&e.session_id);
+                    }
+                    e.sent_at_ns
+                }
                 _ => None,
             };
             self.carry_out(effects, now_ms, arrived_ns, hook_ns, &mut queue, replayed);
@@ -624,9 +629,11 @@ impl Daemon {
         if let Some(e) = &flushed.failed {
             self.stats.write_failed("waybar.json", e);
         }
-        if let Some(module) = flushed.written {
+        if flushed.written {
             self.stats.counters.writes += 1;
-            self.ipc.push_all(&module);
+            if let Some(module) = self.bar.published() {
+                self.ipc.push_all(module);
+            }
         }
         self.bar.prepare_next();
     }

@@ -125,7 +125,8 @@ impl Stats {
     /// change gets its latencies; the flush its phases.
     pub fn flushed(&mut self, done_ns: u64, phases: FlushPhases) {
         self.counters.flushes += 1;
-        for p in std::mem::take(&mut self.unflushed) {
+        // Drained, not taken: the next change finds the buffer there.
+        for p in self.unflushed.drain(..) {
             self.arrival_to_flush
                 .push(done_ns.saturating_sub(p.arrived_ns) / 1000);
             // A hook's clock is the same wall clock; a stamp from the future

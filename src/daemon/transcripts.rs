@@ -90,18 +90,40 @@ impl Transcripts {
     pub fn set(&mut self, session_id: &str, path: Option<&str>) {
         if let Some(w) = self.by_session.get(session_id) {
             let unchanged = Some(w.path.as_path()) == path.map(Path::new);
-            // A file that could not be opened is tried again on the next
-            // event, unless its directory is watched for it already.
+            // A file that could not be opened is tried again (as by
+            // `retry`), unless its directory is watched for it already.
             if unchanged && (w.open.is_some() || w.waiting.is_some()) {
                 return;
             }
         }
         self.unwatch(session_id);
-        let Some(path) = path else {
+        if let Some(path) = path {
+            self.watch(session_id, PathBuf::from(path));
+        }
+    }
+
+    /// Tries again to watch `session_id`'s transcript if it could not be
+    /// opened nor waited for (the loop calls this on each event of the
+    /// session that asks for no new watch).
+    pub fn retry(&mut self, session_id: &str) {
+        if self.by_session.is_empty() {
             return;
-        };
+        }
+        let failed = self
+            .by_session
+            .get(session_id)
+            .filter(|w| w.open.is_none() && w.waiting.is_none())
+            .map(|w| w.path.clone());
+        if let Some(path) = failed {
+            self.unwatch(session_id);
+            self.watch(session_id, path);
+        }
+    }
+
+    /// Watches `path` for `session_id`, which has no watch.
+    fn watch(&mut self, session_id: &str, path: PathBuf) {
         let mut watched = Watched {
-            path: PathBuf::from(path),
+            path,
             open: None,
             waiting: None,
             offset: 0,
@@ -113,9 +135,12 @@ impl Transcripts {
             }
             Err(OpenError::Missing) => match self.wait_for(session_id, &watched.path) {
                 Some(wd) => watched.waiting = Some(wd),
-                None => self.failed(path, "neither it nor the directories above it exist"),
+                None => self.failed(
+                    &watched.path,
+                    "neither it nor the directories above it exist",
+                ),
             },
-            Err(OpenError::Refused(why)) => self.failed(path, &why),
+            Err(OpenError::Refused(why)) => self.failed(&watched.path, &why),
         }
         let waiting = watched.waiting;
         let path = watched.path.clone();
@@ -126,12 +151,13 @@ impl Transcripts {
         }
     }
 
-    fn failed(&mut self, path: &str, why: &str) {
+    fn failed(&mut self, path: &Path, why: &str) {
         self.failures += 1;
         if self.failures.is_power_of_two() {
             log(format_args!(
-                "cannot watch the transcript {path}: {why} ({} so far); \
+                "cannot watch the transcript {}: {why} ({} so far); \
                  an Esc in that session will not show",
+                path.display(),
                 self.failures
             ));
         }

@@ -89,6 +89,15 @@ impl Watchers {
         inputs
     }
 
+    /// A session's event asked for no new watch (the core asks only when
+    /// one changes): a transcript or status file that could not be watched
+    /// is tried again, as each event of the session does. A client waiting
+    /// for a descriptor is not: it gets one when a pidfd is closed.
+    pub fn retry_failed(&mut self, session_id: &str) {
+        self.transcripts.retry(session_id);
+        self.dialogs.retry(session_id);
+    }
+
     /// A pidfd was closed: sessions waiting for a descriptor get it.
     fn retry(&mut self, registry: &Registry, inputs: &mut Vec<Input>) {
         if self.processes.unwatched() == 0 {
