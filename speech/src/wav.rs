@@ -5,6 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -51,11 +52,7 @@ pub fn write(path: impl AsRef<Path>, sample_rate: u32, samples: &[f32]) -> Resul
     let bytes = encode(sample_rate, samples)?;
     let tmp = temp_path(path);
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut file = create_temp(&tmp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -84,12 +81,7 @@ impl Writer {
             bail!("a WAV file needs a sample rate above 0");
         }
         let tmp = temp_path(&path);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .with_context(|| format!("writing {}", path.display()))?;
+        let file = create_temp(&tmp).with_context(|| format!("writing {}", path.display()))?;
         let mut writer = Writer {
             file: std::io::BufWriter::new(file),
             tmp,
@@ -143,16 +135,51 @@ impl Drop for Writer {
     }
 }
 
+/// Creates the temporary `tmp`, never opens one: a file or link planted at
+/// its name is refused, not written through.
+fn create_temp(tmp: &Path) -> std::io::Result<std::fs::File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(tmp)
+}
+
+/// A temporary's name beside `path`, unique to this process and this
+/// writer (two writers of one process to one path never share it).
 fn temp_path(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut name = std::ffi::OsString::from(".");
     name.push(path.file_name().unwrap_or_default());
-    name.push(format!(".{}.tmp", std::process::id()));
+    name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     path.with_file_name(name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_writers_of_one_path_never_share_a_temporary() {
+        let dir = std::env::temp_dir().join(format!("wav-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("said.wav");
+        let mut a = Writer::create(&path, 16_000).unwrap();
+        let b = Writer::create(&path, 16_000).unwrap();
+        a.append(&[0.5; 10]).unwrap();
+        b.finish().unwrap();
+        a.finish().unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            encode(16_000, &[0.5; 10]).unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn header_describes_16_bit_mono_pcm() {

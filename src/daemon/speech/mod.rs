@@ -55,6 +55,10 @@ pub struct SpeechService {
     next_say: u64,
     figures: Figures,
     notifications: Notifications,
+    /// The one directory a `SAY` request may have a WAV file written in
+    /// (the runtime directory: a sandboxed daemon writes nowhere else, and
+    /// `llm-bridge say -o` writes other files itself); none: no file.
+    wav_dir: Option<PathBuf>,
 }
 
 /// What `status` says of speech that only the service knows.
@@ -93,6 +97,12 @@ impl SpeechService {
             config: config.clone(),
             ..SpeechService::default()
         }
+    }
+
+    /// Lets `SAY` requests have WAV files written under `dir` alone.
+    pub fn writing_wav_under(mut self, dir: &Path) -> SpeechService {
+        self.wav_dir = Some(dir.to_path_buf());
+        self
     }
 
     /// Starts the worker if a voice is configured; called from the loop's
@@ -152,6 +162,25 @@ impl SpeechService {
         }
     }
 
+    /// Why the daemon will not write a WAV file at `path`, if it will not.
+    fn unwritable(&self, path: &Path) -> Option<String> {
+        use std::path::Component;
+        if !path.is_absolute() {
+            return Some("the WAV file's path must be absolute".into());
+        }
+        let plain = path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        match &self.wav_dir {
+            Some(dir) if plain && path.parent().is_some_and(|p| p.starts_with(dir)) => None,
+            Some(dir) => Some(format!(
+                "the daemon writes WAV files only under {} (`llm-bridge say -o FILE` writes anywhere)",
+                dir.display()
+            )),
+            None => Some("this daemon writes no WAV files".into()),
+        }
+    }
+
     /// A `SAY` request: queues it (never waiting) and says so, or refuses;
     /// the outcome is the second reply, when the worker reports it.
     pub fn say(
@@ -163,9 +192,8 @@ impl SpeechService {
         tuning: &SayTuning,
     ) {
         let out = out.map(PathBuf::from);
-        if out.as_ref().is_some_and(|p| !p.is_absolute()) {
-            let why = "the WAV file's path must be absolute";
-            ipc.reply(&peer, &Reply::Error(why.into()));
+        if let Some(why) = out.as_deref().and_then(|p| self.unwritable(p)) {
+            ipc.reply(&peer, &Reply::Error(why));
             return;
         }
         let settings = match VoiceSettings::from_config(&self.config).with(tuning) {
@@ -447,6 +475,27 @@ mod tests {
     }
 
     #[cfg(feature = "speech")]
+    #[test]
+    fn a_wav_file_is_written_only_under_the_runtime_directory() {
+        let wire = Wire::new();
+        let mut speech =
+            SpeechService::new(&SpeechConfig::default()).writing_wav_under(Path::new("/run/u"));
+        let tuning = SayTuning::default();
+        for (out, refused) in [
+            ("/home/u/said.wav", true),
+            ("/run/u/../../home/u/said.wav", true),
+            ("/run/u", true),
+            ("/run/u/said.wav", false),
+            ("/run/u/llm-bridge/said.wav", false),
+        ] {
+            speech.say(&wire.ipc, wire.peer, "hi".into(), Some(out.into()), &tuning);
+            let Some(Reply::Error(why)) = wire.reply() else {
+                panic!("refused: no voice, or the path");
+            };
+            assert_eq!(why.contains("only under /run/u"), refused, "{out}: {why}");
+        }
+    }
+
     #[test]
     fn a_reload_to_a_voice_that_cannot_be_read_is_refused_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
