@@ -13,6 +13,7 @@ pub mod datagram;
 pub mod sd_notify;
 pub mod socket_activation;
 pub mod subscription;
+pub mod supervisor;
 #[doc(hidden)]
 pub mod test_voice;
 pub mod voice_settings;

@@ -165,6 +165,14 @@ enum Command {
         #[arg(long)]
         today: bool,
     },
+    /// Hold the daemon's socket and run the daemon on it, again if it is
+    /// killed (what `start` leaves running).
+    #[command(hide = true)]
+    Supervise {
+        /// Where the daemon writes its PID once it serves.
+        #[arg(long, value_name = "PATH")]
+        pid_file: PathBuf,
+    },
     /// Apply one protocol message to the state files (the hook's fallback).
     #[command(hide = true)]
     Apply {
@@ -205,6 +213,11 @@ fn main() -> ExitCode {
             |()| 0,
         ),
         Command::Start => report(lifecycle::start(&paths)),
+        Command::Supervise { pid_file } => llm_bridge::supervisor::run(&paths, &pid_file)
+            .unwrap_or_else(|e| {
+                llm_bridge_core::log::log(format_args!("supervisor: {}", one_line(&e)));
+                1
+            }),
         Command::Stop => report(lifecycle::stop(&paths)),
         Command::Reload => report(lifecycle::reload(&paths)),
         Command::Status {

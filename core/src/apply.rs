@@ -133,7 +133,7 @@ fn apply_locked(paths: &Paths, config: &Config, input: &Input) -> Result<()> {
     state.set_limit(config.max_sessions);
     // What a daemon killed since its last snapshot had taken: applied again
     // first, at the time each came, its ended sessions recorded once.
-    let (mut journal, pending) = match Journal::open(&paths.journal, state.journal_seq()) {
+    let (mut journal, pending) = match Journal::open(&paths.journal, &state) {
         Ok((journal, pending)) => (Some(journal), pending),
         Err(e) => {
             log(format_args!(

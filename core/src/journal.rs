@@ -21,6 +21,7 @@
 //! The file is `RUNTIME/llm-bridge/journal`: private directory, 0600, never
 //! opened through a link, read with a cap.
 
+use crate::state::State;
 use llm_bridge_hooks::bounded_read::{self, Links};
 use llm_bridge_protocol::wire::{Event, Message};
 use std::fs::File;
@@ -69,8 +70,10 @@ pub struct Journal {
 
 impl Journal {
     /// Opens (creating) the journal at `path` and reads what it holds: the
-    /// records after `snapshot_seq`, in order, to be applied again.
-    pub fn open(path: &Path, snapshot_seq: u64) -> io::Result<(Journal, Vec<Record>)> {
+    /// records `state` does not hold, in the order the hooks sent them (as
+    /// the daemon applies a batch), to be applied again.
+    pub fn open(path: &Path, state: &State) -> io::Result<(Journal, Vec<Record>)> {
+        let snapshot_seq = state.journal_seq();
         let records = read(path)?;
         let file = File::options()
             .create(true)
@@ -89,7 +92,10 @@ impl Journal {
             .iter()
             .map(|r| (HEADER + r.datagram.len()) as u64)
             .sum();
-        let last_seq = records.last().map_or(0, |r| r.seq).max(snapshot_seq);
+        let last_seq = records
+            .last()
+            .map_or(0, |r| r.seq)
+            .max(state.journal_last());
         let mut journal = Journal {
             file,
             len: meta.len(),
@@ -101,10 +107,16 @@ impl Journal {
         if whole < journal.len {
             journal.truncate_to(whole)?;
         }
-        let pending = records
+        let mut pending: Vec<Record> = records
             .into_iter()
-            .filter(|r| r.seq > snapshot_seq)
+            .filter(|r| r.seq > snapshot_seq && !state.journal_holds(r.seq))
             .collect();
+        // Stable: records of equal times (or none) stay in journal order.
+        pending.sort_by_cached_key(|r| {
+            r.event()
+                .and_then(|e| e.sent_at_ns)
+                .unwrap_or(r.arrived_ms.saturating_mul(1_000_000))
+        });
         Ok((journal, pending))
     }
 
@@ -213,11 +225,18 @@ fn parse(bytes: &[u8]) -> Option<(Record, &[u8])> {
 mod tests {
     use super::*;
 
+    /// A state that holds every journaled event up to `seq`.
+    fn held(seq: u64) -> State {
+        let mut state = State::new();
+        state.set_journal_seq(seq);
+        state
+    }
+
     #[test]
     fn records_come_back_in_order_after_the_snapshots_and_a_torn_tail_goes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal");
-        let (mut j, pending) = Journal::open(&path, 0).unwrap();
+        let (mut j, pending) = Journal::open(&path, &held(0)).unwrap();
         assert!(pending.is_empty());
         assert_eq!(j.add(10, b"one"), 1);
         assert_eq!(j.add(11, b"two"), 2);
@@ -231,7 +250,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
 
         // The snapshot holds the first record.
-        let (mut j, pending) = Journal::open(&path, 1).unwrap();
+        let (mut j, pending) = Journal::open(&path, &held(1)).unwrap();
         let seqs: Vec<u64> = pending.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, [2, 3]);
         assert_eq!(pending[1].datagram, b"three");
@@ -249,7 +268,7 @@ mod tests {
         assert_eq!(j.add(14, b"five"), 5);
         j.commit().unwrap();
         drop(j);
-        let (_, pending) = Journal::open(&path, 4).unwrap();
+        let (_, pending) = Journal::open(&path, &held(4)).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].seq, 5);
     }
@@ -258,7 +277,7 @@ mod tests {
     fn a_snapshot_newer_than_the_journal_sets_the_numbers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal");
-        let (mut j, pending) = Journal::open(&path, 41).unwrap();
+        let (mut j, pending) = Journal::open(&path, &held(41)).unwrap();
         assert!(pending.is_empty());
         assert_eq!(j.add(1, b"x"), 42);
     }
@@ -268,11 +287,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal");
         std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
-        assert!(Journal::open(&path, 0).is_err());
+        assert!(Journal::open(&path, &held(0)).is_err());
         std::fs::remove_file(&path).unwrap();
         let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
         // SAFETY: a valid C string; mkfifo only creates the node.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        assert!(Journal::open(&path, 0).is_err(), "no block, no read");
+        assert!(Journal::open(&path, &held(0)).is_err(), "no block, no read");
     }
 }

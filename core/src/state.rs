@@ -498,6 +498,12 @@ pub struct State {
     /// ([`crate::journal`]); 0: none.
     #[serde(skip_serializing_if = "is_zero")]
     journal_seq: u64,
+    /// Journaled events after `journal_seq` that this state holds too: a
+    /// batch is applied in the order the hooks sent its events, which is
+    /// not always the order they were journaled in (spooled ones first).
+    /// Sorted; empty again once the batch is applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    journal_ahead: Vec<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -534,14 +540,44 @@ impl State {
     /// (the daemon was killed between the two writes) must not bring back
     /// a session that ended. Returns how many went. Pure: the caller reads
     /// the history.
-    /// The number of the last journaled event this state holds.
+    /// The number up to which this state holds every journaled event.
     pub fn journal_seq(&self) -> u64 {
         self.journal_seq
     }
 
-    /// This state now holds the journaled events up to `seq`.
+    /// The highest number of a journaled event this state holds: the
+    /// journal numbers the next event after it.
+    pub fn journal_last(&self) -> u64 {
+        self.journal_ahead
+            .last()
+            .copied()
+            .unwrap_or(self.journal_seq)
+    }
+
+    /// Whether this state holds the journaled event `seq`.
+    pub fn journal_holds(&self, seq: u64) -> bool {
+        seq <= self.journal_seq || self.journal_ahead.binary_search(&seq).is_ok()
+    }
+
+    /// This state now holds every journaled event up to `seq`.
     pub fn set_journal_seq(&mut self, seq: u64) {
         self.journal_seq = seq;
+        self.journal_ahead.retain(|&s| s > seq);
+    }
+
+    /// This state now holds the journaled event `seq` (events may be
+    /// applied out of their journal order: what it holds stays exact).
+    pub fn journal_applied(&mut self, seq: u64) {
+        if self.journal_holds(seq) {
+            return;
+        }
+        if let Err(at) = self.journal_ahead.binary_search(&seq) {
+            self.journal_ahead.insert(at, seq);
+        }
+        while self.journal_ahead.first() == Some(&(self.journal_seq + 1)) {
+            self.journal_seq += 1;
+            self.journal_ahead.remove(0);
+        }
     }
 
     pub fn forget_recorded(
@@ -1195,6 +1231,26 @@ mod tests {
         e.ppid = Some(9);
         let fx = st.apply(&Input::Event(e), 5);
         assert_eq!(fx.watches[0].process, None);
+    }
+
+    #[test]
+    fn journaled_events_applied_out_of_order_are_held_exactly() {
+        let mut st = State::new();
+        st.set_journal_seq(4);
+        // A batch journaled 5, 6, 7 (spool first) and applied 7, 5, 6.
+        st.journal_applied(7);
+        assert_eq!((st.journal_seq(), st.journal_last()), (4, 7));
+        assert!(st.journal_holds(7) && !st.journal_holds(5) && !st.journal_holds(6));
+        st.journal_applied(5);
+        assert_eq!(st.journal_seq(), 5);
+        assert!(!st.journal_holds(6));
+        st.journal_applied(6);
+        assert_eq!((st.journal_seq(), st.journal_last()), (7, 7));
+        // What a snapshot in the middle says survives the round trip.
+        st.journal_applied(9);
+        let back: State = serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
+        assert!(back.journal_holds(9) && !back.journal_holds(8));
+        assert_eq!(back.journal_last(), 9);
     }
 
     #[test]

@@ -32,7 +32,8 @@ fn running_pid(paths: &Paths) -> Option<u32> {
     }
 }
 
-fn read_pid(path: &Path) -> Option<u32> {
+/// The PID a daemon's pid file names, if it holds one.
+pub fn read_pid(path: &Path) -> Option<u32> {
     use llm_bridge_hooks::bounded_read::{read_string, Links};
     // Ours: never through a link or a FIFO, a number and a newline.
     read_string(path, 64, Links::Refuse)
@@ -80,8 +81,8 @@ fn process_alive(pid: u32) -> bool {
     pid != 0 && proc_stat::read(pid).is_some_and(|stat| stat.runs())
 }
 
-/// Starts the daemon detached (new session, output in daemon.log) and
-/// returns once it answers. Exit 0 also when one is already running.
+/// Starts the daemon detached (new session, output in daemon.log), under a
+/// supervisor that holds its socket, and returns once it answers. Exit 0 also when one is already running.
 pub fn start(paths: &Paths) -> Result<i32> {
     paths.ensure_dirs()?;
     if let Some(pid) = running_pid(paths) {
@@ -104,7 +105,9 @@ pub fn start(paths: &Paths) -> Result<i32> {
         .with_context(|| format!("cannot open {}", log.display()))?;
     let exe = std::env::current_exe().context("cannot find the llm-bridge binary")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("daemon")
+    // The supervisor holds the socket and runs the daemon on it, starting
+    // another if it is killed (src/supervisor.rs).
+    cmd.arg("supervise")
         .arg("--pid-file")
         .arg(&paths.pid_file)
         .stdin(Stdio::null())

@@ -76,6 +76,8 @@ pub fn human(r: &StatusReport) -> String {
         duration(r.uptime_s),
         if r.socket_activated {
             ", socket-activated"
+        } else if r.supervised {
+            ", restarted by its supervisor if killed"
         } else {
             ""
         }

@@ -16,7 +16,7 @@ use mio::net::UnixDatagram;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry};
 use std::io::ErrorKind;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -28,8 +28,8 @@ pub struct Ipc {
     /// This process's uid: datagrams from any other are not served.
     uid: u32,
     path: PathBuf,
-    /// Inherited from systemd: never unlinked, and idle exit is allowed.
-    inherited: bool,
+    /// Who holds the socket besides the daemon.
+    origin: Origin,
     /// (dev, ino) of the socket we bound: only that file is ever unlinked.
     bound_id: Option<(u64, u64)>,
     subscribers: Vec<PeerAddr>,
@@ -38,6 +38,19 @@ pub struct Ipc {
     path_watch: PathWatch,
     /// Events hooks could not hand over in time.
     spool: Spool,
+}
+
+/// Where the daemon's socket came from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Origin {
+    /// Bound by this daemon: unlinked at exit.
+    Bound,
+    /// Passed by systemd, which keeps it: never unlinked, idle exit allowed.
+    Systemd,
+    /// Passed by `start`'s supervisor, which keeps it across the daemon's
+    /// deaths: unlinked at a clean exit (the supervisor ends too), bound
+    /// again if its file goes, as a bound one.
+    Supervisor,
 }
 
 /// One datagram off the queue.
@@ -57,34 +70,37 @@ impl Ipc {
     /// one line if a live daemon owns `path`.
     pub fn open(path: &Path, spool: &Path) -> Result<Ipc> {
         let spool = Spool::open(spool)?;
+        let supervised = std::env::var_os(crate::supervisor::SUPERVISED).is_some();
+        if supervised {
+            // SAFETY: single-threaded at start-up; nothing else reads it.
+            unsafe { std::env::remove_var(crate::supervisor::SUPERVISED) };
+        }
         if let Some(fd) = socket_activation::take_inherited_socket() {
             datagram::enable_timestamps(fd.as_raw_fd())
                 .context("cannot ask for arrival times on the inherited socket")?;
             datagram::enable_credentials(fd.as_raw_fd())
                 .context("cannot ask for senders' credentials on the inherited socket")?;
+            let (origin, bound_id) = if supervised {
+                (Origin::Supervisor, file_id(path))
+            } else {
+                (Origin::Systemd, None)
+            };
             return Ok(Ipc {
                 socket: UnixDatagram::from_std(std::os::unix::net::UnixDatagram::from(fd)),
                 path: path.to_path_buf(),
-                inherited: true,
-                bound_id: None,
+                origin,
+                bound_id,
                 subscribers: Vec::new(),
                 uid: own_uid(),
                 path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
                 spool,
             });
         }
-        if socket_answers(path) {
-            bail!(
-                "another llm-bridge daemon is already running (socket {} answers)",
-                path.display()
-            );
-        }
-        remove_stale_socket(path)?;
-        let (socket, id) = bind_socket(path)?;
+        let (socket, id) = bind_unless_served(path)?;
         Ok(Ipc {
             socket,
             path: path.to_path_buf(),
-            inherited: false,
+            origin: Origin::Bound,
             bound_id: Some(id),
             subscribers: Vec::new(),
             uid: own_uid(),
@@ -127,7 +143,7 @@ impl Ipc {
             return;
         }
         let path = self.path.display().to_string();
-        if self.inherited {
+        if self.origin == Origin::Systemd {
             log(format_args!(
                 "the socket {path} was removed or replaced; it is systemd's to recreate: \
                  `systemctl --user restart llm-bridge.socket llm-bridge.service`"
@@ -161,6 +177,8 @@ impl Ipc {
         let mut old = std::mem::replace(&mut self.socket, socket);
         let _ = registry.deregister(&mut old);
         self.bound_id = Some(id);
+        // A supervisor's socket no hook reaches any more: this one is ours.
+        self.origin = Origin::Bound;
         Ok(())
     }
 
@@ -174,8 +192,14 @@ impl Ipc {
         self.uid
     }
 
+    /// The socket is systemd's (socket activation).
     pub fn inherited(&self) -> bool {
-        self.inherited
+        self.origin == Origin::Systemd
+    }
+
+    /// The socket is held by `start`'s supervisor too.
+    pub fn supervised(&self) -> bool {
+        self.origin == Origin::Supervisor
     }
 
     pub fn path(&self) -> &Path {
@@ -355,6 +379,29 @@ pub fn remove_stale_socket(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e).with_context(|| format!("cannot inspect {}", path.display())),
     }
+}
+
+/// Binds the daemon's socket at `path` unless a live daemon serves it
+/// there (then one line says so); a stale socket is replaced.
+fn bind_unless_served(path: &Path) -> Result<(UnixDatagram, (u64, u64))> {
+    if socket_answers(path) {
+        bail!(
+            "another llm-bridge daemon is already running (socket {} answers)",
+            path.display()
+        );
+    }
+    remove_stale_socket(path)?;
+    bind_socket(path)
+}
+
+/// The daemon's socket for `start`'s supervisor to hold and pass on, bound
+/// as a daemon binds it.
+pub fn bind_daemon_socket(path: &Path) -> Result<std::os::unix::net::UnixDatagram> {
+    let (socket, _) = bind_unless_served(path)?;
+    // SAFETY: into_raw_fd gives up the descriptor, which is a datagram socket.
+    Ok(unsafe {
+        std::os::unix::net::UnixDatagram::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(socket))
+    })
 }
 
 /// Binds a socket at `path` (0600, no stale socket there) and asks for

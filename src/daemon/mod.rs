@@ -44,7 +44,7 @@ pub mod transcript;
 mod transcripts;
 mod watchers;
 
-pub use ipc::{remove_stale_socket, socket_answers};
+pub use ipc::{bind_daemon_socket, remove_stale_socket, socket_answers};
 pub use life::Options;
 pub use reports::{Report, Reporter};
 pub use speech::{CacheFigures, NotificationCounters};
@@ -99,6 +99,21 @@ fn event_key(event: &llm_bridge_protocol::wire::Event) -> Option<(String, u64)> 
     Some((event.session_id.clone(), event.sent_at_ns?))
 }
 
+/// When the hook sent a datagram taken, or when it came (a request).
+fn sent_or_arrived((message, _, arrived_ns, _): &Taken) -> u64 {
+    match message {
+        Message::Event(e) => e.sent_at_ns.unwrap_or(*arrived_ns),
+        _ => *arrived_ns,
+    }
+}
+
+/// What a starting daemon applies: what the journal holds beyond the
+/// snapshot, and what waited in the spool and the socket.
+enum Pending {
+    Journaled(llm_bridge_core::journal::Record),
+    Taken(Box<Taken>),
+}
+
 /// Whether the journal gave `event` back at start.
 fn seen_before(seen: &Seen, event: &llm_bridge_protocol::wire::Event) -> bool {
     event_key(event).is_some_and(|key| seen.contains(&key))
@@ -146,19 +161,11 @@ impl Daemon {
             log(format_args!("{w}"));
         }
         state.set_limit(config.max_sessions);
-        // Sessions whose end is in the history but not yet in the snapshot
-        // (killed between the two writes) stay ended.
         let recorded = history::path()
             .map(|history| history::recently_ended(&history, 64 * 1024))
             .unwrap_or_default();
-        let ghosts = state.forget_recorded(&recorded);
-        if ghosts > 0 {
-            log(format_args!(
-                "{ghosts} sessions of the snapshot had ended already (the history says so)"
-            ));
-        }
         // The events a killed daemon took after its last snapshot.
-        let (journal, journaled) = match Journal::open(&paths.journal, state.journal_seq()) {
+        let (journal, journaled) = match Journal::open(&paths.journal, &state) {
             Ok((journal, pending)) => (Some(journal), pending),
             Err(e) => {
                 log(format_args!(
@@ -180,7 +187,7 @@ impl Daemon {
         let mut daemon = Daemon {
             tick_at: state.mute_deadline(),
             bar: Bar::new(&paths, &config),
-            speech: SpeechService::new(&config.speech),
+            speech: SpeechService::new(&config.speech).writing_wav_under(&paths.runtime),
             persist: Persist::new(paths.state_json.clone(), journal),
             stats: Stats::default(),
             poll,
@@ -191,19 +198,20 @@ impl Daemon {
             watchers,
             life,
         };
-        // A daemon killed between journaling an event and taking it off the
-        // queue (or out of the spool) left it there too: it goes now, before
-        // anything is applied (a snapshot written while the journal is
-        // applied may empty the journal).
+        // What the journal holds beyond the snapshot, what the spool holds
+        // and what waits in the socket: applied together in the order the
+        // hooks sent it (a killed daemon may have journaled a spooled event
+        // while older ones still waited in the socket). An event a kill left
+        // both in the journal and in the queue (or the spool) is taken once.
+        // Journaled events are applied at their first times, an end the
+        // history has already is not recorded twice, and nothing is said
+        // aloud about the past.
         let mut buf = vec![0; MAX_DATAGRAM + 1];
         let seen: Seen = journaled
             .iter()
             .filter_map(|record| event_key(&record.event()?))
             .collect();
-        daemon.drop_journaled_leftovers(&seen, &mut buf);
-        // What the journal holds beyond the snapshot, applied as it came
-        // (at its time; an end the history has already is not recorded
-        // twice; nothing said aloud about the past).
+        let waiting = daemon.gather_waiting(&mut buf, &seen);
         if !journaled.is_empty() {
             log(format_args!(
                 "applying {} events taken after the last snapshot (the journal)",
@@ -211,16 +219,49 @@ impl Daemon {
             ));
             daemon.persist.mark_dirty(Instant::now());
         }
-        for record in &journaled {
-            daemon.state.set_journal_seq(record.seq);
-            if let Some(event) = record.event() {
-                daemon.stats.counters.journal_replayed += 1;
-                daemon.apply(
-                    Input::Event(event),
-                    record.arrived_ms.saturating_mul(1_000_000),
-                    Some(&recorded),
-                );
+        let mut all: Vec<(u64, Pending)> = journaled
+            .into_iter()
+            .map(|record| {
+                let key = record
+                    .event()
+                    .and_then(|e| e.sent_at_ns)
+                    .unwrap_or(record.arrived_ms.saturating_mul(1_000_000));
+                (key, Pending::Journaled(record))
+            })
+            .chain(
+                waiting
+                    .into_iter()
+                    .map(|t| (sent_or_arrived(&t), Pending::Taken(Box::new(t)))),
+            )
+            .collect();
+        // Stable: the journal's own order where times are equal.
+        all.sort_by_key(|(key, _)| *key);
+        for (_, pending) in all {
+            match pending {
+                Pending::Journaled(record) => {
+                    daemon.state.journal_applied(record.seq);
+                    if let Some(event) = record.event() {
+                        daemon.stats.counters.journal_replayed += 1;
+                        daemon.apply(
+                            Input::Event(event),
+                            record.arrived_ms.saturating_mul(1_000_000),
+                            Some(&recorded),
+                        );
+                    }
+                }
+                Pending::Taken(taken) => daemon.handle_batch(&mut vec![*taken]),
             }
+        }
+        // Sessions whose end is in the history but not in the snapshot
+        // (killed between the two writes, with no journal to end them
+        // again) stay ended. Not before the journal is applied: its events
+        // of such a session, up to its end, would bring it back as a new one
+        // and record its end twice.
+        let ghosts = daemon.state.forget_recorded(&recorded);
+        if ghosts > 0 {
+            log(format_args!(
+                "{ghosts} sessions of the snapshot had ended already (the history says so)"
+            ));
         }
         // Watch the restored sessions again; end those whose process is
         // gone (or is another one under the same PID).
@@ -235,9 +276,6 @@ impl Daemon {
         for input in gone {
             daemon.apply(input, wall_clock_ns(), None);
         }
-        // Events spooled while no daemon took them (this one starting), and
-        // what its socket held meanwhile.
-        daemon.drain_spool_and_socket(&mut buf);
         // Publish what the snapshot holds, so waybar.json is right from the start.
         let published = daemon
             .bar
@@ -337,44 +375,39 @@ impl Daemon {
         self.handle_batch(&mut batch);
     }
 
-    /// Removes from the head of the socket's queue and from the spool the
-    /// events the journal holds already.
-    fn drop_journaled_leftovers(&mut self, seen: &Seen, buf: &mut [u8]) {
-        if seen.is_empty() {
-            return;
-        }
-        while let Some(incoming) = self.ipc.recv(buf) {
-            match &incoming.message {
-                Ok(Message::Event(e)) if seen_before(seen, e) => self.ipc.consume(),
-                _ => break,
-            }
-        }
-        let spooled = self.ipc.take_spooled();
-        let taken: Vec<_> = spooled
-            .into_iter()
-            .filter(|file| matches!(&file.replayed, Ok(Message::Event(e)) if seen_before(seen, e)))
-            .collect();
-        self.ipc.forget_spooled(&taken);
-    }
-
     /// Replays what hooks spooled while the daemon took no event (stopped,
     /// or not yet started while its socket was held), together with what
     /// waits in the socket: a hook spools only while the socket's queue is
     /// full, so some of what is queued there is older than the spool and
     /// some newer. All of it is handled in the order the hooks sent it.
-    /// The spooled files are removed once their events are journaled.
     fn drain_spool_and_socket(&mut self, buf: &mut [u8]) {
-        let spooled = self.ipc.take_spooled();
-        if spooled.is_empty() {
-            self.drain_socket(buf);
-            return;
+        let spooled_before = self.stats.counters.spooled;
+        let mut batch = self.gather_waiting(buf, &Seen::new());
+        self.handle_batch(&mut batch);
+        if self.stats.counters.spooled != spooled_before {
+            log(format_args!(
+                "replayed the spool: {} events so far",
+                self.stats.counters.spooled
+            ));
         }
-        self.life.touch(Instant::now());
-        let now_ns = wall_clock_ns();
+    }
+
+    /// Takes everything waiting, the spool's files and the socket's queue,
+    /// each event journaled as it is taken (the spooled files are removed
+    /// once their events are), but for those `seen` in the journal already
+    /// (a kill between journaling and taking off); in the order the hooks
+    /// sent them (a request, which carries no time, where it came).
+    fn gather_waiting(&mut self, buf: &mut [u8], seen: &Seen) -> Vec<Taken> {
+        let spooled = self.ipc.take_spooled();
         let mut batch = Vec::new();
+        if !spooled.is_empty() {
+            self.life.touch(Instant::now());
+        }
+        let now_ns = wall_clock_ns();
         let mut bad = 0;
         for file in &spooled {
             match &file.replayed {
+                Ok(Message::Event(event)) if seen_before(seen, event) => {}
                 Ok(Message::Event(event)) => {
                     self.stats.counters.spooled += 1;
                     let seq = self.persist.journal(now_ns / 1_000_000, &file.bytes);
@@ -394,23 +427,15 @@ impl Daemon {
         }
         self.stats.counters.rejected += bad;
         while let Some(incoming) = self.ipc.recv(buf) {
-            self.take(incoming, buf, &mut batch);
+            match &incoming.message {
+                Ok(Message::Event(e)) if seen_before(seen, e) => self.ipc.consume(),
+                _ => self.take(incoming, buf, &mut batch),
+            }
         }
-        // In the order the hooks sent them (a request, which carries no
-        // time, where it came).
-        batch.sort_by_key(|(message, _, arrived_ns, _)| match message {
-            Message::Event(e) => e.sent_at_ns.unwrap_or(*arrived_ns),
-            _ => *arrived_ns,
-        });
+        batch.sort_by_key(sent_or_arrived);
         self.commit_journal();
         self.ipc.forget_spooled(&spooled);
-        self.handle_batch(&mut batch);
-        if !spooled.is_empty() {
-            log(format_args!(
-                "replayed the spool: {} events so far",
-                self.stats.counters.spooled
-            ));
-        }
+        batch
     }
 
     /// Handles each datagram taken, in order. The state notes each
@@ -420,7 +445,7 @@ impl Daemon {
     fn handle_batch(&mut self, batch: &mut Vec<Taken>) {
         for (message, peer, arrived_ns, seq) in batch.drain(..) {
             if let Some(seq) = seq {
-                self.state.set_journal_seq(seq);
+                self.state.journal_applied(seq);
             }
             self.handle(message, peer, arrived_ns);
         }

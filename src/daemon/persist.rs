@@ -58,7 +58,7 @@ impl Persist {
 
     /// Adds an event, as it came, to the journal's next write; its number,
     /// which the state takes once the event is applied
-    /// ([`State::set_journal_seq`]).
+    /// ([`State::journal_applied`]).
     pub fn journal(&mut self, arrived_ms: u64, datagram: &[u8]) -> Option<u64> {
         let journal = self.journal.as_mut()?;
         self.journaled += 1;
@@ -220,7 +220,7 @@ mod tests {
     fn a_snapshot_says_which_journaled_events_it_holds_and_empties_the_journal() {
         let dir = tempfile::tempdir().unwrap();
         let journal_path = dir.path().join("journal");
-        let (journal, _) = Journal::open(&journal_path, 0).unwrap();
+        let (journal, _) = Journal::open(&journal_path, &State::new()).unwrap();
         let mut p = Persist::new(dir.path().join("state.json"), Some(journal));
         let t0 = Instant::now();
         assert_eq!(p.journal(1, b"first"), Some(1));

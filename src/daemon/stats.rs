@@ -168,6 +168,9 @@ pub struct StatusReport {
     pub socket: PathBuf,
     /// The socket came from systemd (it is never unlinked).
     pub socket_activated: bool,
+    /// The socket is held by `start`'s supervisor too, which starts another
+    /// daemon on it if this one is killed.
+    pub supervised: bool,
     pub waybar_pids: Vec<i32>,
     pub subscribers: usize,
     /// Claude Code processes watched (pidfds), and busy sessions'

@@ -21,6 +21,7 @@ impl Daemon {
             config_path: Config::path().filter(|p| p.exists()),
             socket: self.ipc.path().to_path_buf(),
             socket_activated: self.ipc.inherited(),
+            supervised: self.ipc.supervised(),
             waybar_pids: self.bar.known_pids(),
             subscribers: self.ipc.subscriber_count(),
             watched_processes: watched.processes,

@@ -457,11 +457,112 @@ fn a_daemon_whose_socket_is_gone_is_found_by_status_and_stop() {
 /// it holds make it so.
 #[test]
 fn kill_9_at_random_moments_loses_nothing_while_the_socket_is_held() {
-    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     let env = Env::new();
     let listener = bind_like_systemd(&env);
-    let first = socket_activated_daemon(&env, &listener);
+    let daemon = std::sync::Mutex::new(socket_activated_daemon(&env, &listener));
     wait_until("the daemon serves", || !status_json(&env).is_null());
+    kill_9_at_random_moments_loses_nothing(&env, || {
+        let mut daemon = daemon.lock().unwrap();
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        *daemon = socket_activated_daemon(&env, &listener);
+        true
+    });
+    let mut daemon = daemon.into_inner().unwrap();
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
+
+/// The same without systemd: `llm-bridge start` leaves a supervisor that
+/// holds the socket and starts a new daemon on it after each kill.
+#[test]
+fn kill_9_at_random_moments_loses_nothing_under_starts_supervisor() {
+    let env = Env::new();
+    let _stop = StopOnDrop(&env);
+    let out = env.bridge(&["start"]);
+    assert!(out.status.success(), "{out:?}");
+    let mut last = 0;
+    kill_9_at_random_moments_loses_nothing(&env, || {
+        // The daemon the PID file names, once: until the next one serves,
+        // it still names the one killed.
+        let Some(pid) = llm_bridge::commands::lifecycle::read_pid(&env.pid_file()) else {
+            return false;
+        };
+        if pid == last {
+            return false;
+        }
+        last = pid;
+        // SAFETY: signalling the daemon this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        true
+    });
+    let out = env.bridge(&["stop"]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Without systemd, events queued for a daemon when it is killed wait in
+/// the socket `start`'s supervisor holds, for the daemon it starts next.
+#[test]
+fn events_queued_for_a_killed_daemon_wait_for_the_next_one_under_start() {
+    let env = Env::new();
+    let _stop = StopOnDrop(&env);
+    let out = env.bridge(&["start"]);
+    assert!(out.status.success(), "{out:?}");
+    let pid = llm_bridge::commands::lifecycle::read_pid(&env.pid_file()).unwrap();
+    let supervisor = supervisor_of(pid).expect("start leaves a supervisor");
+    // Stopped, the daemon reads nothing: five events (fewer than a
+    // datagram socket's usual queue of ten) wait in its socket.
+    // SAFETY: signalling the daemon this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    let sessions: Vec<String> = (0..5).map(|k| format!("queued-{k}")).collect();
+    for sid in &sessions {
+        let out = env.hook(&hook_input("SessionStart", sid));
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert!(
+        !env.runtime()
+            .join("llm-bridge/spool")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "handed to the socket, not spooled"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let mut ids = Vec::new();
+    wait_until("the next daemon has every queued session", || {
+        let v = status_json(&env);
+        ids = v["sessions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids == sessions
+    });
+    let new = llm_bridge::commands::lifecycle::read_pid(&env.pid_file()).unwrap();
+    assert_ne!(new, pid);
+    assert_eq!(supervisor_of(new), Some(supervisor), "the same supervisor");
+    let log = std::fs::read_to_string(env.runtime().join("state/llm-bridge/daemon.log")).unwrap();
+    assert!(
+        log.contains(&format!("the daemon (pid {pid}) was killed by signal 9")),
+        "{log}"
+    );
+    let out = env.bridge(&["stop"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until("the supervisor ends with its daemon", || {
+        proc_stat::read(supervisor).is_none_or(|s| !s.runs())
+    });
+    assert!(!env.socket().exists(), "the socket file is gone");
+}
+
+/// Runs four clients' sessions through the real hook while `kill` kills
+/// the daemon at random moments (and a new one takes its place), then
+/// checks the final state and the history against what the clients did.
+/// `kill` says whether it killed one.
+#[track_caller]
+fn kill_9_at_random_moments_loses_nothing(env: &Env, mut kill: impl FnMut() -> bool + Send) {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     const CLIENTS: usize = 4;
     const SESSIONS: usize = 4;
     const TURNS: usize = 5;
@@ -474,9 +575,8 @@ fn kill_9_at_random_moments_loses_nothing_while_the_socket_is_held() {
         .subsec_nanos() as u64
         | 1;
     eprintln!("kill schedule seed {seed}");
-    let mut daemon = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let killer = scope.spawn(|| {
-            let mut daemon = first;
             let mut x = seed;
             while !done.load(Ordering::SeqCst) {
                 // xorshift: 3 to 40 ms between kills (the fault schedule,
@@ -485,16 +585,13 @@ fn kill_9_at_random_moments_loses_nothing_while_the_socket_is_held() {
                 x ^= x >> 7;
                 x ^= x << 17;
                 std::thread::sleep(std::time::Duration::from_millis(3 + x % 38));
-                daemon.kill().unwrap();
-                daemon.wait().unwrap();
-                kills.fetch_add(1, Ordering::SeqCst);
-                daemon = socket_activated_daemon(&env, &listener);
+                if kill() {
+                    kills.fetch_add(1, Ordering::SeqCst);
+                }
             }
-            daemon
         });
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
-                let env = &env;
                 scope.spawn(move || {
                     for k in 0..SESSIONS {
                         let sid = format!("c{c}-s{k}");
@@ -514,7 +611,7 @@ fn kill_9_at_random_moments_loses_nothing_while_the_socket_is_held() {
             client.join().unwrap();
         }
         done.store(true, Ordering::SeqCst);
-        killer.join().unwrap()
+        killer.join().unwrap();
     });
     let kills = kills.load(Ordering::SeqCst);
     assert!(kills >= 3, "only {kills} kills: the schedule did not run");
@@ -551,10 +648,10 @@ fn kill_9_at_random_moments_loses_nothing_while_the_socket_is_held() {
             last["counters"],
             std::fs::read_to_string(env.runtime().join("activated.log")).unwrap_or_default()
         );
-        last = status_json(&env);
+        last = status_json(env);
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let v = status_json(&env);
+    let v = status_json(env);
     let mut ids: Vec<String> = v["sessions"]
         .as_array()
         .unwrap()
@@ -585,6 +682,4 @@ fn kill_9_at_random_moments_loses_nothing_while_the_socket_is_held() {
         .collect();
     expected.sort();
     assert_eq!(ended, expected, "{kills} kills, seed {seed}: the history");
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
 }

@@ -104,7 +104,12 @@ fn start_after_kill_9_cleans_the_stale_files() {
         .trim()
         .parse()
         .unwrap();
-    // SAFETY: signalling a process this program started.
+    // Everything killed at once (`pkill -9 llm-bridge`): the supervisor
+    // first, or it would start another daemon.
+    let supervisor = supervisor_of(pid as u32).expect("start leaves a supervisor");
+    // SAFETY: signalling processes this program started.
+    unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
+    // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     wait_until("the daemon to die", || !pid_alive(pid));
     assert!(

@@ -609,13 +609,27 @@ impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         if let Some(pid) = std::fs::read_to_string(self.0.pid_file())
             .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
+            .and_then(|p| p.trim().parse::<u32>().ok())
         {
-            // SAFETY: signalling a process this program started.
+            // `start`'s supervisor first, or it would start another daemon.
+            if let Some(supervisor) = supervisor_of(pid) {
+                // SAFETY: signalling the supervisor this test started.
+                unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
+            }
             // SAFETY: signalling the daemon this test started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
     }
+}
+
+/// The PID of the `llm-bridge supervise` that runs the daemon `pid`, if one does.
+pub fn supervisor_of(pid: u32) -> Option<u32> {
+    let ppid = llm_bridge_hooks::proc_stat::read(pid)?.ppid;
+    let cmdline = std::fs::read(format!("/proc/{ppid}/cmdline")).ok()?;
+    cmdline
+        .split(|&b| b == 0)
+        .any(|arg| arg == b"supervise")
+        .then_some(ppid)
 }
 
 /// Whether this test runs as root (CI does). A test that needs root and
