@@ -6,6 +6,7 @@
 //! `&`, `<` and `>` from project or tool names are escaped.
 
 use crate::defaults::default_config;
+use crate::focus;
 use crate::state::{Aggregate, Millis, Session, SessionState, State, StateCounts};
 use llm_bridge_protocol::template::{Piece, Template, TemplateError};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -280,7 +281,8 @@ impl Tally {
     }
 }
 
-/// One line per session, most urgent first, then by project name.
+/// One line per session, most urgent first, then by project name; with
+/// several, a last line names the session a click would focus.
 fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &ModuleStyle) {
     if state.len() <= 1 {
         // Nothing to order (the usual case): no list of sessions either.
@@ -291,13 +293,7 @@ fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &Module
         return;
     }
     let mut sessions: Vec<&Session> = state.sessions().collect();
-    let order = |a: &&Session, b: &&Session| {
-        (std::cmp::Reverse(a.state.priority()), &a.project, &a.id).cmp(&(
-            std::cmp::Reverse(b.state.priority()),
-            &b.project,
-            &b.id,
-        ))
-    };
+    let order = |a: &&Session, b: &&Session| focus::tooltip_order(a, b);
     // Only the first lines are shown: select them in linear time, then sort
     // just those, so a flush costs about the same at 1000 sessions as at 10.
     let shown = style.tooltip_lines.max(1).min(sessions.len());
@@ -316,14 +312,24 @@ fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &Module
     if rest > 0 {
         let _ = write!(out, "\n… and {rest} more");
     }
+    // Which one a click (`llm-bridge focus`) goes to.
+    if let Some(s) = focus::default_target(state) {
+        out.push_str("\nclick: ");
+        push_markup(out, display_name(s));
+    }
 }
 
-fn tooltip_line(out: &mut String, s: &Session, utc_offset_secs: i64, template: &Tooltip) {
-    let project = if s.project.is_empty() {
+/// A session as the tooltip names it: its project, or the start of its id.
+fn display_name(s: &Session) -> &str {
+    if s.project.is_empty() {
         short_id(&s.id)
     } else {
         &s.project
-    };
+    }
+}
+
+fn tooltip_line(out: &mut String, s: &Session, utc_offset_secs: i64, template: &Tooltip) {
+    let project = display_name(s);
     let n = s.subagents.len();
     for piece in &template.0.pieces {
         match piece {
