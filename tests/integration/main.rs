@@ -5,6 +5,7 @@ mod cli;
 mod daemon_lifecycle;
 mod doctor;
 mod fallback;
+mod focus;
 mod faults;
 mod hook_binary;
 mod hostile;
