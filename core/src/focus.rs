@@ -129,7 +129,10 @@ mod tests {
     #[test]
     fn nothing_to_focus_without_sessions() {
         let state = State::new();
-        assert_eq!(choose(&state, &FocusPick::Default), Err(NoTarget::NoSession));
+        assert_eq!(
+            choose(&state, &FocusPick::Default),
+            Err(NoTarget::NoSession)
+        );
         assert_eq!(choose(&state, &FocusPick::Next), Err(NoTarget::NoSession));
     }
 
@@ -148,7 +151,12 @@ mod tests {
         // Both wait: b has waited longer.
         assert_eq!(pick(&state, &FocusPick::Default), "b");
         // The phrase named a: it goes there while a waits.
-        state.apply(&Input::Named { session_id: "a".into() }, 8_000);
+        state.apply(
+            &Input::Named {
+                session_id: "a".into(),
+            },
+            8_000,
+        );
         assert_eq!(pick(&state, &FocusPick::Default), "a");
         event(&mut state, EventKind::ToolEnd, "a", "alpha", 9_000);
         assert_eq!(pick(&state, &FocusPick::Default), "b");
@@ -157,8 +165,17 @@ mod tests {
     #[test]
     fn next_cycles_in_the_tooltips_order() {
         let mut state = State::new();
-        for (i, (sid, project)) in [("z", "zeta"), ("a", "alpha"), ("m", "mu")].iter().enumerate() {
-            event(&mut state, EventKind::SessionStart, sid, project, 1_000 + i as u64);
+        for (i, (sid, project)) in [("z", "zeta"), ("a", "alpha"), ("m", "mu")]
+            .iter()
+            .enumerate()
+        {
+            event(
+                &mut state,
+                EventKind::SessionStart,
+                sid,
+                project,
+                1_000 + i as u64,
+            );
         }
         event(&mut state, EventKind::Submit, "m", "mu", 5_000);
         event(&mut state, EventKind::Permission, "m", "mu", 5_001);
@@ -166,7 +183,12 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..4 {
             let id = pick(&state, &FocusPick::Next);
-            state.apply(&Input::Focused { session_id: id.clone() }, 6_000);
+            state.apply(
+                &Input::Focused {
+                    session_id: id.clone(),
+                },
+                6_000,
+            );
             seen.push(id);
         }
         assert_eq!(seen, ["m", "a", "z", "m"]);

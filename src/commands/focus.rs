@@ -35,7 +35,11 @@ pub fn focus(paths: &Paths, pick: FocusPick) -> i32 {
                 },
                 focused.compositor.name(),
                 focused.window,
-                if focused.tmux { ", its tmux pane selected" } else { "" }
+                if focused.tmux {
+                    ", its tmux pane selected"
+                } else {
+                    ""
+                }
             );
             0
         }

@@ -9,11 +9,11 @@ use super::Daemon;
 use crate::datagram::PeerAddr;
 use llm_bridge_core::config::Config;
 use llm_bridge_core::error::{one_line, Result};
+use llm_bridge_core::focus;
 use llm_bridge_core::local_time::wall_clock_ms;
 use llm_bridge_core::log::log;
 use llm_bridge_core::state::Input;
 use llm_bridge_protocol::reply::Reply;
-use llm_bridge_core::focus;
 use llm_bridge_protocol::wire::{FocusPick, Message, MuteAction};
 
 /// The longest timed mute (a year); longer is "until unmuted" in all but name.

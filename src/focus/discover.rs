@@ -85,7 +85,12 @@ pub fn find() -> Result<Compositor, NoCompositor> {
     let mut found: Vec<(SystemTime, Compositor)> = candidates(&runtime)
         .into_iter()
         .filter(|c| UnixStream::connect(&c.socket).is_ok())
-        .filter_map(|c| Some((std::fs::symlink_metadata(&c.socket).ok()?.modified().ok()?, c)))
+        .filter_map(|c| {
+            Some((
+                std::fs::symlink_metadata(&c.socket).ok()?.modified().ok()?,
+                c,
+            ))
+        })
         .collect();
     found.sort_by_key(|(modified, _)| *modified);
     found.pop().map(|(_, c)| c).ok_or_else(|| {
@@ -168,5 +173,6 @@ fn mine(path: &Path) -> bool {
 
 /// Whether the decimal `pid` names a process of this user's.
 fn pid_runs(pid: &str) -> bool {
-    pid.parse::<u32>().is_ok_and(|pid| pid > 1 && owned_by_me(pid))
+    pid.parse::<u32>()
+        .is_ok_and(|pid| pid > 1 && owned_by_me(pid))
 }

@@ -44,7 +44,10 @@ pub fn focus(path: &Path, window: &Window, windows: &[Window]) -> Result<()> {
     if answer.trim() != "ok" {
         bail!(
             "Hyprland refused `{command}`: {}",
-            printable(answer.trim()).chars().take(200).collect::<String>()
+            printable(answer.trim())
+                .chars()
+                .take(200)
+                .collect::<String>()
         );
     }
     Ok(())

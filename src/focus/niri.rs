@@ -30,10 +30,16 @@ pub fn windows(path: &Path) -> Result<Vec<Window>> {
 
 /// Focuses `window`.
 pub fn focus(path: &Path, window: &Window) -> Result<()> {
-    let request = format!("{{\"Action\":{{\"FocusWindow\":{{\"id\":{}}}}}}}", window.id);
+    let request = format!(
+        "{{\"Action\":{{\"FocusWindow\":{{\"id\":{}}}}}}}",
+        window.id
+    );
     let reply = ok(path, &request)?;
     if reply != "Handled" {
-        bail!("niri answered the focus action with {}", printable(&reply.to_string()));
+        bail!(
+            "niri answered the focus action with {}",
+            printable(&reply.to_string())
+        );
     }
     Ok(())
 }

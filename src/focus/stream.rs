@@ -17,8 +17,8 @@ pub const CAP: usize = 16 * 1024 * 1024;
 
 /// A connection with its timeouts set.
 pub fn connect(path: &Path) -> Result<UnixStream> {
-    let stream =
-        UnixStream::connect(path).with_context(|| format!("cannot connect to {}", path.display()))?;
+    let stream = UnixStream::connect(path)
+        .with_context(|| format!("cannot connect to {}", path.display()))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
     Ok(stream)
@@ -64,10 +64,7 @@ pub fn read_until(
         }
         answer.extend_from_slice(&chunk[..n]);
         if answer.len() > CAP {
-            llm_bridge_core::error::bail!(
-                "{} answered more than {CAP} bytes",
-                path.display()
-            );
+            llm_bridge_core::error::bail!("{} answered more than {CAP} bytes", path.display());
         }
         if until(&answer) {
             return Ok(answer);

@@ -35,7 +35,15 @@ pub fn server_in(ancestors: &[u32]) -> Option<usize> {
 /// and names the client to focus.
 pub fn select(below: &[u32], server: u32) -> Result<Selected> {
     let socket = server_socket(server);
-    let panes = run(&socket, &["list-panes", "-a", "-F", "#{pane_pid} #{pane_id} #{window_id} #{session_id}"])?;
+    let panes = run(
+        &socket,
+        &[
+            "list-panes",
+            "-a",
+            "-F",
+            "#{pane_pid} #{pane_id} #{window_id} #{session_id}",
+        ],
+    )?;
     // The pane's process is the nearest ancestor below the server.
     let pane = panes
         .lines()
@@ -51,11 +59,23 @@ pub fn select(below: &[u32], server: u32) -> Result<Selected> {
     };
     run(
         &socket,
-        &["select-window", "-t", window, ";", "select-pane", "-t", pane],
+        &[
+            "select-window",
+            "-t",
+            window,
+            ";",
+            "select-pane",
+            "-t",
+            pane,
+        ],
     )?;
     let clients = run(
         &socket,
-        &["list-clients", "-F", "#{client_activity} #{client_pid} #{session_id} #{client_name}"],
+        &[
+            "list-clients",
+            "-F",
+            "#{client_activity} #{client_pid} #{session_id} #{client_name}",
+        ],
     )?;
     let mut clients: Vec<(u64, u32, &str, &str)> = clients
         .lines()

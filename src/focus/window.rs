@@ -94,7 +94,10 @@ mod tests {
             window(3, 10, "foot"),
         ];
         assert_eq!(choose(&windows, &[50, 10], "beta").unwrap().id, 2);
-        let ambiguous = Err(NoWindow::Ambiguous { pid: 10, windows: 3 });
+        let ambiguous = Err(NoWindow::Ambiguous {
+            pid: 10,
+            windows: 3,
+        });
         assert_eq!(choose(&windows, &[50, 10], "src"), ambiguous);
         assert_eq!(choose(&windows, &[50, 10], "gamma"), ambiguous);
         assert_eq!(choose(&windows, &[50, 10], ""), ambiguous);

@@ -6,9 +6,9 @@
 
 use crate::support::*;
 use llm_bridge_protocol::wire::{Event, EventKind, Message};
-use std::os::unix::ffi::OsStrExt;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixListener;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -81,46 +81,31 @@ impl FakeCompositor {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&requests);
         std::thread::spawn(move || {
-            for reply in replies {
+            let mut replies = replies.into_iter();
+            loop {
                 let Ok((mut conn, _)) = listener.accept() else {
                     return;
                 };
-                let request = match protocol {
+                // A connection closed unasked is a probe (is anyone there?).
+                let Some(request) = read_request(&mut conn, protocol) else {
+                    continue;
+                };
+                recorded.lock().unwrap().push(request.text);
+                let Some(reply) = replies.next() else {
+                    return;
+                };
+                let answer = match protocol {
                     Protocol::Sway => {
-                        let mut header = [0u8; 14];
-                        conn.read_exact(&mut header).unwrap();
-                        assert_eq!(&header[..6], b"i3-ipc");
-                        let len = u32::from_ne_bytes(header[6..10].try_into().unwrap());
-                        let kind = u32::from_ne_bytes(header[10..14].try_into().unwrap());
-                        let mut payload = vec![0; len as usize];
-                        conn.read_exact(&mut payload).unwrap();
-                        recorded.lock().unwrap().push(format!(
-                            "{kind} {}",
-                            String::from_utf8(payload).unwrap()
-                        ));
                         let mut answer = b"i3-ipc".to_vec();
                         answer.extend_from_slice(&(reply.len() as u32).to_ne_bytes());
-                        answer.extend_from_slice(&kind.to_ne_bytes());
+                        answer.extend_from_slice(&request.sway_type.to_ne_bytes());
                         answer.extend_from_slice(reply.as_bytes());
                         answer
                     }
-                    Protocol::Hyprland => {
-                        let mut buf = [0u8; 4096];
-                        let n = conn.read(&mut buf).unwrap();
-                        recorded
-                            .lock()
-                            .unwrap()
-                            .push(String::from_utf8(buf[..n].to_vec()).unwrap());
-                        reply.into_bytes()
-                    }
-                    Protocol::Niri => {
-                        let mut line = String::new();
-                        BufReader::new(&conn).read_line(&mut line).unwrap();
-                        recorded.lock().unwrap().push(line);
-                        format!("{reply}\n").into_bytes()
-                    }
+                    Protocol::Hyprland => reply.into_bytes(),
+                    Protocol::Niri => format!("{reply}\n").into_bytes(),
                 };
-                conn.write_all(&request).unwrap();
+                conn.write_all(&answer).unwrap();
             }
         });
         FakeCompositor { requests }
@@ -128,6 +113,47 @@ impl FakeCompositor {
 
     fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+}
+
+struct Request {
+    text: String,
+    sway_type: u32,
+}
+
+/// One request as the protocol frames it; `None` if the peer sent nothing.
+fn read_request(conn: &mut UnixStream, protocol: Protocol) -> Option<Request> {
+    match protocol {
+        Protocol::Sway => {
+            let mut header = [0u8; 14];
+            conn.read_exact(&mut header).ok()?;
+            assert_eq!(&header[..6], b"i3-ipc");
+            let len = u32::from_ne_bytes(header[6..10].try_into().unwrap());
+            let sway_type = u32::from_ne_bytes(header[10..14].try_into().unwrap());
+            let mut payload = vec![0; len as usize];
+            conn.read_exact(&mut payload).unwrap();
+            let payload = String::from_utf8(payload).unwrap();
+            Some(Request {
+                text: format!("{sway_type} {payload}"),
+                sway_type,
+            })
+        }
+        Protocol::Hyprland => {
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).unwrap();
+            (n > 0).then(|| Request {
+                text: String::from_utf8(buf[..n].to_vec()).unwrap(),
+                sway_type: 0,
+            })
+        }
+        Protocol::Niri => {
+            let mut line = String::new();
+            BufReader::new(&*conn).read_line(&mut line).unwrap();
+            (!line.is_empty()).then_some(Request {
+                text: line,
+                sway_type: 0,
+            })
+        }
     }
 }
 
@@ -159,7 +185,12 @@ fn wait_for_permission(env: &Env, sid: &str, project: &str) {
 fn focus(env: &Env, args: &[&str], vars: &[(&str, &Path)]) -> Output {
     let mut cmd = env.command(&bridge_bin());
     cmd.arg("focus").args(args).stdin(Stdio::null());
-    for var in ["SWAYSOCK", "HYPRLAND_INSTANCE_SIGNATURE", "NIRI_SOCKET", "I3SOCK"] {
+    for var in [
+        "SWAYSOCK",
+        "HYPRLAND_INSTANCE_SIGNATURE",
+        "NIRI_SOCKET",
+        "I3SOCK",
+    ] {
         cmd.env_remove(var);
     }
     for (k, v) in vars {
@@ -310,7 +341,9 @@ fn a_terminal_server_is_told_apart_by_title_or_not_at_all() {
         ["j/clients", "dispatch focuswindow address:0x55d6e3c4a2b0"]
     );
     // Titles that name neither project: one line, and nothing focused.
-    let untitled = clients.replace("~/src/beta", "foot").replace("~/src/alpha", "foot");
+    let untitled = clients
+        .replace("~/src/beta", "foot")
+        .replace("~/src/alpha", "foot");
     std::fs::remove_file(&sock).unwrap();
     let hypr = FakeCompositor::start(&sock, Protocol::Hyprland, vec![untitled, "ok".into()]);
     let out = focus(&env, &[], &sig);
@@ -348,9 +381,12 @@ fn the_socket_is_found_under_the_runtime_dir_when_the_variables_are_unset() {
 #[test]
 fn nothing_to_focus_without_a_session_with_or_without_a_daemon() {
     let env = Env::new();
-    assert_exit(&focus(&env, &[], &[]), 1, "nothing to focus");
+    assert_exit(&focus(&env, &[], &[]), 1, "nothing to focus: no session");
     let _daemon = env.daemon();
-    assert_exit(&focus(&env, &[], &[]), 1, "nothing to focus");
+    assert_exit(&focus(&env, &[], &[]), 1, "nothing to focus: no session");
+    let chain = Chain::spawn();
+    start_session(&env, "s-beta", "beta", chain.agent, chain.agent_start());
+    wait_for_session(&env, "s-beta");
     assert_exit(
         &focus(&env, &["--session", "nope"], &[]),
         1,
@@ -379,17 +415,13 @@ fn the_waiting_session_first_then_next_in_the_tooltips_order() {
     start_session(&env, "s-alpha", "alpha", alpha.agent, alpha.agent_start());
     wait_for_session(&env, "s-alpha");
     wait_for_permission(&env, "s-beta", "beta");
-    env.wait_text("waiting");
+    env.wait_text("waiting 1");
     let tooltip = env.module()["tooltip"].as_str().unwrap().to_string();
     assert!(tooltip.ends_with("click: beta"), "{tooltip}");
     let sock = env.runtime().join("sway.sock");
     let ok = r#"[{"success":true}]"#.to_string();
     let tree = two_windows(&beta, &alpha);
-    let sway = FakeCompositor::start(
-        &sock,
-        Protocol::Sway,
-        rounds(&tree, &ok, 3),
-    );
+    let sway = FakeCompositor::start(&sock, Protocol::Sway, rounds(&tree, &ok, 3));
     let vars = [("SWAYSOCK", sock.as_path())];
     assert_focused(&focus(&env, &[], &vars));
     // The tooltip's order: beta (waiting), then alpha; then round again.
@@ -402,7 +434,11 @@ fn the_waiting_session_first_then_next_in_the_tooltips_order() {
         .collect();
     assert_eq!(
         focused,
-        ["0 [con_id=5] focus", "0 [con_id=6] focus", "0 [con_id=5] focus"]
+        [
+            "0 [con_id=5] focus",
+            "0 [con_id=6] focus",
+            "0 [con_id=5] focus"
+        ]
     );
     // Without the daemon the state files choose, and remember, the same way.
     daemon.stop();
