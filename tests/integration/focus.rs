@@ -358,6 +358,7 @@ fn the_socket_is_found_under_the_runtime_dir_when_the_variables_are_unset() {
     let chain = Chain::spawn();
     start_session(&env, "s-beta", "beta", chain.agent, chain.agent_start());
     wait_for_session(&env, "s-beta");
+    // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     // A socket left by a sway that is gone (no such PID) is passed over.
     let dead: PathBuf = env.runtime().join(format!("sway-ipc.{uid}.999999999.sock"));
