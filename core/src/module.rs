@@ -526,10 +526,11 @@ mod tests {
         assert_eq!(v["alt"], "waiting");
         let tooltip = v["tooltip"].as_str().unwrap();
         let lines: Vec<&str> = tooltip.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert!(lines[0].starts_with("alpha: waiting"), "{tooltip}");
         assert!(lines[1].starts_with("zeta: working (Read)"), "{tooltip}");
         assert!(lines[2].starts_with("beta: idle"), "{tooltip}");
+        assert_eq!(lines[3], "click: alpha", "where a click goes: the one waiting");
     }
 
     #[test]
@@ -595,11 +596,12 @@ mod tests {
         let v = parse(&render_styled(&st, 0, &style));
         let tooltip = v["tooltip"].as_str().unwrap();
         let lines: Vec<&str> = tooltip.lines().collect();
-        assert_eq!(lines.len(), 6, "{tooltip}");
+        assert_eq!(lines.len(), 7, "{tooltip}");
         assert!(lines[0].starts_with("zz-waiting: waiting"), "{tooltip}");
         assert!(lines[1].starts_with("p00: idle"), "sorted: {tooltip}");
         assert!(lines[4].starts_with("p03: idle"), "sorted: {tooltip}");
         assert_eq!(lines[5], "… and 46 more");
+        assert_eq!(lines[6], "click: zz-waiting");
     }
 
     #[test]
@@ -694,7 +696,7 @@ mod tests {
         );
         assert_eq!(
             v["tooltip"],
-            "[app] working (Bash) &lt;&gt; {x}\n[lib] idle &lt;&gt; {x}"
+            "[app] working (Bash) &lt;&gt; {x}\n[lib] idle &lt;&gt; {x}\nclick: app"
         );
         let style = ModuleStyle {
             show_tool: false,
