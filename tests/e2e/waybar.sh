@@ -174,9 +174,14 @@ start_bg foot-focus-tmux "${RUN[@]}" WAYLAND_DISPLAY=wayland-1 foot -T focus-tmu
     tmux -S "$TMUX_SOCK" new-session -s focus agent.py "$D/samples" s-gamma "$D/home/gamma" SessionStart
 wait_for "three agents' sessions" 20 sessions_are 3
 tmux_() { "${RUN[@]}" tmux -S "$TMUX_SOCK" "$@"; }
-# A second tmux window, made current: focus must come back to the agent's.
+# A second pane beside the agent's and a second window, both made current:
+# focus must come back to the agent's pane and window.
+AGENT_PANE=$(tmux_ display -p -t focus:0 '#{pane_id}')
+tmux_ split-window -t focus:0
 tmux_ new-window -t focus
+tmux_where() { tmux_ display -p '#{window_index} #{pane_id}'; }
 wait_for "the second tmux window" 5 bash -c "[[ \$(runuser -u $E2E_USER -- tmux -S '$TMUX_SOCK' display -p '#{window_index}') == 1 ]]"
+[[ $(tmux_ display -p -t focus:0 '#{pane_id}') != "$AGENT_PANE" ]] || fail "the split did not take the agent's pane's place"
 # The last window opened has sway's focus: put it on beta, away from alpha.
 swaymsg_ '[title="^focus-beta$"] focus' >/dev/null
 wait_for "beta focused" 5 focused_is focus-beta
@@ -187,8 +192,8 @@ wait_for "the waiting session's window (alpha) focused" 5 focused_is focus-alpha
 wait_for "the next in the tooltip's order (beta) focused" 5 focused_is focus-beta
 "${RUN[@]}" llm-bridge focus --next || fail "llm-bridge focus --next exited $?"
 wait_for "the tmux session's terminal focused" 5 focused_is focus-tmux
-[[ $(tmux_ display -p '#{window_index}') == 0 ]] || fail "tmux's window 0 (the agent's) was not selected"
-say "focus: ok (waiting alpha, then beta, then gamma's tmux window 0 selected)"
+[[ $(tmux_where) == "0 $AGENT_PANE" ]] || fail "tmux shows '$(tmux_where)', not the agent's window 0 and pane $AGENT_PANE"
+say "focus: ok (waiting alpha, then beta, then gamma's tmux window 0 and pane $AGENT_PANE selected)"
 
 # Process start to sway's focus change, 40 clicks (under two seconds in all,
 # so every run does it): the command returns once sway answered its
