@@ -530,7 +530,10 @@ mod tests {
         assert!(lines[0].starts_with("alpha: waiting"), "{tooltip}");
         assert!(lines[1].starts_with("zeta: working (Read)"), "{tooltip}");
         assert!(lines[2].starts_with("beta: idle"), "{tooltip}");
-        assert_eq!(lines[3], "click: alpha", "where a click goes: the one waiting");
+        assert_eq!(
+            lines[3], "click: alpha",
+            "where a click goes: the one waiting"
+        );
     }
 
     #[test]

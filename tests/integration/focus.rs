@@ -114,6 +114,15 @@ impl FakeCompositor {
     fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// Sway's `RUN_COMMAND`s (type 0), without the `GET_TREE`s.
+    fn commands(&self) -> Vec<String> {
+        let requests = self.requests();
+        requests
+            .into_iter()
+            .filter(|r| r.starts_with("0 "))
+            .collect()
+    }
 }
 
 struct Request {
@@ -216,6 +225,16 @@ fn assert_focused(out: &Output) {
     );
 }
 
+/// A daemon and one session, in `project`, whose agent is a new chain's.
+fn one_session(sid: &str, project: &str) -> (Env, Daemon, Chain) {
+    let env = Env::new();
+    let daemon = env.daemon();
+    let chain = Chain::spawn();
+    start_session(&env, sid, project, chain.agent, chain.agent_start());
+    wait_for_session(&env, sid);
+    (env, daemon, chain)
+}
+
 fn wait_for_session(env: &Env, sid: &str) {
     wait_until("the session in the state", || {
         status_json(env)["sessions"]
@@ -226,11 +245,7 @@ fn wait_for_session(env: &Env, sid: &str) {
 
 #[test]
 fn sway_focuses_the_window_of_the_agents_grandparent() {
-    let env = Env::new();
-    let _daemon = env.daemon();
-    let chain = Chain::spawn();
-    start_session(&env, "s-beta", "beta", chain.agent, chain.agent_start());
-    wait_for_session(&env, "s-beta");
+    let (env, _daemon, chain) = one_session("s-beta", "beta");
     // The window "beta" (con 5) is the chain's terminal; "alpha" (con 6) is
     // a process of no relation (PID 1's window, as a stand-in).
     let tree = recorded("sway-get-tree.json", chain.terminal(), 1);
@@ -271,11 +286,7 @@ fn a_reused_pid_is_never_taken() {
 
 #[test]
 fn hyprland_lists_clients_then_focuses_by_pid() {
-    let env = Env::new();
-    let _daemon = env.daemon();
-    let chain = Chain::spawn();
-    start_session(&env, "s-alpha", "alpha", chain.agent, chain.agent_start());
-    wait_for_session(&env, "s-alpha");
+    let (env, _daemon, chain) = one_session("s-alpha", "alpha");
     let sock = env.runtime().join("hypr/sig_1_2/.socket.sock");
     let clients = recorded("hyprland-clients.json", 1, chain.terminal());
     let hypr = FakeCompositor::start(&sock, Protocol::Hyprland, vec![clients, "ok".into()]);
@@ -296,11 +307,7 @@ fn hyprland_lists_clients_then_focuses_by_pid() {
 
 #[test]
 fn niri_lists_windows_then_focuses_by_id() {
-    let env = Env::new();
-    let _daemon = env.daemon();
-    let chain = Chain::spawn();
-    start_session(&env, "s-alpha", "alpha", chain.agent, chain.agent_start());
-    wait_for_session(&env, "s-alpha");
+    let (env, _daemon, chain) = one_session("s-alpha", "alpha");
     let sock = env.runtime().join("niri.sock");
     let windows = recorded("niri-windows.json", 1, chain.terminal());
     let niri = FakeCompositor::start(
@@ -321,11 +328,7 @@ fn niri_lists_windows_then_focuses_by_id() {
 
 #[test]
 fn a_terminal_server_is_told_apart_by_title_or_not_at_all() {
-    let env = Env::new();
-    let _daemon = env.daemon();
-    let chain = Chain::spawn();
-    start_session(&env, "s-beta", "beta", chain.agent, chain.agent_start());
-    wait_for_session(&env, "s-beta");
+    let (env, _daemon, chain) = one_session("s-beta", "beta");
     // Both windows belong to the terminal (one server process).
     let clients = recorded("hyprland-clients.json", chain.terminal(), chain.terminal());
     let sock = env.runtime().join("hypr/srv/.socket.sock");
@@ -353,11 +356,7 @@ fn a_terminal_server_is_told_apart_by_title_or_not_at_all() {
 
 #[test]
 fn the_socket_is_found_under_the_runtime_dir_when_the_variables_are_unset() {
-    let env = Env::new();
-    let _daemon = env.daemon();
-    let chain = Chain::spawn();
-    start_session(&env, "s-beta", "beta", chain.agent, chain.agent_start());
-    wait_for_session(&env, "s-beta");
+    let (env, _daemon, chain) = one_session("s-beta", "beta");
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     // A socket left by a sway that is gone (no such PID) is passed over.
@@ -428,13 +427,8 @@ fn the_waiting_session_first_then_next_in_the_tooltips_order() {
     // The tooltip's order: beta (waiting), then alpha; then round again.
     assert_focused(&focus(&env, &["--next"], &vars));
     assert_focused(&focus(&env, &["--next"], &vars));
-    let focused: Vec<String> = sway
-        .requests()
-        .into_iter()
-        .filter(|r| r.starts_with("0 "))
-        .collect();
     assert_eq!(
-        focused,
+        sway.commands(),
         [
             "0 [con_id=5] focus",
             "0 [con_id=6] focus",
@@ -447,10 +441,8 @@ fn the_waiting_session_first_then_next_in_the_tooltips_order() {
     let sway = FakeCompositor::start(&sock, Protocol::Sway, rounds(&tree, &ok, 2));
     assert_focused(&focus(&env, &["--next"], &vars));
     assert_focused(&focus(&env, &["--next"], &vars));
-    let focused: Vec<String> = sway
-        .requests()
-        .into_iter()
-        .filter(|r| r.starts_with("0 "))
-        .collect();
-    assert_eq!(focused, ["0 [con_id=6] focus", "0 [con_id=5] focus"]);
+    assert_eq!(
+        sway.commands(),
+        ["0 [con_id=6] focus", "0 [con_id=5] focus"]
+    );
 }
