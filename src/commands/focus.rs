@@ -28,11 +28,7 @@ pub fn focus(paths: &Paths, pick: FocusPick) -> i32 {
         Ok((focused, target)) => {
             println!(
                 "focused {} ({} window {}{})",
-                if target.project.is_empty() {
-                    &target.session_id
-                } else {
-                    &target.project
-                },
+                focus::display_name(&target),
                 focused.compositor.name(),
                 focused.window,
                 if focused.tmux {

@@ -18,6 +18,7 @@ pub mod window;
 
 use discover::{Compositor, Kind};
 use llm_bridge_core::error::Error;
+use llm_bridge_core::state::printable;
 use llm_bridge_protocol::reply::FocusTarget;
 use std::fmt;
 use window::Window;
@@ -75,11 +76,7 @@ pub struct Focused {
 
 /// Focuses the window holding `target`'s process.
 pub fn focus(target: &FocusTarget) -> Result<Focused, Failure> {
-    let name = if target.project.is_empty() {
-        format!("session {}", target.session_id)
-    } else {
-        target.project.clone()
-    };
+    let name = display_name(target);
     let Some((pid, start)) = target.process else {
         return Err(Failure::Nothing(format!(
             "nothing to focus: {name}'s process is not known (its hooks have not named it yet)"
@@ -116,6 +113,16 @@ pub fn focus(target: &FocusTarget) -> Result<Focused, Failure> {
         window: window.id,
         tmux: tmux.is_some(),
     })
+}
+
+/// How the user is told which session: its project, else its id (outside
+/// text, so with control characters replaced).
+pub fn display_name(target: &FocusTarget) -> String {
+    if target.project.is_empty() {
+        format!("session {}", printable(&target.session_id))
+    } else {
+        printable(&target.project)
+    }
 }
 
 fn windows(compositor: &Compositor) -> Result<Vec<Window>, Error> {
