@@ -10,6 +10,7 @@ pub mod commands;
 pub mod control;
 pub mod daemon;
 pub mod datagram;
+pub mod focus;
 pub mod sd_notify;
 pub mod socket_activation;
 pub mod subscription;

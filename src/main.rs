@@ -2,13 +2,13 @@
 //! the hook fallback, status, installation and history.
 
 use clap::{Parser, Subcommand};
-use llm_bridge::commands::{doctor, history, install, lifecycle, mute, say, status, waybar};
+use llm_bridge::commands::{doctor, focus, history, install, lifecycle, mute, say, status, waybar};
 use llm_bridge::daemon::{Daemon, Options};
 use llm_bridge_core::apply;
 use llm_bridge_core::config::{Config, DEFAULT_CONFIG_TOML};
 use llm_bridge_core::error::{one_line, Result};
 use llm_bridge_core::paths::Paths;
-use llm_bridge_protocol::wire::{MuteAction, SayTuning};
+use llm_bridge_protocol::wire::{FocusPick, MuteAction, SayTuning};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -158,6 +158,21 @@ enum Command {
         #[arg(long = "for", value_name = "DURATION", value_parser = mute::parse_duration)]
         duration: Option<std::time::Duration>,
     },
+    /// Focus the terminal window of the session that needs you (sway,
+    /// Hyprland, niri; inside tmux its pane too). Exit 0 focused, 1 nothing
+    /// to focus, 2 an error, 3 its window is gone or ambiguous, 4 no
+    /// supported compositor.
+    #[command(
+        after_help = "Examples:\n  llm-bridge focus                # the session a phrase named, else the longest waiting\n  llm-bridge focus --next         # the next one, in the tooltip's order\n  llm-bridge focus --session 4f2a"
+    )]
+    Focus {
+        /// This session (its id, or the start of it).
+        #[arg(long, value_name = "ID", conflicts_with = "next")]
+        session: Option<String>,
+        /// The session after the one focused last, in the tooltip's order.
+        #[arg(long)]
+        next: bool,
+    },
     /// List finished sessions.
     #[command(after_help = "Examples:\n  llm-bridge history --today\n  llm-bridge history | tail")]
     History {
@@ -261,6 +276,14 @@ fn main() -> ExitCode {
         }
         Command::Doctor => report(doctor::doctor(&paths)),
         Command::History { today } => report(history::history(today)),
+        Command::Focus { session, next } => focus::focus(
+            &paths,
+            match (session, next) {
+                (Some(id), _) => FocusPick::Session(id),
+                (None, true) => FocusPick::Next,
+                (None, false) => FocusPick::Default,
+            },
+        ),
         Command::Mute { action, duration } => {
             let action = match action {
                 MuteArg::On => MuteAction::On,

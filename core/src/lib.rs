@@ -16,6 +16,7 @@ pub mod client;
 pub mod config;
 mod defaults;
 pub mod error;
+pub mod focus;
 pub mod history;
 pub mod journal;
 pub mod local_time;

@@ -6,6 +6,7 @@
 //! `&`, `<` and `>` from project or tool names are escaped.
 
 use crate::defaults::default_config;
+use crate::focus;
 use crate::state::{Aggregate, Millis, Session, SessionState, State, StateCounts};
 use llm_bridge_protocol::template::{Piece, Template, TemplateError};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -280,7 +281,8 @@ impl Tally {
     }
 }
 
-/// One line per session, most urgent first, then by project name.
+/// One line per session, most urgent first, then by project name; with
+/// several, a last line names the session a click would focus.
 fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &ModuleStyle) {
     if state.len() <= 1 {
         // Nothing to order (the usual case): no list of sessions either.
@@ -291,13 +293,7 @@ fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &Module
         return;
     }
     let mut sessions: Vec<&Session> = state.sessions().collect();
-    let order = |a: &&Session, b: &&Session| {
-        (std::cmp::Reverse(a.state.priority()), &a.project, &a.id).cmp(&(
-            std::cmp::Reverse(b.state.priority()),
-            &b.project,
-            &b.id,
-        ))
-    };
+    let order = |a: &&Session, b: &&Session| focus::tooltip_order(a, b);
     // Only the first lines are shown: select them in linear time, then sort
     // just those, so a flush costs about the same at 1000 sessions as at 10.
     let shown = style.tooltip_lines.max(1).min(sessions.len());
@@ -316,14 +312,24 @@ fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &Module
     if rest > 0 {
         let _ = write!(out, "\n… and {rest} more");
     }
+    // Which one a click (`llm-bridge focus`) goes to.
+    if let Some(s) = focus::default_target(state) {
+        out.push_str("\nclick: ");
+        push_markup(out, display_name(s));
+    }
 }
 
-fn tooltip_line(out: &mut String, s: &Session, utc_offset_secs: i64, template: &Tooltip) {
-    let project = if s.project.is_empty() {
+/// A session as the tooltip names it: its project, or the start of its id.
+fn display_name(s: &Session) -> &str {
+    if s.project.is_empty() {
         short_id(&s.id)
     } else {
         &s.project
-    };
+    }
+}
+
+fn tooltip_line(out: &mut String, s: &Session, utc_offset_secs: i64, template: &Tooltip) {
+    let project = display_name(s);
     let n = s.subagents.len();
     for piece in &template.0.pieces {
         match piece {
@@ -520,10 +526,14 @@ mod tests {
         assert_eq!(v["alt"], "waiting");
         let tooltip = v["tooltip"].as_str().unwrap();
         let lines: Vec<&str> = tooltip.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert!(lines[0].starts_with("alpha: waiting"), "{tooltip}");
         assert!(lines[1].starts_with("zeta: working (Read)"), "{tooltip}");
         assert!(lines[2].starts_with("beta: idle"), "{tooltip}");
+        assert_eq!(
+            lines[3], "click: alpha",
+            "where a click goes: the one waiting"
+        );
     }
 
     #[test]
@@ -589,11 +599,12 @@ mod tests {
         let v = parse(&render_styled(&st, 0, &style));
         let tooltip = v["tooltip"].as_str().unwrap();
         let lines: Vec<&str> = tooltip.lines().collect();
-        assert_eq!(lines.len(), 6, "{tooltip}");
+        assert_eq!(lines.len(), 7, "{tooltip}");
         assert!(lines[0].starts_with("zz-waiting: waiting"), "{tooltip}");
         assert!(lines[1].starts_with("p00: idle"), "sorted: {tooltip}");
         assert!(lines[4].starts_with("p03: idle"), "sorted: {tooltip}");
         assert_eq!(lines[5], "… and 46 more");
+        assert_eq!(lines[6], "click: zz-waiting");
     }
 
     #[test]
@@ -688,7 +699,7 @@ mod tests {
         );
         assert_eq!(
             v["tooltip"],
-            "[app] working (Bash) &lt;&gt; {x}\n[lib] idle &lt;&gt; {x}"
+            "[app] working (Bash) &lt;&gt; {x}\n[lib] idle &lt;&gt; {x}\nclick: app"
         );
         let style = ModuleStyle {
             show_tool: false,

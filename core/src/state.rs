@@ -322,6 +322,12 @@ pub enum Input {
     },
     /// Time passed: a deadline the state holds (the mute's end) may be due.
     Tick,
+    /// A spoken notification named this session (the speech service queued
+    /// its phrase): `llm-bridge focus` goes there while it waits.
+    Named { session_id: String },
+    /// `llm-bridge focus` took the user to this session: `--next` goes on
+    /// from it.
+    Focused { session_id: String },
 }
 
 /// One process for good: a PID and its start time (a reused PID has another).
@@ -384,7 +390,8 @@ impl Input {
             | Message::Waybar { .. }
             | Message::Say { .. }
             | Message::SayStop
-            | Message::Mute { .. } => None,
+            | Message::Mute { .. }
+            | Message::Focus(_) => None,
         }
     }
 }
@@ -504,6 +511,12 @@ pub struct State {
     /// Sorted; empty again once the batch is applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     journal_ahead: Vec<u64>,
+    /// The session a spoken notification named last ([`Input::Named`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    named: Option<String>,
+    /// The session `llm-bridge focus` went to last ([`Input::Focused`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    focused: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -630,12 +643,42 @@ impl State {
             } => self.apply_answered(session_id, *allowed, now),
             Input::Mute { action, until } => self.apply_mute(*action, *until, now),
             Input::Tick => Effects::default(),
+            Input::Named { session_id } => {
+                if self.named.as_deref() == Some(session_id) {
+                    Effects::default()
+                } else {
+                    self.named = Some(session_id.clone());
+                    // The tooltip names the session a click would focus.
+                    Effects::changed()
+                }
+            }
+            Input::Focused { session_id } => {
+                if self.focused.as_deref() == Some(session_id) {
+                    Effects::default()
+                } else {
+                    self.focused = Some(session_id.clone());
+                    Effects {
+                        snapshot: true,
+                        ..Effects::default()
+                    }
+                }
+            }
         };
         if effects.is_empty() {
             return more;
         }
         effects.merge(more);
         effects
+    }
+
+    /// The session a spoken notification named last, if any.
+    pub fn named(&self) -> Option<&str> {
+        self.named.as_deref()
+    }
+
+    /// The session `llm-bridge focus` went to last, if any.
+    pub fn focused(&self) -> Option<&str> {
+        self.focused.as_deref()
     }
 
     /// The mute in force at `now`, if any.

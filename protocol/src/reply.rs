@@ -37,6 +37,20 @@ pub enum Reply {
     /// The mute after a `MUTE` request: off (`None`), on until unmuted
     /// (`Some(None)`), or on until a wall-clock time in ms.
     Mute(Option<Option<u64>>),
+    /// The session a `FOCUS` chose.
+    Focus(FocusTarget),
+    /// A `FOCUS` found nothing to go to: the one-line reason.
+    Nothing(String),
+}
+
+/// The session `llm-bridge focus` goes to: what it needs to find its window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FocusTarget {
+    pub session_id: String,
+    /// The basename of its working directory (the core's printable text).
+    pub project: String,
+    /// Its client process (PID and start time), when the hook named it.
+    pub process: Option<(u32, u64)>,
 }
 
 const MODULE: &str = "MODULE";
@@ -48,6 +62,8 @@ const QUEUED: &str = "QUEUED";
 const SAID: &str = "SAID";
 const MUTED: &str = "MUTED";
 const UNMUTED: &str = "UNMUTED";
+const FOCUS: &str = "FOCUS";
+const NOTHING: &str = "NOTHING";
 
 /// A datagram that is not a reply this version knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +105,20 @@ impl Reply {
             Reply::Mute(None) => format!("{MAGIC} {UNMUTED}"),
             Reply::Mute(Some(None)) => format!("{MAGIC} {MUTED}"),
             Reply::Mute(Some(Some(until))) => format!("{MAGIC} {MUTED} {until}"),
+            // The id and the project are the body's two lines: neither holds
+            // a newline (the core replaces control characters).
+            Reply::Focus(t) => {
+                let process = match t.process {
+                    Some((pid, start)) => format!(" {pid} {start}"),
+                    None => String::new(),
+                };
+                format!(
+                    "{MAGIC} {FOCUS}{process}\n{}\n{}",
+                    t.session_id.replace('\n', " "),
+                    t.project.replace('\n', " ")
+                )
+            }
+            Reply::Nothing(why) => format!("{MAGIC} {NOTHING}\n{}", why.replace('\n', " ")),
         };
         text.into_bytes()
     }
@@ -130,6 +160,23 @@ impl Reply {
             (MUTED, [], None) => Reply::Mute(Some(None)),
             (MUTED, [until], None) => Reply::Mute(Some(Some(until.parse().map_err(|_| bad())?))),
             (UNMUTED, [], None) => Reply::Mute(None),
+            (FOCUS, process, Some(body)) => {
+                let process = match process {
+                    [] => None,
+                    [pid, start] => Some((
+                        pid.parse().map_err(|_| bad())?,
+                        start.parse().map_err(|_| bad())?,
+                    )),
+                    _ => return Err(bad()),
+                };
+                let (session_id, project) = body.split_once('\n').ok_or_else(bad)?;
+                Reply::Focus(FocusTarget {
+                    session_id: session_id.to_string(),
+                    project: project.to_string(),
+                    process,
+                })
+            }
+            (NOTHING, [], Some(why)) => Reply::Nothing(why.to_string()),
             _ => return Err(bad()),
         };
         Ok(reply)
@@ -171,6 +218,17 @@ mod tests {
             Reply::Mute(None),
             Reply::Mute(Some(None)),
             Reply::Mute(Some(Some(1_765_000_000_000))),
+            Reply::Focus(FocusTarget {
+                session_id: "4f2a".into(),
+                project: "my project".into(),
+                process: Some((4242, 987_654)),
+            }),
+            Reply::Focus(FocusTarget {
+                session_id: "4f2a".into(),
+                project: String::new(),
+                process: None,
+            }),
+            Reply::Nothing("nothing to focus: no session".into()),
         ];
         for reply in all {
             assert_eq!(
@@ -200,6 +258,9 @@ mod tests {
             b"LLMB/1 SAID 1 x done",
             b"LLMB/1 SAID 1 1.0 maybe",
             b"LLMB/1 MUTED soon",
+            b"LLMB/1 FOCUS 12\nid\nproject",
+            b"LLMB/1 FOCUS x 1\nid\nproject",
+            b"LLMB/1 FOCUS\nid only",
             b"LLMB/1 ERROR",
             b"LLMB/1 NEVER\nheard of",
             b"\xff\xfe",

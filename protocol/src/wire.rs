@@ -274,6 +274,22 @@ pub enum Message {
         action: MuteAction,
         secs: Option<u64>,
     },
+    /// `llm-bridge focus`: which session to go to; answered with
+    /// [`crate::reply::Reply::Focus`] (and the daemon remembers it for
+    /// `--next`) or [`crate::reply::Reply::Nothing`].
+    Focus(FocusPick),
+}
+
+/// The session `FOCUS` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FocusPick {
+    /// The one a spoken notification named while it waits, else the
+    /// longest waiting, else the one that changed last.
+    Default,
+    /// The one after the session focused last, in the tooltip's order.
+    Next,
+    /// This session id, or a unique prefix of one.
+    Session(String),
 }
 
 /// What `MUTE` does.
@@ -486,6 +502,13 @@ impl Message {
                 w.number("for", *secs);
                 w.finish()
             }
+            Message::Focus(FocusPick::Default) => Writer::new("FOCUS", None, None).finish(),
+            Message::Focus(FocusPick::Next) => Writer::new("FOCUS", Some("next"), None).finish(),
+            Message::Focus(FocusPick::Session(id)) => {
+                let mut w = Writer::new("FOCUS", Some("session"), None);
+                w.field("sid", Some(id), CAP_ID, false);
+                w.finish()
+            }
         }
     }
 
@@ -598,6 +621,15 @@ impl Message {
                     .ok_or(DecodeError::Malformed("MUTE needs on, off or toggle"))?,
                 secs: parse_num(fields.for_secs, "for")?,
             }),
+            "FOCUS" => Ok(Message::Focus(match kind {
+                None => FocusPick::Default,
+                Some("next") => FocusPick::Next,
+                Some("session") => FocusPick::Session(
+                    owned(fields.sid.take())
+                        .ok_or(DecodeError::Malformed("FOCUS session without a sid"))?,
+                ),
+                Some(_) => return Err(DecodeError::Malformed("FOCUS takes next or session")),
+            })),
             "WAYBAR" => require_no_kind(Message::Waybar {
                 pid: parse_num(fields.pid, "pid")?
                     .filter(|p| *p > 0)
@@ -868,6 +900,9 @@ mod tests {
                 action: MuteAction::On,
                 secs: Some(1800),
             },
+            Message::Focus(FocusPick::Default),
+            Message::Focus(FocusPick::Next),
+            Message::Focus(FocusPick::Session("4f2a-b c".into())),
         ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }

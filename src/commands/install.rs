@@ -218,10 +218,14 @@ pub fn waybar_snippet(bin_dir: &Path) -> String {
         .join("llm-bridge")
         .to_string_lossy()
         .replace('\'', "'\\''");
-    let mute = serde_json::to_string(&format!("'{bridge}' mute")).expect("a string serializes");
+    let command = |args: &str| {
+        serde_json::to_string(&format!("'{bridge}' {args}")).expect("a string serializes")
+    };
     WAYBAR_SNIPPET
         .replacen("\"llm-bridge-waybar\"", &exec, 1)
-        .replacen("\"llm-bridge mute\"", &mute, 1)
+        .replacen("\"llm-bridge focus\"", &command("focus"), 1)
+        .replacen("\"llm-bridge focus --next\"", &command("focus --next"), 1)
+        .replacen("\"llm-bridge mute\"", &command("mute"), 1)
 }
 
 /// The Waybar module and CSS users paste (README has the same).
@@ -233,6 +237,8 @@ pub const WAYBAR_SNIPPET: &str = r#""custom/llm": {
   "format": "{icon} {}",
   "format-icons": { "none": "", "idle": "·", "working": "⚙", "waiting": "⏳", "error": "⚠" },
   "tooltip": true,
+  "on-click": "llm-bridge focus",
+  "on-click-middle": "llm-bridge focus --next",
   "on-click-right": "llm-bridge mute"
 }"#;
 

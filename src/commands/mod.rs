@@ -3,6 +3,7 @@
 //! one line on stderr.
 
 pub mod doctor;
+pub mod focus;
 pub mod history;
 pub mod install;
 pub mod lifecycle;

@@ -600,7 +600,10 @@ impl Daemon {
         }
         if replayed.is_none() {
             let muted = self.state.mute(now_ms).is_some();
-            self.speech.carry_out(&effects, muted, now_ms);
+            if let Some(session_id) = self.speech.carry_out(&effects, muted, now_ms) {
+                // A click on the bar goes where the phrase named.
+                queue.push_back(Input::Named { session_id });
+            }
         }
         let registry = self.poll.registry();
         for watch in effects.watches {

@@ -1,6 +1,6 @@
 //! What the daemon does for each request a client sends: the hooks' and
 //! the statusline's datagrams go to the core; the commands' requests
-//! (`status`, `reload`, `stop`, `say`, `mute`, subscribing) are answered
+//! (`status`, `reload`, `stop`, `say`, `mute`, `focus`, subscribing) are answered
 //! here, each with one typed [`Reply`]. Signals that ask the same as a
 //! request (SIGHUP: reload) are handled here too.
 
@@ -9,11 +9,12 @@ use super::Daemon;
 use crate::datagram::PeerAddr;
 use llm_bridge_core::config::Config;
 use llm_bridge_core::error::{one_line, Result};
+use llm_bridge_core::focus;
 use llm_bridge_core::local_time::wall_clock_ms;
 use llm_bridge_core::log::log;
 use llm_bridge_core::state::Input;
 use llm_bridge_protocol::reply::Reply;
-use llm_bridge_protocol::wire::{Message, MuteAction};
+use llm_bridge_protocol::wire::{FocusPick, Message, MuteAction};
 
 /// The longest timed mute (a year); longer is "until unmuted" in all but name.
 const MAX_MUTE_SECS: u64 = 366 * 86_400;
@@ -51,6 +52,22 @@ impl Daemon {
             Message::SayStop => self.speech.stop(&self.ipc, peer),
             Message::Mute { action, secs } => self.mute(peer, action, secs, arrived_ns),
             Message::Waybar { pid } => self.bar.adopt(pid, self.poll.registry()),
+            Message::Focus(pick) => self.focus(peer, &pick, arrived_ns),
+        }
+    }
+
+    /// A `FOCUS` request: the core chooses the session (remembered for
+    /// `--next`); the command finds and focuses its window itself, so no
+    /// compositor's socket is ever waited on in the loop.
+    fn focus(&mut self, peer: PeerAddr, pick: &FocusPick, arrived_ns: u64) {
+        let target = focus::choose(&self.state, pick).map(focus::target);
+        match target {
+            Ok(target) => {
+                let session_id = target.session_id.clone();
+                self.apply(Input::Focused { session_id }, arrived_ns, None);
+                self.ipc.reply(&peer, &Reply::Focus(target));
+            }
+            Err(why) => self.ipc.reply(&peer, &Reply::Nothing(why.to_string())),
         }
     }
 

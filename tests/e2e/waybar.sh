@@ -7,10 +7,18 @@
 # Checks, in signal mode (the daemon started before Waybar, events flowing
 # while Waybar starts): Waybar survives, re-runs the module after the last
 # flush, and shows the daemon's final state on screen (grim + tesseract).
-# Then the same in continuous mode (`llm-bridge waybar --follow`).
+# Then the same in continuous mode (`llm-bridge waybar --follow`). Then
+# `llm-bridge focus` (Waybar's on-click): three real foot windows, each running
+# agent.py, a process that reports as a Claude Code session through the real
+# hook; the one waiting is focused (sway's focused node, read back with
+# swaymsg), `--next` goes on in the tooltip's order, and a session inside tmux
+# gets its pane and window selected. The focus command runs without SWAYSOCK,
+# as from a Waybar started by systemd: it finds sway's socket itself.
 #
 # With --measure it also times event -> Waybar exec start (the hook's start
 # to the moment Waybar's re-run of `llm-bridge waybar` prints), 40 events.
+# Every run times `llm-bridge focus` from its process start to sway's focus
+# change, 40 clicks.
 #
 # Usage (as root): tests/e2e/waybar.sh [--measure] [BIN_DIR]   (default: target/release)
 set -euo pipefail
@@ -26,7 +34,9 @@ E2E_NAME=waybar
 # shellcheck source=tests/e2e/lib.sh
 source "$ROOT/tests/e2e/lib.sh"
 trap e2e_cleanup EXIT
-e2e_setup
+e2e_setup foot:foot tmux:tmux python3:python3
+cp "$ROOT/tests/e2e/agent.py" "$D/bin/"
+chown "$E2E_USER:" "$D/bin/agent.py"
 
 start_sway
 
@@ -130,4 +140,75 @@ wait_for "idle in waybar.json" 5 text_is idle
 wait_for "the bar to show 'idle'" 15 bar_shows "idle"
 alive "$(waybar_pid)" || fail "Waybar died in continuous mode"
 say "continuous mode: ok (bar reads '$LAST_OCR' after a daemon restart)"
+
+# --- llm-bridge focus: the click lands in the session that needs you ----------
+hook SessionEnd # only the agents' sessions below
+SWAY_SOCK=$(echo "$XDG"/sway-ipc.*.sock)
+swaymsg_() { "${RUN[@]}" SWAYSOCK="$SWAY_SOCK" swaymsg "$@"; }
+# The title of sway's focused window.
+focused_title() {
+    swaymsg_ -t get_tree --raw | python3 -c '
+import json, sys
+stack = [json.load(sys.stdin)]
+while stack:
+    n = stack.pop()
+    if n.get("focused"):
+        print(n.get("name") or "")
+    stack += n.get("nodes", []) + n.get("floating_nodes", [])'
+}
+focused_is() { [[ $(focused_title) == "$1" ]]; }
+session_count() { "${RUN[@]}" llm-bridge status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_count"])'; }
+sessions_are() { [[ $(session_count) == "$1" ]]; }
+# agent_window TITLE SID PROJECT EVENT...: a foot window whose agent reports.
+agent_window() {
+    local title=$1 sid=$2 project=$3
+    shift 3
+    mkdir -p "$D/home/$project" && chown "$E2E_USER:" "$D/home/$project"
+    start_bg "foot-$title" "${RUN[@]}" WAYLAND_DISPLAY=wayland-1 foot -T "$title" \
+        agent.py "$D/samples" "$sid" "$D/home/$project" "$@"
+}
+agent_window focus-beta s-beta beta SessionStart
+agent_window focus-alpha s-alpha alpha SessionStart UserPromptSubmit PermissionRequest
+TMUX_SOCK=$D/tmux-focus.sock
+start_bg foot-focus-tmux "${RUN[@]}" WAYLAND_DISPLAY=wayland-1 foot -T focus-tmux \
+    tmux -S "$TMUX_SOCK" new-session -s focus agent.py "$D/samples" s-gamma "$D/home/gamma" SessionStart
+wait_for "three agents' sessions" 20 sessions_are 3
+tmux_() { "${RUN[@]}" tmux -S "$TMUX_SOCK" "$@"; }
+# A second pane beside the agent's and a second window, both made current:
+# focus must come back to the agent's pane and window.
+AGENT_PANE=$(tmux_ display -p -t focus:0 '#{pane_id}')
+tmux_ split-window -t focus:0
+tmux_ new-window -t focus
+tmux_where() { tmux_ display -p '#{window_index} #{pane_id}'; }
+wait_for "the second tmux window" 5 bash -c "[[ \$(runuser -u $E2E_USER -- tmux -S '$TMUX_SOCK' display -p '#{window_index}') == 1 ]]"
+[[ $(tmux_ display -p -t focus:0 '#{pane_id}') != "$AGENT_PANE" ]] || fail "the split did not take the agent's pane's place"
+# The last window opened has sway's focus: put it on beta, away from alpha.
+swaymsg_ '[title="^focus-beta$"] focus' >/dev/null
+wait_for "beta focused" 5 focused_is focus-beta
+wait_for "the waiting session in the module" 5 text_starts waiting
+"${RUN[@]}" llm-bridge focus || fail "llm-bridge focus exited $?"
+wait_for "the waiting session's window (alpha) focused" 5 focused_is focus-alpha
+"${RUN[@]}" llm-bridge focus --next || fail "llm-bridge focus --next exited $?"
+wait_for "the next in the tooltip's order (beta) focused" 5 focused_is focus-beta
+"${RUN[@]}" llm-bridge focus --next || fail "llm-bridge focus --next exited $?"
+wait_for "the tmux session's terminal focused" 5 focused_is focus-tmux
+[[ $(tmux_where) == "0 $AGENT_PANE" ]] || fail "tmux shows '$(tmux_where)', not the agent's window 0 and pane $AGENT_PANE"
+say "focus: ok (waiting alpha, then beta, then gamma's tmux window 0 and pane $AGENT_PANE selected)"
+
+# Process start to sway's focus change, 40 clicks (under two seconds in all,
+# so every run does it): the command returns once sway answered its
+# RUN_COMMAND (sway has moved the focus by then), which is checked after each.
+us_ms() { printf '%d.%03d ms' $(($1 / 1000)) $(($1 % 1000)); }
+lat=()
+for i in $(seq 1 40); do
+    if ((i % 2)); then sid=s-alpha want=focus-alpha; else sid=s-beta want=focus-beta; fi
+    # Timed inside the user's shell: runuser's own start is not counted.
+    ns=$("${RUN[@]}" bash -c 't0=$(date +%s%N); llm-bridge focus --session "$1" >/dev/null || exit 1; echo $(($(date +%s%N) - t0))' _ "$sid") ||
+        fail "focus --session $sid"
+    focused_is "$want" || fail "focus --session $sid left sway's focus elsewhere"
+    lat+=($((ns / 1000)))
+done
+sorted=($(printf '%s\n' "${lat[@]}" | sort -n))
+n=${#sorted[@]}
+say "focus: llm-bridge focus, process start -> sway's focus changed ($n clicks): p50 $(us_ms "${sorted[$((n / 2))]}") · p99 $(us_ms "${sorted[$((n * 99 / 100))]}") · max $(us_ms "${sorted[$((n - 1))]}")"
 say "PASS"

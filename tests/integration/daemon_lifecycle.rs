@@ -164,8 +164,8 @@ fn status_answers_with_many_sessions_and_the_tooltip_stays_bounded() {
     assert_eq!(sessions[0]["state"], "waiting", "most urgent first");
     env.wait_text("waiting 1");
     let tooltip = env.module()["tooltip"].as_str().unwrap().to_string();
-    assert_eq!(tooltip.lines().count(), 21, "{tooltip}");
-    assert!(tooltip.ends_with("… and 380 more"), "{tooltip}");
+    assert_eq!(tooltip.lines().count(), 22, "{tooltip}");
+    assert!(tooltip.ends_with("… and 380 more\nclick: p7"), "{tooltip}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod daemon_lifecycle;
 mod doctor;
 mod fallback;
 mod faults;
+mod focus;
 mod hook_binary;
 mod hostile;
 mod install;

@@ -238,8 +238,9 @@ impl SpeechService {
     }
 
     /// Carries out the speech part of the core's `effects` (a mute's
-    /// `hush_all` cuts every phrase queued or playing).
-    pub fn carry_out(&mut self, effects: &Effects, muted: bool, now_ms: Millis) {
+    /// `hush_all` cuts every phrase queued or playing). Returns the session
+    /// the last phrase queued names.
+    pub fn carry_out(&mut self, effects: &Effects, muted: bool, now_ms: Millis) -> Option<String> {
         let worker = match &mut self.worker {
             Some(worker) => Ok(worker),
             // A voice, but no engine to speak it with: each one fails.
@@ -249,7 +250,7 @@ impl SpeechService {
             None => Err(Refused::NoVoice),
         };
         self.notifications
-            .carry_out(effects, worker, &self.config, muted, now_ms);
+            .carry_out(effects, worker, &self.config, muted, now_ms)
     }
 
     /// Takes what the worker reported.

@@ -53,7 +53,8 @@ pub struct Notifications {
 impl Notifications {
     /// Carries out the speech part of `effects`. Without a worker nothing
     /// is said; in a build without the engine, a voice is configured but
-    /// each notification fails with one line (`why`).
+    /// each notification fails with one line (`why`). Returns the session
+    /// the last phrase queued names, which `llm-bridge focus` goes to.
     pub fn carry_out(
         &mut self,
         effects: &Effects,
@@ -61,15 +62,16 @@ impl Notifications {
         config: &SpeechConfig,
         muted: bool,
         now: Millis,
-    ) {
+    ) -> Option<String> {
         for ended in &effects.ended {
             self.announcer.forget(&ended.session.id);
         }
         let mut worker = match worker {
             Ok(worker) => Some(worker),
             Err(Refused::NotBuilt) => None,
-            Err(_) => return,
+            Err(_) => return None,
         };
+        let mut named = None;
         if let Some(worker) = &mut worker {
             if effects.hush_all {
                 self.counters.muted += worker.hush_all() as u64;
@@ -105,6 +107,7 @@ impl Notifications {
                 Ok(queuing) => {
                     self.counters.queued += 1;
                     self.counters.preempted += queuing.preempted as u64;
+                    named = Some(a.session_id.clone());
                 }
                 Err(Refused::Busy) => self.counters.dropped += 1,
                 Err(why) => {
@@ -114,7 +117,7 @@ impl Notifications {
             }
         }
         let Some(worker) = worker else {
-            return;
+            return named;
         };
         if config.enabled && !muted {
             for a in &effects.prepare {
@@ -124,6 +127,7 @@ impl Notifications {
                 }
             }
         }
+        named
     }
 
     /// The worker finished notification `id`.
