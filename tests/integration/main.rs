@@ -13,6 +13,8 @@ mod install;
 mod install_script;
 mod lifecycle;
 mod mute;
+#[cfg(feature = "speech")]
+mod no_audio;
 #[cfg(not(feature = "speech"))]
 mod no_speech;
 #[cfg(feature = "speech")]
@@ -27,5 +29,7 @@ mod statusline;
 mod subscribers;
 mod support;
 mod voice;
+#[cfg(feature = "speech")]
+mod voice_appears;
 mod watching;
 mod waybar_exec;
