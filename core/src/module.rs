@@ -618,7 +618,7 @@ mod tests {
             250.0,
             -3.0,
         ] {
-            let expected = (pct as f64).round().clamp(0.0, 100.0) as u8;
+            let expected = f64::round(pct).clamp(0.0, 100.0) as u8;
             assert_eq!(percentage(pct), expected, "{pct}");
         }
     }
