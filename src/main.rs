@@ -2,7 +2,9 @@
 //! the hook fallback, status, installation and history.
 
 use clap::{Parser, Subcommand};
-use llm_bridge::commands::{doctor, focus, history, install, lifecycle, mute, say, status, waybar};
+use llm_bridge::commands::{
+    doctor, focus, history, install, lifecycle, mute, say, status, voice, waybar,
+};
 use llm_bridge::daemon::{Daemon, Options};
 use llm_bridge_core::apply;
 use llm_bridge_core::config::{Config, DEFAULT_CONFIG_TOML};
@@ -148,6 +150,15 @@ enum Command {
         /// What to say (default: read stdin).
         text: Vec<String>,
     },
+    /// Piper voices: list the catalogue, install one (downloaded, checked,
+    /// made the voice unless one is chosen), remove one.
+    #[command(
+        after_help = "Examples:\n  llm-bridge voice install en_US-joe-medium\n  llm-bridge voice list | grep en_GB\n  llm-bridge voice install --from ~/Downloads/de_DE-thorsten-medium.onnx\n  llm-bridge voice remove en_US-joe-medium"
+    )]
+    Voice {
+        #[command(subcommand)]
+        action: VoiceAction,
+    },
     /// Silence spoken notifications (on), speak again (off), or switch
     /// (toggle, the default: for Waybar's on-click-right). The bar shows it.
     #[command(after_help = "Examples:\n  llm-bridge mute on --for 1h\n  llm-bridge mute off")]
@@ -292,6 +303,11 @@ fn main() -> ExitCode {
             };
             report(mute::mute(&paths, action, duration))
         }
+        Command::Voice { action } => report(match action {
+            VoiceAction::List => voice::list(),
+            VoiceAction::Install { name, from } => voice::install(name.as_deref(), from.as_deref()),
+            VoiceAction::Remove { name } => voice::remove(&name),
+        }),
         Command::Say { stop: true, .. } => report(say::stop(&paths)),
         Command::Say {
             out,
@@ -340,6 +356,25 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code as u8)
+}
+
+#[derive(Subcommand)]
+enum VoiceAction {
+    /// The voices of the catalogue (LLM_BRIDGE_VOICES_URL replaces its
+    /// address), marking those installed.
+    List,
+    /// Download a voice into ~/.local/share/llm-bridge/voices (resumable,
+    /// md5 checked), or copy one with --from.
+    Install {
+        /// The voice, as `voice list` names it.
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        name: Option<String>,
+        /// A local Piper voice (.onnx, its .onnx.json beside it).
+        #[arg(long, value_name = "PATH")]
+        from: Option<PathBuf>,
+    },
+    /// Remove an installed voice (and the voice.onnx link if it is to it).
+    Remove { name: String },
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

@@ -236,8 +236,8 @@ impl Default for SpeechConfig {
 }
 
 impl SpeechConfig {
-    /// The voice to load: `voice` (with `~/` expanded), else
-    /// `$XDG_DATA_HOME/llm-bridge/voice.onnx` if that file exists.
+    /// The voice to load: `voice` (with `~/` expanded), else the first of
+    /// [`crate::paths::default_voices`] that is a file.
     pub fn voice_path(&self) -> Option<PathBuf> {
         if !self.voice.is_empty() {
             return Some(match self.voice.strip_prefix("~/") {
@@ -248,11 +248,30 @@ impl SpeechConfig {
                 None => PathBuf::from(&self.voice),
             });
         }
-        let data = std::env::var_os("XDG_DATA_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-        Some(data.join("llm-bridge/voice.onnx")).filter(|p| p.is_file())
+        crate::paths::default_voices()
+            .into_iter()
+            .find(|p| p.is_file())
+    }
+
+    /// Why [`SpeechConfig::voice_path`] found no voice, as one line: the
+    /// exact places looked at, and what to do.
+    pub fn no_voice() -> String {
+        let places: Vec<String> = crate::paths::default_voices()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let looked = if places.is_empty() {
+            "neither XDG_DATA_HOME nor HOME is set".to_string()
+        } else {
+            format!(
+                "[speech] voice is empty and none of {} exists",
+                places.join(", ")
+            )
+        };
+        format!(
+            "no voice ({looked}): run `llm-bridge voice install en_US-joe-medium`, \
+             or set [speech] voice in config.toml to a Piper .onnx file"
+        )
     }
 
     pub fn close_after(&self) -> Duration {

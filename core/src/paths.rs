@@ -74,10 +74,16 @@ impl Paths {
 /// `$XDG_STATE_HOME/llm-bridge` (default `~/.local/state/llm-bridge`): what
 /// outlives a login, the history and daemon.log.
 pub fn state_home() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
+    ours_under("XDG_STATE_HOME", ".local/state")
+}
+
+/// `$VAR/llm-bridge`, or `~/DEFAULT/llm-bridge` when the XDG variable `var`
+/// is unset or empty.
+fn ours_under(var: &str, default: &str) -> Option<PathBuf> {
+    let base = std::env::var_os(var)
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(default)))?;
     Some(base.join("llm-bridge"))
 }
 
@@ -97,9 +103,31 @@ pub fn cache_home() -> Option<PathBuf> {
             return Some(PathBuf::from(first));
         }
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("llm-bridge"))
+    ours_under("XDG_CACHE_HOME", ".cache")
+}
+
+/// `$XDG_DATA_HOME/llm-bridge` (default `~/.local/share/llm-bridge`): the
+/// user's voices.
+pub fn data_home() -> Option<PathBuf> {
+    ours_under("XDG_DATA_HOME", ".local/share")
+}
+
+/// Where `llm-bridge voice install` puts voices, and the one directory the
+/// daemon watches for a voice that appears or changes.
+pub fn voices_dir() -> Option<PathBuf> {
+    Some(data_home()?.join("voices"))
+}
+
+/// Where a voice is looked for when `[speech] voice` is empty, in order:
+/// `voices/voice.onnx` (the link `voice install` makes), then `voice.onnx`
+/// in the data directory (the place earlier versions documented).
+pub fn default_voices() -> Vec<PathBuf> {
+    let mut places = Vec::new();
+    if let Some(voices) = voices_dir() {
+        places.push(voices.join("voice.onnx"));
+    }
+    if let Some(data) = data_home() {
+        places.push(data.join("voice.onnx"));
+    }
+    places
 }

@@ -27,6 +27,10 @@ pub enum Reply {
     Error(String),
     /// A `SAY` was taken; its outcome follows in a second reply.
     Queued,
+    /// A `SAY` has started: the audio device is open (or the file made).
+    /// `say` without `--wait` returns on it, so a device that cannot be
+    /// opened is its error, not the log's.
+    Speaking,
     /// A `SAY` ended: how much was said, and whether a stop cut it short.
     Said {
         sentences: u64,
@@ -59,6 +63,7 @@ const STATUS: &str = "STATUS-REPLY";
 const OK: &str = "OK";
 const ERROR: &str = "ERROR";
 const QUEUED: &str = "QUEUED";
+const SPEAKING: &str = "SPEAKING";
 const SAID: &str = "SAID";
 const MUTED: &str = "MUTED";
 const UNMUTED: &str = "UNMUTED";
@@ -94,6 +99,7 @@ impl Reply {
             // its own in a reader that splits lines.
             Reply::Error(why) => format!("{MAGIC} {ERROR}\n{}", why.replace('\n', " ")),
             Reply::Queued => format!("{MAGIC} {QUEUED}"),
+            Reply::Speaking => format!("{MAGIC} {SPEAKING}"),
             Reply::Said {
                 sentences,
                 seconds,
@@ -148,6 +154,7 @@ impl Reply {
             (OK, [], None) => Reply::Ok,
             (ERROR, [], Some(why)) => Reply::Error(why.to_string()),
             (QUEUED, [], None) => Reply::Queued,
+            (SPEAKING, [], None) => Reply::Speaking,
             (SAID, [sentences, seconds, how], None) => Reply::Said {
                 sentences: sentences.parse().map_err(|_| bad())?,
                 seconds: seconds.parse().map_err(|_| bad())?,
@@ -205,6 +212,7 @@ mod tests {
             Reply::Ok,
             Reply::Error("no voice: set [speech] voice".into()),
             Reply::Queued,
+            Reply::Speaking,
             Reply::Said {
                 sentences: 3,
                 seconds: 4.25,

@@ -258,8 +258,8 @@ pub enum Message {
         pid: u32,
     },
     /// Speak `text`, or write it to the WAV file `out` (an absolute path).
-    /// Answered with [`Reply::Queued`] at once, then [`Reply::Said`] or
-    /// [`Reply::Error`] when done.
+    /// Answered with [`Reply::Queued`] at once, [`Reply::Speaking`] when it
+    /// starts, then [`Reply::Said`] or [`Reply::Error`] when done.
     Say {
         text: String,
         out: Option<String>,

@@ -36,7 +36,24 @@ impl Output {
     /// `sample_rate` (the voice's) with a small buffer, so that nothing is
     /// resampled and speech starts at once; when the
     /// device refuses it, its default configuration, with rodio converting.
+    /// No other device is tried (rodio's fallback probes every ALSA device,
+    /// JACK's among them, each printing its failure), and ALSA's and
+    /// JACK's own messages are silenced (`audio_noise.rs`): a device that
+    /// cannot be opened is this one error, naming the device and the way
+    /// around it.
     pub fn open(sample_rate: u32) -> Result<Output> {
+        crate::audio_noise::silence();
+        let opened = Output::open_default(sample_rate);
+        crate::audio_noise::silence();
+        opened.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the audio device ALSA \"default\" ({e:#}): start the sound \
+                 server, or write the speech to a file with `llm-bridge say -o FILE.wav TEXT`"
+            )
+        })
+    }
+
+    fn open_default(sample_rate: u32) -> Result<Output> {
         let rate = NonZero::new(sample_rate).context("a sample rate above 0 is needed")?;
         // About 23 ms of buffer at 22.05 kHz (a power of two, as devices
         // like): a phrase starts quickly, and rodio's default (50 ms at the
@@ -51,8 +68,9 @@ impl Output {
         });
         let mut sink = match preferred {
             Ok(sink) => sink,
-            Err(_) => DeviceSinkBuilder::open_default_sink()
-                .context("opening the default audio output")?,
+            Err(_) => {
+                DeviceSinkBuilder::from_default_device().and_then(|b| b.open_sink_or_fallback())?
+            }
         };
         sink.log_on_drop(false);
         let player = Player::connect_new(sink.mixer());

@@ -28,6 +28,7 @@
 //! their context.
 
 pub mod audio;
+mod audio_noise;
 pub mod config;
 mod ids;
 mod model;

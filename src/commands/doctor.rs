@@ -750,18 +750,17 @@ fn check_voice(r: &mut Report, config: &Config, daemon: Option<&StatusReport>) {
         }
     };
     let Some(voice) = speech.voice_path() else {
-        let default = std::env::var_os("XDG_DATA_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-            .map(|d| d.join("llm-bridge/voice.onnx"));
-        let place = default.map_or("$XDG_DATA_HOME/llm-bridge/voice.onnx".into(), |d| {
-            d.display().to_string()
-        });
+        let places: Vec<String> = llm_bridge_core::paths::default_voices()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         mark_missing(
             r,
-            format!("voice: none ([speech] voice is empty and there is no {place})"),
-            "put a Piper voice there (README, Speech), with its .onnx.json beside it",
+            format!(
+                "voice: none ([speech] voice is empty and there is no {})",
+                places.join(" or ")
+            ),
+            "`llm-bridge voice install en_US-joe-medium` (README, Speech)",
         );
         return;
     };

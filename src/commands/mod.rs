@@ -10,4 +10,5 @@ pub mod lifecycle;
 pub mod mute;
 pub mod say;
 pub mod status;
+pub mod voice;
 pub mod waybar;

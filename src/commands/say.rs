@@ -11,7 +11,7 @@ use crate::control::{request, RequestError, REPLY_TIMEOUT};
 #[cfg(feature = "speech")]
 use crate::voice_settings::{Sink, VoiceSettings};
 #[cfg(feature = "speech")]
-use llm_bridge_core::config::Config;
+use llm_bridge_core::config::{Config, SpeechConfig};
 use llm_bridge_core::error::{anyhow, bail, Context, Result};
 use llm_bridge_core::paths::Paths;
 use llm_bridge_protocol::reply::Reply;
@@ -153,10 +153,14 @@ fn through_daemon(paths: &Paths, text: &str, options: &SayOptions) -> Result<Opt
             progress.take(receive(&sock, &mut buf, REPLY_TIMEOUT)?)?;
         }
     }
-    // Speech plays on without us.
+    // Speech plays on without us, once it has started: a device that
+    // cannot be opened is this command's error, not only the log's.
     if !options.wait {
+        while progress.speaking == 0 && progress.done == 0 {
+            progress.take(receive(&sock, &mut buf, SPEECH_TIMEOUT)?)?;
+        }
         return Ok(Some(
-            "queued (the daemon speaks it; --wait waits for the end)".into(),
+            "queued; speaking now (the daemon speaks it; --wait waits for the end)".into(),
         ));
     }
     while progress.done < parts.len() && !progress.stopped {
@@ -166,11 +170,12 @@ fn through_daemon(paths: &Paths, text: &str, options: &SayOptions) -> Result<Opt
 }
 
 /// The daemon's answers to the parts of one `say`, added up. Answers come
-/// in order: `QUEUED` for each part as it is taken, then `SAID` (or `ERROR`)
-/// for each as it has played.
+/// in order: `QUEUED` for each part as it is taken, `SPEAKING` as it
+/// starts, then `SAID` (or `ERROR`) for each as it has played.
 #[derive(Debug, Default)]
 struct Progress {
     queued: usize,
+    speaking: usize,
     done: usize,
     sentences: u64,
     seconds: f64,
@@ -181,6 +186,7 @@ impl Progress {
     fn take(&mut self, answer: Reply) -> Result<()> {
         match answer {
             Reply::Queued => self.queued += 1,
+            Reply::Speaking => self.speaking += 1,
             Reply::Said {
                 sentences,
                 seconds,
@@ -263,19 +269,18 @@ fn inline(_text: &str, _out: Option<&Path>, _options: &SayOptions) -> Result<Str
 }
 
 /// No daemon (or another voice): load the voice here, speak or write,
-/// wait for the end.
+/// wait for the end. The device opens before anything is synthesized: one
+/// that cannot be opened is the error at once.
 #[cfg(feature = "speech")]
 fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String> {
     let config = Config::load()?;
     let settings = VoiceSettings::from_config(&config.speech).with(&options.tuning)?;
     let path: PathBuf = match &options.voice {
         Some(voice) => voice.clone(),
-        None => config.speech.voice_path().ok_or_else(|| {
-            anyhow!(
-                "no voice: set [speech] voice in config.toml to a Piper .onnx file \
-                 (or put one at ~/.local/share/llm-bridge/voice.onnx)"
-            )
-        })?,
+        None => config
+            .speech
+            .voice_path()
+            .ok_or_else(|| anyhow!(SpeechConfig::no_voice()))?,
     };
     let voice = Voice::load(&path)?;
     let voice_config = voice.config().clone();
@@ -293,7 +298,10 @@ fn inline(text: &str, out: Option<&Path>, options: &SayOptions) -> Result<String
             said
         }
         None => {
-            let mut device = Paced::default();
+            let mut device = Paced {
+                output: Some(Output::open(synth.sample_rate())?),
+                ..Paced::default()
+            };
             let said = settings.speak(&mut synth, text, &mut device, || false)?;
             if let Some(output) = device.output {
                 output.wait_until_idle();
@@ -386,5 +394,14 @@ mod tests {
         assert_eq!((p.queued, p.done, p.sentences, p.stopped), (1, 2, 4, true));
         assert_eq!(p.describe(), "stopped after 4 sentence(s), 5.5 s");
         assert!(p.take(Reply::Error("busy".into())).is_err());
+    }
+
+    #[test]
+    fn speaking_counts_apart_from_queued_and_done() {
+        let mut p = Progress::default();
+        p.take(Reply::Queued).unwrap();
+        p.take(Reply::Speaking).unwrap();
+        assert_eq!((p.queued, p.speaking, p.done), (1, 1, 0));
+        assert!(p.take(Reply::Pong).is_err());
     }
 }

@@ -42,6 +42,7 @@ mod timer;
 mod tokens;
 pub mod transcript;
 mod transcripts;
+mod watched_dir;
 mod watchers;
 
 pub use ipc::{bind_daemon_socket, remove_stale_socket, socket_answers};
@@ -75,7 +76,7 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use timer::{earliest, Timer};
-use tokens::{SIGNALS, SOCKET, SOCKET_PATH, SPOOL, TIMER, WAKER};
+use tokens::{SIGNALS, SOCKET, SOCKET_PATH, SPOOL, TIMER, VOICES, WAKER};
 use watchers::Watchers;
 
 /// A datagram read and checked, waiting in the wake's batch to be handled.
@@ -198,6 +199,7 @@ impl Daemon {
             watchers,
             life,
         };
+        daemon.speech.watch_voices(daemon.poll.registry());
         // What the journal holds beyond the snapshot, what the spool holds
         // and what waits in the socket: applied together in the order the
         // hooks sent it (a killed daemon may have journaled a spooled event
@@ -337,6 +339,7 @@ impl Daemon {
                     TIMER => self.timer.clear(),
                     SIGNALS => self.drain_signals(),
                     WAKER => self.drain_reports(),
+                    VOICES => self.speech.voices_changed(),
                     token if Watchers::owns(token) => {
                         self.watchers
                             .ready(token, self.poll.registry(), &mut inputs);
@@ -691,7 +694,7 @@ impl Daemon {
 
     fn shutdown(&mut self) {
         // Speech ends first: cancelled, its thread joined (one sentence at most).
-        self.speech.shutdown();
+        self.speech.shutdown(self.poll.registry());
         if let Some(flushed) = self.bar.flush_pending(&self.state, self.poll.registry()) {
             self.flushed(flushed);
         }

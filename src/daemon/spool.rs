@@ -19,7 +19,7 @@ use llm_bridge_hooks::spool::SUFFIX;
 use llm_bridge_protocol::wire::{Message, MAX_DATAGRAM};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, Inotify};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
@@ -46,17 +46,7 @@ pub struct Spooled {
 impl Spool {
     /// Creates (or checks) the spool directory and watches it.
     pub fn open(path: &Path) -> Result<Spool> {
-        let dir = PrivateDir::ensure(path)?;
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .context("cannot create an inotify descriptor")?;
-        inotify
-            .add_watch(
-                path,
-                AddWatchFlags::IN_MOVED_TO
-                    | AddWatchFlags::IN_ONLYDIR
-                    | AddWatchFlags::IN_DONT_FOLLOW,
-            )
-            .with_context(|| format!("cannot watch {}", path.display()))?;
+        let (dir, inotify) = super::watched_dir::watch(path, AddWatchFlags::IN_MOVED_TO)?;
         Ok(Spool {
             dir,
             inotify,

@@ -20,6 +20,9 @@ pub const DIALOGS: Token = Token(5);
 pub const SOCKET_PATH: Token = Token(6);
 /// The inotify descriptor on the spool directory (`spool.rs`, via `ipc.rs`).
 pub const SPOOL: Token = Token(7);
+/// The inotify descriptor on the voices directory (`speech/voice_dir.rs`,
+/// via the speech service).
+pub const VOICES: Token = Token(8);
 /// The pidfd of Waybar process P is `Token(WAYBAR_BASE + P)` (`bar.rs`);
 /// PIDs stay below 2^22, far below [`CLIENT_BASE`] - [`WAYBAR_BASE`].
 pub const WAYBAR_BASE: usize = 1 << 32;

@@ -9,10 +9,13 @@ mod faults;
 mod focus;
 mod hook_binary;
 mod hostile;
+mod http_server;
 mod install;
 mod install_script;
 mod lifecycle;
 mod mute;
+#[cfg(feature = "speech")]
+mod no_audio;
 #[cfg(not(feature = "speech"))]
 mod no_speech;
 #[cfg(feature = "speech")]
@@ -26,5 +29,8 @@ mod speech;
 mod statusline;
 mod subscribers;
 mod support;
+mod voice;
+#[cfg(feature = "speech")]
+mod voice_appears;
 mod watching;
 mod waybar_exec;

@@ -147,6 +147,7 @@ impl Env {
             .env("HOME", self.runtime().join("home"))
             .env_remove("LLM_BRIDGE_SOCKET")
             .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
             .env_remove("CACHE_DIRECTORY")
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDS")

@@ -5,9 +5,12 @@
 //!
 //! The loop owns one [`SpeechService`] and calls it where speech is
 //! concerned: a `SAY` or `SAY-STOP` request, the core's effects, a mute,
-//! a reload, a report from the worker, `status`, and the exit. The service
-//! registers nothing in the loop's `Poll`: its worker reports through the
-//! loop's one waker (`reports.rs`), and it never blocks the loop.
+//! a reload, a report from the worker, a change in the voices directory,
+//! `status`, and the exit. Its worker reports through the loop's one waker
+//! (`reports.rs`), and it never blocks the loop. The one descriptor it
+//! registers in the loop's `Poll` is the watch of the voices directory
+//! (`voice_dir.rs`): a voice installed there while the daemon runs is
+//! loaded without a `reload`.
 //!
 //! A build without the Cargo feature `speech` has this same service and
 //! handle; only the worker thread (`worker.rs`, `phrase_cache.rs`) is left
@@ -19,6 +22,7 @@ mod notifications;
 #[cfg(feature = "speech")]
 mod phrase_cache;
 mod types;
+mod voice_dir;
 #[cfg(feature = "speech")]
 mod worker;
 
@@ -40,6 +44,7 @@ use notifications::Notifications;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use types::{Refused, Spoken};
+use voice_dir::VoiceDir;
 
 /// The speech service: everything the daemon knows about speech.
 #[derive(Default)]
@@ -59,6 +64,8 @@ pub struct SpeechService {
     /// (the runtime directory: a sandboxed daemon writes nowhere else, and
     /// `llm-bridge say -o` writes other files itself); none: no file.
     wav_dir: Option<PathBuf>,
+    /// The watch of the voices directory, once made.
+    voices: Option<VoiceDir>,
 }
 
 /// What `status` says of speech that only the service knows.
@@ -110,6 +117,58 @@ impl SpeechService {
     pub fn start(&mut self, reporter: Reporter) {
         self.reporter = Some(reporter);
         self.start_worker();
+    }
+
+    /// Creates the voices directory and watches it (see `voice_dir.rs`);
+    /// a directory that cannot be made or watched (a read-only home under
+    /// systemd) is one line in the log: a voice then needs a `reload`.
+    pub fn watch_voices(&mut self, registry: &mio::Registry) {
+        let Some(path) = llm_bridge_core::paths::voices_dir() else {
+            return;
+        };
+        let watched = VoiceDir::open(&path).and_then(|voices| {
+            voices.register(registry)?;
+            Ok(voices)
+        });
+        match watched {
+            Ok(voices) => self.voices = Some(voices),
+            Err(e) => log(format_args!(
+                "speech: cannot watch the voices directory ({}); a voice put there \
+                 is loaded on `llm-bridge reload`",
+                one_line(&e)
+            )),
+        }
+    }
+
+    /// The voices directory changed: a voice that appeared is started, one
+    /// that changed is loaded again; other voices' files change nothing.
+    pub fn voices_changed(&mut self) {
+        let Some(voices) = &mut self.voices else {
+            return;
+        };
+        let changed = voices.drain();
+        if changed.is_empty() {
+            return;
+        }
+        let Some(voice) = self.config.voice_path() else {
+            return;
+        };
+        match &mut self.worker {
+            None => {
+                self.start_worker();
+                if self.worker.is_some() {
+                    log(format_args!("speech: found the voice {}", voice.display()));
+                }
+            }
+            Some(worker) if voice_dir::concerns(&voice, &changed) => {
+                log(format_args!(
+                    "speech: the voice {} changed: loading it again",
+                    voice.display()
+                ));
+                worker.reconfigure(&self.config);
+            }
+            Some(_) => {}
+        }
     }
 
     /// Whether the worker loads the voice as it starts (`[speech] enabled`
@@ -257,6 +316,11 @@ impl SpeechService {
     pub fn report(&mut self, report: SpeechReport, ipc: &Ipc) {
         match report {
             SpeechReport::Said { id, outcome } => self.said(id, outcome, ipc),
+            SpeechReport::Speaking { id } => {
+                if let Some(peer) = self.waiting.get(&id) {
+                    ipc.reply(peer, &Reply::Speaking);
+                }
+            }
             SpeechReport::Phrase { id, outcome } => {
                 self.notifications.done(id, &outcome, self.worker.as_mut());
             }
@@ -307,8 +371,11 @@ impl SpeechService {
     }
 
     /// Ends the worker: cancelled, its thread joined (one sentence at most).
-    pub fn shutdown(&mut self) {
+    pub fn shutdown(&mut self, registry: &mio::Registry) {
         self.worker = None;
+        if let Some(voices) = self.voices.take() {
+            voices.deregister(registry);
+        }
     }
 }
 

@@ -49,8 +49,7 @@ impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Refused::NoVoice => {
-                "no voice: set [speech] voice in config.toml to a Piper .onnx file \
-                 (or put one at ~/.local/share/llm-bridge/voice.onnx)"
+                return f.write_str(&llm_bridge_core::config::SpeechConfig::no_voice());
             }
             Refused::Busy => "speech is busy: too many requests wait already",
             Refused::Gone => "the speech worker is not running (see the daemon's log)",
@@ -103,6 +102,10 @@ pub enum SpeechReport {
         id: u64,
         outcome: Result<Spoken, anyhow::Error>,
     },
+    /// `say` request `id` has started: the device is open (or the file
+    /// made); its outcome follows.
+    #[cfg_attr(not(feature = "speech"), allow(dead_code))]
+    Speaking { id: u64 },
     /// Notification `id` ended (played, cut, or failed). Its ids are
     /// counted apart from the `say` requests'.
     Phrase {

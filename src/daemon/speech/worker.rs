@@ -221,7 +221,7 @@ impl Worker {
                 at,
                 queued,
             } => {
-                let outcome = self.run_job(|w| w.say(&text, out, &settings, at, queued));
+                let outcome = self.run_job(|w| w.say(id, &text, out, &settings, (at, queued)));
                 self.finish(outcome, move |outcome| {
                     Report::Speech(SpeechReport::Said { id, outcome })
                 });
@@ -390,25 +390,39 @@ impl Worker {
         }
     }
 
+    /// `say` request `id`, queued at `at` (the stop count) and `queued`.
     fn say(
         &mut self,
+        id: u64,
         text: &str,
         out: Option<PathBuf>,
         settings: &VoiceSettings,
-        at: u64,
-        queued: Instant,
+        (at, queued): (u64, Instant),
     ) -> Result<Spoken> {
         // How the tests check that a panic in a job is caught.
         if std::env::var_os("LLM_BRIDGE_SPEECH_TEST_PANIC").is_some_and(|t| t == text) {
             panic!("LLM_BRIDGE_SPEECH_TEST_PANIC matched the text");
         }
-        self.tuned(settings)?;
+        let rate = self.tuned(settings)?.sample_rate();
+        // The device opens before anything is synthesized: a device that
+        // cannot be opened fails the request at once, and the asker hears
+        // that it started only once it can be heard.
+        let file = match &out {
+            Some(path) => Some(wav::Writer::create(path, rate)?),
+            None => {
+                if self.output.is_none() {
+                    self.output = Some(open_output(rate)?);
+                }
+                None
+            }
+        };
+        self.reporter
+            .send(Report::Speech(SpeechReport::Speaking { id }));
         let synth = self.synth.as_mut().expect("loaded above");
         let stopped = || self.cancel.is_cancelled(at);
         let mut first_audio_ms = None;
-        let said = match out {
-            Some(path) => {
-                let mut file = wav::Writer::create(&path, synth.sample_rate())?;
+        let said = match file {
+            Some(mut file) => {
                 let said = settings.speak(synth, text, &mut file, stopped)?;
                 // A stopped file is not written (dropped unfinished, the
                 // temporary goes).
