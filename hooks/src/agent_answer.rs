@@ -1,13 +1,12 @@
 //! What each agent requires of a hook on stdout, so that the bridge's hook
 //! never changes what the agent does.
 //!
-//! Claude Code, Codex CLI and Qwen Code take an empty stdout (and exit 0)
-//! as "no opinion": the hook prints nothing. Gemini CLI does too, but when
-//! stdout is empty it reads stderr instead, and text there on exit 0
-//! becomes a system message shown to the user (its `executeCommandHook`,
-//! 0.61). So before the hook (or the fallback it becomes) writes a warning
-//! on stderr, a Gemini CLI hook prints the smallest valid answer, `{}`,
-//! once.
+//! Every agent takes an empty stdout (and exit 0) as "no opinion": the
+//! hook prints nothing. But when stdout is empty, Gemini CLI (0.61) and
+//! Qwen Code (0.24) read stderr instead, and text there on exit 0 becomes a
+//! message shown to the user (their `executeCommandHook`). So before the
+//! hook (or the fallback it becomes) writes a warning on stderr, a hook of
+//! theirs prints the smallest valid answer, `{}`, once.
 
 use llm_bridge_protocol::agent::Agent;
 use std::io::Write;
@@ -19,7 +18,7 @@ static ANSWERED: AtomicBool = AtomicBool::new(false);
 /// The answer `agent` needs on stdout before anything is written on stderr.
 pub fn answer_before_stderr(agent: Agent) -> Option<&'static [u8]> {
     match agent {
-        Agent::Gemini => Some(b"{}\n"),
+        Agent::Gemini | Agent::Qwen => Some(b"{}\n"),
         _ => None,
     }
 }
@@ -41,9 +40,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_gemini_needs_an_answer_and_it_is_valid_json_of_an_empty_object() {
+    fn gemini_and_qwen_need_an_empty_object_before_a_warning() {
         assert_eq!(answer_before_stderr(Agent::Gemini), Some(&b"{}\n"[..]));
-        for agent in [Agent::Claude, Agent::Codex, Agent::Qwen] {
+        assert_eq!(answer_before_stderr(Agent::Qwen), Some(&b"{}\n"[..]));
+        for agent in [Agent::Claude, Agent::Codex] {
             assert_eq!(answer_before_stderr(agent), None);
         }
     }

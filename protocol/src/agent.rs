@@ -94,8 +94,18 @@ impl Agent {
             Agent::Claude => &CLAUDE_EVENTS,
             Agent::Gemini => &GEMINI_EVENTS,
             Agent::Codex => &CODEX_EVENTS,
-            Agent::Qwen => &QWEN_EVENTS,
+            // Qwen Code 0.24.4 has Claude Code's names (and more, which
+            // the bar has no use for).
+            Agent::Qwen => &CLAUDE_EVENTS,
         }
+    }
+
+    /// Whether the hook's parent (past shells) is the agent's own process
+    /// for this event. Qwen Code 0.24 runs StopFailure's hooks under a
+    /// supervisor that outlives it: taken for the client, it would end the
+    /// session when the supervisor exits.
+    pub fn parent_is_client(self, kind: EventKind) -> bool {
+        !(self == Agent::Qwen && kind == EventKind::StopFail)
     }
 
     /// The key a session of this agent is held under: Claude Code's id as
@@ -167,22 +177,6 @@ const CODEX_EVENTS: [(&str, bool); 12] = [
     ("SessionEnd", false),
 ];
 
-/// Qwen Code 0.24: Claude Code's names.
-const QWEN_EVENTS: [(&str, bool); 12] = [
-    ("SessionStart", false),
-    ("UserPromptSubmit", false),
-    ("PreToolUse", true),
-    ("PermissionRequest", true),
-    ("PostToolUse", true),
-    ("PostToolUseFailure", true),
-    ("Notification", false),
-    ("SubagentStart", false),
-    ("SubagentStop", false),
-    ("Stop", false),
-    ("StopFailure", false),
-    ("SessionEnd", false),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +237,13 @@ mod tests {
                 assert_ne!(kind, EventKind::Other, "{agent} {name}");
             }
         }
+    }
+
+    #[test]
+    fn only_qwens_stop_failure_runs_away_from_the_client() {
+        assert!(!Agent::Qwen.parent_is_client(EventKind::StopFail));
+        assert!(Agent::Qwen.parent_is_client(EventKind::Stop));
+        assert!(Agent::Claude.parent_is_client(EventKind::StopFail));
     }
 
     #[test]

@@ -155,16 +155,18 @@ fn the_same_id_from_two_agents_is_two_sessions() {
 }
 
 #[test]
-fn a_gemini_hook_that_must_warn_answers_with_an_empty_object_first() {
+fn a_gemini_or_qwen_hook_that_must_warn_answers_with_an_empty_object_first() {
     let env = Env::new();
     let _daemon = env.daemon();
     // A payload the hook cannot read: a warning on stderr, which Gemini CLI
-    // would show the user if stdout were empty.
-    let out = hook_as(&env, &["gemini", "BeforeTool"], b"not json");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "{}\n");
-    assert!(!out.stderr.is_empty());
+    // and Qwen Code would show the user if stdout were empty.
+    for agent in ["gemini", "qwen"] {
+        let out = hook_as(&env, &[agent, "BeforeTool"], b"not json");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "{}\n", "{agent}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    }
     // The other agents get nothing on stdout, as before.
-    for agent in ["codex", "qwen"] {
+    for agent in ["codex", "SessionStart"] {
         let out = hook_as(&env, &[agent, "PreToolUse"], b"not json");
         assert!(out.stdout.is_empty(), "{agent}");
     }

@@ -76,7 +76,10 @@ fn run() {
             // that the walk steps past. For the frequent
             // events the receiver names it from `parent`, which is almost
             // always the process it already knows.
-            if matches!(event.kind, EventKind::SessionStart | EventKind::Submit) {
+            if !agent.parent_is_client(event.kind) {
+                // Run by a process other than the agent's: nothing to name.
+                event.parent = None;
+            } else if matches!(event.kind, EventKind::SessionStart | EventKind::Submit) {
                 if let Some((pid, start)) = proc_stat::client_from(parent) {
                     event.ppid = Some(pid);
                     event.pstart = Some(start);
