@@ -3,6 +3,7 @@
 //! Code and every agent whose configuration directory exists.
 
 use crate::support::*;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -21,7 +22,9 @@ fn install(env: &Env, args: &[&str]) -> Output {
         "llm-bridge-waybar",
         "llm-bridge-apply",
     ] {
-        std::fs::write(bin.join(name), "").unwrap();
+        let path = bin.join(name);
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let mut cmd = env.command(&bridge_bin());
     cmd.env_remove("CODEX_HOME")
