@@ -78,10 +78,16 @@ enum Command {
         after_help = "Examples:\n  llm-bridge install            # print what would be merged\n  llm-bridge install --write    # merge it into ~/.claude/settings.json (with a backup)\n  llm-bridge install --write --bin-dir ~/.cargo/bin"
     )]
     Install {
-        /// Merge the settings into ~/.claude/settings.json (keeps other keys, writes a backup).
+        /// Which agent's hooks: claude, gemini, codex, qwen, or all (the default: Claude
+        /// Code and every other agent whose configuration directory exists).
+        #[arg(long, value_name = "AGENT", default_value = "all",
+              value_parser = ["claude", "gemini", "codex", "qwen", "all"])]
+        agent: String,
+        /// Merge the settings into ~/.claude/settings.json (and each agent's file; keeps
+        /// other keys, writes a backup).
         #[arg(long)]
         write: bool,
-        /// The settings file to merge into.
+        /// Claude Code's settings file to merge into.
         #[arg(long, value_name = "PATH", requires = "write")]
         settings: Option<PathBuf>,
         /// Where the llm-bridge binaries are installed (default: beside this one, else on PATH).
@@ -264,11 +270,13 @@ fn main() -> ExitCode {
             0
         }
         Command::Install {
+            agent,
             write,
             settings,
             bin_dir,
             replace_statusline,
         } => report(install::run(install::InstallOptions {
+            agent: llm_bridge_protocol::agent::Agent::parse(&agent),
             write,
             settings,
             bin_dir,

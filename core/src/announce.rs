@@ -7,6 +7,7 @@
 //! it and the fallback renders the bar too.
 
 use crate::state::Millis;
+use llm_bridge_protocol::agent::Agent;
 use serde::{Deserialize, Serialize};
 
 /// A moment that may be said out loud.
@@ -48,7 +49,11 @@ impl Occasion {
 /// One session's moment, with what a phrase may name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Announcement {
+    /// The session's key ([`crate::state::Session::key`]).
     pub session_id: String,
+    /// The agent, when the phrase names it: sessions of more than one kind
+    /// of agent exist ("codex in api server needs permission").
+    pub agent: Option<Agent>,
     pub occasion: Occasion,
     pub project: String,
     /// The tool a permission dialog is about, when known.

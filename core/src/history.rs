@@ -7,6 +7,7 @@ use crate::append_file;
 use crate::error::{Context, Result};
 use crate::log::log;
 use crate::state::{Ended, Millis, Session};
+use llm_bridge_protocol::agent::Agent;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,13 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
+    /// The agent the session was; absent for Claude Code.
+    #[serde(
+        default,
+        skip_serializing_if = "Agent::is_claude",
+        with = "crate::agent_serde"
+    )]
+    pub agent: Agent,
     pub project: String,
     pub started: Millis,
     pub ended: Millis,
@@ -31,6 +39,7 @@ impl Record {
     pub fn new(session: &Session, ended: Millis) -> Record {
         Record {
             id: session.id.clone(),
+            agent: session.agent,
             project: session.project.clone(),
             started: session.started,
             ended,
@@ -80,7 +89,7 @@ pub fn append(path: &Path, record: &Record) -> Result<()> {
         .with_context(|| format!("cannot append to {}", path.display()))
 }
 
-/// The sessions (id, start) whose end the last `max` bytes of the history
+/// The sessions (key, start) whose end the last `max` bytes of the history
 /// record: what a snapshot written just before a crash may still hold.
 pub fn recently_ended(path: &Path, max: u64) -> std::collections::HashSet<(String, Millis)> {
     let Ok(text) = tail(path, max) else {
@@ -89,7 +98,7 @@ pub fn recently_ended(path: &Path, max: u64) -> std::collections::HashSet<(Strin
     String::from_utf8_lossy(&text)
         .lines()
         .filter_map(|l| serde_json::from_str::<Record>(l).ok())
-        .map(|r| (r.id, r.started))
+        .map(|r| (r.agent.session_key(&r.id), r.started))
         .collect()
 }
 

@@ -8,6 +8,7 @@
 //! binaries stay small and static; the daemon (crate `llm-bridge`) builds on
 //! this crate.
 
+pub mod agent_serde;
 pub mod announce;
 pub mod append_file;
 pub mod apply;

@@ -92,9 +92,10 @@ enum Field {
     Model,
     Cost,
     Context,
+    Agent,
 }
 
-const FIELDS: [(Field, &str); 8] = [
+const FIELDS: [(Field, &str); 9] = [
     (Field::Project, "project"),
     (Field::State, "state"),
     (Field::Tool, "tool"),
@@ -103,12 +104,13 @@ const FIELDS: [(Field, &str); 8] = [
     (Field::Model, "model"),
     (Field::Cost, "cost"),
     (Field::Context, "context"),
+    (Field::Agent, "agent"),
 ];
 
 /// The tooltip line template, parsed once when the config is read, by the
 /// one template reader ([`llm_bridge_protocol::template`]). Placeholders:
-/// {project} {state} {tool} {since} {subagents} {model} {cost} {context};
-/// the optional ones expand to nothing or to their text with its separator.
+/// {project} {state} {tool} {since} {subagents} {model} {cost} {context}
+/// {agent}; the optional ones expand to nothing or to their text with its separator.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tooltip(Template<Field>);
 
@@ -287,7 +289,7 @@ fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &Module
     if state.len() <= 1 {
         // Nothing to order (the usual case): no list of sessions either.
         match state.sessions().next() {
-            Some(s) => tooltip_line(out, s, utc_offset_secs, &style.tooltip),
+            Some(s) => tooltip_line(out, s, false, utc_offset_secs, &style.tooltip),
             None => out.push_str("No Claude Code session"),
         }
         return;
@@ -303,11 +305,12 @@ fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &Module
         sessions.truncate(shown);
     }
     sessions.sort_unstable_by(order);
+    let several = state.several_agents();
     for (i, s) in sessions.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        tooltip_line(out, s, utc_offset_secs, &style.tooltip);
+        tooltip_line(out, s, several, utc_offset_secs, &style.tooltip);
     }
     if rest > 0 {
         let _ = write!(out, "\n… and {rest} more");
@@ -328,7 +331,15 @@ fn display_name(s: &Session) -> &str {
     }
 }
 
-fn tooltip_line(out: &mut String, s: &Session, utc_offset_secs: i64, template: &Tooltip) {
+/// One session's line; `several`: sessions of more than one kind of agent
+/// exist, and `{agent}` names this one's.
+fn tooltip_line(
+    out: &mut String,
+    s: &Session,
+    several: bool,
+    utc_offset_secs: i64,
+    template: &Tooltip,
+) {
     let project = display_name(s);
     let n = s.subagents.len();
     for piece in &template.0.pieces {
@@ -366,6 +377,11 @@ fn tooltip_line(out: &mut String, s: &Session, utc_offset_secs: i64, template: &
                         let _ = write!(out, " · {p:.0}% context");
                     }
                 }
+                Field::Agent if several => {
+                    out.push_str(" · ");
+                    out.push_str(s.agent.name());
+                }
+                Field::Agent => {}
             },
         }
     }

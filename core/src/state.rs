@@ -1,4 +1,4 @@
-//! The pure core: every Claude Code session's state and the rules that move it.
+//! The pure core: every agent session's state and the rules that move it.
 //!
 //! `State::apply(&input, now)` is the only place a decision is made, for the
 //! daemon and for the fallback (`llm-bridge apply`) alike. It does no I/O and
@@ -10,6 +10,7 @@
 //! sessions. The rules are the table in `docs/protocol.md`.
 
 use crate::announce::{Announcement, Hush, Mute, Occasion};
+use llm_bridge_protocol::agent::Agent;
 use llm_bridge_protocol::wire::{Event, EventKind, Message, MuteAction, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -121,11 +122,16 @@ pub struct RunningTool {
     pub seq: u64,
 }
 
-/// One Claude Code session.
+/// One session of a coding agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Session {
+    /// The agent's session id.
     pub id: String,
+    /// The agent (absent in state.json for Claude Code's sessions, as in
+    /// files written before agents existed).
+    #[serde(skip_serializing_if = "Agent::is_claude", with = "crate::agent_serde")]
+    pub agent: Agent,
     /// Basename of the session's working directory.
     pub project: String,
     pub cwd: Option<String>,
@@ -161,6 +167,7 @@ impl Default for Session {
     fn default() -> Self {
         Session {
             id: String::new(),
+            agent: Agent::Claude,
             project: String::new(),
             cwd: None,
             state: SessionState::Idle,
@@ -185,6 +192,19 @@ impl Default for Session {
 }
 
 impl Session {
+    /// The key this session is held under: its agent and id
+    /// ([`Agent::session_key`]). Inputs, watches and phrases name it so.
+    pub fn key(&self) -> String {
+        self.agent.session_key(&self.id)
+    }
+
+    /// Whether its transcript and the client's status file are in Claude
+    /// Code's formats, which the daemon reads for an Esc and an answered
+    /// dialog (docs/dialogs.md); another agent's are not read.
+    fn files_readable(&self) -> bool {
+        self.agent.is_claude()
+    }
+
     /// The most recently started tool that is still running.
     pub fn current_tool(&self) -> Option<&RunningTool> {
         self.tools.values().max_by_key(|t| t.seq)
@@ -211,7 +231,7 @@ impl Session {
         WatchBasis {
             pid: self.pid,
             pid_start: self.pid_start,
-            transcript: self.busy() && self.transcript_path.is_some(),
+            transcript: self.busy() && self.transcript_path.is_some() && self.files_readable(),
             waiting: self.state == SessionState::Waiting,
         }
     }
@@ -220,9 +240,12 @@ impl Session {
     /// its transcript while a turn is under way (an Esc shows only there).
     pub fn watch(&self) -> Watch {
         Watch {
-            session_id: self.id.clone(),
+            session_id: self.key(),
             process: self.process(),
-            transcript: self.transcript_path.clone().filter(|_| self.busy()),
+            transcript: self
+                .transcript_path
+                .clone()
+                .filter(|_| self.busy() && self.files_readable()),
             client_status: self
                 .client_status_file()
                 .filter(|_| self.state == SessionState::Waiting),
@@ -246,6 +269,9 @@ impl Session {
     /// `<config>/sessions/<pid>.json`, beside `<config>/projects/<project>/`
     /// where the transcript is (docs/dialogs.md).
     pub fn client_status_file(&self) -> Option<String> {
+        if !self.files_readable() {
+            return None;
+        }
         let transcript = std::path::Path::new(self.transcript_path.as_deref()?);
         let projects = transcript.parent()?.parent()?;
         if projects.file_name()? != "projects" {
@@ -266,15 +292,18 @@ impl Session {
         self.set_state(state, now);
     }
 
-    /// The moment `occasion` of this session, to be said perhaps.
+    /// The moment `occasion` of this session, to be said perhaps, naming
+    /// the agent when `several` kinds of agent have sessions.
     fn announcement(
         &self,
         occasion: Occasion,
         tool: Option<String>,
         turn_ms: Option<u64>,
+        several: bool,
     ) -> Announcement {
         Announcement {
-            session_id: self.id.clone(),
+            session_id: self.key(),
+            agent: several.then_some(self.agent),
             occasion,
             project: self.project.clone(),
             tool,
@@ -444,11 +473,11 @@ impl Effects {
 
     fn end(&mut self, session: Session, reason: &str) {
         self.hush.push(Hush {
-            session_id: session.id.clone(),
+            session_id: session.key(),
             only: None,
         });
         self.watches.push(Watch {
-            session_id: session.id.clone(),
+            session_id: session.key(),
             process: None,
             transcript: None,
             client_status: None,
@@ -605,6 +634,15 @@ impl State {
 
     pub fn len(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Whether sessions of more than one kind of agent exist (phrases then
+    /// name the agent).
+    pub fn several_agents(&self) -> bool {
+        let mut agents = self.sessions.values().map(|s| s.agent);
+        agents
+            .next()
+            .is_some_and(|first| agents.any(|a| a != first))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -794,7 +832,7 @@ impl State {
                     .values()
                     .filter(|s| !idle || s.state == SessionState::Idle)
                     .min_by_key(|s| (s.last_event, s.started))
-                    .map(|s| s.id.clone())
+                    .map(Session::key)
             };
             let Some(id) = oldest(true).or_else(|| oldest(false)) else {
                 return;
@@ -834,8 +872,11 @@ impl State {
         match e.kind {
             Other => return Effects::default(),
             Notify if !relevant_notification => return Effects::default(),
+            // Codex CLI's Interrupt: what an Esc in Claude Code's
+            // transcript is.
+            Interrupt => return self.apply_interrupted(&e.session_key(), now),
             SessionEnd => {
-                return match self.sessions.remove(&e.session_id) {
+                return match self.sessions.remove(&e.session_key()) {
                     Some(ended) => Effects::ended(ended, e.reason.as_deref().unwrap_or("other")),
                     None => Effects::default(),
                 };
@@ -847,8 +888,10 @@ impl State {
         let creates = !matches!(e.kind, ToolEnd | ToolFail | CompactEnd);
         let mut effects = Effects::changed();
         // A new session is watched whatever its basis: none was before.
-        let basis = self.sessions.get(&e.session_id).map(Session::watch_basis);
+        let key = e.session_key();
+        let basis = self.sessions.get(&key).map(Session::watch_basis);
         let created = basis.is_none();
+        let several_before = self.several_agents();
         if created {
             if !creates {
                 return Effects::default();
@@ -856,18 +899,17 @@ impl State {
             self.make_room(&mut effects);
             let session = Session {
                 id: e.session_id.clone(),
+                agent: e.agent,
                 state_since: now,
                 started: now,
                 ..Session::default()
             };
-            self.sessions.insert(e.session_id.clone(), session);
+            self.sessions.insert(key.clone(), session);
         }
+        let several = self.several_agents();
         let seq = self.next_seq;
         self.next_seq += 1;
-        let session = self
-            .sessions
-            .get_mut(&e.session_id)
-            .expect("inserted above");
+        let session = self.sessions.get_mut(&key).expect("inserted above");
 
         session.last_event = now;
         if let Some(cwd) = e.cwd.as_deref().filter(|c| !c.is_empty()) {
@@ -898,7 +940,7 @@ impl State {
                 session.set_state(SessionState::Working, now);
                 // The user is back: nothing said of the last turn is news.
                 effects.hush.push(Hush {
-                    session_id: session.id.clone(),
+                    session_id: session.key(),
                     only: None,
                 });
             }
@@ -966,9 +1008,12 @@ impl State {
                 _ => {
                     // Claude waits for a prompt: nothing of the turn runs any more.
                     session.end_turn(SessionState::Idle, now);
-                    effects
-                        .announce
-                        .push(session.announcement(Occasion::Idle, None, None));
+                    effects.announce.push(session.announcement(
+                        Occasion::Idle,
+                        None,
+                        None,
+                        several,
+                    ));
                 }
             },
             Stop | StopFail => {
@@ -981,9 +1026,9 @@ impl State {
                 session.end_turn(state, now);
                 effects
                     .announce
-                    .push(session.announcement(occasion, None, turn_ms));
+                    .push(session.announcement(occasion, None, turn_ms, several));
             }
-            SessionEnd | Other => unreachable!("handled above"),
+            SessionEnd | Interrupt | Other => unreachable!("handled above"),
         }
         let waiting = SessionState::Waiting;
         if session.state == waiting && before != waiting {
@@ -994,34 +1039,54 @@ impl State {
                 .or_else(|| session.current_tool().map(|t| t.name.clone()));
             effects
                 .announce
-                .push(session.announcement(Occasion::Permission, tool, None));
+                .push(session.announcement(Occasion::Permission, tool, None, several));
         } else if before == waiting && session.state != waiting {
             // The dialog was answered.
             effects.hush.push(Hush {
-                session_id: session.id.clone(),
+                session_id: session.key(),
                 only: Some(Occasion::Permission),
             });
         }
+        // Both forms of a phrase (without and with the agent's name) while
+        // several kinds of agent have sessions: either may be said next.
+        let forms: &[bool] = if several { &[false, true] } else { &[false] };
         if created {
             // What this session may say, rendered while nothing waits for it.
             for occasion in [Occasion::Permission, Occasion::Done, Occasion::Failed] {
-                effects
-                    .prepare
-                    .push(session.announcement(occasion, None, None));
+                for &named in forms {
+                    effects
+                        .prepare
+                        .push(session.announcement(occasion, None, None, named));
+                }
             }
         }
         if e.kind == ToolStart {
             // PreToolUse comes before a tool's permission dialog.
             if let Some(tool) = e.tool_name.as_deref() {
-                let tool = Some(printable(tool));
-                effects
-                    .prepare
-                    .push(session.announcement(Occasion::Permission, tool, None));
+                for &named in forms {
+                    let tool = Some(printable(tool));
+                    effects.prepare.push(session.announcement(
+                        Occasion::Permission,
+                        tool,
+                        None,
+                        named,
+                    ));
+                }
             }
         }
         match basis {
             Some(basis) => session.watch_if_changed(basis, moved, &mut effects),
             None => effects.watches.push(session.watch()),
+        }
+        if created && several && !several_before {
+            // A second kind of agent: the others' phrases now name theirs.
+            for other in self.sessions.values().filter(|s| s.key() != key) {
+                for occasion in [Occasion::Permission, Occasion::Done, Occasion::Failed] {
+                    effects
+                        .prepare
+                        .push(other.announcement(occasion, None, None, true));
+                }
+            }
         }
         effects
     }
@@ -1081,6 +1146,83 @@ mod tests {
 
     fn state_of(st: &State, sid: &str) -> Option<SessionState> {
         st.session(sid).map(|s| s.state)
+    }
+
+    fn agent_ev(agent: Agent, kind: EventKind, sid: &str) -> Event {
+        let mut e = ev(kind, sid);
+        e.agent = agent;
+        e
+    }
+
+    #[test]
+    fn sessions_are_keyed_by_agent_and_id() {
+        let mut st = replay(&[
+            ev(EventKind::Submit, "same"),
+            agent_ev(Agent::Codex, EventKind::Submit, "same"),
+        ]);
+        assert_eq!(st.len(), 2);
+        st.apply(&Input::Event(ev(EventKind::Stop, "same")), 2000);
+        assert_eq!(state_of(&st, "same"), Some(Idle));
+        assert_eq!(state_of(&st, "codex:same"), Some(Working));
+        assert_eq!(st.session("codex:same").unwrap().id, "same");
+        // Codex's Interrupt ends its turn as an Esc does, and says nothing.
+        let effects = st.apply(
+            &Input::Event(agent_ev(Agent::Codex, EventKind::Interrupt, "same")),
+            2001,
+        );
+        assert_eq!(state_of(&st, "codex:same"), Some(Idle));
+        assert!(effects.announce.is_empty());
+    }
+
+    #[test]
+    fn phrases_name_the_agent_only_beside_another_kind_and_both_forms_are_prepared() {
+        let mut st = State::new();
+        let first = st.apply(&Input::Event(ev(EventKind::Submit, "c")), 1);
+        assert!(first.prepare.iter().all(|a| a.agent.is_none()));
+        let second = st.apply(
+            &Input::Event(agent_ev(Agent::Gemini, EventKind::Submit, "g")),
+            2,
+        );
+        // The new session's phrases in both forms, and Claude Code's now
+        // named, rendered ahead.
+        let named = |agent| {
+            second
+                .prepare
+                .iter()
+                .filter(|a| a.agent == Some(agent))
+                .count()
+        };
+        assert_eq!(named(Agent::Gemini), 3);
+        assert_eq!(named(Agent::Claude), 3);
+        assert_eq!(
+            second.prepare.iter().filter(|a| a.agent.is_none()).count(),
+            3
+        );
+        let said = st.apply(
+            &Input::Event(agent_ev(Agent::Gemini, EventKind::Permission, "g")),
+            3,
+        );
+        assert_eq!(said.announce[0].agent, Some(Agent::Gemini));
+        assert_eq!(said.announce[0].session_id, "gemini:g");
+    }
+
+    #[test]
+    fn another_agents_files_are_not_watched_and_old_snapshots_are_claude_codes() {
+        let e = with_client(agent_ev(Agent::Qwen, EventKind::Submit, "q"), 7, 70);
+        let st = replay(&[e]);
+        let watch = st.session("qwen:q").unwrap().watch();
+        assert_eq!(watch.session_id, "qwen:q");
+        assert!(watch.process.is_some(), "its process is watched");
+        assert_eq!((watch.transcript, watch.client_status), (None, None));
+        let json = serde_json::to_string(&st).unwrap();
+        assert!(json.contains("\"agent\":\"qwen\""), "{json}");
+        let old = r#"{"sessions":{"a":{"id":"a","state":"working"}}}"#;
+        let old: State = serde_json::from_str(old).unwrap();
+        assert_eq!(old.session("a").unwrap().agent, Agent::Claude);
+        let claude = serde_json::to_string(&replay(&[ev(EventKind::Submit, "a")])).unwrap();
+        assert!(!claude.contains("\"agent\""), "{claude}");
+        let unknown = r#"{"sessions":{"x:a":{"id":"a","agent":"future"}}}"#;
+        assert!(serde_json::from_str::<State>(unknown).is_err());
     }
 
     fn with_client(mut e: Event, pid: u32, start: u64) -> Event {

@@ -1,7 +1,10 @@
-//! Turns the JSON a Claude Code hook reads on stdin into an [`Event`].
+//! Turns the JSON a hook reads on stdin into an [`Event`]: Claude Code's,
+//! or another agent's, whose event names its table maps
+//! ([`Agent::event_kind`]).
 
+use llm_bridge_protocol::agent::Agent;
 use llm_bridge_protocol::json_scan::{ScanError, Scanner};
-use llm_bridge_protocol::wire::{Event, EventKind};
+use llm_bridge_protocol::wire::Event;
 use std::io::{ErrorKind, Read};
 
 /// The top-level fields the bridge reads from a hook payload.
@@ -40,22 +43,33 @@ impl std::fmt::Display for HookInputError {
     }
 }
 
-/// Extracts the event from a hook payload. `parent` (the hook's parent
-/// process) and `now_ns` describe the hook process itself and travel with
-/// the event.
+/// Extracts the event from a Claude Code hook payload. `parent` (the
+/// hook's parent process) and `now_ns` describe the hook process itself and
+/// travel with the event.
 pub fn event_from_hook_json(
+    doc: &[u8],
+    parent: Option<u32>,
+    now_ns: Option<u64>,
+) -> Result<Event, HookInputError> {
+    agent_event_from_json(Agent::Claude, doc, parent, now_ns)
+}
+
+/// The same for `agent`'s hook payload.
+pub fn agent_event_from_json(
+    agent: Agent,
     doc: &[u8],
     parent: Option<u32>,
     now_ns: Option<u64>,
 ) -> Result<Event, HookInputError> {
     let mut scanner = Scanner::new(&KEYS);
     scanner.feed(doc);
-    event_from_scan(scanner, parent, now_ns)
+    event_from_scan(agent, scanner, parent, now_ns)
 }
 
-/// The same, reading the payload from `input` to its end in pieces: memory
-/// stays bounded whatever its size.
+/// `agent`'s payload read from `input` to its end in pieces: memory stays
+/// bounded whatever its size.
 pub fn event_from_hook_reader(
+    agent: Agent,
     mut input: impl Read,
     parent: Option<u32>,
     now_ns: Option<u64>,
@@ -70,10 +84,11 @@ pub fn event_from_hook_reader(
             Err(e) => return Err(HookInputError::Read(e.kind())),
         }
     }
-    event_from_scan(scanner, parent, now_ns)
+    event_from_scan(agent, scanner, parent, now_ns)
 }
 
 fn event_from_scan(
+    agent: Agent,
     scanner: Scanner<'_, 11>,
     parent: Option<u32>,
     now_ns: Option<u64>,
@@ -81,19 +96,20 @@ fn event_from_scan(
     if !scanner.saw_content() {
         return Err(HookInputError::Empty);
     }
-    let [name, sid, cwd, tool, tuid, ntype, agent, agent_type, source, reason, transcript] =
+    let [name, sid, cwd, tool, tuid, ntype, subagent, agent_type, source, reason, transcript] =
         scanner.finish().map_err(HookInputError::Json)?;
     let name = name.ok_or(HookInputError::Missing("hook_event_name"))?;
     let sid = sid
         .filter(|s| !s.is_empty())
         .ok_or(HookInputError::Missing("session_id"))?;
-    let mut e = Event::new(EventKind::from_hook_event_name(&name), sid);
+    let mut e = Event::new(agent.event_kind(&name, ntype.as_deref()), sid);
+    e.agent = agent;
     e.hook_event_name = Some(name);
     e.cwd = cwd;
     e.tool_name = tool;
     e.tool_use_id = tuid;
     e.notification_type = ntype;
-    e.agent_id = agent;
+    e.agent_id = subagent;
     e.agent_type = agent_type;
     e.source = source;
     e.reason = reason;
@@ -106,6 +122,7 @@ fn event_from_scan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use llm_bridge_protocol::wire::EventKind;
 
     #[test]
     fn compact_payload() {
@@ -116,6 +133,17 @@ mod tests {
         assert_eq!(e.tool_name.as_deref(), Some("Read"));
         assert_eq!(e.tool_use_id.as_deref(), Some("t1"));
         assert_eq!((e.parent, e.sent_at_ns), (Some(7), Some(9)));
+    }
+
+    #[test]
+    fn another_agents_payload_is_mapped_by_its_table() {
+        let doc = br#"{"session_id":"g1","hook_event_name":"Notification","notification_type":"ToolPermission","cwd":"/p"}"#;
+        let e = agent_event_from_json(Agent::Gemini, doc, None, None).unwrap();
+        assert_eq!((e.kind, e.agent), (EventKind::Permission, Agent::Gemini));
+        assert_eq!(e.session_key(), "gemini:g1");
+        // The same payload from Claude Code is a notification.
+        let e = event_from_hook_json(doc, None, None).unwrap();
+        assert_eq!((e.kind, e.agent), (EventKind::Notify, Agent::Claude));
     }
 
     #[test]

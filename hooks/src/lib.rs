@@ -3,6 +3,7 @@
 //! beyond libc, memchr and that crate, so the binaries can be linked
 //! statically and start as fast as `/bin/true`.
 
+pub mod agent_answer;
 pub mod bounded_read;
 pub mod default_config;
 pub mod entry;

@@ -7,6 +7,7 @@
 //! a change to the format is one change in one place. It depends on memchr
 //! alone, which keeps the hook binaries static and small.
 //!
+//! - [`agent`]: the coding agents and each one's table of hook events.
 //! - [`wire`]: the datagram format and every request ([`wire::Message`]).
 //! - [`reply`]: every reply ([`reply::Reply`]). Requests and replies are
 //!   encoded and decoded in these two modules only.
@@ -16,6 +17,7 @@
 //!   statusline's nested input).
 //! - [`template`]: the one reader of `{placeholder}` templates.
 
+pub mod agent;
 pub mod json_scan;
 pub mod json_value;
 pub mod reply;

@@ -11,6 +11,7 @@
 //! `llm-bridge apply`). Every encoded message fits in [`MAX_DATAGRAM`] bytes:
 //! long values are cut on UTF-8 boundaries, paths keeping their end.
 
+pub use crate::agent::Agent;
 #[cfg(doc)]
 use crate::reply::Reply;
 use std::borrow::Cow;
@@ -38,11 +39,13 @@ pub enum EventKind {
     Stop,
     StopFail,
     SessionEnd,
+    /// The user stopped the turn (Codex CLI's `Interrupt`).
+    Interrupt,
     /// A hook event this version does not know; forwarded, never an error.
     Other,
 }
 
-const KINDS: [(EventKind, &str, &str); 15] = [
+const KINDS: [(EventKind, &str, &str); 16] = [
     (EventKind::SessionStart, "session-start", "SessionStart"),
     (EventKind::Submit, "submit", "UserPromptSubmit"),
     (EventKind::ToolStart, "tool-start", "PreToolUse"),
@@ -57,42 +60,17 @@ const KINDS: [(EventKind, &str, &str); 15] = [
     (EventKind::Stop, "stop", "Stop"),
     (EventKind::StopFail, "stop-fail", "StopFailure"),
     (EventKind::SessionEnd, "session-end", "SessionEnd"),
+    (EventKind::Interrupt, "interrupt", "Interrupt"),
     (EventKind::Other, "other", ""),
 ];
 
 impl EventKind {
-    /// Every Claude Code hook event the bridge listens to, in the order a
-    /// session meets them: what `llm-bridge install` wires up.
-    pub const HOOKED: [EventKind; 14] = [
-        EventKind::SessionStart,
-        EventKind::Submit,
-        EventKind::ToolStart,
-        EventKind::Permission,
-        EventKind::ToolEnd,
-        EventKind::ToolFail,
-        EventKind::Notify,
-        EventKind::SubagentStart,
-        EventKind::SubagentStop,
-        EventKind::Stop,
-        EventKind::StopFail,
-        EventKind::CompactStart,
-        EventKind::CompactEnd,
-        EventKind::SessionEnd,
-    ];
-
-    /// Whether Claude Code's settings give this event a tool `matcher`.
-    pub fn takes_matcher(self) -> bool {
-        matches!(
-            self,
-            EventKind::ToolStart | EventKind::Permission | EventKind::ToolEnd | EventKind::ToolFail
-        )
-    }
-
-    /// Maps Claude Code's `hook_event_name`; unknown names map to `Other`.
+    /// Maps Claude Code's `hook_event_name`; unknown names map to `Other`
+    /// (another agent's names: [`crate::agent::Agent::event_kind`]).
     pub fn from_hook_event_name(name: &str) -> EventKind {
         KINDS
             .iter()
-            .find(|(k, _, hook)| *k != EventKind::Other && *hook == name)
+            .find(|(_, _, hook)| !hook.is_empty() && *hook == name)
             .map_or(EventKind::Other, |(k, _, _)| *k)
     }
 
@@ -115,6 +93,7 @@ impl EventKind {
             EventKind::Stop => "Stop",
             EventKind::StopFail => "StopFailure",
             EventKind::SessionEnd => "SessionEnd",
+            EventKind::Interrupt => "Interrupt",
             EventKind::Other => "",
         }
     }
@@ -143,6 +122,7 @@ impl EventKind {
             "stop" => EventKind::Stop,
             "stop-fail" => EventKind::StopFail,
             "session-end" => EventKind::SessionEnd,
+            "interrupt" => EventKind::Interrupt,
             _ => EventKind::Other,
         }
     }
@@ -168,12 +148,15 @@ enum ArgField {
     HookEventName,
 }
 
-/// One hook event, as the hook extracted it from Claude Code's JSON.
+/// One hook event, as the hook extracted it from an agent's JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     pub kind: EventKind,
+    /// The agent that ran the hook; on the wire (`client`) only when it is
+    /// not Claude Code, so an event without it is Claude Code's.
+    pub agent: Agent,
     pub session_id: String,
-    /// Claude Code's name for the event; on the wire only for `Other`.
+    /// The agent's name for the event; on the wire only for `Other`.
     pub hook_event_name: Option<String>,
     pub tool_name: Option<String>,
     pub tool_use_id: Option<String>,
@@ -201,10 +184,16 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event with only its kind and session set.
+    /// The key of the session this event is about ([`Agent::session_key`]).
+    pub fn session_key(&self) -> String {
+        self.agent.session_key(&self.session_id)
+    }
+
+    /// An event with only its kind and session set (Claude Code's).
     pub fn new(kind: EventKind, session_id: impl Into<String>) -> Event {
         Event {
             kind,
+            agent: Agent::Claude,
             session_id: session_id.into(),
             hook_event_name: None,
             tool_name: None,
@@ -454,6 +443,9 @@ impl Message {
                 };
                 let mut w = Writer::new("EVENT", Some(e.kind.wire_name()), arg);
                 w.field("sid", Some(&e.session_id), CAP_ID, false);
+                if !e.agent.is_claude() {
+                    w.field("client", Some(e.agent.name()), CAP_SHORT, false);
+                }
                 w.field("tuid", e.tool_use_id.as_deref(), CAP_ID, false);
                 w.field("agent", e.agent_id.as_deref(), CAP_ID, false);
                 w.field("agent_type", e.agent_type.as_deref(), CAP_NAME, false);
@@ -562,6 +554,13 @@ impl Message {
                     .filter(|s| !s.is_empty())
                     .ok_or(DecodeError::Malformed("no session id"))?;
                 let mut e = Event::new(kind, session_id.into_owned());
+                // An agent this version does not know is refused rather
+                // than taken for Claude Code (its session would be mixed
+                // up with a Claude Code session of the same id).
+                if let Some(client) = fields.client.take() {
+                    e.agent = Agent::parse(&client)
+                        .ok_or(DecodeError::Malformed("an unknown client agent"))?;
+                }
                 match kind.arg_field() {
                     ArgField::None => {}
                     ArgField::ToolName => e.tool_name = arg,
@@ -647,6 +646,7 @@ impl Message {
 #[derive(Default)]
 struct Fields<'a> {
     sid: Option<Cow<'a, str>>,
+    client: Option<Cow<'a, str>>,
     tuid: Option<Cow<'a, str>>,
     agent: Option<Cow<'a, str>>,
     agent_type: Option<Cow<'a, str>>,
@@ -675,6 +675,7 @@ impl<'a> Fields<'a> {
     fn set(&mut self, key: &str, raw: &'a str) -> Result<(), DecodeError> {
         let slot = match key {
             "sid" => &mut self.sid,
+            "client" => &mut self.client,
             "tuid" => &mut self.tuid,
             "agent" => &mut self.agent,
             "agent_type" => &mut self.agent_type,
@@ -796,12 +797,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_known_kind_is_hooked_once() {
+    fn every_known_kind_is_hooked_once_by_its_agents() {
         for (kind, _, hook) in KINDS {
-            let hooked = EventKind::HOOKED.iter().filter(|k| **k == kind).count();
-            let expected = usize::from(kind != EventKind::Other);
-            assert_eq!(hooked, expected, "{hook:?}");
+            let hooked = |agent: Agent| {
+                agent
+                    .hooked_events()
+                    .iter()
+                    .filter(|(name, _)| agent.event_kind(name, None) == kind)
+                    .count()
+            };
+            // Each agent hooks a kind at most once; every known kind is
+            // some agent's, and Claude Code's own names are all Claude's.
+            assert!(Agent::ALL.iter().all(|a| hooked(*a) <= 1), "{hook:?}");
+            let anyone = Agent::ALL.iter().any(|a| hooked(*a) == 1);
+            assert_eq!(anyone, kind != EventKind::Other, "{hook:?}");
+            let claudes = kind != EventKind::Other && kind != EventKind::Interrupt;
+            assert_eq!(hooked(Agent::Claude) == 1, claudes, "{hook:?}");
         }
+    }
+
+    #[test]
+    fn an_event_without_a_client_is_claude_codes_and_another_agents_round_trips() {
+        let old = b"LLMB/1 EVENT:submit\nsid=s";
+        let Message::Event(e) = Message::decode(old).unwrap() else {
+            panic!("not an event")
+        };
+        assert_eq!(e.agent, Agent::Claude);
+        let claude = Message::Event(full_event()).encode();
+        assert!(!claude.windows(7).any(|w| w == b"client="));
+        let mut e = full_event();
+        e.agent = Agent::Gemini;
+        let m = Message::Event(e);
+        let bytes = m.encode();
+        assert!(bytes.windows(14).any(|w| w == b"\nclient=gemini"));
+        assert_eq!(Message::decode(&bytes).unwrap(), m);
+        assert!(matches!(
+            Message::decode(b"LLMB/1 EVENT:submit\nsid=s\nclient=future"),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]

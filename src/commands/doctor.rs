@@ -211,7 +211,7 @@ fn check_settings(r: &mut Report, bin: Option<&Path>) {
 
     let mut missing = Vec::new();
     let mut commands: Vec<String> = Vec::new();
-    for (event, _) in install::events() {
+    for &(event, _) in install::events() {
         let ours: Vec<&str> = settings["hooks"][event]
             .as_array()
             .into_iter()

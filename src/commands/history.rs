@@ -82,6 +82,7 @@ mod tests {
     #[test]
     fn table_has_rows_and_totals() {
         let r = Record {
+            agent: Default::default(),
             id: "a".into(),
             project: "app".into(),
             started: 0,

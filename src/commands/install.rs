@@ -1,8 +1,10 @@
-//! `llm-bridge install [--write]`: the Claude Code settings for the bridge.
+//! `llm-bridge install [--agent AGENT] [--write]`: each coding agent's hook
+//! settings for the bridge.
 //!
 //! Without `--write` it prints the settings block, the Waybar module and the
 //! CSS classes. With it, it merges the block into `~/.claude/settings.json`
-//! (or `--settings`) without damaging anything of the user's: `merge`
+//! (or `--settings`), and each other agent's into its file (`agent_files`),
+//! without damaging anything of the user's: `merge`
 //! decides what changes in the text (only llm-bridge's own hook commands,
 //! and the statusLine unless it is the user's own), `settings_file` how
 //! the file is replaced (through symlinks, keeping its mode, with a
@@ -11,24 +13,30 @@
 //! `llm-bridge uninstall [--write]` is the same machinery backwards:
 //! `merge::unmerge` takes out exactly what the merge puts in.
 
+mod agent_files;
 pub(crate) mod bin_dir;
 mod json_text;
+mod jsonc;
 pub(crate) mod merge;
 pub(crate) mod settings_file;
 
 use llm_bridge_core::error::{Context, Error, Result};
-use llm_bridge_protocol::wire::EventKind;
+use llm_bridge_protocol::agent::Agent;
 use merge::{Block, HooksOnly, StatusLineOutcome};
 use settings_file::SettingsFile;
 use std::path::{Path, PathBuf};
 
-/// The hook events the bridge uses, and whether they take a matcher.
-pub fn events() -> [(&'static str, bool); EventKind::HOOKED.len()] {
-    EventKind::HOOKED.map(|k| (k.hook_event_name(), k.takes_matcher()))
+/// The Claude Code hook events the bridge uses, and whether they take a
+/// matcher.
+pub fn events() -> &'static [(&'static str, bool)] {
+    Agent::Claude.hooked_events()
 }
 
 /// What `llm-bridge install` was asked to do.
 pub struct InstallOptions {
+    /// One agent; `None`: every agent whose configuration directory exists
+    /// (and Claude Code always).
+    pub agent: Option<Agent>,
     /// Merge into the settings file instead of printing.
     pub write: bool,
     /// The settings file (default: `~/.claude/settings.json`).
@@ -68,6 +76,40 @@ pub fn run(options: InstallOptions) -> Result<i32> {
         .why
         .as_ref()
         .map(|why| format!("using the binaries in {} ({why})", bin.dir.display()));
+    if options.settings.is_some() && options.agent.is_some_and(|a| !a.is_claude()) {
+        return Err(Error::msg(
+            "--settings names Claude Code's settings file; another agent's file is found in its \
+             configuration directory",
+        ));
+    }
+    let agents = match options.agent {
+        Some(agent) => vec![agent],
+        None => agent_files::present(),
+    };
+    if options.agent.is_none() && agents.len() > 1 {
+        let names: Vec<&str> = agents.iter().map(|a| a.title()).collect();
+        println!(
+            "{} every agent whose configuration directory exists (--agent all, the \
+             default): {}",
+            if options.write {
+                "installing for"
+            } else {
+                "settings for"
+            },
+            names.join(", ")
+        );
+    }
+    for &agent in agents.iter().filter(|a| !a.is_claude()) {
+        let block = Block::for_agent(agent, &bin.dir);
+        if options.write {
+            agent_files::write(&block)?;
+        } else {
+            agent_files::print(&block);
+        }
+    }
+    if !agents.contains(&Agent::Claude) {
+        return Ok(0);
+    }
     let block = Block::new(&bin.dir);
     if !options.write {
         print_block(&block, &bin.dir, using.as_deref());
@@ -104,7 +146,7 @@ pub fn run(options: InstallOptions) -> Result<i32> {
         StatusLineOutcome::ReplacedTheirs(command) => {
             println!("replaced your own statusLine (`{command}`) with llm-bridge's");
         }
-        StatusLineOutcome::Added | StatusLineOutcome::Ours => {}
+        StatusLineOutcome::Added | StatusLineOutcome::Ours | StatusLineOutcome::NotUsed => {}
     }
     Ok(0)
 }

@@ -521,7 +521,7 @@ impl Daemon {
     fn event(&mut self, mut event: llm_bridge_protocol::wire::Event, arrived_ns: u64) {
         let known = self
             .state
-            .session(&event.session_id)
+            .session(&event.session_key())
             .and_then(Session::process);
         if name_client(&mut event, known) {
             self.stats.counters.clients_read += 1;

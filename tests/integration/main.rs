@@ -1,6 +1,7 @@
 //! All integration tests, in one binary: real sockets in private runtime
 //! directories, the real daemon and hook binaries, real signals.
 
+mod agents;
 mod cli;
 mod daemon_lifecycle;
 mod doctor;
@@ -11,6 +12,7 @@ mod hook_binary;
 mod hostile;
 mod http_server;
 mod install;
+mod install_agents;
 mod install_script;
 mod lifecycle;
 mod mute;

@@ -1,26 +1,34 @@
-//! The llm-bridge block and its merge into the text of a settings.json.
+//! The llm-bridge block and its merge into the text of an agent's hook
+//! settings (Claude Code's, Gemini CLI's and Qwen Code's settings.json,
+//! Codex CLI's hooks.json).
 //!
 //! The merge is an edit of the user's text, not a rewrite of a parsed
 //! value: it removes or adds llm-bridge's own hook commands and the
 //! statusLine, and every other byte (key order, numbers as written,
 //! unicode, spacing) stays. Only our command objects are ever removed: a
 //! user's command beside one of ours stays in its entry, with its matcher,
-//! and entries keep their order.
+//! and entries keep their order. Gemini CLI's and Qwen Code's files may
+//! hold comments: they are read through [`jsonc::blank_comments`] and
+//! kept, as every other byte is.
 
-use super::events;
 use super::json_text::{self, Edits, Kind, Layout, Node, Style};
+use super::jsonc;
 use llm_bridge_core::error::{Error, Result};
+use llm_bridge_protocol::agent::Agent;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::path::Path;
 
 const HOOK_BIN: &str = "llm-bridge-hook";
 const STATUSLINE_BIN: &str = "llm-bridge-statusline";
 
-/// The settings llm-bridge needs, for binaries in one directory. It
-/// serializes as the block `llm-bridge install` prints, in the README's order.
+/// The settings llm-bridge needs for one agent, for binaries in one
+/// directory. It serializes as the block `llm-bridge install` prints, in
+/// the README's order.
 pub struct Block {
+    agent: Agent,
     hook: String,
     statusline: String,
 }
@@ -37,10 +45,17 @@ pub struct HookEntry<'a> {
 struct HookCommand<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    command: &'a str,
+    /// Claude Code's: the hook's path (exec form, with `args`). Another
+    /// agent's: the shell command `HOOK AGENT EVENT` (they run a command
+    /// through a shell and take no `args`).
+    command: Cow<'a, str>,
     /// Exec form: `args` makes Claude Code run the hook without a shell.
-    args: [&'static str; 1],
-    timeout: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<[&'static str; 1]>,
+    /// Claude Code's timeout, in seconds; another agent's own default
+    /// applies (their units differ: Gemini CLI's are milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -56,8 +71,9 @@ struct Hooks<'a>(&'a Block);
 
 impl Serialize for Hooks<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(events().len()))?;
-        for (event, matcher) in events() {
+        let events = self.0.agent.hooked_events();
+        let mut map = serializer.serialize_map(Some(events.len()))?;
+        for &(event, matcher) in events {
             map.serialize_entry(event, &[self.0.entry(event, matcher)])?;
         }
         map.end()
@@ -66,6 +82,9 @@ impl Serialize for Hooks<'_> {
 
 impl Serialize for Block {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !self.has_status_line() {
+            return HooksOnly(self).serialize(serializer);
+        }
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("hooks", &Hooks(self))?;
         map.serialize_entry("statusLine", &self.status_line())?;
@@ -86,23 +105,55 @@ impl Serialize for HooksOnly<'_> {
 }
 
 impl Block {
+    /// Claude Code's block.
     pub fn new(bin_dir: &Path) -> Block {
+        Block::for_agent(Agent::Claude, bin_dir)
+    }
+
+    pub fn for_agent(agent: Agent, bin_dir: &Path) -> Block {
         let path = |bin: &str| bin_dir.join(bin).to_string_lossy().into_owned();
         Block {
+            agent,
             hook: path(HOOK_BIN),
             statusline: path(STATUSLINE_BIN),
         }
     }
 
+    pub fn agent(&self) -> Agent {
+        self.agent
+    }
+
+    /// Whether the agent's settings get llm-bridge's statusLine (Claude
+    /// Code's only).
+    pub fn has_status_line(&self) -> bool {
+        self.agent.is_claude()
+    }
+
     pub fn entry(&self, event: &'static str, matcher: bool) -> HookEntry<'_> {
-        HookEntry {
-            matcher: matcher.then_some("*"),
-            hooks: [HookCommand {
+        let command = if self.agent.is_claude() {
+            HookCommand {
                 kind: "command",
-                command: &self.hook,
-                args: [event],
-                timeout: 2,
-            }],
+                command: Cow::Borrowed(&self.hook),
+                args: Some([event]),
+                timeout: Some(2),
+            }
+        } else {
+            HookCommand {
+                kind: "command",
+                command: Cow::Owned(format!(
+                    "{} {} {event}",
+                    shell_word(&self.hook),
+                    self.agent.name()
+                )),
+                args: None,
+                timeout: None,
+            }
+        };
+        HookEntry {
+            // Another agent's entry has none: it matches every tool, and
+            // Gemini CLI reads a matcher as a regular expression.
+            matcher: (matcher && self.agent.is_claude()).then_some("*"),
+            hooks: [command],
         }
     }
 
@@ -115,11 +166,34 @@ impl Block {
     }
 }
 
-/// Whether a hook command object runs llm-bridge's hook (any install of it).
+/// `word` as one word for a POSIX shell: as it is if it holds nothing the
+/// shell reads specially, else in single quotes.
+fn shell_word(word: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(format!("'{}'", word.replace('\'', "'\\''")))
+    }
+}
+
+/// Whether a hook command object runs llm-bridge's hook (any install of
+/// it): in exec form (Claude Code's), or as a shell command whose first
+/// word is the hook (another agent's).
 pub fn is_our_command(command: &Value) -> bool {
-    command["command"]
-        .as_str()
-        .is_some_and(|c| c == HOOK_BIN || c.ends_with(&format!("/{HOOK_BIN}")))
+    let is_hook = |c: &str| c == HOOK_BIN || c.ends_with(&format!("/{HOOK_BIN}"));
+    // The exec form (Claude Code's, with `args`) names the binary alone,
+    // spaces and all; a shell command's first word is the program.
+    let exec_form = command.get("args").is_some();
+    command["command"].as_str().is_some_and(|c| {
+        (is_hook(c) && (exec_form || !c.contains(char::is_whitespace))) || {
+            let first = match c.strip_prefix('\'') {
+                Some(quoted) => quoted.split('\'').next().unwrap_or(""),
+                None => c.split_whitespace().next().unwrap_or(""),
+            };
+            is_hook(first)
+        }
+    })
 }
 
 /// Whether a statusLine value runs llm-bridge's statusline.
@@ -148,6 +222,9 @@ pub enum StatusLineOutcome {
     KeptTheirs(String),
     /// The user's own (its command), replaced as asked.
     ReplacedTheirs(String),
+    /// The agent's settings get no statusLine from llm-bridge (any there
+    /// is left alone).
+    NotUsed,
 }
 
 /// The merged text and what happened.
@@ -169,11 +246,29 @@ pub fn foreign_status_line(text: &str) -> Option<String> {
 /// not exist yet); `name` names the file in errors.
 pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) -> Result<Merged> {
     let text = if text.trim().is_empty() { "{}\n" } else { text };
-    let settings: Value = serde_json::from_str(text).map_err(|e| {
+    // What the readers see: the text, its comments blanked where the agent
+    // allows them. Edits are located in it and made to `text`.
+    let comments = allows_comments(block.agent());
+    let plain = if comments {
+        Cow::Owned(jsonc::blank_comments(text))
+    } else {
+        Cow::Borrowed(text)
+    };
+    let plain = plain.as_ref();
+    let settings: Value = serde_json::from_str(plain).map_err(|e| {
+        let what = if comments {
+            "is not JSON with comments"
+        } else {
+            "is not plain JSON"
+        };
+        let fix = if comments {
+            "remove the trailing commas"
+        } else {
+            "remove the comments/trailing commas"
+        };
         Error::msg(format!(
-            "{} is not plain JSON ({e}): remove the comments/trailing commas, or add the block \
-             printed by `llm-bridge install` by hand; nothing was changed",
-            name
+            "{name} {what} ({e}): {fix}, or add the block printed by `llm-bridge install` by \
+             hand; nothing was changed"
         ))
     })?;
     if !settings.is_object() {
@@ -182,9 +277,9 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
             name
         )));
     }
-    let root = json_text::parse(text)?;
-    let style = Style::of(text, &root);
-    let root_layout = Layout::of(text, &root, &style);
+    let root = json_text::parse(plain)?;
+    let style = Style::of(plain, &root);
+    let root_layout = Layout::of(plain, &root, &style);
     let mut edits = Edits::default();
     let mut new_members = Vec::new();
 
@@ -203,19 +298,20 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
                     name
                 )));
             };
-            merge_hooks(name, text, &member.value, block, &style, &mut edits)?;
+            merge_hooks(name, plain, &member.value, block, &style, &mut edits)?;
         }
     }
 
     let ours = block.status_line();
     let status_line = match root.member("statusLine") {
+        _ if !block.has_status_line() => StatusLineOutcome::NotUsed,
         None => {
             new_members.push(style.render_member("statusLine", &ours, root_layout.item_indent()));
             StatusLineOutcome::Added
         }
         Some(member) => {
-            let theirs: Value =
-                serde_json::from_str(member.value.text(text)).expect("a value of a valid document");
+            let theirs: Value = serde_json::from_str(member.value.text(plain))
+                .expect("a value of a valid document");
             let outcome = if theirs.is_null() {
                 StatusLineOutcome::Added
             } else if is_our_status_line(&theirs) {
@@ -226,12 +322,12 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
                 StatusLineOutcome::KeptTheirs(describe(&theirs))
             };
             let replace = match outcome {
-                StatusLineOutcome::KeptTheirs(_) => false,
+                StatusLineOutcome::KeptTheirs(_) | StatusLineOutcome::NotUsed => false,
                 StatusLineOutcome::Ours => theirs["command"] != ours.command,
                 _ => true,
             };
             if replace {
-                replace_value(text, &member.value, &ours, &style, &mut edits);
+                replace_value(plain, &member.value, &ours, &style, &mut edits);
             }
             outcome
         }
@@ -239,7 +335,7 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
 
     if !new_members.is_empty() {
         let keep = vec![true; root.items().len()];
-        edits.edit_list(text, &root, &keep, &new_members, &style);
+        edits.edit_list(plain, &root, &keep, &new_members, &style);
     }
     if edits.is_empty() {
         return Ok(Merged {
@@ -249,8 +345,21 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
         });
     }
     let merged = edits.apply(text);
-    // A last guard: never write what would not read back.
-    if serde_json::from_str::<Value>(&merged).is_err() {
+    // A last guard: never write what would not read back, or what a
+    // comment would hide our hooks in.
+    let read_back = if comments {
+        Cow::Owned(jsonc::blank_comments(&merged))
+    } else {
+        Cow::Borrowed(merged.as_str())
+    };
+    let complete = serde_json::from_str::<Value>(&read_back).is_ok_and(|v| {
+        block.agent().hooked_events().iter().all(|(event, _)| {
+            v["hooks"][*event]
+                .as_array()
+                .is_some_and(|entries| entries.iter().any(has_our_command))
+        })
+    });
+    if !complete {
         return Err(Error::msg(format!(
             "internal error: merging into {} gave invalid JSON; nothing was changed",
             name
@@ -261,6 +370,20 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
         changed: true,
         status_line,
     })
+}
+
+/// Whether an agent's settings file may hold comments: Gemini CLI and
+/// Qwen Code read theirs as JSON with comments; Claude Code's settings and
+/// Codex CLI's hooks.json are plain JSON.
+pub fn allows_comments(agent: Agent) -> bool {
+    matches!(agent, Agent::Gemini | Agent::Qwen)
+}
+
+/// Whether a hook entry holds one of our commands.
+fn has_our_command(entry: &Value) -> bool {
+    entry["hooks"]
+        .as_array()
+        .is_some_and(|commands| commands.iter().any(is_our_command))
 }
 
 /// The settings text without what `llm-bridge install` added, and what
@@ -448,7 +571,7 @@ fn merge_hooks(
 ) -> Result<()> {
     let layout = Layout::of(text, hooks, style);
     let mut new_events = Vec::new();
-    for (event, matcher) in events() {
+    for &(event, matcher) in block.agent().hooked_events() {
         let entry = block.entry(event, matcher);
         let Some(member) = hooks.member(event) else {
             new_events.push(style.render_member(event, &[&entry], layout.item_indent()));
@@ -520,6 +643,39 @@ mod tests {
 
     fn ours(event: &'static str, matcher: bool) -> Value {
         serde_json::to_value(block().entry(event, matcher)).unwrap()
+    }
+
+    #[test]
+    fn a_gemini_file_keeps_its_comments_and_gets_shell_commands() {
+        let gemini = Block::for_agent(Agent::Gemini, Path::new("/opt/my lb"));
+        let text = "{\n  // the theme I like\n  \"ui\": {\"theme\": \"GitHub\"}, /* keep */\n  \"hooks\": {\n    \"BeforeTool\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"mine\"}]}]\n  }\n}\n";
+        let m = merge("settings.json", text, &gemini, false).unwrap();
+        assert!(m.changed);
+        assert_eq!(m.status_line, StatusLineOutcome::NotUsed);
+        for kept in ["// the theme I like", "/* keep */", "\"command\": \"mine\""] {
+            assert!(m.text.contains(kept), "{kept} in {}", m.text);
+        }
+        assert!(
+            m.text
+                .contains("\"command\": \"'/opt/my lb/llm-bridge-hook' gemini BeforeTool\""),
+            "{}",
+            m.text
+        );
+        assert!(!m.text.contains("statusLine") && !m.text.contains("\"args\""));
+        let again = merge("settings.json", &m.text, &gemini, false).unwrap();
+        assert!(!again.changed, "idempotent: {}", again.text);
+        // Claude Code's settings stay plain JSON: a comment is refused.
+        assert!(merge("settings.json", text, &block(), false).is_err());
+    }
+
+    #[test]
+    fn another_agents_commands_are_recognised_as_ours() {
+        let ours = |c: &str| is_our_command(&json!({"type": "command", "command": c}));
+        assert!(ours("/opt/lb/llm-bridge-hook codex Stop"));
+        assert!(ours("'/opt/my lb/llm-bridge-hook' qwen Stop"));
+        assert!(ours("/opt/lb/llm-bridge-hook"));
+        assert!(!ours("/opt/lb/llm-bridge-hooked codex Stop"));
+        assert!(!ours("echo /opt/lb/llm-bridge-hook"));
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl Announcer {
         Ok(Phrase {
             session_id: a.session_id.clone(),
             occasion: a.occasion,
-            text: phrase_text(event, &a.project, a.tool.as_deref()),
+            text: phrase_text(event, &spoken_project(a), a.tool.as_deref()),
         })
     }
 
@@ -99,12 +99,22 @@ pub fn prepared_texts(a: &Announcement, config: &SpeechConfig) -> Vec<String> {
     if !config.enabled || !event.enabled {
         return Vec::new();
     }
+    let project = spoken_project(a);
     match (&a.tool, a.occasion) {
         (None, Occasion::Permission) => COMMON_TOOLS
             .iter()
-            .map(|tool| phrase_text(event, &a.project, Some(tool)))
+            .map(|tool| phrase_text(event, &project, Some(tool)))
             .collect(),
-        (tool, _) => vec![phrase_text(event, &a.project, tool.as_deref())],
+        (tool, _) => vec![phrase_text(event, &project, tool.as_deref())],
+    }
+}
+
+/// What `{project}` says: the project, after the agent's name when the core
+/// asks for it ("codex in api-server": sessions of several kinds of agent).
+fn spoken_project(a: &Announcement) -> String {
+    match a.agent {
+        Some(agent) => format!("{agent} in {}", a.project),
+        None => a.project.clone(),
     }
 }
 
@@ -190,6 +200,7 @@ mod tests {
     fn moment(occasion: Occasion, turn_ms: Option<u64>) -> Announcement {
         Announcement {
             session_id: "s1".into(),
+            agent: None,
             occasion,
             project: "waybar-llm".into(),
             tool: Some("Bash".into()),
@@ -303,6 +314,33 @@ mod tests {
                 99_000
             ),
             Err(Silent::Disabled)
+        );
+    }
+
+    #[test]
+    fn a_named_agent_is_said_before_the_project_and_rendered_ahead_alike() {
+        let c = enabled();
+        let named = Announcement {
+            agent: Some(llm_bridge_protocol::agent::Agent::Codex),
+            project: "api-server".into(),
+            tool: Some("shell".into()),
+            ..moment(Occasion::Permission, None)
+        };
+        let phrase = Announcer::default()
+            .decide(&named, &c, false, 600, 1_000)
+            .unwrap();
+        assert_eq!(
+            phrase.text,
+            "codex in api server needs permission for shell"
+        );
+        assert_eq!(prepared_texts(&named, &c), vec![phrase.text]);
+        let plain = Announcement {
+            agent: None,
+            ..named
+        };
+        assert_eq!(
+            prepared_texts(&plain, &c),
+            vec!["api server needs permission for shell"]
         );
     }
 

@@ -1,0 +1,113 @@
+//! `llm-bridge install --agent`: every agent's hooks file, merged with the
+//! care Claude Code's settings.json gets; `all` (the default) is Claude
+//! Code and every agent whose configuration directory exists.
+
+use crate::support::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn home(env: &Env) -> PathBuf {
+    env.runtime().join("home")
+}
+
+/// `llm-bridge install ARGS` with a bin dir of stand-ins.
+fn install(env: &Env, args: &[&str]) -> Output {
+    let bin = env.runtime().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for name in [
+        "llm-bridge",
+        "llm-bridge-hook",
+        "llm-bridge-statusline",
+        "llm-bridge-waybar",
+        "llm-bridge-apply",
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut cmd = env.command(&bridge_bin());
+    cmd.env_remove("CODEX_HOME")
+        .args(["install", "--bin-dir", bin.to_str().unwrap()])
+        .args(args);
+    cmd.output().unwrap()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn all_writes_claude_and_each_present_agent_and_says_so() {
+    let env = Env::new();
+    let gemini = home(&env).join(".gemini/settings.json");
+    std::fs::create_dir_all(gemini.parent().unwrap()).unwrap();
+    let mine = "{\n  // my theme\n  \"theme\": \"Dracula\"\n}\n";
+    std::fs::write(&gemini, mine).unwrap();
+    std::fs::create_dir_all(home(&env).join(".codex")).unwrap();
+    let out = install(&env, &["--write"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("--agent all, the default): Claude Code, Gemini CLI, Codex CLI"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Gemini CLI: updated "), "{stdout}");
+    assert!(stdout.contains("Codex CLI: wrote "), "{stdout}");
+    assert!(stdout.contains("`/hooks`"), "the approval step: {stdout}");
+    assert!(!stdout.contains("Qwen"), "no ~/.qwen: {stdout}");
+    let text = read(&gemini);
+    assert!(text.contains("// my theme") && text.contains("\"theme\": \"Dracula\""));
+    assert!(
+        text.contains("llm-bridge-hook gemini AfterAgent\""),
+        "{text}"
+    );
+    // The backup holds the original, comments and all.
+    let backups: Vec<_> = std::fs::read_dir(gemini.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".bak-"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(read(&backups[0]), mine);
+    let codex: serde_json::Value =
+        serde_json::from_str(&read(&home(&env).join(".codex/hooks.json"))).unwrap();
+    assert!(codex["hooks"]["Interrupt"][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .ends_with("llm-bridge-hook codex Interrupt"));
+    assert!(read(&home(&env).join(".claude/settings.json")).contains("llm-bridge-hook"));
+    // Again: nothing changes.
+    let again = install(&env, &["--write"]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        stdout.contains("Gemini CLI: ") && stdout.contains("unchanged"),
+        "{stdout}"
+    );
+    assert_eq!(read(&gemini), text);
+}
+
+#[test]
+fn one_agent_prints_its_block_and_writes_only_its_file() {
+    let env = Env::new();
+    let out = install(&env, &["--agent", "qwen"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.starts_with("// Qwen Code: merge into "), "{stdout}");
+    assert!(
+        stdout.contains("llm-bridge-hook qwen PermissionRequest"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("statusLine"), "{stdout}");
+    let out = install(&env, &["--agent", "qwen", "--write"]);
+    assert!(out.status.success());
+    assert!(home(&env).join(".qwen/settings.json").is_file());
+    assert!(!home(&env).join(".claude").exists());
+    let out = install(&env, &["--agent", "gemini", "--write", "--settings", "/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
