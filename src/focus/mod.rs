@@ -1,10 +1,10 @@
 //! Focusing the terminal window that holds a session's agent process:
 //! the process checked in `/proc` ([`ancestry`]), its tmux pane selected
-//! ([`tmux`]), the compositor found ([`discover`]) and asked for its
+//! (`tmux`), the compositor found ([`discover`]) and asked for its
 //! windows, the window chosen by PID ancestry and, for terminal servers, by
 //! title ([`window`]), then focused. Each compositor's protocol is spoken
-//! directly over its Unix socket ([`sway`], [`hyprland`], [`niri`],
-//! through [`stream`]): small blocking exchanges with timeouts, in the
+//! directly over its Unix socket (`sway`, `hyprland`, `niri`,
+//! through `stream`): small blocking exchanges with timeouts, in the
 //! `llm-bridge focus` command, never in the daemon's loop.
 
 pub mod ancestry;
