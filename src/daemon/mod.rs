@@ -384,15 +384,8 @@ impl Daemon {
     /// full, so some of what is queued there is older than the spool and
     /// some newer. All of it is handled in the order the hooks sent it.
     fn drain_spool_and_socket(&mut self, buf: &mut [u8]) {
-        let spooled_before = self.stats.counters.spooled;
         let mut batch = self.gather_waiting(buf, &Seen::new());
         self.handle_batch(&mut batch);
-        if self.stats.counters.spooled != spooled_before {
-            log(format_args!(
-                "replayed the spool: {} events so far",
-                self.stats.counters.spooled
-            ));
-        }
     }
 
     /// Takes everything waiting, the spool's files and the socket's queue,
@@ -438,6 +431,12 @@ impl Daemon {
         batch.sort_by_key(sent_or_arrived);
         self.commit_journal();
         self.ipc.forget_spooled(&spooled);
+        if !spooled.is_empty() {
+            log(format_args!(
+                "replayed the spool: {} events so far",
+                self.stats.counters.spooled
+            ));
+        }
         batch
     }
 
