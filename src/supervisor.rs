@@ -17,6 +17,7 @@
 //! A daemon that keeps dying before it serves is given up after a few
 //! tries, with the reason in the log.
 
+use crate::commands::lifecycle::read_pid;
 use crate::daemon::bind_daemon_socket;
 use anyhow::{anyhow, Context, Result};
 use llm_bridge_core::log::log;
@@ -175,9 +176,4 @@ fn pass_on(pidfd: &OwnedFd, signo: i32) {
             std::io::Error::last_os_error()
         ));
     }
-}
-
-/// The PID a daemon wrote once it served.
-fn read_pid(pid_file: &Path) -> Option<u32> {
-    crate::commands::lifecycle::read_pid(pid_file)
 }
