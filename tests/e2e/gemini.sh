@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# End-to-end with the real Gemini CLI client: the pinned client from npm,
+# with no network at all (a network namespace of its own) and its model
+# replaced by its hidden `--fake-responses-non-strict` replay, fires its real
+# hooks, which `llm-bridge install --agent gemini --write` merged into the
+# user's ~/.gemini/settings.json. The release daemon runs beside it; no
+# Waybar: the daemon's module (waybar.json and a `waybar --follow`
+# subscriber), `status` and the history are read back.
+#
+# Scenarios:
+#   A. `gemini -p` with one shell tool call, held open while the tool runs:
+#      status shows one working session in run_shell_command (1 prompt, 1
+#      tool use, the client's process watched); beside a Claude Code session
+#      the tooltip names it gemini. The subscriber saw SessionStart idle ->
+#      BeforeAgent working -> BeforeTool working: run_shell_command ->
+#      AfterTool working -> AfterAgent idle -> SessionEnd none; the history
+#      holds a gemini session ended by SessionEnd (reason "exit"); Gemini's
+#      telemetry shows each hook call succeeded with nothing on stdout or
+#      stderr; gemini exits 0 with the model's answer.
+#   B. the same with the daemon stopped: each hook answers `{}` on stdout
+#      (what Gemini needs before a warning on stderr; it parses it as JSON),
+#      gemini exits 0 with no message from the hook, and the fallback
+#      (llm-bridge-apply) records the ended session in the history.
+#
+# Usage (as root): tests/e2e/gemini.sh [BIN_DIR]   (default: target/release)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN_DIR=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+GEMINI_VERSION=0.61.0
+GEMINI_CACHE=${LLM_BRIDGE_E2E_CACHE:-/var/tmp/llm-bridge-e2e}/gemini-cli-$GEMINI_VERSION
+E2E_NAME=gemini
+# shellcheck source=tests/e2e/lib.sh
+source "$ROOT/tests/e2e/lib.sh"
+trap e2e_cleanup EXIT
+STARTED_AT=$(now_ns)
+e2e_setup python3:python3 node:nodejs npm:npm
+unshare -n true 2>/dev/null || fail "unshare -n failed: cannot run the client without a network"
+(($(node -p 'process.versions.node.split(".")[0]') >= 20)) || fail "Gemini CLI needs node >= 20, not $(node --version)"
+
+# --- the pinned client, cached between runs ------------------------------------
+GEMINI=$GEMINI_CACHE/node_modules/@google/gemini-cli/bundle/gemini.js
+if [[ ! -f $GEMINI ]]; then
+    say "installing @google/gemini-cli@$GEMINI_VERSION from npm"
+    mkdir -p "$GEMINI_CACHE"
+    (cd "$GEMINI_CACHE" && nice -n 10 npm install --no-audit --no-fund --loglevel=error "@google/gemini-cli@$GEMINI_VERSION" >/dev/null)
+fi
+chmod -R a+rX "$GEMINI_CACHE"
+chmod a+x "$(dirname "$GEMINI_CACHE")"
+version=$("${RUN[@]}" node "$GEMINI" --version 2>&1) || fail "gemini --version failed: $version"
+[[ $version == "$GEMINI_VERSION" ]] || fail "unexpected client version: $version"
+
+# --- the user's settings, then the hooks merged in by the installer ---------------
+# The user's own keys (API-key auth, no usage statistics or update checks)
+# and a comment: the installer must keep all of them.
+mkdir -p "$D/home/.gemini" "$D/alpha" "$D/tmp"
+cat >"$D/home/.gemini/settings.json" <<'EOF'
+{
+  // the user's own settings, kept by llm-bridge install
+  "security": { "auth": { "selectedType": "gemini-api-key" } },
+  "privacy": { "usageStatisticsEnabled": false },
+  "general": { "enableAutoUpdate": false, "enableAutoUpdateNotification": false }
+}
+EOF
+echo "the secret word is pelican" >"$D/alpha/notes.txt"
+chown -R "$E2E_USER:" "$D"
+"${RUN[@]}" llm-bridge install --agent gemini --write >"$D/install.log" 2>&1 || fail "llm-bridge install failed: $(cat "$D/install.log")"
+grep -q '^Gemini CLI: updated' "$D/install.log" || fail "the installer did not update Gemini's settings: $(cat "$D/install.log")"
+grep -qF '// the user' "$D/home/.gemini/settings.json" || fail "the installer dropped the user's comment"
+python3 - "$D" <<'EOF' || fail "settings.json after install is not what it should be (above)"
+import json, re, sys
+d = sys.argv[1]
+text = open(d + "/home/.gemini/settings.json").read()
+s = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))
+assert s["security"]["auth"]["selectedType"] == "gemini-api-key", "the auth key is gone"
+assert s["privacy"]["usageStatisticsEnabled"] is False, "the privacy key is gone"
+for event in ["SessionStart", "BeforeAgent", "BeforeTool", "AfterTool", "Notification", "AfterAgent",
+              "PreCompress", "SessionEnd"]:
+    commands = [h["command"] for m in s["hooks"][event] for h in m["hooks"]]
+    want = f"{d}/bin/llm-bridge-hook gemini {event}"
+    assert commands == [want], f"{event}: {commands}, not [{want!r}]"
+EOF
+say "install: the hooks merged into ~/.gemini/settings.json, the user's keys and comment kept"
+
+# --- helpers --------------------------------------------------------------------
+# gemini NAME RESPONSES PROMPT: starts `gemini -p` in alpha with no network
+# (unshare -n: not even a loopback that is up), its telemetry (each hook
+# call with its stdin, stdout and stderr) in $D/NAME.telemetry; sets
+# GEMINI_PID.
+gemini() {
+    : >"$D/$1.telemetry"
+    chown "$E2E_USER:" "$D/$1.telemetry"
+    start_bg "$1" unshare -n "${RUN[@]}" TMPDIR="$D/tmp" GEMINI_API_KEY=e2e-dummy-key GEMINI_CLI_TRUST_WORKSPACE=true \
+        GEMINI_TELEMETRY_ENABLED=true GEMINI_TELEMETRY_TARGET=local GEMINI_TELEMETRY_OUTFILE="$D/$1.telemetry" \
+        GEMINI_TELEMETRY_LOG_PROMPTS=true \
+        nice -n 10 timeout 40 env -C "$D/alpha" node "$GEMINI" -p "$3" --yolo --fake-responses-non-strict "$2"
+    GEMINI_PID=$BG_PID
+}
+# exited_ok NAME: waits for that client (bounded by its timeout); exit 0,
+# the model's answer printed, nothing of llm-bridge's shown.
+exited_ok() {
+    local rc=0
+    wait "$GEMINI_PID" || rc=$?
+    ((rc == 0)) || fail "$1: gemini exited $rc"
+    grep -q "The secret word is pelican." "$D/$1.out" || fail "$1: gemini did not print the model's answer"
+    ! grep -i "llm-bridge\|hook" "$D/$1.out" || fail "$1: gemini printed the lines above"
+}
+# The model: the routing classifier's answer (a generateContent call before
+# the first turn), then streamed turns, in order.
+responses() {
+    echo '{"method":"generateContent","response":{"candidates":[{"content":{"role":"model","parts":[{"text":"{\"complexity_reasoning\":\"simple\",\"complexity_score\":10}"}]},"finishReason":"STOP","index":0}]}}'
+    local parts
+    for parts in "$@"; do
+        printf '{"method":"generateContentStream","response":[{"candidates":[{"content":{"role":"model","parts":%s},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5,"totalTokenCount":15}}]}\n' "$parts"
+    done
+}
+ANSWER='[{"text":"The secret word is pelican."}]'
+# calls NAME PYTHON_EXPR: PYTHON_EXPR holds for `calls`, the hook calls in
+# Gemini's telemetry (a sequence of JSON records) in order, each a dict:
+# event, success, exit_code, stdout, stderr, output (what Gemini parsed of
+# the hook's output), input (the hook's stdin). Prints the events.
+calls() {
+    python3 -c '
+import json, sys
+text, dec, i, calls = open(sys.argv[1]).read(), json.JSONDecoder(), 0, []
+while True:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text):
+        break
+    record, i = dec.raw_decode(text, i)
+    a = record.get("attributes", {})
+    if a.get("event.name") == "gemini_cli.hook_call":
+        calls.append({"event": a["hook_event_name"], "success": a["success"], "exit_code": a["exit_code"],
+                      "stdout": a.get("stdout"), "stderr": a.get("stderr"),
+                      "output": json.loads(a.get("hook_output") or "null"), "input": json.loads(a["hook_input"])})
+print(" ".join(c["event"] for c in calls))
+sys.exit(not eval(sys.argv[2]))' "$D/$1.telemetry" "$2"
+}
+# session_id NAME: the session's id, from its first hook call.
+session_id() { calls "$1" 'print(calls[0]["input"]["session_id"]) or True' | tail -n 1; }
+# follow_saw A B C...: the subscriber printed modules with these texts, in this order.
+follow_saw() {
+    awk -v want="$*" 'BEGIN { n = split(want, w, "|") ; i = 1 }
+        { if (i <= n && index($0, "{\"text\":\"" w[i] "\"")) i++ }
+        END { exit !(i > n) }' "$D/follow.out" 2>/dev/null
+}
+follow_texts() { sed 's/^{"text":"\([^"]*\)".*/\1/' "$D/follow.out" | tr '\n' '|'; }
+tooltip_has() { module_json | grep -qF "$1"; }
+tooltip() { module_json | sed 's/.*"tooltip":"\([^"]*\)".*/\1/'; }
+# status_line: session count, watched processes, then project:state:tool:prompts:tool_uses each.
+status_line() {
+    "${RUN[@]}" llm-bridge status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["session_count"], s["watched_processes"],
+      *(":".join(str(x[k]) for k in ("project", "state", "tool", "prompts", "tool_uses")) for x in s["sessions"]))'
+}
+HISTORY=$D/home/.local/state/llm-bridge/sessions.jsonl
+# history_has SID JSON: the history's last line for SID has these keys.
+history_has() {
+    python3 -c '
+import json, sys
+try:
+    lines = [json.loads(l) for l in open(sys.argv[1])]
+except FileNotFoundError:
+    sys.exit(1)
+found = [l for l in lines if l["id"] == sys.argv[2]]
+sys.exit(not (found and all(found[-1].get(k) == v for k, v in json.loads(sys.argv[3]).items())))' "$HISTORY" "$1" "$2"
+}
+
+# --- the daemon, every change its own update, and a subscriber ---------------------
+# The default debounce (16 ms window, 50 ms cap) may fold AfterAgent's idle
+# into SessionEnd's none, which `gemini -p` sends ~25 ms apart: with a 1 ms
+# window the subscriber's log shows every event the daemon took.
+printf '[debounce]\nwindow_ms = 1\ncap_ms = 1\n' >"$D/config.toml"
+chown "$E2E_USER:" "$D/config.toml"
+start_bg daemon "${RUN[@]}" LLM_BRIDGE_CONFIG="$D/config.toml" llm-bridge daemon
+DAEMON_PID=$BG_PID
+wait_for "the daemon's socket" 10 test -S "$XDG/llm-bridge.sock"
+start_bg follow "${RUN[@]}" llm-bridge waybar --follow
+wait_for "the subscriber's first line" 10 test -s "$D/follow.out"
+
+# --- A: gemini -p with one shell tool call --------------------------------------------
+# The tool reads a line from a FIFO: it runs until the test writes one.
+mkfifo "$D/gate"
+chown "$E2E_USER:" "$D/gate"
+responses '[{"functionCall":{"name":"run_shell_command","args":{"command":"head -n 1 '"$D"'/gate && cat notes.txt"}}}]' \
+    "$ANSWER" >"$D/a.responses"
+gemini a "$D/a.responses" "what is the secret word in notes.txt?"
+# tool_running: the module shows the tool; fails the run if the client exited.
+tool_running() {
+    text_is "working: run_shell_command" && return
+    alive "$GEMINI_PID" || { exited_ok a; fail "A: gemini exited before its tool ran"; }
+    return 1
+}
+wait_for "A: working: run_shell_command (BeforeTool)" 30 tool_running
+status=$(status_line)
+[[ $status == "1 1 alpha:working:run_shell_command:1:1" ]] ||
+    fail "A: status while the tool runs is '$status', not one working session (1 prompt, 1 tool use) whose client is watched"
+# Beside a Claude Code session (its recorded hook), each line names its agent.
+hook SessionStart
+wait_for "A: a Claude Code session beside it" 10 tooltip_has "waybar-llm: idle"
+[[ $(tooltip) =~ alpha:\ working\ \(run_shell_command\)\ since\ [0-9:]+\ ·\ gemini ]] ||
+    fail "A: the tooltip does not name Gemini: $(tooltip)"
+say "A: while the tool runs: '$(module_text)', tooltip '$(tooltip)'"
+hook SessionEnd
+wait_for "A: alpha alone again" 10 text_is "working: run_shell_command"
+timeout 10 sh -c 'echo go >"$1"' _ "$D/gate" || fail "A: the tool never read its FIFO"
+exited_ok a
+wait_for "A: none after SessionEnd" 10 text_is none
+follow_saw "idle|working|working: run_shell_command|working|idle|none" ||
+    fail "A: the subscriber saw $(follow_texts)"
+say "A: SessionStart idle -> BeforeAgent working -> BeforeTool working: run_shell_command -> AfterTool working -> AfterAgent idle -> SessionEnd none"
+events=$(calls a 'all(c["success"] and c["exit_code"] == 0 and c["stdout"] == "" and c["stderr"] == "" for c in calls)') ||
+    fail "A: a hook call failed or printed something: $(calls a 'print(calls) or True')"
+[[ $events == "SessionStart BeforeAgent PreCompress BeforeTool AfterTool PreCompress AfterAgent SessionEnd" ]] ||
+    fail "A: Gemini's hook calls were: $events"
+calls a '[(c["input"]["tool_name"], "pelican" in c["input"]["tool_response"]["returnDisplay"])
+    for c in calls if c["event"] == "AfterTool"] == [("run_shell_command", True)]' >/dev/null ||
+    fail "A: AfterTool's payload lacks the tool's output"
+sid=$(session_id a)
+history_has "$sid" '{"agent": "gemini", "project": "alpha", "prompts": 1, "tool_uses": 1, "reason": "exit"}' ||
+    fail "A: the history has no gemini session $sid ended by SessionEnd: $(tail -n 1 "$HISTORY" 2>&1)"
+say "A: Gemini's hook calls: $events, each exit 0 with empty stdout and stderr; history: $(tail -n 1 "$HISTORY")"
+alive "$DAEMON_PID" || fail "the daemon died"
+
+# --- B: the daemon stopped: the hook's `{}` ------------------------------------------
+"${RUN[@]}" llm-bridge stop >/dev/null || fail "B: llm-bridge stop failed"
+! "${RUN[@]}" llm-bridge status >/dev/null 2>&1 || fail "B: the daemon still answers after llm-bridge stop"
+responses "$ANSWER" >"$D/b.responses"
+gemini b "$D/b.responses" "say the secret word"
+exited_ok b
+events=$(calls b 'all(c["success"] and c["exit_code"] == 0 and c["stdout"].strip() == "{}" and c["output"] == {} for c in calls)') ||
+    fail "B: a hook call did not answer {}: $(calls b 'print([(c["event"], c["stdout"], c["stderr"], c["output"]) for c in calls]) or True')"
+[[ $events == "SessionStart BeforeAgent PreCompress AfterAgent SessionEnd" ]] || fail "B: Gemini's hook calls were: $events"
+sid=$(session_id b)
+history_has "$sid" '{"agent": "gemini", "project": "alpha", "prompts": 1, "tool_uses": 0, "reason": "exit"}' ||
+    fail "B: the fallback did not record gemini session $sid: $(tail -n 1 "$HISTORY" 2>&1)"
+say "B: no daemon: each hook answered {} (parsed by Gemini as JSON), the fallback recorded the session; gemini exited 0"
+
+say "PASS in $((($(now_ns) - STARTED_AT) / 1000000)) ms"
