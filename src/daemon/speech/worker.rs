@@ -65,6 +65,7 @@ pub fn start_thread(start: Start) -> Result<JoinHandle<()>, Refused> {
                 pending: VecDeque::new(),
                 cache: None,
                 voice_id: None,
+                worked: false,
             };
             worker.run(jobs);
         })
@@ -104,6 +105,8 @@ struct Worker {
     cache: Option<PhraseCache>,
     /// The voice file as the cache keys know it: path, size, mtime.
     voice_id: Option<String>,
+    /// Whether a job ran since the thread last gave freed memory back.
+    worked: bool,
 }
 
 impl Worker {
@@ -119,6 +122,12 @@ impl Worker {
     /// of silence. `None` once the loop's handle is gone.
     fn next_job(&mut self, jobs: &Receiver<Job>) -> Option<Job> {
         while self.pending.is_empty() {
+            // Out of work: synthesis leaves 45-70 MiB of freed working
+            // memory that glibc would keep (speech/README.md), given back
+            // once before the thread sleeps rather than after each job.
+            if std::mem::take(&mut self.worked) {
+                llm_bridge_speech::release_freed_memory();
+            }
             let job = if self.output.is_some() {
                 match jobs.recv_timeout(self.engine.close_after) {
                     Ok(job) => job,
@@ -173,6 +182,7 @@ impl Worker {
 
     /// Does one job, through [`Worker::run_job`], and reports its outcome.
     fn carry_out(&mut self, job: Job) {
+        self.worked = true;
         match job {
             // Taken in `next_job` already.
             Job::Reconfigure => {}
