@@ -20,8 +20,8 @@ use std::process::ExitCode;
 #[command(
     name = "llm-bridge",
     version,
-    about = "Shows what your Claude Code sessions are doing in Waybar",
-    after_help = "Examples:\n  llm-bridge install --write    # wire the hooks into Claude Code\n  llm-bridge start\n  llm-bridge doctor             # what is missing, and how to fix it"
+    about = "Shows what your coding agents (Claude Code, Gemini CLI, Codex CLI, Qwen Code) are doing in Waybar",
+    after_help = "Examples:\n  llm-bridge install --write    # wire the hooks into every agent installed\n  llm-bridge start\n  llm-bridge doctor             # what is missing, and how to fix it"
 )]
 struct Cli {
     #[command(subcommand)]

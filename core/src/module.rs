@@ -290,7 +290,7 @@ fn tooltip(out: &mut String, state: &State, utc_offset_secs: i64, style: &Module
         // Nothing to order (the usual case): no list of sessions either.
         match state.sessions().next() {
             Some(s) => tooltip_line(out, s, false, utc_offset_secs, &style.tooltip),
-            None => out.push_str("No Claude Code session"),
+            None => out.push_str("No agent session"),
         }
         return;
     }

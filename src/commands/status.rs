@@ -121,6 +121,10 @@ pub fn human(r: &StatusReport) -> String {
         if s.subagents > 0 {
             let _ = write!(line, ", {} subagents", s.subagents);
         }
+        // Claude Code's sessions go unnamed, as in the bar's tooltip.
+        if s.agent != llm_bridge_protocol::agent::Agent::Claude {
+            let _ = write!(line, ", {}", s.agent.title());
+        }
         if let Some(m) = &s.model {
             let _ = write!(line, ", {m}");
         }
@@ -142,7 +146,7 @@ pub fn human(r: &StatusReport) -> String {
     );
     let _ = writeln!(
         out,
-        "watching: {} Claude Code processes, {} transcripts, {} dialogs · {} exited, \
+        "watching: {} agent processes, {} transcripts, {} dialogs · {} exited, \
          {} interrupted (Esc), {} dialogs answered, {} evicted",
         r.watched_processes,
         r.watched_transcripts,
@@ -155,7 +159,7 @@ pub fn human(r: &StatusReport) -> String {
     if r.unwatched_processes > 0 {
         let _ = writeln!(
             out,
-            "not watched: {} Claude Code processes (no file descriptor free; their sessions \
+            "not watched: {} agent processes (no file descriptor free; their sessions \
              stay and are watched once one is: raise `ulimit -n`)",
             r.unwatched_processes
         );

@@ -111,7 +111,7 @@ impl Processes {
                 let token = Token(CLIENT_BASE + key);
                 let fd = pidfd.as_raw_fd();
                 if let Err(e) = registry.register(&mut SourceFd(&fd), token, Interest::READABLE) {
-                    log(format_args!("cannot watch a Claude Code process: {e}"));
+                    log(format_args!("cannot watch an agent's process: {e}"));
                 }
                 self.by_key.insert(key, session_id.to_string());
                 self.by_session.insert(
@@ -127,7 +127,7 @@ impl Processes {
             Opened::NoDescriptor => {
                 if self.unwatched.is_empty() {
                     log(format_args!(
-                        "no file descriptor free to watch a Claude Code process: \
+                        "no file descriptor free to watch an agent's process: \
                          its session stays and is watched once one is"
                     ));
                 }

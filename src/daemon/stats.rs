@@ -6,6 +6,7 @@
 //! `null`.
 
 use llm_bridge_core::state::{Input, Millis, Session, SessionState, State};
+use llm_bridge_protocol::agent::Agent;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -255,6 +256,9 @@ pub struct Latencies {
 #[serde(default)]
 pub struct SessionReport {
     pub id: String,
+    /// The coding agent (`claude`, `gemini`, `codex`, `qwen`).
+    #[serde(with = "llm_bridge_core::agent_serde")]
+    pub agent: Agent,
     pub project: String,
     pub state: SessionState,
     pub tool: Option<String>,
@@ -273,6 +277,7 @@ impl SessionReport {
     pub fn new(s: &Session, now_ms: Millis) -> SessionReport {
         SessionReport {
             id: s.id.clone(),
+            agent: s.agent,
             project: s.project.clone(),
             state: s.state,
             tool: s.current_tool().map(|t| t.name.clone()),

@@ -77,10 +77,7 @@ fn short_of_descriptors_no_live_session_is_ended_and_each_is_watched_once_one_is
     assert_eq!(figure(&env, &["counters", "exited"]), 0, "none ended");
     let human = env.bridge(&["status"]);
     let human = String::from_utf8_lossy(&human.stdout);
-    assert!(
-        human.contains("not watched: 16 Claude Code processes"),
-        "{human}"
-    );
+    assert!(human.contains("not watched: 16 agent processes"), "{human}");
 
     // Descriptors come free as watched clients exit: the waiting sessions
     // are watched in their turn, and a client that exits then is seen.

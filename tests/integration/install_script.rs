@@ -215,6 +215,11 @@ fn the_install_script_installs_upgrades_and_uninstalls_into_a_fresh_home() {
             )
     );
     assert_eq!(mode(&units.join("llm-bridge.service")), 0o644);
+    // The voices directory, which the unit's sandbox lets the daemon watch
+    // but not create: private, and empty.
+    let voices = home.join(".local/share/llm-bridge/voices");
+    assert_eq!(mode(&voices), 0o700);
+    assert_eq!(mode(voices.parent().unwrap()), 0o700);
     let settings = home.join(".claude/settings.json");
     let merged: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
