@@ -40,8 +40,8 @@ pub mod wav;
 
 pub use config::{PhonemeType, Scales, VoiceConfig};
 pub use model::{
-    release_freed_memory, windows, Latents, Patched, BUCKETS, FLOW_MARGIN, FLOW_WINDOW, MARGIN,
-    MAX_IDS, WINDOW,
+    decoder_windows, release_freed_memory, windows, Latents, Patched, BUCKETS, FIRST_WINDOW,
+    FLOW_MARGIN, FLOW_WINDOW, MARGIN, MAX_IDS, WINDOW,
 };
 #[doc(hidden)]
 pub use synth::normalize_peak;

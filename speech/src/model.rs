@@ -31,8 +31,9 @@
 //!   with a mask that zeroes a window's padding, as the one-shot graph's
 //!   convolutions see zeros beyond the sentence. It used to be part of
 //!   every encoder plan: its 27 MiB of weights are now packed once.
-//! - the decoder (HiFi-GAN) has one plan over [`WINDOW`] frames, so every
-//!   shape in it is concrete: tract's convolutions take their concrete-shape
+//! - the decoder (HiFi-GAN) has one plan over [`WINDOW`] frames (and one
+//!   over [`FIRST_WINDOW`] for a sentence's first window), so every shape in
+//!   it is concrete: tract's convolutions take their concrete-shape
 //!   paths and its working memory is bounded by the window. It runs over
 //!   overlapping windows whose kept samples equal a one-shot decoding's, and
 //!   each window's samples can be played as it is decoded; the flow runs
@@ -613,13 +614,23 @@ impl Latents {
 /// end at the last frame, so that only a sentence shorter than one window is
 /// padded.
 pub fn windows(frames: usize, window: usize, margin: usize) -> Vec<(usize, Range<usize>)> {
+    windows_from(0, frames, window, margin)
+}
+
+/// [`windows`] for frames `next..frames`, frames before `next` being kept
+/// by earlier windows.
+fn windows_from(
+    mut next: usize,
+    frames: usize,
+    window: usize,
+    margin: usize,
+) -> Vec<(usize, Range<usize>)> {
     assert!(
         window > 2 * margin,
         "a window must be wider than its margins"
     );
     let last_start = frames.saturating_sub(window);
     let mut out = Vec::new();
-    let mut next = 0;
     while next < frames {
         let start = next.saturating_sub(margin).min(last_start);
         let end = if start + window >= frames {
@@ -633,8 +644,37 @@ pub fn windows(frames: usize, window: usize, margin: usize) -> Vec<(usize, Range
     out
 }
 
-/// The decoder plan, built once, and its geometry.
+/// The decoder's first window of a sentence, in latent frames: a plan of
+/// its own, half the others, so that the first block is heard after half
+/// a window's work (a sentence of at most this many frames, about 0.7 s of
+/// speech, is one such window).
+pub const FIRST_WINDOW: usize = 64;
+
+/// The decoder's windows over `frames` latent frames: `(start, len, keep)`,
+/// the first over [`FIRST_WINDOW`] frames, the others over [`WINDOW`], laid
+/// out as [`windows`] does.
+pub fn decoder_windows(frames: usize) -> Vec<(usize, usize, Range<usize>)> {
+    match frames {
+        0 => Vec::new(),
+        f if f <= FIRST_WINDOW => vec![(0, FIRST_WINDOW, 0..f)],
+        f => {
+            let first = FIRST_WINDOW - MARGIN;
+            std::iter::once((0, FIRST_WINDOW, 0..first))
+                .chain(
+                    windows_from(first, f, WINDOW, MARGIN)
+                        .into_iter()
+                        .map(|(start, keep)| (start, WINDOW, keep)),
+                )
+                .collect()
+        }
+    }
+}
+
+/// The decoder plans, built once, and their geometry.
 struct Decoder {
+    /// Over [`FIRST_WINDOW`] frames.
+    first: Arc<TypedSimplePlan>,
+    /// Over [`WINDOW`] frames.
     plan: Arc<TypedSimplePlan>,
     /// Samples per latent frame (256 for medium voices).
     hop: usize,
@@ -797,8 +837,9 @@ impl Model {
         }
         if self.window.is_none() {
             let graph = self.decoder.take().context("the decoder's graph is gone")?;
+            let (first, _) = self.decoder_plan(graph.clone(), FIRST_WINDOW)?;
             let (plan, hop) = self.decoder_plan(graph, WINDOW)?;
-            self.window = Some(Decoder { plan, hop });
+            self.window = Some(Decoder { first, plan, hop });
             release_freed_memory();
         }
         Ok(())
@@ -931,8 +972,8 @@ impl Model {
         let mut latents = Latents::zeros(self.channels, frames);
         let mut flows = windows(frames, FLOW_WINDOW, FLOW_MARGIN).into_iter();
         let mut ready = 0;
-        for (start, keep) in windows(frames, WINDOW, MARGIN) {
-            while ready < (start + WINDOW).min(frames) {
+        for (start, len, keep) in decoder_windows(frames) {
+            while ready < (start + len).min(frames) {
                 let (from, kept) = flows.next().context("the flow's windows ended early")?;
                 let outputs = flow
                     .run(self.flow_inputs(prior, from, FLOW_WINDOW, &sid)?)
@@ -947,10 +988,14 @@ impl Model {
                 latents.set(kept.clone(), z, from, FLOW_WINDOW)?;
                 ready = kept.end;
             }
-            let mut inputs = tvec![latents.window(start, WINDOW)?.into_tvalue()];
+            let mut inputs = tvec![latents.window(start, len)?.into_tvalue()];
             inputs.extend(sid.clone());
-            let outputs = decoder
-                .plan
+            let plan = if len == FIRST_WINDOW {
+                &decoder.first
+            } else {
+                &decoder.plan
+            };
+            let outputs = plan
                 .run(inputs)
                 .map_err(tract_err)
                 .context("running the decoder")?;
@@ -1069,6 +1114,37 @@ mod tests {
             }
             assert_eq!(next, frames);
             assert!(plan.len() <= frames.div_ceil(96));
+        }
+    }
+
+    #[test]
+    fn the_decoder_starts_with_a_smaller_window() {
+        assert!(decoder_windows(0).is_empty());
+        assert_eq!(decoder_windows(40), [(0, 64, 0..40)]);
+        assert_eq!(decoder_windows(64), [(0, 64, 0..64)]);
+        assert_eq!(decoder_windows(100), [(0, 64, 0..48), (0, 128, 48..100)]);
+        assert_eq!(
+            decoder_windows(300),
+            [
+                (0, 64, 0..48),
+                (32, 128, 48..144),
+                (128, 128, 144..240),
+                (172, 128, 240..300)
+            ]
+        );
+        for frames in 1..700 {
+            let plan = decoder_windows(frames);
+            let mut next = 0;
+            for (start, len, keep) in &plan {
+                assert_eq!(keep.start, next, "{frames}: {plan:?}");
+                assert!(keep.end > keep.start);
+                assert!(keep.start == 0 || keep.start >= start + MARGIN);
+                assert!(keep.end == frames || keep.end + MARGIN <= start + len);
+                next = keep.end;
+            }
+            assert_eq!(next, frames);
+            assert_eq!(plan[0].1, FIRST_WINDOW);
+            assert!(plan[1..].iter().all(|w| w.1 == WINDOW));
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use llm_bridge_speech::{
-    windows, Scales, Synthesizer, Voice, FLOW_MARGIN, FLOW_WINDOW, MARGIN, WINDOW,
+    decoder_windows, windows, Scales, Synthesizer, Voice, FLOW_MARGIN, FLOW_WINDOW,
 };
 
 /// libespeak-ng has one owner per process: the tests take turns.
@@ -81,7 +81,10 @@ fn windows_decode_what_the_one_shot_decoder_does() {
         assert_eq!(chunked.len(), one_shot.len(), "{sentence:?}");
         let hop = one_shot.len() / frames;
         assert_eq!(hop * frames, one_shot.len());
-        let plan = windows(frames, WINDOW, MARGIN);
+        let plan: Vec<_> = decoder_windows(frames)
+            .into_iter()
+            .map(|(start, _, keep)| (start, keep))
+            .collect();
         let flow_plan = windows(frames, FLOW_WINDOW, FLOW_MARGIN);
         assert_eq!(chunks.len(), plan.len());
         if plan.len() > 1 && flow_plan.len() > 1 {
