@@ -75,7 +75,7 @@ enum Command {
     },
     /// Print the Claude Code settings (hooks and statusLine), Waybar module and CSS.
     #[command(
-        after_help = "Examples:\n  llm-bridge install            # print what would be merged\n  llm-bridge install --write    # merge it into ~/.claude/settings.json (with a backup)\n  llm-bridge install --write --bin-dir ~/.cargo/bin"
+        after_help = "Examples:\n  llm-bridge install            # print what would be merged\n  llm-bridge install --write    # merge it into ~/.claude/settings.json (with a backup)\n  llm-bridge install --write --bin-dir ~/.cargo/bin\n  llm-bridge install --waybar --write   # the module into your Waybar config"
     )]
     Install {
         /// Which agent's hooks: claude, gemini, codex, qwen, or all (the default: Claude
@@ -96,6 +96,16 @@ enum Command {
         /// Replace a statusLine of your own with llm-bridge's (kept otherwise).
         #[arg(long, requires = "write")]
         replace_statusline: bool,
+        /// Instead of the hooks: put the custom/llm module in your Waybar config
+        /// (prints what would change; with --write changes it, keeping a backup).
+        #[arg(long, conflicts_with_all = ["settings", "replace_statusline"])]
+        waybar: bool,
+        /// The Waybar config to change (default: the first in Waybar's search order).
+        #[arg(long, value_name = "PATH", requires = "waybar")]
+        waybar_config: Option<PathBuf>,
+        /// In a config with several bars, the one ("name") to put the module in.
+        #[arg(long, value_name = "NAME", requires = "waybar")]
+        bar: Option<String>,
     },
     /// Where the config file is and whether it exists; --default prints every default.
     #[command(
@@ -270,11 +280,27 @@ fn main() -> ExitCode {
             0
         }
         Command::Install {
+            write,
+            bin_dir,
+            waybar: true,
+            waybar_config,
+            bar,
+            ..
+        } => report(install::waybar(
+            install::WaybarOptions {
+                write,
+                config: waybar_config,
+                bar,
+            },
+            bin_dir.as_deref(),
+        )),
+        Command::Install {
             agent,
             write,
             settings,
             bin_dir,
             replace_statusline,
+            ..
         } => report(install::run(install::InstallOptions {
             agent: llm_bridge_protocol::agent::Agent::parse(&agent),
             write,

@@ -12,7 +12,7 @@
 //! Every file read here is the user's: opened without blocking, a regular
 //! file only, read up to a cap; nothing is written and nothing is started.
 
-use super::install::{self, bin_dir, merge};
+use super::install::{self, bin_dir, jsonc, merge};
 use crate::commands::lifecycle;
 use crate::commands::status;
 use crate::control::RequestError;
@@ -418,7 +418,7 @@ fn check_waybar(r: &mut Report, config: &Config, bin: Option<&Path>) {
     let Some(module) = module else {
         r.fail(
             format!("Waybar config {shown}: no \"custom/llm\" module in a modules-* list"),
-            "add the module `llm-bridge install` prints, and \"custom/llm\" to modules-right",
+            "run `llm-bridge install --waybar --write` (or add the module it prints by hand)",
         );
         return;
     };
@@ -533,7 +533,7 @@ fn read_waybar_module(pids: &[i32]) -> std::result::Result<Found, (String, Strin
             "make it a readable file".to_string(),
         )
     })?;
-    let value: Value = serde_json::from_str(&strip_jsonc(&text)).map_err(|e| {
+    let value: Value = serde_json::from_str(&jsonc::blank_jsonc(&text)).map_err(|e| {
         (
             format!("Waybar config {shown}: not valid JSON(C) ({e})"),
             "fix it (Waybar does not start with it either)".to_string(),
@@ -543,18 +543,9 @@ fn read_waybar_module(pids: &[i32]) -> std::result::Result<Found, (String, Strin
         Value::Array(bars) => bars.iter().collect(),
         bar => vec![bar],
     };
-    let listed = |bar: &Value| {
-        bar.as_object().is_some_and(|o| {
-            o.iter().any(|(k, v)| {
-                k.starts_with("modules-")
-                    && v.as_array()
-                        .is_some_and(|l| l.iter().any(|m| m == "custom/llm"))
-            })
-        })
-    };
     let module = bars
         .iter()
-        .find(|bar| listed(bar) && bar.get("custom/llm").is_some())
+        .find(|bar| install::waybar_config::lists_module(bar) && bar.get("custom/llm").is_some())
         .map(|bar| bar["custom/llm"].clone());
     Ok((file, module))
 }
@@ -587,7 +578,7 @@ fn config_argument(pid: i32) -> Option<PathBuf> {
 }
 
 /// Where Waybar looks for its config, in its order.
-fn waybar_config_candidates() -> Vec<PathBuf> {
+pub(crate) fn waybar_config_candidates() -> Vec<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let mut dirs = Vec::new();
     match std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
@@ -602,74 +593,6 @@ fn waybar_config_candidates() -> Vec<PathBuf> {
     dirs.iter()
         .flat_map(|d| [d.join("config.jsonc"), d.join("config")])
         .collect()
-}
-
-/// JSONC as JSON: `//` and `/* */` comments and trailing commas removed
-/// (strings untouched), so serde_json can read a Waybar config.
-fn strip_jsonc(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                let start = i;
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i = (i + 1).min(bytes.len());
-                out.extend_from_slice(&bytes[start..i]);
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i = (i + 2).min(bytes.len());
-                out.push(b' ');
-            }
-            b',' => {
-                // A trailing comma: only space and comments before ] or }.
-                if !matches!(next_significant(bytes, i + 1), Some(b']' | b'}')) {
-                    out.push(b',');
-                }
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap_or_default()
-}
-
-/// The first byte from `i` on that is neither space nor in a comment.
-fn next_significant(bytes: &[u8], mut i: usize) -> Option<u8> {
-    loop {
-        match (bytes.get(i)?, bytes.get(i + 1)) {
-            (b, _) if b.is_ascii_whitespace() => i += 1,
-            (b'/', Some(b'/')) => {
-                while bytes.get(i).is_some_and(|&b| b != b'\n') {
-                    i += 1;
-                }
-            }
-            (b'/', Some(b'*')) => {
-                i += 2;
-                while !(bytes.get(i)? == &b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 2;
-            }
-            (&b, _) => return Some(b),
-        }
-    }
 }
 
 /// The systemd user units: both there, ExecStart running an existing binary.
@@ -850,7 +773,7 @@ mod tests {
   "c": {"d": "\"quoted,\"",},
 }
 "#;
-        let v: Value = serde_json::from_str(&strip_jsonc(text)).unwrap();
+        let v: Value = serde_json::from_str(&jsonc::blank_jsonc(text)).unwrap();
         assert_eq!(v["a"], "x // not a comment /* nor this */");
         assert_eq!(v["b"], serde_json::json!([1, 2]));
         assert_eq!(v["c"]["d"], "\"quoted,\"");

@@ -10,15 +10,20 @@
 //! the file is replaced (through symlinks, keeping its mode, with a
 //! backup), and `bin_dir` which binaries the block runs.
 //!
+//! `llm-bridge install --waybar [--write]` puts the Waybar module in the
+//! user's Waybar config with the same editor (`waybar_config`).
+//!
 //! `llm-bridge uninstall [--write]` is the same machinery backwards:
 //! `merge::unmerge` takes out exactly what the merge puts in.
 
 mod agent_files;
 pub(crate) mod bin_dir;
 mod json_text;
-mod jsonc;
+pub(crate) mod jsonc;
 pub(crate) mod merge;
 pub(crate) mod settings_file;
+pub(crate) mod waybar_config;
+pub use waybar_config::WaybarOptions;
 
 use llm_bridge_core::error::{Context, Error, Result};
 use llm_bridge_protocol::agent::Agent;
@@ -60,9 +65,17 @@ fn kept_status_line(command: &str) -> String {
     )
 }
 
-/// Runs `llm-bridge install`; returns the exit code.
-pub fn run(options: InstallOptions) -> Result<i32> {
-    let bin = match &options.bin_dir {
+/// Runs `llm-bridge install --waybar`: the module for the binaries in
+/// use (as `install` prints it) into the user's Waybar config.
+pub fn waybar(options: WaybarOptions, bin_dir: Option<&Path>) -> Result<i32> {
+    let bin = binaries(bin_dir)?;
+    waybar_config::run(&options, &waybar_snippet(&bin.dir), CSS_SNIPPET)
+}
+
+/// The binaries the settings run: `--bin-dir`, else an installed copy
+/// (`bin_dir::choose`), with its warning said on stderr.
+fn binaries(bin_dir: Option<&Path>) -> Result<bin_dir::BinDir> {
+    let bin = match bin_dir {
         Some(dir) => bin_dir::given(dir)?,
         None => {
             let exe = std::env::current_exe().context("cannot find this binary")?;
@@ -72,6 +85,12 @@ pub fn run(options: InstallOptions) -> Result<i32> {
     if let Some(warning) = &bin.warning {
         eprintln!("llm-bridge: {warning}");
     }
+    Ok(bin)
+}
+
+/// Runs `llm-bridge install`; returns the exit code.
+pub fn run(options: InstallOptions) -> Result<i32> {
+    let bin = binaries(options.bin_dir.as_deref())?;
     let using = bin
         .why
         .as_ref()
@@ -179,7 +198,10 @@ fn print_block(block: &Block, bin_dir: &Path, using: Option<&str>) {
         None => println!("{}", serde_json::to_string_pretty(block).expect("JSON")),
     }
     println!();
-    println!("// Waybar: add to your config, and \"custom/llm\" to a modules-* list");
+    println!(
+        "// Waybar: add to your config, and \"custom/llm\" to a modules-* list \
+         (or run `llm-bridge install --waybar --write`)"
+    );
     println!("{}", waybar_snippet(bin_dir));
     println!();
     println!("/* Waybar style.css: one class per state */");

@@ -772,3 +772,116 @@ fn uninstall_keeps_a_statusline_of_the_users_and_refuses_what_is_not_json() {
         "{\"a\": 1, // mine\n}"
     );
 }
+
+#[test]
+fn install_waybar_puts_the_module_in_a_symlinked_jsonc_config_once() {
+    let env = Env::new();
+    let bin = fake_bin_dir(&env, "bin");
+    // Waybar's config in a dotfiles repository, linked from ~/.config/waybar.
+    let real = env.runtime().join("dotfiles/waybar/config.jsonc");
+    let mine = "// my bar\n{\n  \"layer\": \"top\", // on top\n  \"modules-right\": [\"clock\",],\n  \"clock\": {\"interval\": 60},\n}\n";
+    write_file(&real, mine, 0o640);
+    let link = env.runtime().join("home/.config/waybar/config.jsonc");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    symlink(&real, &link).unwrap();
+    // The system's config (a Waybar package installs one): never edited.
+    let system = env.runtime().join("etc-xdg");
+    write_file(&system.join("waybar/config"), "{}\n", 0o644);
+    let waybar = |args: &[&str]| {
+        env.command(&bridge_bin())
+            .args(["install", "--waybar", "--bin-dir", bin.to_str().unwrap()])
+            .args(args)
+            .env_remove("XDG_CONFIG_HOME")
+            .env("XDG_CONFIG_DIRS", &system)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    // Without --write: what would change, the module and the CSS; nothing
+    // written.
+    let out = waybar(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("would change"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("#custom-llm.waiting"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), mine);
+
+    let out = waybar(&["--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("killall -SIGUSR2 waybar"),
+        "{}",
+        text(&out)
+    );
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(mode(&real), 0o640);
+    let edited = std::fs::read_to_string(&real).unwrap();
+    assert!(
+        edited.starts_with("// my bar\n{\n  \"layer\": \"top\", // on top\n"),
+        "{edited}"
+    );
+    assert!(
+        edited.contains("\"modules-right\": [\"clock\", \"custom/llm\",],"),
+        "{edited}"
+    );
+    let blank = |t: &str| {
+        // What Waybar reads: no comments, no trailing commas.
+        t.lines()
+            .map(|l| l.split(" //").next().unwrap())
+            .filter(|l| !l.starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(",]", "]")
+            .replace(",\n}", "\n}")
+    };
+    let v: Value = serde_json::from_str(&blank(&edited)).unwrap();
+    assert_eq!(v["clock"]["interval"], 60);
+    assert_eq!(v["custom/llm"]["signal"], 8);
+    assert_eq!(
+        v["custom/llm"]["exec"],
+        bin.join("llm-bridge-waybar").to_str().unwrap()
+    );
+    let saved = backups(link.parent().unwrap(), "config.jsonc");
+    assert_eq!(saved.len(), 1);
+    assert_eq!(std::fs::read_to_string(&saved[0]).unwrap(), mine);
+    assert_eq!(mode(&saved[0]), 0o640);
+
+    // Again: unchanged, no second backup.
+    let out = waybar(&["--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("unchanged"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), edited);
+    assert_eq!(backups(link.parent().unwrap(), "config.jsonc").len(), 1);
+
+    // A bar name that is not there: refused in one line, the file
+    // untouched.
+    let out = waybar(&["--write", "--bar", "side"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("no bar with \"name\": \"side\""),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), edited);
+    // Only the system's config: refused with how to make one's own.
+    std::fs::remove_file(&link).unwrap();
+    let out = waybar(&["--write"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("copy it to ~/.config/waybar/"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(system.join("waybar/config")).unwrap(),
+        "{}\n"
+    );
+}

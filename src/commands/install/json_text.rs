@@ -364,7 +364,7 @@ impl Layout {
             }
             [first, second, ..] => Layout {
                 leading: text[inner.start..first.start].to_string(),
-                separator: text[first.end..second.start].to_string(),
+                separator: tidy(&text[first.end..second.start]),
                 trailing: text[items[items.len() - 1].end..inner.end].to_string(),
             },
         }
@@ -373,6 +373,16 @@ impl Layout {
     /// The indent of an item on its own line; `None` when items share a line.
     pub fn item_indent(&self) -> Option<&str> {
         self.leading.rsplit_once('\n').map(|(_, indent)| indent)
+    }
+}
+
+/// A separator copied from the text without the spaces that end its first
+/// line: where a comment was blanked (`"a": 1, // why`), new items get
+/// `,` and the line break, not the comment's width in spaces.
+fn tidy(separator: &str) -> String {
+    match separator.find('\n') {
+        Some(at) => format!("{}{}", separator[..at].trim_end(), &separator[at..]),
+        None => separator.to_string(),
     }
 }
 

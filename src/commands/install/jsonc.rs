@@ -49,9 +49,48 @@ pub fn blank_comments(text: &str) -> String {
     String::from_utf8(out).expect("comments replaced by spaces whole")
 }
 
+/// `text` as serde_json reads it and Waybar writes it: comments (as
+/// [`blank_comments`]) and trailing commas (a `,` with only space before
+/// the `]` or `}` that follows) replaced by spaces of the same length.
+pub fn blank_jsonc(text: &str) -> String {
+    let mut out = blank_comments(text).into_bytes();
+    let mut i = 0;
+    while i < out.len() {
+        match out[i] {
+            b'"' => {
+                i += 1;
+                while i < out.len() && out[i] != b'"' {
+                    i += if out[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b',' => {
+                let next = out[i + 1..].iter().find(|b| !b.is_ascii_whitespace());
+                if matches!(next, Some(b']' | b'}')) {
+                    out[i] = b' ';
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    String::from_utf8(out).expect("ASCII commas replaced by ASCII spaces")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailing_commas_become_spaces_and_others_stay() {
+        let text = "{\"a\": [1, 2,], \"b\": \",]\", // c\n}";
+        let plain = blank_jsonc(text);
+        assert_eq!(plain.len(), text.len());
+        assert_eq!(plain, "{\"a\": [1, 2 ], \"b\": \",]\"      \n}");
+        let text = "[{\"x\": 1,\n  /* gone */\n},\n]";
+        let v: serde_json::Value = serde_json::from_str(&blank_jsonc(text)).unwrap();
+        assert_eq!(v[0]["x"], 1);
+    }
 
     #[test]
     fn comments_become_spaces_and_strings_stay() {
