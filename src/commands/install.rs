@@ -224,38 +224,65 @@ pub struct UninstallOptions {
 }
 
 /// Runs `llm-bridge uninstall`: takes llm-bridge's hooks and statusLine
-/// out of the settings file (with `--write`), or says what it would take.
+/// out of Claude Code's settings file, and its hooks out of every other
+/// agent's file that has them (with `--write`), or says what it would take.
 pub fn uninstall(options: UninstallOptions) -> Result<i32> {
-    let path = options
+    let claude = options
         .settings
         .or_else(default_settings_path)
         .ok_or_else(|| Error::msg("HOME is not set; pass --settings PATH"))?;
-    let file = SettingsFile::open(&path)?;
-    let Some(current) = &file.current else {
-        println!("{} does not exist: nothing to remove", file.describe());
-        return Ok(0);
+    uninstall_from(Agent::Claude, &claude, options.write)?;
+    for agent in agent_files::present()
+        .into_iter()
+        .filter(|a| !a.is_claude())
+    {
+        if let Some(path) = agent_files::hooks_file(agent).filter(|p| p.exists()) {
+            uninstall_from(agent, &path, options.write)?;
+        }
+    }
+    Ok(0)
+}
+
+/// `uninstall` for one agent's file; lines about another agent's file
+/// start with its name.
+fn uninstall_from(agent: Agent, path: &Path, write: bool) -> Result<()> {
+    let who = if agent.is_claude() {
+        String::new()
+    } else {
+        format!("{}: ", agent.title())
     };
-    let unmerged = merge::unmerge(&file.describe(), &current.text)?;
+    let file = SettingsFile::open(path)?;
+    let Some(current) = &file.current else {
+        println!("{who}{} does not exist: nothing to remove", file.describe());
+        return Ok(());
+    };
+    let comments = merge::allows_comments(agent);
+    let unmerged = merge::unmerge(&file.describe(), &current.text, comments)?;
     if unmerged.removed.is_empty() {
+        let what = if agent.is_claude() {
+            "hooks or statusLine"
+        } else {
+            "hooks"
+        };
         println!(
-            "{} has no llm-bridge hooks or statusLine: unchanged",
+            "{who}{} has no llm-bridge {what}: unchanged",
             file.describe()
         );
-        return Ok(0);
+        return Ok(());
     }
-    if !options.write {
+    if !write {
         println!(
-            "`llm-bridge uninstall --write` would remove from {}:",
+            "{who}`llm-bridge uninstall --write` would remove from {}:",
             file.describe()
         );
         for line in &unmerged.removed {
             println!("  {line}");
         }
-        return Ok(0);
+        return Ok(());
     }
     let backup = file.replace(&unmerged.text)?;
     println!(
-        "removed llm-bridge's {} from {}{}",
+        "{who}removed llm-bridge's {} from {}{}",
         plural(unmerged.removed.len(), "entry", "entries"),
         file.describe(),
         backup.map_or(String::new(), |b| format!(
@@ -266,7 +293,7 @@ pub fn uninstall(options: UninstallOptions) -> Result<i32> {
     for line in &unmerged.removed {
         println!("  {line}");
     }
-    Ok(0)
+    Ok(())
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

@@ -89,6 +89,49 @@ fn all_writes_claude_and_each_present_agent_and_says_so() {
         "{stdout}"
     );
     assert_eq!(read(&gemini), text);
+
+    // Uninstalled: every agent's file loses exactly what install added.
+    let codex = home(&env).join(".codex/hooks.json");
+    let uninstall = |args: &[&str]| {
+        env.command(&bridge_bin())
+            .env_remove("CODEX_HOME")
+            .arg("uninstall")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = uninstall(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Gemini CLI: `llm-bridge uninstall --write` would remove"),
+        "{stdout}"
+    );
+    assert_eq!(read(&gemini), text, "nothing changed without --write");
+    let out = uninstall(&["--write"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Gemini CLI: removed llm-bridge's"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Codex CLI: removed llm-bridge's"),
+        "{stdout}"
+    );
+    assert_eq!(read(&gemini), mine, "byte for byte, comments and all");
+    assert!(
+        !read(&codex).contains("llm-bridge-hook"),
+        "{}",
+        read(&codex)
+    );
+    assert!(!read(&home(&env).join(".claude/settings.json")).contains("llm-bridge-hook"));
+    let again = uninstall(&["--write"]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        stdout.contains("Gemini CLI: ") && stdout.contains("has no llm-bridge hooks: unchanged"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -388,6 +388,7 @@ fn has_our_command(entry: &Value) -> bool {
 
 /// The settings text without what `llm-bridge install` added, and what
 /// was removed (one line each, for the user).
+#[derive(Debug)]
 pub struct Unmerged {
     pub text: String,
     pub removed: Vec<String>,
@@ -408,19 +409,32 @@ enum EventPlan<'n> {
 /// commands wherever they are (an entry, an event's list and the `hooks`
 /// object left empty by their removal go with them) and our statusLine.
 /// Every other byte stays, so that `unmerge(merge(x))` is `x` for a file
-/// that had none of ours. `name` names the file in errors.
-pub fn unmerge(name: &str, text: &str) -> Result<Unmerged> {
-    if text.trim().is_empty() {
+/// that had none of ours. `name` names the file in errors; `comments`:
+/// the agent's file may hold comments ([`allows_comments`]), which stay.
+pub fn unmerge(name: &str, original: &str, comments: bool) -> Result<Unmerged> {
+    if original.trim().is_empty() {
         return Ok(Unmerged {
-            text: text.to_string(),
+            text: original.to_string(),
             removed: Vec::new(),
         });
     }
+    // Located in the text with its comments blanked, made to the original.
+    let plain = if comments {
+        Cow::Owned(jsonc::blank_comments(original))
+    } else {
+        Cow::Borrowed(original)
+    };
+    let text = plain.as_ref();
     let settings: Value = serde_json::from_str(text).map_err(|e| {
         Error::msg(format!(
-            "{} is not plain JSON ({e}): remove llm-bridge's hooks and statusLine by hand; \
+            "{} is not {} ({e}): remove llm-bridge's hooks and statusLine by hand; \
              nothing was changed",
-            name
+            name,
+            if comments {
+                "JSON with comments"
+            } else {
+                "plain JSON"
+            }
         ))
     })?;
     if !settings.is_object() {
@@ -486,12 +500,17 @@ pub fn unmerge(name: &str, text: &str) -> Result<Unmerged> {
     }
     if edits.is_empty() {
         return Ok(Unmerged {
-            text: text.to_string(),
+            text: original.to_string(),
             removed,
         });
     }
-    let unmerged = edits.apply(text);
-    if serde_json::from_str::<Value>(&unmerged).is_err() {
+    let unmerged = edits.apply(original);
+    let read_back = if comments {
+        Cow::Owned(jsonc::blank_comments(&unmerged))
+    } else {
+        Cow::Borrowed(unmerged.as_str())
+    };
+    if serde_json::from_str::<Value>(&read_back).is_err() {
         return Err(Error::msg(format!(
             "internal error: removing llm-bridge from {} gave invalid JSON; nothing was changed",
             name
@@ -854,14 +873,28 @@ mod tests {
             "{\n  \"hooks\": {\n    \"PostToolUse\": [\n      {\"matcher\": \"Edit\", \"hooks\": [{\"type\": \"command\", \"command\": \"fmt\"}]}\n    ]\n  }\n}\n",
         ] {
             let installed = merged(text, false).text;
-            let undone = unmerge("s.json", &installed).unwrap();
+            let undone = unmerge("s.json", &installed, false).unwrap();
             let expected = if text.is_empty() { "{}\n" } else { text };
             assert_eq!(undone.text, expected, "installed:\n{installed}");
             assert!(!undone.removed.is_empty());
-            let again = unmerge("s.json", &undone.text).unwrap();
+            let again = unmerge("s.json", &undone.text, false).unwrap();
             assert!(again.removed.is_empty());
             assert_eq!(again.text, undone.text);
         }
+    }
+
+    #[test]
+    fn unmerge_undoes_a_gemini_merge_with_its_comments_byte_for_byte() {
+        let block = Block::for_agent(Agent::Gemini, Path::new("/x"));
+        let text = "{\n  // mine\n  \"security\": {\"auth\": {\"selectedType\": \"gemini-api-key\"}}, /* here */\n  \"hooks\": {\"AfterAgent\": [{\"hooks\": [{\"type\": \"command\", \"command\": \"notify-send done\"}]}]}\n}\n";
+        let installed = merge("settings.json", text, &block, false).unwrap().text;
+        assert!(installed.contains("// mine") && installed.contains("/* here */"));
+        let undone = unmerge("settings.json", &installed, true).unwrap();
+        assert_eq!(undone.text, text, "installed:\n{installed}");
+        assert!(undone.removed.iter().any(|l| l.contains("BeforeTool")));
+        // Read as plain JSON, the comments are an error that changes nothing.
+        let e = unmerge("settings.json", &installed, false).unwrap_err();
+        assert!(e.to_string().contains("nothing was changed"), "{e}");
     }
 
     #[test]
@@ -871,7 +904,7 @@ mod tests {
   {"matcher": "*", "hooks": [{"type": "command", "command": "llm-bridge-hook"}]}
 ], "Stop": [{"hooks": [{"type": "command", "command": "/x/llm-bridge-hook"}]}]},
  "statusLine": {"type": "command", "command": "mine"}}"#;
-        let u = unmerge("s.json", text).unwrap();
+        let u = unmerge("s.json", text, false).unwrap();
         assert_eq!(
             u.text,
             r#"{"hooks": {"PostToolUse": [
@@ -887,7 +920,7 @@ mod tests {
                 "hooks.Stop: /x/llm-bridge-hook"
             ]
         );
-        assert!(unmerge("s.json", "{\"a\": 1,}").is_err());
-        assert!(unmerge("s.json", "[]").is_err());
+        assert!(unmerge("s.json", "{\"a\": 1,}", false).is_err());
+        assert!(unmerge("s.json", "[]", false).is_err());
     }
 }
