@@ -128,6 +128,12 @@ enum Command {
         /// The settings file to remove llm-bridge from.
         #[arg(long, value_name = "PATH")]
         settings: Option<PathBuf>,
+        /// Instead of the hooks: take the custom/llm module out of your Waybar config.
+        #[arg(long, conflicts_with = "settings")]
+        waybar: bool,
+        /// The Waybar config to change (default: the first in Waybar's search order).
+        #[arg(long, value_name = "PATH", requires = "waybar")]
+        waybar_config: Option<PathBuf>,
     },
     /// Check the installation: one line per check, with the fix (exit 0 only
     /// if nothing failed; warnings, marked !, do not fail).
@@ -313,12 +319,22 @@ fn main() -> ExitCode {
             0
         }
         Command::Config { default: false } => config_file(),
-        Command::Uninstall { write, settings } => {
-            report(install::uninstall(install::UninstallOptions {
-                write,
-                settings,
-            }))
-        }
+        Command::Uninstall {
+            write,
+            waybar: true,
+            waybar_config,
+            ..
+        } => report(install::uninstall_waybar(&install::WaybarOptions {
+            write,
+            config: waybar_config,
+            bar: None,
+        })),
+        Command::Uninstall {
+            write, settings, ..
+        } => report(install::uninstall(install::UninstallOptions {
+            write,
+            settings,
+        })),
         Command::Doctor => report(doctor::doctor(&paths)),
         Command::History { today } => report(history::history(today)),
         Command::Focus { session, next } => focus::focus(

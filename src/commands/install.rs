@@ -23,7 +23,7 @@ pub(crate) mod jsonc;
 pub(crate) mod merge;
 pub(crate) mod settings_file;
 pub(crate) mod waybar_config;
-pub use waybar_config::WaybarOptions;
+pub use waybar_config::{uninstall as uninstall_waybar, WaybarOptions};
 
 use llm_bridge_core::error::{Context, Error, Result};
 use llm_bridge_protocol::agent::Agent;

@@ -774,7 +774,7 @@ fn uninstall_keeps_a_statusline_of_the_users_and_refuses_what_is_not_json() {
 }
 
 #[test]
-fn install_waybar_puts_the_module_in_a_symlinked_jsonc_config_once() {
+fn install_waybar_puts_the_module_in_a_symlinked_jsonc_config_once_and_uninstall_takes_it_out() {
     let env = Env::new();
     let bin = fake_bin_dir(&env, "bin");
     // Waybar's config in a dotfiles repository, linked from ~/.config/waybar.
@@ -871,6 +871,26 @@ fn install_waybar_puts_the_module_in_a_symlinked_jsonc_config_once() {
     );
     assert_eq!(stderr(&out).lines().count(), 1, "{}", text(&out));
     assert_eq!(std::fs::read_to_string(&real).unwrap(), edited);
+    // Uninstalled: the user's file byte for byte, still behind its link.
+    let out = env
+        .command(&bridge_bin())
+        .args(["uninstall", "--waybar", "--write"])
+        .env_remove("XDG_CONFIG_HOME")
+        .env("XDG_CONFIG_DIRS", &system)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("removed the custom/llm module"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), mine);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(mode(&real), 0o640);
     // Only the system's config: refused with how to make one's own.
     std::fs::remove_file(&link).unwrap();
     let out = waybar(&["--write"]);

@@ -11,7 +11,8 @@
 //! `modules-*` list of the bar names it already. Everything else stays byte
 //! for byte; `settings_file` replaces the file through its links, with its
 //! mode and a backup. A config that is an array of bars gets the module in
-//! the first bar, or in the one `--bar NAME` names.
+//! the first bar, or in the one `--bar NAME` names. `uninstall --waybar`
+//! takes out exactly that ([`remove_module`]).
 
 use super::json_text::{self, Edits, Kind, Layout, Node, Style};
 use super::jsonc;
@@ -261,6 +262,146 @@ fn pick_bar<'n, 'v>(
     })
 }
 
+/// What `remove_module` took out.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Removed {
+    pub text: String,
+    /// Bars whose module (ours) went.
+    pub modules: usize,
+    /// `"custom/llm"` entries taken out of `modules-*` lists.
+    pub listed: usize,
+}
+
+/// Whether a `custom/llm` module is the one `install --waybar` writes (its
+/// `exec` runs `llm-bridge-waybar` or `llm-bridge waybar`): a module of the
+/// user's own is left alone.
+fn is_ours(module: &Value) -> bool {
+    let exec = module["exec"].as_str().unwrap_or_default().trim();
+    let program = exec
+        .strip_prefix('\'')
+        .and_then(|e| e.split('\'').next())
+        .or_else(|| exec.split_whitespace().next())
+        .unwrap_or_default();
+    program.ends_with("llm-bridge-waybar")
+        || (program.ends_with("llm-bridge") && exec.split_whitespace().nth(1) == Some("waybar"))
+}
+
+/// Takes out of every bar of the Waybar config `text` what
+/// [`add_module`] puts in: our `custom/llm` module and its entries in the
+/// bar's `modules-*` lists (a list left empty goes too); every other byte
+/// stays.
+pub fn remove_module(name: &str, text: &str) -> Result<Removed> {
+    let plain = jsonc::blank_jsonc(text);
+    let config: Value = serde_json::from_str(&plain).map_err(|e| {
+        Error::msg(format!(
+            "{name} is not JSON with comments ({e}); nothing was changed"
+        ))
+    })?;
+    let root = json_text::parse(&plain)?;
+    let bars: Vec<(&Node, &Value)> = match (&root.kind, &config) {
+        (Kind::Object(_), Value::Object(_)) => vec![(&root, &config)],
+        (Kind::Array(nodes), Value::Array(values)) => nodes.iter().zip(values).collect(),
+        _ => Vec::new(),
+    };
+    let mut edits = Edits::default();
+    let (mut modules, mut listed) = (0, 0);
+    for (node, value) in bars {
+        let Kind::Object(members) = &node.kind else {
+            continue;
+        };
+        if !value.get(MODULE).is_some_and(is_ours) {
+            continue;
+        }
+        let style = Style::of(&plain, node);
+        let mut keep: Vec<bool> = members.iter().map(|m| m.key != MODULE).collect();
+        modules += 1;
+        for (at, member) in members.iter().enumerate() {
+            let Kind::Array(items) = &member.value.kind else {
+                continue;
+            };
+            if !member.key.starts_with("modules-") {
+                continue;
+            }
+            let item_keep: Vec<bool> = items
+                .iter()
+                .map(|item| {
+                    serde_json::from_str::<Value>(item.text(&plain)).ok() != Some(MODULE.into())
+                })
+                .collect();
+            listed += item_keep.iter().filter(|k| !**k).count();
+            if !item_keep.contains(&true) && !item_keep.is_empty() {
+                // A list of the module alone goes (as `add_module` makes
+                // one); Waybar reads no list as an empty one.
+                keep[at] = false;
+            } else if item_keep.contains(&false) {
+                edits.edit_list(&plain, &member.value, &item_keep, &[], &style);
+            }
+        }
+        edits.edit_list(&plain, node, &keep, &[], &style);
+    }
+    if edits.is_empty() {
+        return Ok(Removed {
+            text: text.to_string(),
+            modules,
+            listed,
+        });
+    }
+    let removed = edits.apply(text);
+    if serde_json::from_str::<Value>(&jsonc::blank_jsonc(&removed)).is_err() {
+        return Err(Error::msg(format!(
+            "internal error: removing the module from {name} gave a config Waybar would not \
+             read; nothing was changed"
+        )));
+    }
+    Ok(Removed {
+        text: removed,
+        modules,
+        listed,
+    })
+}
+
+/// Runs `llm-bridge uninstall --waybar`.
+pub fn uninstall(options: &WaybarOptions) -> Result<i32> {
+    let path = match &options.config {
+        Some(path) => path.clone(),
+        None => crate::commands::doctor::waybar_config_candidates()
+            .into_iter()
+            .find(|p| p.exists())
+            .ok_or_else(|| Error::msg("no Waybar config found: nothing to remove"))?,
+    };
+    let file = SettingsFile::open(&path)?;
+    let shown = file.describe();
+    let Some(current) = &file.current else {
+        println!("{shown} does not exist: nothing to remove");
+        return Ok(0);
+    };
+    let removed = remove_module(&shown, &current.text)?;
+    if removed.modules == 0 {
+        println!("{shown} has no {MODULE} module of llm-bridge's: unchanged");
+        return Ok(0);
+    }
+    let what = format!(
+        "the {MODULE} module ({} bar(s)) and {} modules-* entr{}",
+        removed.modules,
+        removed.listed,
+        if removed.listed == 1 { "y" } else { "ies" }
+    );
+    if !options.write {
+        println!("`llm-bridge uninstall --waybar --write` would remove {what} from {shown}");
+        return Ok(0);
+    }
+    let backup = file.replace(&removed.text)?;
+    println!(
+        "removed {what} from {shown}{}",
+        backup.map_or(String::new(), |b| format!(
+            " (previous version: {})",
+            b.display()
+        ))
+    );
+    println!("reload Waybar: killall -SIGUSR2 waybar");
+    Ok(0)
+}
+
 /// The module text as `llm-bridge install` prints it, for tests.
 #[cfg(test)]
 fn module() -> String {
@@ -364,6 +505,26 @@ mod tests {
             e.to_string().contains("no bar with \"name\": \"nope\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn removing_gives_back_the_users_text_byte_for_byte() {
+        for text in [
+            "// my bar\n{\n    \"layer\": \"top\", // on top\n    \"modules-right\": [\"clock\", \"battery\",],\n    \"clock\": { \"format\": \"{:%H:%M}\" },\n}\n",
+            "{\n  \"layer\": \"top\"\n}\n",
+            "[\n  {\n    \"name\": \"top\",\n    \"modules-right\": [\"clock\"]\n  },\n  {\n    \"name\": \"side\"\n  }\n]\n",
+        ] {
+            let added = add(text, None).text;
+            let removed = remove_module("config", &added).unwrap();
+            assert_eq!(removed.modules, 1);
+            assert_eq!(removed.text, text, "added:\n{added}");
+            let again = remove_module("config", &removed.text).unwrap();
+            assert_eq!((again.modules, again.text.as_str()), (0, text));
+        }
+        // A module of the user's own, and its place in a list, stay.
+        let mine =
+            "{\"custom/llm\": {\"exec\": \"my-script\"}, \"modules-left\": [\"custom/llm\"]}";
+        assert_eq!(remove_module("config", mine).unwrap().text, mine);
     }
 
     #[test]
