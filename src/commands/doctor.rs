@@ -88,6 +88,7 @@ pub fn doctor(paths: &Paths) -> Result<i32> {
     let config = check_config(&mut r);
     let bin = check_binaries(&mut r);
     check_settings(&mut r, bin.as_deref());
+    check_other_agents(&mut r);
     let daemon = check_daemon(&mut r, paths);
     check_waybar(&mut r, &config, bin.as_deref());
     check_units(&mut r, bin.as_deref());
@@ -287,6 +288,107 @@ fn check_settings(r: &mut Report, bin: Option<&Path>) {
             "`llm-bridge install --write --replace-statusline` shows llm-bridge's \
              (the tooltip's model, cost and context come from it)",
         ),
+    }
+}
+
+/// Every other agent whose configuration directory exists: its hooks file
+/// holds llm-bridge's hook for each event it maps, and that hook runs.
+fn check_other_agents(r: &mut Report) {
+    for agent in install::agent_files::present()
+        .into_iter()
+        .filter(|a| !a.is_claude())
+    {
+        let title = agent.title();
+        let fix = format!("run `llm-bridge install --agent {agent} --write`");
+        let Some(path) = install::agent_files::hooks_file(agent) else {
+            continue;
+        };
+        let shown = path.display();
+        let text = match bounded_read::read_string(
+            &path,
+            install::settings_file::MAX_SETTINGS,
+            Links::Follow,
+        ) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                r.fail(format!("{title} hooks: {shown} does not exist"), &fix);
+                continue;
+            }
+            Err(e) => {
+                r.fail(
+                    format!("{title} hooks: cannot read {shown}: {e}"),
+                    "make it a readable file",
+                );
+                continue;
+            }
+        };
+        let text = if merge::allows_comments(agent) {
+            jsonc::blank_comments(&text)
+        } else {
+            text
+        };
+        let Ok(settings) = serde_json::from_str::<Value>(&text) else {
+            r.fail(
+                format!("{title} hooks: {shown} is not valid JSON"),
+                format!("fix it: {title} ignores it"),
+            );
+            continue;
+        };
+        let events = agent.hooked_events();
+        let mut missing = Vec::new();
+        let mut programs: Vec<String> = Vec::new();
+        for &(event, _) in events {
+            let ours: Vec<&str> = settings["hooks"][event]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|entry| entry["hooks"].as_array())
+                .flatten()
+                .filter(|c| merge::is_our_command(c))
+                .filter_map(|c| c["command"].as_str())
+                .collect();
+            if ours.is_empty() {
+                missing.push(event);
+            }
+            for program in ours.into_iter().map(first_word) {
+                if !programs.contains(&program) {
+                    programs.push(program);
+                }
+            }
+        }
+        if missing.len() == events.len() {
+            r.fail(
+                format!("{title} hooks: none of llm-bridge's in {shown}"),
+                &fix,
+            );
+            continue;
+        }
+        if !missing.is_empty() {
+            r.fail(
+                format!(
+                    "{title} hooks: {shown} lacks llm-bridge's for {}",
+                    missing.join(", ")
+                ),
+                &fix,
+            );
+        }
+        let broken: Vec<String> = programs
+            .iter()
+            .filter_map(|p| runnable(p).err().map(|why| format!("{p}, {why}")))
+            .collect();
+        if !broken.is_empty() {
+            r.fail(format!("{title} hooks run {}", broken.join("; ")), &fix);
+        } else if missing.is_empty() {
+            let approve = if agent == llm_bridge_protocol::agent::Agent::Codex {
+                " (Codex runs them once approved in its `/hooks` screen)"
+            } else {
+                ""
+            };
+            r.pass(format!(
+                "{title} hooks: all {} events in {shown}{approve}",
+                events.len()
+            ));
+        }
     }
 }
 

@@ -16,7 +16,7 @@
 //! `llm-bridge uninstall [--write]` is the same machinery backwards:
 //! `merge::unmerge` takes out exactly what the merge puts in.
 
-mod agent_files;
+pub(crate) mod agent_files;
 pub(crate) mod bin_dir;
 mod json_text;
 pub(crate) mod jsonc;

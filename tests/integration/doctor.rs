@@ -272,6 +272,48 @@ fn doctor_fails_missing_settings_and_missing_hooks() {
 }
 
 #[test]
+fn doctor_checks_each_other_agent_whose_directory_exists() {
+    let env = Env::new();
+    let setup = Setup::new(&env);
+    let _running = running(&env);
+    // Gemini CLI is there (its directory, its settings with a comment),
+    // without llm-bridge's hooks.
+    let gemini = setup.home(".gemini/settings.json");
+    write(
+        &gemini,
+        "{\n  // mine\n  \"theme\": \"Dracula\"\n}\n",
+        0o600,
+    );
+    setup.one_failure(&[
+        "Gemini CLI hooks: none of llm-bridge's in",
+        "llm-bridge install --agent gemini --write",
+    ]);
+    let out = setup
+        .doctor_command()
+        .args(["install", "--agent", "gemini", "--write", "--bin-dir"])
+        .arg(&setup.bin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (code, text) = setup.doctor();
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("✓ Gemini CLI hooks: all 8 events in")),
+        "{text}"
+    );
+    // Its hook gone: the run says so.
+    std::fs::remove_file(setup.bin.join("llm-bridge-hook")).unwrap();
+    let (code, text) = setup.doctor();
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("✗ Gemini CLI hooks run") && l.contains("does not exist")),
+        "{text}"
+    );
+}
+
+#[test]
 fn doctor_fails_hooks_pointing_at_a_missing_binary() {
     let env = Env::new();
     let setup = Setup::new(&env);
