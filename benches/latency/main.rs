@@ -109,6 +109,12 @@ const SCENARIOS: &[Scenario] = &[
         by_default: true,
     },
     Scenario {
+        name: "agents",
+        about: "the hook of each agent (Claude, Gemini, Codex, Qwen) against floor_send.c",
+        run: processes::agents,
+        by_default: true,
+    },
+    Scenario {
         name: "daemon-floor",
         about: "the daemon's part of an event against floor_daemon.c, interleaved",
         run: daemon::floor,

@@ -237,3 +237,57 @@ pub fn fallback(ctx: &mut Ctx) {
         ),
     );
 }
+
+/// The hook per agent (issue 23): each agent's tool-start event through
+/// `llm-bridge-hook AGENT EVENT`, against `floor_send.c` fed the same
+/// payload, interleaved, the daemon running.
+pub fn agents(ctx: &mut Ctx) {
+    let (hook, runs) = (ctx.hook(), ctx.runs);
+    let floor_send = ctx.fixture("floor_send");
+    let cases = [
+        (
+            "Claude Code",
+            Vec::<&str>::new(),
+            ctx.sample("hook-PreToolUse-Bash.json"),
+        ),
+        (
+            "Gemini CLI",
+            vec!["gemini", "BeforeTool"],
+            ctx.sample("agents/gemini-BeforeTool.json"),
+        ),
+        (
+            "Codex CLI",
+            vec!["codex", "PreToolUse"],
+            ctx.sample("agents/codex-PreToolUse.json"),
+        ),
+        (
+            "Qwen Code",
+            vec!["qwen", "PreToolUse"],
+            ctx.sample("agents/qwen-PreToolUse.json"),
+        ),
+    ];
+    let env = &ctx.shared().env;
+    let mut times: Vec<(Vec<_>, Vec<_>)> = cases.iter().map(|_| (Vec::new(), Vec::new())).collect();
+    for _ in 0..runs {
+        for ((_, args, sample), (t_floor, t_hook)) in cases.iter().zip(&mut times) {
+            t_floor.push(env.time_run(&floor_send, &[], sample));
+            t_hook.push(env.time_run(&hook, args, sample));
+        }
+    }
+    for ((agent, args, _), (t_floor, t_hook)) in cases.iter().zip(&mut times) {
+        let (m_floor, m_hook) = (median(t_floor), median(t_hook));
+        row(
+            &format!(
+                "`llm-bridge-hook {}` ({agent}'s tool start), daemon running",
+                args.join(" ")
+            ),
+            &format!(
+                "median {} · p99 {} · **{:.2}x floor_send** (same payload: median {})",
+                ms(m_hook),
+                ms(pct(t_hook, 99.0)),
+                ratio(m_hook, m_floor),
+                ms(m_floor)
+            ),
+        );
+    }
+}
