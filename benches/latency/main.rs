@@ -25,6 +25,7 @@ mod daemon;
 mod env;
 mod events;
 mod figures;
+mod load;
 mod processes;
 mod procfs;
 mod speech;
@@ -113,6 +114,12 @@ const SCENARIOS: &[Scenario] = &[
         about: "the hook of each agent (Claude, Gemini, Codex, Qwen) against floor_send.c",
         run: processes::agents,
         by_default: true,
+    },
+    Scenario {
+        name: "load",
+        about: "64 clients × 1000 hook runs, a kill -9 and a 2 s SIGSTOP: nothing lost",
+        run: load::load,
+        by_default: false,
     },
     Scenario {
         name: "daemon-floor",
