@@ -146,6 +146,12 @@ const SCENARIOS: &[Scenario] = &[
         by_default: true,
     },
     Scenario {
+        name: "notifications-busy",
+        about: "spoken notifications with one busy loop per core at normal priority",
+        run: speech::notifications_busy,
+        by_default: false,
+    },
+    Scenario {
         name: "real-waybar",
         about: "event → a real Waybar's exec start on headless sway (as root; by name or --real-waybar)",
         run: events::real_waybar,

@@ -13,7 +13,7 @@ use llm_bridge_protocol::wire::{Event, EventKind, Message};
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A daemon with `[speech] enabled`, its audio on a captured ALSA device;
@@ -216,7 +216,54 @@ pub fn notifications(ctx: &mut Ctx) {
         &ctx.samples,
         speaking.child.id(),
         quick,
+        "",
     );
+}
+
+/// Spoken notifications with every core busy (issue 21): one busy loop per
+/// core at the normal priority, as a user's build keeps them, for the whole
+/// measurement.
+pub fn notifications_busy(ctx: &mut Ctx) {
+    let (hook, quick) = (ctx.hook(), ctx.quick);
+    let Some(voice) = test_voice() else {
+        row(
+            "spoken notifications, every core busy",
+            "not measured: no test voice (run scripts/fetch-test-voice)",
+        );
+        return;
+    };
+    let speaking = Speaking::start(&ctx.bridge, &voice).0;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let _loops = BusyLoops(
+        (0..cores)
+            .map(|_| {
+                Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect(),
+    );
+    notification_latency(
+        &speaking.env,
+        &hook,
+        &ctx.samples,
+        speaking.child.id(),
+        quick,
+        &format!("with every core busy ({cores} busy loops at normal priority): "),
+    );
+}
+
+/// Busy loops, killed however the measurement ends.
+struct BusyLoops(Vec<Child>);
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// A daemon with `[speech] enabled` (the voice loaded at start) whose
@@ -266,7 +313,14 @@ fn speaking_daemon(bridge: &Path, voice: &Path) -> (BenchEnv, Child, String) {
 /// at the device, rendered ahead (SessionStart named the project) and not
 /// (a new project each time), interleaved; then the daemon's memory with
 /// its phrase cache, and its wakeups once speech has ended.
-fn notification_latency(env: &BenchEnv, hook: &Path, samples: &Path, pid: u32, quick: bool) {
+fn notification_latency(
+    env: &BenchEnv,
+    hook: &Path,
+    samples: &Path,
+    pid: u32,
+    quick: bool,
+    condition: &str,
+) {
     let capture = env.dir.join("captured.raw");
     let figure = |path: &[&str]| {
         let mut v = env.status();
@@ -384,7 +438,7 @@ fn notification_latency(env: &BenchEnv, hook: &Path, samples: &Path, pid: u32, q
         }
     }
     row(
-        "spoken notification: the hook's start (PermissionRequest) → first loud sample of \"waybar llm needs permission for Bash\" at the device (captured ALSA), **rendered ahead**",
+        &format!("{condition}spoken notification: the hook's start (PermissionRequest) → first loud sample of \"waybar llm needs permission for Bash\" at the device (captured ALSA), **rendered ahead**"),
         &format!(
             "p50 {} · max {} · daemon's share (queued → handed to the device) p50 {}",
             ms(median(&mut ahead)),
@@ -393,20 +447,25 @@ fn notification_latency(env: &BenchEnv, hook: &Path, samples: &Path, pid: u32, q
         ),
     );
     row(
-        "the same, rendered ahead, the audio device closed (after 5 s of silence)",
+        &format!(
+            "{condition}the same, rendered ahead, the audio device closed (after 5 s of silence)"
+        ),
         &{
             let (took, share) = cold.expect("measured");
             format!("{} (one round) · daemon's share {share} ms", ms(took))
         },
     );
     row(
-        "the same, not rendered ahead (a new project each time: synthesized on the spot)",
+        &format!("{condition}the same, not rendered ahead (a new project each time: synthesized on the spot)"),
         &format!(
             "p50 {} · max {}",
             ms(median(&mut fresh)),
             ms(*fresh.iter().max().unwrap()),
         ),
     );
+    if !condition.is_empty() {
+        return;
+    }
     let v = env.status();
     row(
         "daemon RSS with the voice and the phrase cache (VmRSS / VmHWM)",
