@@ -605,7 +605,16 @@ impl Message {
             "SAY" => require_no_kind(Message::Say {
                 text: owned(fields.text.take())
                     .ok_or(DecodeError::Malformed("SAY without a text"))?,
-                out: owned(fields.out.take()),
+                // A path never holds a control character; escaped (4 bytes
+                // each) they could also fill the datagram before the text.
+                out: match owned(fields.out.take()) {
+                    Some(out) if out.chars().any(char::is_control) => {
+                        return Err(DecodeError::Malformed(
+                            "SAY with a control character in out",
+                        ))
+                    }
+                    out => out,
+                },
                 tuning: SayTuning {
                     speaker: owned(fields.speaker.take()),
                     length_scale: parse_num(fields.length.take(), "length")?,
@@ -795,6 +804,15 @@ impl std::error::Error for DecodeError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_say_whose_out_holds_control_characters_is_refused() {
+        let mut raw = b"LLMB/1 SAY\ntext=hi\nout=/tmp/".to_vec();
+        raw.extend(std::iter::repeat_n(b'\0', 1100));
+        assert!(Message::decode(&raw).is_err());
+        let ok = Message::decode(b"LLMB/1 SAY\ntext=hi\nout=/run/a.wav").unwrap();
+        assert!(Message::decode(&ok.encode()).is_ok());
+    }
 
     #[test]
     fn every_known_kind_is_hooked_once_by_its_agents() {
