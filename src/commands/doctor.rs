@@ -213,15 +213,7 @@ fn check_settings(r: &mut Report, bin: Option<&Path>) {
     let mut missing = Vec::new();
     let mut commands: Vec<String> = Vec::new();
     for &(event, _) in install::events() {
-        let ours: Vec<&str> = settings["hooks"][event]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|entry| entry["hooks"].as_array())
-            .flatten()
-            .filter(|c| merge::is_our_command(c))
-            .filter_map(|c| c["command"].as_str())
-            .collect();
+        let ours = our_commands(&settings, event);
         if ours.is_empty() {
             missing.push(event);
         }
@@ -338,15 +330,7 @@ fn check_other_agents(r: &mut Report) {
         let mut missing = Vec::new();
         let mut programs: Vec<String> = Vec::new();
         for &(event, _) in events {
-            let ours: Vec<&str> = settings["hooks"][event]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|entry| entry["hooks"].as_array())
-                .flatten()
-                .filter(|c| merge::is_our_command(c))
-                .filter_map(|c| c["command"].as_str())
-                .collect();
+            let ours = our_commands(&settings, event);
             if ours.is_empty() {
                 missing.push(event);
             }
@@ -390,6 +374,19 @@ fn check_other_agents(r: &mut Report) {
             ));
         }
     }
+}
+
+/// llm-bridge's hook commands among a settings file's entries for `event`.
+fn our_commands<'v>(settings: &'v Value, event: &str) -> Vec<&'v str> {
+    settings["hooks"][event]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["hooks"].as_array())
+        .flatten()
+        .filter(|c| merge::is_our_command(c))
+        .filter_map(|c| c["command"].as_str())
+        .collect()
 }
 
 /// Where a command runs from, or why it cannot run.

@@ -47,23 +47,18 @@ pub struct Added {
 /// Runs `llm-bridge install --waybar`; `module` is the module as
 /// `llm-bridge install` prints it (for the binaries in use).
 pub fn run(options: &WaybarOptions, module: &str, css: &str) -> Result<i32> {
-    let path = match &options.config {
-        Some(path) => path.clone(),
-        None => crate::commands::doctor::waybar_config_candidates()
-            .into_iter()
-            .find(|p| p.exists())
-            .ok_or_else(|| {
-                Error::msg(
-                    "no Waybar config found (looked in $XDG_CONFIG_HOME/waybar, ~/.config/waybar, \
-                     /etc/xdg/waybar): pass --waybar-config PATH",
-                )
-            })?,
-    };
+    let path = find_config(options).ok_or_else(|| {
+        Error::msg(
+            "no Waybar config found (looked in $XDG_CONFIG_HOME/waybar, ~/.config/waybar, \
+             /etc/xdg/waybar): pass --waybar-config PATH",
+        )
+    })?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     if options.config.is_none() && !home.is_some_and(|h| path.starts_with(h)) {
         // The system's default (/etc/xdg/waybar): not the user's to edit.
         return Err(Error::msg(format!(
-            "the Waybar config in use is the system's {}: copy it to ~/.config/waybar/ first              (mkdir -p ~/.config/waybar && cp {} ~/.config/waybar/), then run this again",
+            "the Waybar config in use is the system's {}: copy it to ~/.config/waybar/ first \
+             (mkdir -p ~/.config/waybar && cp {} ~/.config/waybar/), then run this again",
             path.display(),
             path.display()
         )));
@@ -129,12 +124,7 @@ pub fn add_module(name: &str, text: &str, module: &str, bar: Option<&str>) -> Re
     let module_value: Value = serde_json::from_str(&format!("{{{module}}}"))
         .map_err(|e| Error::msg(format!("internal error: the module snippet: {e}")))?;
     let text = if text.trim().is_empty() { "{}\n" } else { text };
-    let plain = jsonc::blank_jsonc(text);
-    let config: Value = serde_json::from_str(&plain).map_err(|e| {
-        Error::msg(format!(
-            "{name} is not JSON with comments ({e}); nothing was changed"
-        ))
-    })?;
+    let (plain, config) = read(name, text)?;
     let root = json_text::parse(&plain)?;
     let (node, value) = pick_bar(name, &root, &config, bar)?;
     let mut style = Style::of(&plain, node);
@@ -224,6 +214,28 @@ fn reindent(module: &str, indent: &str, style: &Style) -> String {
     out
 }
 
+/// The config as Waybar reads it: the text with its comments and trailing
+/// commas blanked (offsets kept), and its value.
+fn read(name: &str, text: &str) -> Result<(String, Value)> {
+    let plain = jsonc::blank_jsonc(text);
+    let config = serde_json::from_str(&plain).map_err(|e| {
+        Error::msg(format!(
+            "{name} is not JSON with comments ({e}); nothing was changed"
+        ))
+    })?;
+    Ok((plain, config))
+}
+
+/// The Waybar config in use: `--waybar-config`, else the first in Waybar's
+/// search order.
+fn find_config(options: &WaybarOptions) -> Option<PathBuf> {
+    options.config.clone().or_else(|| {
+        crate::commands::doctor::waybar_config_candidates()
+            .into_iter()
+            .find(|p| p.exists())
+    })
+}
+
 /// Whether a `modules-*` list of `bar` names the module.
 pub(crate) fn lists_module(bar: &Value) -> bool {
     bar.as_object().is_some_and(|o| {
@@ -291,12 +303,7 @@ fn is_ours(module: &Value) -> bool {
 /// bar's `modules-*` lists (a list left empty goes too); every other byte
 /// stays.
 pub fn remove_module(name: &str, text: &str) -> Result<Removed> {
-    let plain = jsonc::blank_jsonc(text);
-    let config: Value = serde_json::from_str(&plain).map_err(|e| {
-        Error::msg(format!(
-            "{name} is not JSON with comments ({e}); nothing was changed"
-        ))
-    })?;
+    let (plain, config) = read(name, text)?;
     let root = json_text::parse(&plain)?;
     let bars: Vec<(&Node, &Value)> = match (&root.kind, &config) {
         (Kind::Object(_), Value::Object(_)) => vec![(&root, &config)],
@@ -362,13 +369,8 @@ pub fn remove_module(name: &str, text: &str) -> Result<Removed> {
 
 /// Runs `llm-bridge uninstall --waybar`.
 pub fn uninstall(options: &WaybarOptions) -> Result<i32> {
-    let path = match &options.config {
-        Some(path) => path.clone(),
-        None => crate::commands::doctor::waybar_config_candidates()
-            .into_iter()
-            .find(|p| p.exists())
-            .ok_or_else(|| Error::msg("no Waybar config found: nothing to remove"))?,
-    };
+    let path = find_config(options)
+        .ok_or_else(|| Error::msg("no Waybar config found: nothing to remove"))?;
     let file = SettingsFile::open(&path)?;
     let shown = file.describe();
     let Some(current) = &file.current else {
