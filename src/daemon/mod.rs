@@ -238,6 +238,10 @@ impl Daemon {
             .collect();
         // Stable: the journal's own order where times are equal.
         all.sort_by_key(|(key, _)| *key);
+        // A request that waited (a `status`, a `say`, a subscriber) is
+        // answered once start-up is done: it must see the sessions whose
+        // client is gone already ended, as the first one served after start.
+        let mut requests = Vec::new();
         for (_, pending) in all {
             match pending {
                 Pending::Journaled(record) => {
@@ -251,7 +255,12 @@ impl Daemon {
                         );
                     }
                 }
-                Pending::Taken(taken) => daemon.handle_batch(&mut vec![*taken]),
+                Pending::Taken(taken)
+                    if matches!(taken.0, Message::Event(_) | Message::Status(_)) =>
+                {
+                    daemon.handle_batch(&mut vec![*taken]);
+                }
+                Pending::Taken(taken) => requests.push(*taken),
             }
         }
         // Sessions whose end is in the history but not in the snapshot
@@ -286,6 +295,7 @@ impl Daemon {
         if published.flushed.is_some_and(|f| f.written) {
             daemon.stats.counters.writes += 1;
         }
+        daemon.handle_batch(&mut requests);
         Ok(daemon)
     }
 

@@ -209,6 +209,38 @@ fn a_client_that_died_while_no_daemon_ran_is_ended_when_it_starts() {
     wait_state(&env, "d2", None);
 }
 
+#[test]
+fn a_status_that_waited_for_the_start_already_sees_the_dead_client_ended() {
+    let env = Env::new();
+    let mut gone = Claude::start(&env, env.runtime(), "w1");
+    gone.kill9();
+    // systemd's socket: a `status` sent before the daemon runs waits in it.
+    let listener = bind_like_systemd(&env);
+    let status = env
+        .command(&bridge_bin())
+        .args(["status", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut queued = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&listener),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ready = unsafe { libc::poll(&raw mut queued, 1, 10_000) };
+    assert_eq!(ready, 1, "the status request never reached the socket");
+    let mut daemon = socket_activated_daemon(&env, &listener);
+    let out = status.wait_with_output().unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(report["session_count"], 0, "{report}");
+    assert_eq!(report["counters"]["exited"], 1, "{report}");
+}
+
 /// A stand-in client: a live process the events name by PID and start time.
 fn sleeper() -> (Child, u32, u64) {
     let child = std::process::Command::new("sleep")
