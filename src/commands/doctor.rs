@@ -15,6 +15,7 @@
 use super::install::{self, bin_dir, jsonc, merge};
 use crate::commands::lifecycle;
 use crate::commands::status;
+use crate::commands::voice::sums::{self, Verdict};
 use crate::control::RequestError;
 use crate::daemon::StatusReport;
 use llm_bridge_core::config::Config;
@@ -93,6 +94,7 @@ pub fn doctor(paths: &Paths) -> Result<i32> {
     check_waybar(&mut r, &config, bin.as_deref());
     check_units(&mut r, bin.as_deref());
     check_voice(&mut r, &config, daemon.as_ref());
+    check_audio(&mut r, &config);
     check_quiet(&mut r, paths, &config, daemon.as_ref());
     match (r.failed, r.warned) {
         (0, 0) => println!("all checks passed"),
@@ -814,8 +816,65 @@ fn check_voice(r: &mut Report, config: &Config, daemon: Option<&StatusReport>) {
         } else {
             "speech off"
         };
-        r.pass(format!("voice: {} ({state}{loaded})", voice.display()));
+        match sums::verify(&voice) {
+            Ok(Verdict::Matches(n)) => r.pass(format!(
+                "voice: {} ({state}{loaded}; the md5 of its {n} files as installed)",
+                voice.display()
+            )),
+            Ok(Verdict::NotRecorded) => r.pass(format!(
+                "voice: {} ({state}{loaded}; no md5 recorded: not put there by \
+                 `llm-bridge voice install`)",
+                voice.display()
+            )),
+            Ok(Verdict::Differs(file)) => mark_missing(
+                r,
+                format!(
+                    "voice: {} is not the file installed (its md5 differs from the one \
+                     recorded beside it)",
+                    file.display()
+                ),
+                "install the voice again (`llm-bridge voice install NAME`, or `--from PATH`)",
+            ),
+            Err(e) => r.warn(
+                format!("voice: {} (its md5 cannot be checked: {})", voice.display(), one_line(&e)),
+                "install the voice again (`llm-bridge voice install NAME`)",
+            ),
+        }
     }
+}
+
+/// The audio device speech plays on: opened and closed again, as `say`
+/// would open it. Only a failure with speech on is a ✗.
+#[cfg(feature = "speech")]
+fn check_audio(r: &mut Report, config: &Config) {
+    match llm_bridge_speech::audio::Output::open(22_050) {
+        Ok(output) => {
+            let (rate, channels) = output.device_format();
+            r.pass(format!(
+                "audio: ALSA \"default\" opens ({rate} Hz, {channels} channel{})",
+                if channels == 1 { "" } else { "s" }
+            ));
+        }
+        Err(e) => {
+            // The message ends with the fix, after its last colon.
+            let (what, fix) = one_line(&e)
+                .rsplit_once(": ")
+                .map(|(what, fix)| (what.to_string(), fix.to_string()))
+                .unwrap_or_else(|| (one_line(&e), String::new()));
+            let what = format!("audio: {what}");
+            if config.speech.enabled {
+                r.fail(what, fix);
+            } else {
+                r.warn(what + " (speech is off)", fix);
+            }
+        }
+    }
+}
+
+/// Built without speech: nothing plays, so there is no device to check.
+#[cfg(not(feature = "speech"))]
+fn check_audio(r: &mut Report, _config: &Config) {
+    r.pass("audio: not checked (built without speech)");
 }
 
 /// Quiet hours and the mute: a warning while they silence notifications.

@@ -14,6 +14,7 @@ mod current;
 mod download;
 mod http;
 mod progress;
+pub(crate) mod sums;
 
 use catalogue::{Catalogue, Part};
 use current::Chosen;
@@ -105,8 +106,11 @@ pub fn remove(name: &str) -> Result<i32> {
     };
     let was_speaking = current::unlink(&dir, name)?;
     let mut removed = 0;
-    for part in [Part::Model, Part::Config] {
-        let file = part.file_name(name);
+    for file in [
+        Part::Model.file_name(name),
+        Part::Config.file_name(name),
+        sums::file_name(name),
+    ] {
         for file in [file.clone(), format!("{file}.part")] {
             let path = dir.join(file);
             match std::fs::remove_file(&path) {
@@ -165,9 +169,11 @@ fn download(name: &str, dir: &Path) -> Result<String> {
     let voice = catalogue.voice(name)?;
     let progress = Progress::new();
     let mut checked = Vec::new();
+    let mut digests = Vec::new();
     for part in [Part::Config, Part::Model] {
         let (path, file) = voice.file(part)?;
         let dest = dir.join(part.file_name(&voice.key));
+        digests.push((file.md5_digest.clone(), part.file_name(&voice.key)));
         if holds(&dest, file.size_bytes, &file.md5_digest) {
             progress.note(&format!(
                 "{} is there already (md5 checked)",
@@ -189,6 +195,7 @@ fn download(name: &str, dir: &Path) -> Result<String> {
     for (part_path, dest) in checked {
         into_place(&part_path, &dest)?;
     }
+    record_sums(dir, &voice.key, &digests)?;
     println!(
         "installed {} ({}, {}) in {}",
         voice.key,
@@ -226,15 +233,33 @@ fn copy_local(model: &Path, dir: &Path) -> Result<String> {
     let model_dest = dir.join(Part::Model.file_name(key));
     copy_into(&text[..], &part_path(&config_dest), MAX_VOICE_CONFIG)?;
     copy_into(source, &part_path(&model_dest), MAX_MODEL)?;
+    let mut digests = Vec::new();
+    for (dest, part) in [(&config_dest, Part::Config), (&model_dest, Part::Model)] {
+        let part_file = part_path(dest);
+        let md5 = bounded_read::open(&part_file, Links::Refuse)
+            .and_then(|mut f| download::md5_of(&mut f))
+            .with_context(|| format!("cannot read {}", part_file.display()))?;
+        digests.push((md5, part.file_name(key)));
+    }
     // The config first: see `download`.
     into_place(&part_path(&config_dest), &config_dest)?;
     into_place(&part_path(&model_dest), &model_dest)?;
+    record_sums(dir, key, &digests)?;
     println!(
         "installed {key} from {} in {}",
         model.display(),
         dir.display()
     );
     Ok(key.to_string())
+}
+
+/// Writes voice `key`'s md5 list beside it (created exclusively, then
+/// moved into place like the voice's files), for `doctor`.
+fn record_sums(dir: &Path, key: &str, digests: &[(String, String)]) -> Result<()> {
+    let dest = sums::path(dir, key);
+    let text = sums::text(digests);
+    copy_into(text.as_bytes(), &part_path(&dest), MAX_VOICE_CONFIG)?;
+    into_place(&part_path(&dest), &dest)
 }
 
 /// Where `dest` is written before it is whole.

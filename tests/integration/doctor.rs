@@ -92,7 +92,14 @@ impl<'e> Setup<'e> {
     fn doctor_command(&self) -> std::process::Command {
         let mut cmd = self.env.command(&bridge_bin());
         let path = format!("{}:/usr/bin:/bin", self.bin.display());
+        // An audio device that opens: ALSA's null device.
+        let alsa = self.env.runtime().join("asound-null.conf");
+        std::fs::write(&alsa, "pcm.!default {\n type null\n}\n").unwrap();
         cmd.env("PATH", path)
+            .env(
+                "ALSA_CONFIG_PATH",
+                format!("/usr/share/alsa/alsa.conf:{}", alsa.display()),
+            )
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("XDG_DATA_HOME")
             .env(
@@ -165,6 +172,8 @@ fn doctor_passes_a_complete_installation() {
         "custom/llm runs ",
         "✓ systemd units: ",
         "✓ voice: ",
+        "no md5 recorded: not put there by `llm-bridge voice install`",
+        "✓ audio: ALSA \"default\" opens (",
         "✓ quiet hours: none",
         "✓ mute: off",
     ] {
@@ -437,4 +446,83 @@ fn doctor_fails_a_missing_voice_when_speech_is_on() {
         text.contains("✗ voice: /nonexistent/voice.onnx does not exist: fix [speech] voice"),
         "{text}"
     );
+}
+
+#[test]
+fn doctor_checks_the_voice_against_its_md5_and_opens_the_audio_device() {
+    let env = Env::new();
+    let setup = Setup::new(&env);
+    let _running = running(&env);
+    // A voice installed with `voice install --from`: its md5 list is kept.
+    let source = env.runtime().join("source");
+    write(&source.join("tiny.onnx"), "model bytes", 0o644);
+    write(
+        &source.join("tiny.onnx.json"),
+        r#"{"phoneme_id_map": {}}"#,
+        0o644,
+    );
+    let out = setup
+        .doctor_command()
+        .args(["voice", "install", "--from"])
+        .arg(source.join("tiny.onnx"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let voices = setup.home(".local/share/llm-bridge/voices");
+    let sums = std::fs::read_to_string(voices.join("tiny.md5")).unwrap();
+    assert!(sums.ends_with("  tiny.onnx\n"), "{sums}");
+    let model = voices.join("tiny.onnx");
+    env.write_config(&format!(
+        "[speech]\nenabled = true\nvoice = \"{}\"\n",
+        model.display()
+    ));
+    let (code, text) = setup.doctor();
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("the md5 of its 2 files as installed)"),
+        "{text}"
+    );
+    // A changed model is named, with the fix.
+    std::fs::write(&model, "model bytes, damaged").unwrap();
+    setup.one_failure(&[
+        "✗ voice: ",
+        "tiny.onnx is not the file installed",
+        "llm-bridge voice install",
+    ]);
+    std::fs::write(&model, "model bytes").unwrap();
+    // No audio device that opens: one ✗ naming the device and the fix,
+    // and none of ALSA's own messages.
+    let none = env.runtime().join("asound-none.conf");
+    std::fs::write(&none, "pcm.!default {\n type hw\n card 29\n}\n").unwrap();
+    let out = setup
+        .doctor_command()
+        .arg("doctor")
+        .env(
+            "ALSA_CONFIG_PATH",
+            format!("/usr/share/alsa/alsa.conf:{}", none.display()),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let failures: Vec<&str> = text.lines().filter(|l| l.starts_with('✗')).collect();
+    assert_eq!(failures.len(), 1, "{text}");
+    assert!(
+        failures[0].starts_with("✗ audio: cannot open the audio device ALSA \"default\"")
+            && failures[0].ends_with("llm-bridge say -o FILE.wav TEXT`"),
+        "{text}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `voice remove` takes the md5 list too.
+    let out = setup
+        .doctor_command()
+        .args(["voice", "remove", "tiny"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!voices.join("tiny.md5").exists());
 }
