@@ -205,10 +205,11 @@ pub fn is_our_status_line(status_line: &Value) -> bool {
 
 /// A user's statusLine as they would recognise it: its command.
 fn describe(status_line: &Value) -> String {
-    match status_line["command"].as_str() {
+    // Shown on the terminal: the user's command without control characters.
+    llm_bridge_core::state::printable(&match status_line["command"].as_str() {
         Some(command) => command.to_string(),
         None => status_line.to_string(),
-    }
+    })
 }
 
 /// What became of the statusLine.

@@ -79,11 +79,13 @@ impl SettingsFile {
 
     /// The file for messages: `path`, and where it leads if it is a link.
     pub fn describe(&self) -> String {
-        if self.via_link {
+        // Printed to the terminal: a control character in a path is not.
+        let shown = if self.via_link {
             format!("{} -> {}", self.path.display(), self.target.display())
         } else {
             self.path.display().to_string()
-        }
+        };
+        llm_bridge_core::state::printable(&shown)
     }
 
     /// Replaces the file's contents with `text`. Returns the backup of the
