@@ -52,6 +52,13 @@ in
       source = configFile;
     };
 
+    # The voices directory, private: `llm-bridge voice install` puts voices
+    # there and the daemon watches it for one that appears, but under its
+    # sandbox (ProtectHome=read-only) the daemon cannot create it itself.
+    systemd.user.tmpfiles.rules = [
+      "d ${config.xdg.dataHome or "%h/.local/share"}/llm-bridge/voices 0700 - - -"
+    ];
+
     systemd.user.sockets.llm-bridge = {
       Unit = {
         Description = "llm-bridge socket (Claude Code hooks to Waybar)";

@@ -36,6 +36,7 @@ assert svc["Install"]["WantedBy"] == ["graphical-session.target"], svc
 assert sock["Socket"] == {"ListenDatagram": "%t/llm-bridge.sock", "SocketMode": "0600", "PassCredentials": True, "RemoveOnStop": True}, sock
 assert '"signal":9' in v["xdg"]["configFile"]["llm-bridge/config.toml"]["source"], v["xdg"]
 assert v["home"]["packages"], v
+assert v["systemd"]["user"]["tmpfiles"]["rules"] == ["d %h/.local/share/llm-bridge/voices 0700 - - -"], v["systemd"]["user"]
 # The same service lines as the unit in contrib/systemd (the sandbox above
 # all), value for value; only ExecStart and ExecReload name other paths.
 unit = {}
