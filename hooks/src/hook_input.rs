@@ -4,11 +4,11 @@
 
 use llm_bridge_protocol::agent::Agent;
 use llm_bridge_protocol::json_scan::{ScanError, Scanner};
-use llm_bridge_protocol::wire::Event;
+use llm_bridge_protocol::wire::{Event, EventKind};
 use std::io::{ErrorKind, Read};
 
 /// The top-level fields the bridge reads from a hook payload.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "hook_event_name",
     "session_id",
     "cwd",
@@ -20,6 +20,8 @@ const KEYS: [&str; 11] = [
     "source",
     "reason",
     "transcript_path",
+    // Only whether it is empty: see `qwen_continuation`.
+    "prompt",
 ];
 
 /// Why a hook payload produced no event.
@@ -89,20 +91,24 @@ pub fn event_from_hook_reader(
 
 fn event_from_scan(
     agent: Agent,
-    scanner: Scanner<'_, 11>,
+    scanner: Scanner<'_, 12>,
     parent: Option<u32>,
     now_ns: Option<u64>,
 ) -> Result<Event, HookInputError> {
     if !scanner.saw_content() {
         return Err(HookInputError::Empty);
     }
-    let [name, sid, cwd, tool, tuid, ntype, subagent, agent_type, source, reason, transcript] =
+    let [name, sid, cwd, tool, tuid, ntype, subagent, agent_type, source, reason, transcript, prompt] =
         scanner.finish().map_err(HookInputError::Json)?;
     let name = name.ok_or(HookInputError::Missing("hook_event_name"))?;
     let sid = sid
         .filter(|s| !s.is_empty())
         .ok_or(HookInputError::Missing("session_id"))?;
-    let mut e = Event::new(agent.event_kind(&name, ntype.as_deref()), sid);
+    let mut kind = agent.event_kind(&name, ntype.as_deref());
+    if qwen_continuation(agent, kind, prompt.as_deref()) {
+        kind = EventKind::Other;
+    }
+    let mut e = Event::new(kind, sid);
     e.agent = agent;
     e.hook_event_name = Some(name);
     e.cwd = cwd;
@@ -119,10 +125,17 @@ fn event_from_scan(
     Ok(e)
 }
 
+/// Qwen Code 0.24 fires `UserPromptSubmit` again, with an empty `prompt`,
+/// when it sends a tool's result back to the model within the same turn:
+/// no prompt of the user's, so not counted as one (the turn is under way
+/// already). A prompt the user typed is never empty.
+fn qwen_continuation(agent: Agent, kind: EventKind, prompt: Option<&str>) -> bool {
+    agent == Agent::Qwen && kind == EventKind::Submit && prompt == Some("")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use llm_bridge_protocol::wire::EventKind;
 
     #[test]
     fn compact_payload() {
@@ -133,6 +146,22 @@ mod tests {
         assert_eq!(e.tool_name.as_deref(), Some("Read"));
         assert_eq!(e.tool_use_id.as_deref(), Some("t1"));
         assert_eq!((e.parent, e.sent_at_ns), (Some(7), Some(9)));
+    }
+
+    #[test]
+    fn a_qwen_continuation_is_no_prompt() {
+        let submit = |agent, prompt: &str| {
+            let doc = format!(
+                r#"{{"session_id":"q1","hook_event_name":"UserPromptSubmit","cwd":"/p","prompt":{prompt}}}"#
+            );
+            agent_event_from_json(agent, doc.as_bytes(), None, None)
+                .unwrap()
+                .kind
+        };
+        assert_eq!(submit(Agent::Qwen, "\"what is it?\""), EventKind::Submit);
+        assert_eq!(submit(Agent::Qwen, "\"\""), EventKind::Other);
+        // Claude Code's own never comes empty; taken as it comes.
+        assert_eq!(submit(Agent::Claude, "\"\""), EventKind::Submit);
     }
 
     #[test]

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# End-to-end with the real Qwen Code client: the pinned client from npm, in
+# a network namespace of its own whose only network is a loopback with a
+# stand-in OpenAI-compatible server (tests/e2e/fake_openai.py) as its
+# model, fires its real hooks, which `llm-bridge install --agent qwen
+# --write` merged into the user's ~/.qwen/settings.json. The release
+# daemon runs beside it; no Waybar: the daemon's module (waybar.json and a
+# `waybar --follow` subscriber), `status` and the history are read back.
+#
+# One run of `qwen -p` whose model calls the shell tool once, held open
+# while the tool runs: status shows one working Qwen session in
+# run_shell_command (1 prompt, 1 tool use, the client's process watched);
+# the subscriber saw it go idle (SessionStart) → working → working:
+# run_shell_command → working → idle (Stop) → none (`qwen -p` sends no
+# SessionEnd: its process exit, seen through its pidfd, ends the session);
+# the history holds a qwen session with its one prompt (Qwen's empty
+# UserPromptSubmit after a tool result is not counted) and tool use, ended
+# "exited"; qwen exits 0 with the model's answer and nothing of
+# llm-bridge's on its output.
+#
+# Usage (as root): tests/e2e/qwen.sh [BIN_DIR]   (default: target/release)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN_DIR=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+QWEN_VERSION=0.24.4
+QWEN_CACHE=${LLM_BRIDGE_E2E_CACHE:-/var/tmp/llm-bridge-e2e}/qwen-code-$QWEN_VERSION
+E2E_NAME=qwen
+# shellcheck source=tests/e2e/lib.sh
+source "$ROOT/tests/e2e/lib.sh"
+trap e2e_cleanup EXIT
+STARTED_AT=$(now_ns)
+e2e_setup python3:python3 node:nodejs npm:npm ip:iproute2
+unshare -n true 2>/dev/null || fail "unshare -n failed: cannot run the client without a network"
+(($(node -p 'process.versions.node.split(".")[0]') >= 20)) || fail "Qwen Code needs node >= 20, not $(node --version)"
+
+# --- the pinned client, cached between runs ------------------------------------
+QWEN=$QWEN_CACHE/node_modules/@qwen-code/qwen-code/cli-entry.js
+if [[ ! -f $QWEN ]]; then
+    say "installing @qwen-code/qwen-code@$QWEN_VERSION from npm"
+    mkdir -p "$QWEN_CACHE"
+    (cd "$QWEN_CACHE" && nice -n 10 npm install --no-audit --no-fund --loglevel=error "@qwen-code/qwen-code@$QWEN_VERSION" >/dev/null)
+fi
+chmod -R a+rX "$QWEN_CACHE"
+# npm leaves the client's own ripgrep without its execute bit.
+chmod a+x "$QWEN_CACHE"/node_modules/@qwen-code/qwen-code/vendor/ripgrep/*/rg 2>/dev/null || true
+chmod a+x "$(dirname "$QWEN_CACHE")"
+version=$("${RUN[@]}" node "$QWEN" --version 2>&1) || fail "qwen --version failed: $version"
+[[ $version == "$QWEN_VERSION" ]] || fail "unexpected client version: $version"
+
+# --- the user's settings, then the hooks merged in by the installer ---------------
+mkdir -p "$D/home/.qwen" "$D/alpha" "$D/tmp"
+cat >"$D/home/.qwen/settings.json" <<'JSON'
+{
+  // the user's own settings, kept by llm-bridge install
+  "privacy": { "usageStatisticsEnabled": false },
+  "general": { "disableAutoUpdate": true }
+}
+JSON
+echo "the secret word is pelican" >"$D/alpha/notes.txt"
+cp "$ROOT/tests/e2e/fake_openai.py" "$D/"
+chown -R "$E2E_USER:" "$D"
+"${RUN[@]}" llm-bridge install --agent qwen --write >"$D/install.log" 2>&1 || fail "llm-bridge install failed: $(cat "$D/install.log")"
+grep -q '^Qwen Code: updated' "$D/install.log" || fail "the installer did not update Qwen's settings: $(cat "$D/install.log")"
+grep -qF '// the user' "$D/home/.qwen/settings.json" || fail "the installer dropped the user's comment"
+python3 - "$D" <<'PY' || fail "settings.json after install is not what it should be (above)"
+import json, re, sys
+d = sys.argv[1]
+s = json.loads(re.sub(r"^\s*//.*$", "", open(d + "/home/.qwen/settings.json").read(), flags=re.M))
+assert s["privacy"]["usageStatisticsEnabled"] is False, "the user's key is gone"
+for event in ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]:
+    commands = [h["command"] for m in s["hooks"][event] for h in m["hooks"]]
+    want = f"{d}/bin/llm-bridge-hook qwen {event}"
+    assert commands == [want], f"{event}: {commands}, not [{want!r}]"
+PY
+say "install: the hooks merged into ~/.qwen/settings.json, the user's keys and comment kept"
+
+# --- helpers --------------------------------------------------------------------
+follow_saw() {
+    awk -v want="$*" 'BEGIN { n = split(want, w, "|") ; i = 1 }
+        { if (i <= n && index($0, "{\"text\":\"" w[i] "\"")) i++ }
+        END { exit !(i > n) }' "$D/follow.out" 2>/dev/null
+}
+follow_texts() { sed 's/^{"text":"\([^"]*\)".*/\1/' "$D/follow.out" | tr '\n' '|'; }
+tooltip() { module_json | sed 's/.*"tooltip":"\([^"]*\)".*/\1/'; }
+status_line() {
+    "${RUN[@]}" llm-bridge status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["session_count"], s["watched_processes"],
+      *(":".join(str(x[k]) for k in ("agent", "project", "state", "tool", "prompts", "tool_uses")) for x in s["sessions"]))'
+}
+HISTORY=$D/home/.local/state/llm-bridge/sessions.jsonl
+
+# --- the daemon, every change its own update, and a subscriber ---------------------
+printf '[debounce]\nwindow_ms = 1\ncap_ms = 1\n' >"$D/config.toml"
+chown "$E2E_USER:" "$D/config.toml"
+start_bg daemon "${RUN[@]}" LLM_BRIDGE_CONFIG="$D/config.toml" llm-bridge daemon
+DAEMON_PID=$BG_PID
+wait_for "the daemon's socket" 10 test -S "$XDG/llm-bridge.sock"
+start_bg follow "${RUN[@]}" llm-bridge waybar --follow
+wait_for "the subscriber's first line" 10 test -s "$D/follow.out"
+
+# --- qwen -p with one shell tool call, held open while the tool runs ------------------
+mkfifo "$D/gate"
+chown "$E2E_USER:" "$D/gate"
+# In its own network namespace: the loopback up, the model server on it,
+# then the client as the user.
+start_bg qwen env D="$D" QWEN="$QWEN" unshare -n sh -c '
+    ip link set lo up || exit 90
+    "$@" python3 "$D/fake_openai.py" 18080 "$D/fake.ready" "$D/fake.log" "head -n 1 $D/gate && cat notes.txt" >"$D/fake.err" 2>&1 &
+    i=0; while [ ! -s "$D/fake.ready" ]; do i=$((i + 1)); [ $i -lt 500 ] || exit 91; sleep 0.02; done
+    exec "$@" TMPDIR="$D/tmp" QWEN_CODE_SUPPRESS_YOLO_WARNING=1 nice -n 10 timeout 60 env -C "$D/alpha" \
+        node "$QWEN" -p "what is the secret word in notes.txt?" --yolo --auth-type openai \
+        --openai-base-url http://127.0.0.1:18080/v1 --openai-api-key e2e-dummy-key -m fake' \
+    sh "${RUN[@]}"
+QWEN_PID=$BG_PID
+exited_ok() {
+    local rc=0
+    wait "$QWEN_PID" || rc=$?
+    ((rc == 0)) || fail "qwen exited $rc"
+    grep -q "The secret word is pelican." "$D/qwen.out" || fail "qwen did not print the model's answer"
+    # (The client's own warnings name its files, under this cache's path.)
+    ! grep -v "^Ripgrep not available" "$D/qwen.out" | grep -i "llm-bridge\|hook" || fail "qwen printed the lines above"
+}
+tool_running() {
+    text_is "working: run_shell_command" && return
+    alive "$QWEN_PID" || { exited_ok; fail "qwen exited before its tool ran"; }
+    return 1
+}
+wait_for "working: run_shell_command (PreToolUse)" 60 tool_running
+status=$(status_line)
+[[ $status == "1 1 qwen:alpha:working:run_shell_command:1:1" ]] ||
+    fail "status while the tool runs is '$status', not one working qwen session (1 prompt, 1 tool use) whose client is watched"
+say "while the tool runs: '$(module_text)', tooltip '$(tooltip)', status '$status'"
+timeout 10 sh -c 'echo go >"$1"' _ "$D/gate" || fail "the tool never read its FIFO"
+exited_ok
+wait_for "none once qwen has ended" 10 text_is none
+follow_saw "idle|working|working: run_shell_command|working|idle|none" || fail "the subscriber saw $(follow_texts)"
+say "the subscriber saw: $(follow_texts)"
+python3 - "$HISTORY" <<'PY' || fail "the history has no qwen session with its prompt and tool use: $(tail -n 1 "$HISTORY" 2>&1)"
+import json, sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+# `qwen -p` fires no SessionEnd: the daemon saw its process exit. Qwen's
+# second UserPromptSubmit (an empty prompt, the tool's result going back
+# to the model) is not a prompt.
+assert (last["agent"], last["project"], last["prompts"], last["tool_uses"], last["reason"]) == (
+    "qwen", "alpha", 1, 1, "exited"), last
+PY
+say "history: $(tail -n 1 "$HISTORY")"
+alive "$DAEMON_PID" || fail "the daemon died"
+say "PASS in $((($(now_ns) - STARTED_AT) / 1000000)) ms"
