@@ -26,6 +26,7 @@ mod env;
 mod events;
 mod figures;
 mod load;
+mod paced;
 mod processes;
 mod procfs;
 mod speech;
@@ -149,6 +150,12 @@ const SCENARIOS: &[Scenario] = &[
         name: "notifications-busy",
         about: "spoken notifications with one busy loop per core at normal priority",
         run: speech::notifications_busy,
+        by_default: false,
+    },
+    Scenario {
+        name: "speech-paced",
+        about: "speech heard at a paced PulseAudio sink, idle and busy, beside piper-tts; memory",
+        run: paced::speech_paced,
         by_default: false,
     },
     Scenario {

@@ -836,7 +836,11 @@ fn check_voice(r: &mut Report, config: &Config, daemon: Option<&StatusReport>) {
                 "install the voice again (`llm-bridge voice install NAME`, or `--from PATH`)",
             ),
             Err(e) => r.warn(
-                format!("voice: {} (its md5 cannot be checked: {})", voice.display(), one_line(&e)),
+                format!(
+                    "voice: {} (its md5 cannot be checked: {})",
+                    voice.display(),
+                    one_line(&e)
+                ),
                 "install the voice again (`llm-bridge voice install NAME`)",
             ),
         }
