@@ -808,8 +808,9 @@ fn check_voice(r: &mut Report, config: &Config, daemon: Option<&StatusReport>) {
             "put the voice's .onnx.json there",
         );
     } else {
+        // Loaded: the daemon's voice is this one and its load finished.
         let loaded = daemon
-            .and_then(|d| d.speech_voice.as_ref())
+            .filter(|d| d.speech_load_ms.is_some() && d.speech_voice.as_ref() == Some(&voice))
             .map_or("", |_| ", loaded by the daemon");
         let state = if speech.enabled {
             "speech on"

@@ -486,6 +486,9 @@ fn doctor_checks_the_voice_against_its_md5_and_opens_the_audio_device() {
         text.contains("the md5 of its 2 files as installed)"),
         "{text}"
     );
+    // The daemon started before this voice was chosen (and a stand-in
+    // model would not load): doctor does not say it is loaded.
+    assert!(!text.contains("loaded by the daemon"), "{text}");
     // A changed model is named, with the fix.
     std::fs::write(&model, "model bytes, damaged").unwrap();
     setup.one_failure(&[
