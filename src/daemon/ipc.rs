@@ -65,6 +65,13 @@ pub struct Incoming {
     pub sender_uid: Option<u32>,
 }
 
+/// A watch on the socket file at `path`, made as soon as it is ours.
+fn watched(path: &Path) -> Result<PathWatch> {
+    let mut watch = PathWatch::new().context("cannot create an inotify descriptor")?;
+    watch.watch(path);
+    Ok(watch)
+}
+
 impl Ipc {
     /// Takes the socket systemd passed, else binds `path` (0600). Fails with
     /// one line if a live daemon owns `path`.
@@ -92,7 +99,7 @@ impl Ipc {
                 bound_id,
                 subscribers: Vec::new(),
                 uid: own_uid(),
-                path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
+                path_watch: watched(path)?,
                 spool,
             });
         }
@@ -104,7 +111,9 @@ impl Ipc {
             bound_id: Some(id),
             subscribers: Vec::new(),
             uid: own_uid(),
-            path_watch: PathWatch::new().context("cannot create an inotify descriptor")?,
+            // At once: a hook (or a test) may reach the socket, and the
+            // file be removed, before the loop polls.
+            path_watch: watched(path)?,
             spool,
         })
     }
@@ -115,14 +124,17 @@ impl Ipc {
             .register(&mut self.socket, SOCKET, Interest::READABLE)
             .context("cannot poll the socket")?;
         self.spool.register(registry)?;
-        self.path_watch.watch(&self.path);
         registry
             .register(
                 &mut SourceFd(&self.path_watch.fd()),
                 SOCKET_PATH,
                 Interest::READABLE,
             )
-            .context("cannot poll the inotify descriptor")
+            .context("cannot poll the inotify descriptor")?;
+        // Removed or replaced during start-up, even before the watch was
+        // added: bound again now.
+        self.check_path(registry);
+        Ok(())
     }
 
     /// The events hooks spooled, oldest first (each file removed).
