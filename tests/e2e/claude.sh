@@ -35,7 +35,7 @@ E2E_NAME=claude
 source "$ROOT/tests/e2e/lib.sh"
 trap e2e_cleanup EXIT
 STARTED_AT=$(now_ns)
-e2e_setup tmux:tmux python3:python3
+e2e_setup bar tmux:tmux python3:python3
 
 # --- the pinned client, cached between runs ------------------------------------
 CLAUDE=$CLAUDE_CACHE/node_modules/@anthropic-ai/claude-code-linux-x64/claude
@@ -124,14 +124,8 @@ answer() {
     done
     fail "$1: the permission dialog does not take an answer"
 }
-# follow_saw A B C...: the follower printed modules with these texts, in this order.
-follow_saw() {
-    awk -v want="$*" 'BEGIN { n = split(want, w, "|") ; i = 1 }
-        { if (i <= n && index($0, "{\"text\":\"" w[i] "\"")) i++ }
-        END { exit !(i > n) }' "$D/follow.log" 2>/dev/null
-}
-
 # --- the bar: sway, the daemon, Waybar (signal mode), and a follower -------------
+FOLLOW_LOG=$D/follow.log
 start_sway
 start_bg daemon "${RUN[@]}" llm-bridge daemon
 DAEMON_PID=$BG_PID

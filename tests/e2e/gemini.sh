@@ -35,18 +35,11 @@ source "$ROOT/tests/e2e/lib.sh"
 trap e2e_cleanup EXIT
 STARTED_AT=$(now_ns)
 e2e_setup python3:python3 node:nodejs npm:npm
-unshare -n true 2>/dev/null || fail "unshare -n failed: cannot run the client without a network"
-(($(node -p 'process.versions.node.split(".")[0]') >= 20)) || fail "Gemini CLI needs node >= 20, not $(node --version)"
+need_node_and_netns "Gemini CLI"
 
 # --- the pinned client, cached between runs ------------------------------------
+npm_client @google/gemini-cli "$GEMINI_VERSION" "$GEMINI_CACHE"
 GEMINI=$GEMINI_CACHE/node_modules/@google/gemini-cli/bundle/gemini.js
-if [[ ! -f $GEMINI ]]; then
-    say "installing @google/gemini-cli@$GEMINI_VERSION from npm"
-    mkdir -p "$GEMINI_CACHE"
-    (cd "$GEMINI_CACHE" && nice -n 10 npm install --no-audit --no-fund --loglevel=error "@google/gemini-cli@$GEMINI_VERSION" >/dev/null)
-fi
-chmod -R a+rX "$GEMINI_CACHE"
-chmod a+x "$(dirname "$GEMINI_CACHE")"
 version=$("${RUN[@]}" node "$GEMINI" --version 2>&1) || fail "gemini --version failed: $version"
 [[ $version == "$GEMINI_VERSION" ]] || fail "unexpected client version: $version"
 
@@ -66,19 +59,13 @@ echo "the secret word is pelican" >"$D/alpha/notes.txt"
 chown -R "$E2E_USER:" "$D"
 "${RUN[@]}" llm-bridge install --agent gemini --write >"$D/install.log" 2>&1 || fail "llm-bridge install failed: $(cat "$D/install.log")"
 grep -q '^Gemini CLI: updated' "$D/install.log" || fail "the installer did not update Gemini's settings: $(cat "$D/install.log")"
-grep -qF '// the user' "$D/home/.gemini/settings.json" || fail "the installer dropped the user's comment"
-python3 - "$D" <<'EOF' || fail "settings.json after install is not what it should be (above)"
+hooks_merged gemini "$D/home/.gemini/settings.json" SessionStart BeforeAgent BeforeTool AfterTool Notification \
+    AfterAgent PreCompress SessionEnd
+python3 - "$D/home/.gemini/settings.json" <<'EOF' || fail "the installer dropped the user's keys (above)"
 import json, re, sys
-d = sys.argv[1]
-text = open(d + "/home/.gemini/settings.json").read()
-s = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))
+s = json.loads(re.sub(r"^\s*//.*$", "", open(sys.argv[1]).read(), flags=re.M))
 assert s["security"]["auth"]["selectedType"] == "gemini-api-key", "the auth key is gone"
 assert s["privacy"]["usageStatisticsEnabled"] is False, "the privacy key is gone"
-for event in ["SessionStart", "BeforeAgent", "BeforeTool", "AfterTool", "Notification", "AfterAgent",
-              "PreCompress", "SessionEnd"]:
-    commands = [h["command"] for m in s["hooks"][event] for h in m["hooks"]]
-    want = f"{d}/bin/llm-bridge-hook gemini {event}"
-    assert commands == [want], f"{event}: {commands}, not [{want!r}]"
 EOF
 say "install: the hooks merged into ~/.gemini/settings.json, the user's keys and comment kept"
 
@@ -139,47 +126,11 @@ sys.exit(not eval(sys.argv[2]))' "$D/$1.telemetry" "$2"
 }
 # session_id NAME: the session's id, from its first hook call.
 session_id() { calls "$1" 'print(calls[0]["input"]["session_id"]) or True' | tail -n 1; }
-# follow_saw A B C...: the subscriber printed modules with these texts, in this order.
-follow_saw() {
-    awk -v want="$*" 'BEGIN { n = split(want, w, "|") ; i = 1 }
-        { if (i <= n && index($0, "{\"text\":\"" w[i] "\"")) i++ }
-        END { exit !(i > n) }' "$D/follow.out" 2>/dev/null
-}
-follow_texts() { sed 's/^{"text":"\([^"]*\)".*/\1/' "$D/follow.out" | tr '\n' '|'; }
-tooltip_has() { module_json | grep -qF "$1"; }
-tooltip() { module_json | sed 's/.*"tooltip":"\([^"]*\)".*/\1/'; }
-# status_line: session count, watched processes, then project:state:tool:prompts:tool_uses each.
-status_line() {
-    "${RUN[@]}" llm-bridge status --json | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-print(s["session_count"], s["watched_processes"],
-      *(":".join(str(x[k]) for k in ("project", "state", "tool", "prompts", "tool_uses")) for x in s["sessions"]))'
-}
-HISTORY=$D/home/.local/state/llm-bridge/sessions.jsonl
-# history_has SID JSON: the history's last line for SID has these keys.
-history_has() {
-    python3 -c '
-import json, sys
-try:
-    lines = [json.loads(l) for l in open(sys.argv[1])]
-except FileNotFoundError:
-    sys.exit(1)
-found = [l for l in lines if l["id"] == sys.argv[2]]
-sys.exit(not (found and all(found[-1].get(k) == v for k, v in json.loads(sys.argv[3]).items())))' "$HISTORY" "$1" "$2"
-}
 
 # --- the daemon, every change its own update, and a subscriber ---------------------
-# The default debounce (16 ms window, 50 ms cap) may fold AfterAgent's idle
-# into SessionEnd's none, which `gemini -p` sends ~25 ms apart: with a 1 ms
-# window the subscriber's log shows every event the daemon took.
-printf '[debounce]\nwindow_ms = 1\ncap_ms = 1\n' >"$D/config.toml"
-chown "$E2E_USER:" "$D/config.toml"
-start_bg daemon "${RUN[@]}" LLM_BRIDGE_CONFIG="$D/config.toml" llm-bridge daemon
-DAEMON_PID=$BG_PID
-wait_for "the daemon's socket" 10 test -S "$XDG/llm-bridge.sock"
-start_bg follow "${RUN[@]}" llm-bridge waybar --follow
-wait_for "the subscriber's first line" 10 test -s "$D/follow.out"
+# (The default debounce may fold AfterAgent's idle into SessionEnd's none,
+# which `gemini -p` sends ~25 ms apart: the daemon here takes 1 ms.)
+start_daemon_and_subscriber
 
 # --- A: gemini -p with one shell tool call --------------------------------------------
 # The tool reads a line from a FIFO: it runs until the test writes one.
@@ -196,7 +147,7 @@ tool_running() {
 }
 wait_for "A: working: run_shell_command (BeforeTool)" 30 tool_running
 status=$(status_line)
-[[ $status == "1 1 alpha:working:run_shell_command:1:1" ]] ||
+[[ $status == "1 1 gemini:alpha:working:run_shell_command:1:1" ]] ||
     fail "A: status while the tool runs is '$status', not one working session (1 prompt, 1 tool use) whose client is watched"
 # Beside a Claude Code session (its recorded hook), each line names its agent.
 hook SessionStart

@@ -62,19 +62,24 @@ e2e_cleanup() {
 # The five binaries README installs.
 E2E_BINARIES=(llm-bridge llm-bridge-hook llm-bridge-statusline llm-bridge-waybar llm-bridge-apply)
 
-# e2e_setup PACKAGES...: root check, packages, user, $D, $XDG, RUN.
+# e2e_setup [bar] COMMAND:PACKAGE...: root check, packages, user, $D, $XDG,
+# RUN. `bar` adds what a bar on headless sway needs (sway, Waybar, grim,
+# tesseract, a font); the agent scripts read the daemon's module instead.
 e2e_setup() {
     [[ $(id -u) == 0 ]] || fail "run as root: it creates a user and installs packages"
     local bin
     for bin in "${E2E_BINARIES[@]}"; do
         [[ -x $BIN_DIR/$bin ]] || fail "$BIN_DIR/$bin is missing: run scripts/build-release first"
     done
-    local need=() cmd
-    for cmd in waybar:waybar sway:sway grim:grim tesseract:tesseract-ocr "$@"; do
+    local need=() cmd commands=("$@")
+    if [[ ${1:-} == bar ]]; then
+        commands=(waybar:waybar sway:sway grim:grim tesseract:tesseract-ocr "${@:2}")
+        [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
+        ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || need+=(tesseract-ocr-eng)
+    fi
+    for cmd in "${commands[@]}"; do
         command -v "${cmd%%:*}" >/dev/null || need+=("${cmd#*:}")
     done
-    [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
-    ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || need+=(tesseract-ocr-eng)
     if ((${#need[@]})); then
         say "installing ${need[*]}"
         apt-get update -qq
@@ -94,6 +99,8 @@ e2e_setup() {
     XDG=$D/xdg
     RUN=(runuser -u "$E2E_USER" -- env -i HOME="$D/home" XDG_RUNTIME_DIR="$XDG" PATH="$D/bin:/usr/bin:/bin"
         LLM_BRIDGE_CONFIG="$D/none.toml" LANG=C.UTF-8 TERM=xterm-256color)
+    HISTORY=$D/home/.local/state/llm-bridge/sessions.jsonl
+    FOLLOW_LOG=$D/follow.out
 }
 
 hook() { "${RUN[@]}" llm-bridge-hook <"$D/samples/hook-$1.json" || fail "hook $1 exited non-zero"; }
@@ -152,4 +159,93 @@ bar_shows() {
     "${RUN[@]}" WAYLAND_DISPLAY=wayland-1 grim -g "0,0 800x40" "$D/bar.png" 2>/dev/null || return 1
     LAST_OCR=$(tesseract "$D/bar.png" - 2>/dev/null | tr -s ' \n' ' ' | sed 's/^ *//; s/ *$//')
     [[ $LAST_OCR == "$1"* ]]
+}
+
+# --- what the agent scripts share ------------------------------------------------
+
+# npm_client PACKAGE VERSION CACHE: the pinned client from npm, installed
+# once into CACHE (outside the clone, kept between runs) and readable by the
+# test user. The caller checks the entry point and the version.
+npm_client() {
+    local package=$1 version=$2 cache=$3
+    if [[ ! -d $cache/node_modules/$package ]]; then
+        say "installing $package@$version from npm"
+        mkdir -p "$cache"
+        (cd "$cache" && nice -n 10 npm install --no-audit --no-fund --loglevel=error "$package@$version" >/dev/null) ||
+            fail "npm install $package@$version failed"
+    fi
+    chmod -R a+rX "$cache"
+    chmod a+x "$(dirname "$cache")"
+}
+
+# need_node_and_netns CLIENT: the client's node is recent enough, and a
+# network namespace can be made (the clients run with no network).
+need_node_and_netns() {
+    unshare -n true 2>/dev/null || fail "unshare -n failed: cannot run $1 without a network"
+    (($(node -p 'process.versions.node.split(".")[0]') >= 20)) || fail "$1 needs node >= 20, not $(node --version)"
+}
+
+# start_daemon_and_subscriber: the release daemon with a 1 ms debounce (so
+# the subscriber's log shows every event it took: the clients send some
+# events ~25 ms apart, which the default window would fold), and a
+# `waybar --follow` subscriber logging to $FOLLOW_LOG. Sets DAEMON_PID.
+start_daemon_and_subscriber() {
+    printf '[debounce]\nwindow_ms = 1\ncap_ms = 1\n' >"$D/config.toml"
+    chown "$E2E_USER:" "$D/config.toml"
+    start_bg daemon "${RUN[@]}" LLM_BRIDGE_CONFIG="$D/config.toml" llm-bridge daemon
+    DAEMON_PID=$BG_PID
+    wait_for "the daemon's socket" 10 test -S "$XDG/llm-bridge.sock"
+    start_bg follow "${RUN[@]}" llm-bridge waybar --follow
+    wait_for "the subscriber's first line" 10 test -s "$FOLLOW_LOG"
+}
+
+# hooks_merged AGENT SETTINGS EVENT...: after `llm-bridge install --agent
+# AGENT --write`, the settings file (JSON with // comments) runs exactly
+# `llm-bridge-hook AGENT EVENT` for each EVENT, and still has the user's
+# comment.
+hooks_merged() {
+    local agent=$1 settings=$2
+    shift 2
+    grep -qF '// the user' "$settings" || fail "the installer dropped the user's comment"
+    python3 - "$D" "$agent" "$settings" "$@" <<'PY' || fail "$settings after install is not what it should be (above)"
+import json, re, sys
+d, agent, path, events = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+s = json.loads(re.sub(r"^\s*//.*$", "", open(path).read(), flags=re.M))
+for event in events:
+    commands = [h["command"] for m in s["hooks"][event] for h in m["hooks"]]
+    want = f"{d}/bin/llm-bridge-hook {agent} {event}"
+    assert commands == [want], f"{event}: {commands}, not [{want!r}]"
+PY
+}
+
+# follow_saw A|B|C: the subscriber printed modules with these texts, in this order.
+follow_saw() {
+    awk -v want="$*" 'BEGIN { n = split(want, w, "|") ; i = 1 }
+        { if (i <= n && index($0, "{\"text\":\"" w[i] "\"")) i++ }
+        END { exit !(i > n) }' "$FOLLOW_LOG" 2>/dev/null
+}
+follow_texts() { sed 's/^{"text":"\([^"]*\)".*/\1/' "$FOLLOW_LOG" | tr '\n' '|'; }
+tooltip() { module_json | sed 's/.*"tooltip":"\([^"]*\)".*/\1/'; }
+tooltip_has() { module_json | grep -qF "$1"; }
+
+# status_line: session count, watched processes, then
+# agent:project:state:tool:prompts:tool_uses for each session.
+status_line() {
+    "${RUN[@]}" llm-bridge status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["session_count"], s["watched_processes"],
+      *(":".join(str(x[k]) for k in ("agent", "project", "state", "tool", "prompts", "tool_uses")) for x in s["sessions"]))'
+}
+
+# history_has SID JSON: the history's last line for SID has these keys.
+history_has() {
+    python3 -c '
+import json, sys
+try:
+    lines = [json.loads(l) for l in open(sys.argv[1])]
+except FileNotFoundError:
+    sys.exit(1)
+found = [l for l in lines if l["id"] == sys.argv[2]]
+sys.exit(not (found and all(found[-1].get(k) == v for k, v in json.loads(sys.argv[3]).items())))' "$HISTORY" "$1" "$2"
 }

@@ -31,20 +31,13 @@ source "$ROOT/tests/e2e/lib.sh"
 trap e2e_cleanup EXIT
 STARTED_AT=$(now_ns)
 e2e_setup python3:python3 node:nodejs npm:npm ip:iproute2
-unshare -n true 2>/dev/null || fail "unshare -n failed: cannot run the client without a network"
-(($(node -p 'process.versions.node.split(".")[0]') >= 20)) || fail "Qwen Code needs node >= 20, not $(node --version)"
+need_node_and_netns "Qwen Code"
 
 # --- the pinned client, cached between runs ------------------------------------
+npm_client @qwen-code/qwen-code "$QWEN_VERSION" "$QWEN_CACHE"
 QWEN=$QWEN_CACHE/node_modules/@qwen-code/qwen-code/cli-entry.js
-if [[ ! -f $QWEN ]]; then
-    say "installing @qwen-code/qwen-code@$QWEN_VERSION from npm"
-    mkdir -p "$QWEN_CACHE"
-    (cd "$QWEN_CACHE" && nice -n 10 npm install --no-audit --no-fund --loglevel=error "@qwen-code/qwen-code@$QWEN_VERSION" >/dev/null)
-fi
-chmod -R a+rX "$QWEN_CACHE"
 # npm leaves the client's own ripgrep without its execute bit.
 chmod a+x "$QWEN_CACHE"/node_modules/@qwen-code/qwen-code/vendor/ripgrep/*/rg 2>/dev/null || true
-chmod a+x "$(dirname "$QWEN_CACHE")"
 version=$("${RUN[@]}" node "$QWEN" --version 2>&1) || fail "qwen --version failed: $version"
 [[ $version == "$QWEN_VERSION" ]] || fail "unexpected client version: $version"
 
@@ -62,44 +55,13 @@ cp "$ROOT/tests/e2e/fake_openai.py" "$D/"
 chown -R "$E2E_USER:" "$D"
 "${RUN[@]}" llm-bridge install --agent qwen --write >"$D/install.log" 2>&1 || fail "llm-bridge install failed: $(cat "$D/install.log")"
 grep -q '^Qwen Code: updated' "$D/install.log" || fail "the installer did not update Qwen's settings: $(cat "$D/install.log")"
-grep -qF '// the user' "$D/home/.qwen/settings.json" || fail "the installer dropped the user's comment"
-python3 - "$D" <<'PY' || fail "settings.json after install is not what it should be (above)"
-import json, re, sys
-d = sys.argv[1]
-s = json.loads(re.sub(r"^\s*//.*$", "", open(d + "/home/.qwen/settings.json").read(), flags=re.M))
-assert s["privacy"]["usageStatisticsEnabled"] is False, "the user's key is gone"
-for event in ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]:
-    commands = [h["command"] for m in s["hooks"][event] for h in m["hooks"]]
-    want = f"{d}/bin/llm-bridge-hook qwen {event}"
-    assert commands == [want], f"{event}: {commands}, not [{want!r}]"
-PY
+hooks_merged qwen "$D/home/.qwen/settings.json" SessionStart UserPromptSubmit PreToolUse PostToolUse Stop SessionEnd
+python3 -c 'import json, re, sys; s = json.loads(re.sub(r"^\s*//.*$", "", open(sys.argv[1]).read(), flags=re.M)); sys.exit(s["privacy"]["usageStatisticsEnabled"] is not False)' \
+    "$D/home/.qwen/settings.json" || fail "the installer dropped the user's privacy key"
 say "install: the hooks merged into ~/.qwen/settings.json, the user's keys and comment kept"
 
-# --- helpers --------------------------------------------------------------------
-follow_saw() {
-    awk -v want="$*" 'BEGIN { n = split(want, w, "|") ; i = 1 }
-        { if (i <= n && index($0, "{\"text\":\"" w[i] "\"")) i++ }
-        END { exit !(i > n) }' "$D/follow.out" 2>/dev/null
-}
-follow_texts() { sed 's/^{"text":"\([^"]*\)".*/\1/' "$D/follow.out" | tr '\n' '|'; }
-tooltip() { module_json | sed 's/.*"tooltip":"\([^"]*\)".*/\1/'; }
-status_line() {
-    "${RUN[@]}" llm-bridge status --json | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-print(s["session_count"], s["watched_processes"],
-      *(":".join(str(x[k]) for k in ("agent", "project", "state", "tool", "prompts", "tool_uses")) for x in s["sessions"]))'
-}
-HISTORY=$D/home/.local/state/llm-bridge/sessions.jsonl
-
 # --- the daemon, every change its own update, and a subscriber ---------------------
-printf '[debounce]\nwindow_ms = 1\ncap_ms = 1\n' >"$D/config.toml"
-chown "$E2E_USER:" "$D/config.toml"
-start_bg daemon "${RUN[@]}" LLM_BRIDGE_CONFIG="$D/config.toml" llm-bridge daemon
-DAEMON_PID=$BG_PID
-wait_for "the daemon's socket" 10 test -S "$XDG/llm-bridge.sock"
-start_bg follow "${RUN[@]}" llm-bridge waybar --follow
-wait_for "the subscriber's first line" 10 test -s "$D/follow.out"
+start_daemon_and_subscriber
 
 # --- qwen -p with one shell tool call, held open while the tool runs ------------------
 mkfifo "$D/gate"

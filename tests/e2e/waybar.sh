@@ -34,7 +34,7 @@ E2E_NAME=waybar
 # shellcheck source=tests/e2e/lib.sh
 source "$ROOT/tests/e2e/lib.sh"
 trap e2e_cleanup EXIT
-e2e_setup foot:foot tmux:tmux python3:python3
+e2e_setup bar foot:foot tmux:tmux python3:python3
 cp "$ROOT/tests/e2e/agent.py" "$D/bin/"
 chown "$E2E_USER:" "$D/bin/agent.py"
 
