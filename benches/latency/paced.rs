@@ -17,6 +17,7 @@
 use crate::env::BenchEnv;
 use crate::figures::{median, ms, row};
 use crate::procfs::proc_status;
+use crate::speech::{test_cache, test_voice, BusyLoops, Speaking};
 use crate::Ctx;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -126,34 +127,6 @@ impl Drop for Pulse {
     }
 }
 
-/// Busy loops at normal priority, one per core; killed on drop.
-struct Busy(Vec<Child>);
-
-impl Busy {
-    fn start() -> Busy {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Busy(
-            (0..cores)
-                .map(|_| {
-                    Command::new("sh")
-                        .args(["-c", "while :; do :; done"])
-                        .spawn()
-                        .unwrap()
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// One way to speak `text`: the processes it starts.
 trait Speaker {
     fn name(&self) -> &str;
@@ -165,50 +138,35 @@ trait Speaker {
     }
 }
 
-struct DaemonSay<'a> {
+/// `llm-bridge say`, with the daemon of `env` (it synthesizes, and its
+/// memory is reported on its own) or without one (`alsa` set: `say` loads
+/// the voice and plays it itself).
+struct BridgeSay<'a> {
+    name: &'a str,
     env: &'a BenchEnv,
     bridge: &'a Path,
+    args: &'a [&'a str],
+    alsa: Option<&'a str>,
 }
 
-impl Speaker for DaemonSay<'_> {
+impl Speaker for BridgeSay<'_> {
     fn name(&self) -> &str {
-        "llm-bridge daemon, voice loaded: `say --wait`"
+        self.name
     }
     fn synthesizer(&self) -> Option<usize> {
-        None
+        self.alsa.map(|_| 0)
     }
     fn start(&self, text: &str) -> Vec<Child> {
-        vec![self
-            .env
-            .command(self.bridge)
-            .args(["say", "--wait", text])
+        let mut command = self.env.command(self.bridge);
+        command
+            .args(self.args)
+            .arg(text)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()]
-    }
-}
-
-struct InlineSay<'a> {
-    env: &'a BenchEnv,
-    bridge: &'a Path,
-    alsa: &'a str,
-}
-
-impl Speaker for InlineSay<'_> {
-    fn name(&self) -> &str {
-        "llm-bridge without a daemon: `say` (loads the voice)"
-    }
-    fn start(&self, text: &str) -> Vec<Child> {
-        vec![self
-            .env
-            .command(self.bridge)
-            .args(["say", text])
-            .env("ALSA_CONFIG_PATH", self.alsa)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()]
+            .stderr(Stdio::null());
+        if let Some(alsa) = self.alsa {
+            command.env("ALSA_CONFIG_PATH", alsa);
+        }
+        vec![command.spawn().unwrap()]
     }
 }
 
@@ -325,31 +283,15 @@ pub fn speech_paced(ctx: &mut Ctx) {
     let (mut parec, heard) = pulse.listen();
 
     // The daemon, with the voice loaded at start, on the paced sink.
-    let env = BenchEnv::new();
-    std::fs::write(
-        env.dir.join("none.toml"),
-        format!(
-            "[speech]\nenabled = true\nvoice = \"{}\"\n",
-            voice.display()
-        ),
-    )
-    .unwrap();
-    let daemon = env
-        .command(&ctx.bridge)
-        .arg("daemon")
-        .env("ALSA_CONFIG_PATH", &alsa)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while env.status()["speech_load_ms"].as_u64().is_none() {
-        assert!(Instant::now() < deadline, "the voice never loaded");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let ready_kib = kib(&proc_status(daemon.id(), "VmRSS"));
+    let (daemon, _) = Speaking::start(&ctx.bridge, &voice, Some(alsa.clone()));
+    let ready_kib = kib(&proc_status(daemon.child.id(), "VmRSS"));
     // Without a daemon: another runtime directory, the same config.
     let inline_env = BenchEnv::new();
-    std::fs::copy(env.dir.join("none.toml"), inline_env.dir.join("none.toml")).unwrap();
+    std::fs::copy(
+        daemon.env.dir.join("none.toml"),
+        inline_env.dir.join("none.toml"),
+    )
+    .unwrap();
 
     let long = "While you were away the assistant read the whole repository, found the \
                 failing test in the parser module, traced it to an off by one error in the \
@@ -357,14 +299,19 @@ pub fn speech_paced(ctx: &mut Ctx) {
                 twice on both targets, updated the changelog and the documentation, and is \
                 now waiting for you to review the pull request before it merges anything.";
     let speakers: [&dyn Speaker; 3] = [
-        &DaemonSay {
-            env: &env,
+        &BridgeSay {
+            name: "llm-bridge daemon, voice loaded: `say --wait`",
+            env: &daemon.env,
             bridge: &ctx.bridge,
+            args: &["say", "--wait"],
+            alsa: None,
         },
-        &InlineSay {
+        &BridgeSay {
+            name: "llm-bridge without a daemon: `say` (loads the voice)",
             env: &inline_env,
             bridge: &ctx.bridge,
-            alsa: &alsa,
+            args: &["say"],
+            alsa: Some(&alsa),
         },
         &PiperTts {
             piper: &piper,
@@ -373,7 +320,7 @@ pub fn speech_paced(ctx: &mut Ctx) {
         },
     ];
     for busy in [false, true] {
-        let _busy = busy.then(Busy::start);
+        let _busy = busy.then(BusyLoops::start);
         let condition = if busy { "every core busy: " } else { "" };
         for (label, text) in [("five words", "The build is done now."), ("60 words", long)] {
             let mut cells = Vec::new();
@@ -398,8 +345,8 @@ pub fn speech_paced(ctx: &mut Ctx) {
             );
         }
     }
-    let hwm_kib = kib(&proc_status(daemon.id(), "VmHWM"));
-    let rss_kib = kib(&proc_status(daemon.id(), "VmRSS"));
+    let hwm_kib = kib(&proc_status(daemon.child.id(), "VmHWM"));
+    let rss_kib = kib(&proc_status(daemon.child.id(), "VmRSS"));
     row(
         &format!("{what}: the daemon's memory"),
         &format!(
@@ -409,9 +356,7 @@ pub fn speech_paced(ctx: &mut Ctx) {
             hwm_kib / 1024
         ),
     );
-    // SAFETY: signalling a process this program started.
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
-    let _ = wait_peak(daemon);
+    drop(daemon);
     let _ = parec.kill();
     let _ = parec.wait();
 }
@@ -427,13 +372,7 @@ fn kib(field: &str) -> u64 {
 
 /// The test voice and piper-tts from `scripts/fetch-test-voice`'s cache.
 fn test_voice_and_piper() -> Option<(PathBuf, PathBuf)> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-        .join("llm-bridge-test");
-    let voice = std::env::var_os("LLM_BRIDGE_TEST_VOICE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("voice/en_US-joe-medium.onnx"));
-    let piper = cache.join("piper-venv/bin/piper");
-    (voice.is_file() && piper.is_file()).then_some((voice, piper))
+    let piper = test_cache()?.join("piper-venv/bin/piper");
+    let voice = test_voice()?;
+    piper.is_file().then_some((voice, piper))
 }

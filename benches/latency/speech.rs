@@ -16,18 +16,42 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A daemon with `[speech] enabled`, its audio on a captured ALSA device;
-/// stopped (SIGTERM) on drop.
+/// A daemon with `[speech] enabled`, the voice loaded at start; stopped
+/// (SIGTERM) on drop.
 pub struct Speaking {
-    child: Child,
-    env: BenchEnv,
+    pub child: Child,
+    pub env: BenchEnv,
 }
 
 impl Speaking {
     /// Starts one and waits until its voice is loaded; also returns the
-    /// value of `ALSA_CONFIG_PATH` its clients need.
-    fn start(bridge: &Path, voice: &Path) -> (Speaking, String) {
-        let (env, child, alsa) = speaking_daemon(bridge, voice);
+    /// value of `ALSA_CONFIG_PATH` its clients need. Its audio goes to
+    /// the ALSA configuration `alsa` (a value of `ALSA_CONFIG_PATH`), or by
+    /// default to a captured device: `captured.raw` in its runtime
+    /// directory.
+    pub fn start(bridge: &Path, voice: &Path, alsa: Option<String>) -> (Speaking, String) {
+        let env = BenchEnv::new();
+        std::fs::write(
+            env.dir.join("none.toml"),
+            format!(
+                "[speech]\nenabled = true\nvoice = \"{}\"\n",
+                voice.display()
+            ),
+        )
+        .unwrap();
+        let alsa = alsa.unwrap_or_else(|| captured_device(&env));
+        let child = env
+            .command(bridge)
+            .arg("daemon")
+            .env("ALSA_CONFIG_PATH", &alsa)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while env.status()["speech_load_ms"].as_u64().is_none() {
+            assert!(Instant::now() < deadline, "the voice never loaded");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         (Speaking { child, env }, alsa)
     }
 }
@@ -57,7 +81,7 @@ pub fn speech(ctx: &mut Ctx) {
     // five words, `say --wait`, the audio on a captured ALSA device (a
     // file); the daemon's own figure is from the request's arrival to its
     // first samples handed to the device.
-    let (speaking, alsa) = Speaking::start(&bridge, &voice);
+    let (speaking, alsa) = Speaking::start(&bridge, &voice, None);
     let env = &speaking.env;
     let load_ms = env.status()["speech_load_ms"].as_u64().unwrap_or(0);
     // Five words, and one sentence of 60 words: each sentence streams, so
@@ -200,7 +224,7 @@ pub fn notifications(ctx: &mut Ctx) {
     let speaking = match ctx.speaking.take() {
         Some(speaking) => speaking,
         None => match test_voice() {
-            Some(voice) => Speaking::start(&ctx.bridge, &voice).0,
+            Some(voice) => Speaking::start(&ctx.bridge, &voice, None).0,
             None => {
                 row(
                     "spoken notifications",
@@ -232,30 +256,40 @@ pub fn notifications_busy(ctx: &mut Ctx) {
         );
         return;
     };
-    let speaking = Speaking::start(&ctx.bridge, &voice).0;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let _loops = BusyLoops(
-        (0..cores)
-            .map(|_| {
-                Command::new("sh")
-                    .args(["-c", "while :; do :; done"])
-                    .spawn()
-                    .unwrap()
-            })
-            .collect(),
-    );
+    let speaking = Speaking::start(&ctx.bridge, &voice, None).0;
+    let loops = BusyLoops::start();
     notification_latency(
         &speaking.env,
         &hook,
         &ctx.samples,
         speaking.child.id(),
         quick,
-        &format!("with every core busy ({cores} busy loops at normal priority): "),
+        &format!(
+            "with every core busy ({} busy loops at normal priority): ",
+            loops.0.len()
+        ),
     );
 }
 
-/// Busy loops, killed however the measurement ends.
-struct BusyLoops(Vec<Child>);
+/// Busy loops at normal priority, one per core (a build), killed however
+/// the measurement ends.
+pub struct BusyLoops(Vec<Child>);
+
+impl BusyLoops {
+    pub fn start() -> BusyLoops {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        BusyLoops(
+            (0..cores)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        )
+    }
+}
 
 impl Drop for BusyLoops {
     fn drop(&mut self) {
@@ -266,20 +300,10 @@ impl Drop for BusyLoops {
     }
 }
 
-/// A daemon with `[speech] enabled` (the voice loaded at start) whose
-/// audio goes to a captured ALSA device (`captured.raw` in its runtime
-/// directory); returns it once the voice is loaded, with the value of
-/// `ALSA_CONFIG_PATH`.
-fn speaking_daemon(bridge: &Path, voice: &Path) -> (BenchEnv, Child, String) {
-    let env = BenchEnv::new();
-    std::fs::write(
-        env.dir.join("none.toml"),
-        format!(
-            "[speech]\nenabled = true\nvoice = \"{}\"\n",
-            voice.display()
-        ),
-    )
-    .unwrap();
+/// An ALSA configuration whose default device writes what it plays to
+/// `captured.raw` in `env`'s directory, as fast as it comes; returns the
+/// value of `ALSA_CONFIG_PATH`.
+fn captured_device(env: &BenchEnv) -> String {
     let conf = env.dir.join("asound.conf");
     std::fs::write(
         &conf,
@@ -291,20 +315,7 @@ fn speaking_daemon(bridge: &Path, voice: &Path) -> (BenchEnv, Child, String) {
     )
     .unwrap();
     // ALSA's own definitions first (the `null` plugin), then ours.
-    let alsa = format!("/usr/share/alsa/alsa.conf:{}", conf.display());
-    let child = env
-        .command(bridge)
-        .arg("daemon")
-        .env("ALSA_CONFIG_PATH", &alsa)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while env.status()["speech_load_ms"].as_u64().is_none() {
-        assert!(Instant::now() < deadline, "the voice never loaded");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (env, child, alsa)
+    format!("/usr/share/alsa/alsa.conf:{}", conf.display())
 }
 
 /// Spoken notifications, with the daemon of `env` (`[speech] enabled`, its
@@ -494,15 +505,18 @@ fn notification_latency(
     );
 }
 
+/// `scripts/fetch-test-voice`'s cache.
+pub fn test_cache() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(cache.join("llm-bridge-test"))
+}
+
 /// The speech tests' voice, if scripts/fetch-test-voice fetched it.
-fn test_voice() -> Option<PathBuf> {
+pub fn test_voice() -> Option<PathBuf> {
     let path = std::env::var_os("LLM_BRIDGE_TEST_VOICE")
         .map(PathBuf::from)
-        .or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-            Some(cache.join("llm-bridge-test/voice/en_US-joe-medium.onnx"))
-        })?;
+        .or_else(|| Some(test_cache()?.join("voice/en_US-joe-medium.onnx")))?;
     path.is_file().then_some(path)
 }
