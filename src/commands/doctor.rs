@@ -24,6 +24,7 @@ use llm_bridge_core::local_time::{utc_offset_secs, wall_clock_ms};
 use llm_bridge_core::module::clock;
 use llm_bridge_core::paths::Paths;
 use llm_bridge_core::snapshot;
+use llm_bridge_core::state::printable;
 use llm_bridge_core::waybar_signal;
 use llm_bridge_hooks::bounded_read::{self, Links};
 use serde_json::Value;
@@ -76,8 +77,11 @@ impl Report {
                 "✗"
             }
         };
+        // Paths and what other programs answered come from outside: a
+        // control character in one is shown as `?`.
+        let what = printable(what);
         match fix {
-            Some(fix) => println!("{sign} {what}: {fix}"),
+            Some(fix) => println!("{sign} {what}: {}", printable(fix)),
             None => println!("{sign} {what}"),
         }
     }

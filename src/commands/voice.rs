@@ -22,6 +22,7 @@ use download::Expected;
 use http::Http;
 use llm_bridge_core::config::Config;
 use llm_bridge_core::error::{bail, Context, Result};
+use llm_bridge_core::state::printable;
 use llm_bridge_hooks::bounded_read::{self, Links};
 use llm_bridge_hooks::private_dir::PrivateDir;
 use progress::{mib, Progress};
@@ -62,13 +63,13 @@ pub fn list() -> Result<i32> {
             0 | 1 => String::new(),
             n => format!(", {n} speakers"),
         };
-        println!(
+        tell(format!(
             "{:<34} {:<32} {:<7} {:>9}{speakers}{mark}",
             voice.key,
             language,
             voice.quality,
             mib(voice.size())
-        );
+        ));
     }
     Ok(0)
 }
@@ -83,17 +84,17 @@ pub fn install(name: Option<&str>, from: Option<&Path>) -> Result<i32> {
         None => download(name.unwrap_or_default(), dir.path())?,
     };
     match current::choose(&config.speech, dir.path(), &key)? {
-        Chosen::Linked(link) => println!(
+        Chosen::Linked(link) => tell(format!(
             "{key} speaks now: {} links to {key}.onnx ([speech] voice is empty); \
              a running daemon loads it by itself",
             link.display()
-        ),
-        Chosen::Kept { voice, why } => println!(
+        )),
+        Chosen::Kept { voice, why } => tell(format!(
             "the voice stays {} ({why}); to speak with {key}, set [speech] voice = \"{}\" \
              in config.toml and run `llm-bridge reload`",
             voice.display(),
             dir.path().join(Part::Model.file_name(&key)).display()
-        ),
+        )),
     }
     Ok(0)
 }
@@ -128,12 +129,12 @@ pub fn remove(name: &str) -> Result<i32> {
             dir.display()
         );
     }
-    println!("removed {name} from {}", dir.display());
+    tell(format!("removed {name} from {}", dir.display()));
     if was_speaking {
-        println!(
+        tell(format!(
             "it was the voice: install another (`llm-bridge voice install NAME`) \
              or set [speech] voice in config.toml"
-        );
+        ));
     }
     Ok(0)
 }
@@ -196,13 +197,13 @@ fn download(name: &str, dir: &Path) -> Result<String> {
         into_place(&part_path, &dest)?;
     }
     record_sums(dir, &voice.key, &digests)?;
-    println!(
+    tell(format!(
         "installed {} ({}, {}) in {}",
         voice.key,
         voice.language.code,
         mib(voice.size()),
         dir.display()
-    );
+    ));
     Ok(voice.key.clone())
 }
 
@@ -245,11 +246,11 @@ fn copy_local(model: &Path, dir: &Path) -> Result<String> {
     into_place(&part_path(&config_dest), &config_dest)?;
     into_place(&part_path(&model_dest), &model_dest)?;
     record_sums(dir, key, &digests)?;
-    println!(
+    tell(format!(
         "installed {key} from {} in {}",
         model.display(),
         dir.display()
-    );
+    ));
     Ok(key.to_string())
 }
 
@@ -330,4 +331,11 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }
+}
+
+/// Prints one line of this command's report. Paths, names and languages
+/// come from outside (the environment, the catalogue): a control character
+/// in one is shown as `?`, never sent to the terminal.
+fn tell(line: String) {
+    println!("{}", printable(&line));
 }

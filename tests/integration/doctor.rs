@@ -453,6 +453,24 @@ fn doctor_fails_a_missing_voice_when_speech_is_on() {
 }
 
 #[test]
+fn doctor_shows_a_control_character_in_a_path_as_a_question_mark() {
+    let env = Env::new();
+    let setup = Setup::new(&env);
+    // An escape sequence (red text) in the configured voice's path.
+    env.write_config("[speech]\nvoice = \"/nonexistent/\\u001b[31mred.onnx\"\n");
+    let _running = running(&env);
+    let (_, text) = setup.doctor();
+    assert!(
+        text.contains("! voice: /nonexistent/?[31mred.onnx does not exist"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "a raw escape reached the terminal: {text:?}"
+    );
+}
+
+#[test]
 fn doctor_checks_the_voice_against_its_md5_and_opens_the_audio_device() {
     let env = Env::new();
     let setup = Setup::new(&env);

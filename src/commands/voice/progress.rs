@@ -3,6 +3,7 @@
 //! gets the other's form.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use llm_bridge_core::state::printable;
 use std::io::IsTerminal;
 
 pub struct Progress {
@@ -32,10 +33,12 @@ impl Progress {
                 bar.reset();
                 bar.set_length(size);
                 bar.set_position(from);
-                bar.set_message(name.to_string());
+                bar.set_message(printable(name));
             }
-            None if from > 0 => println!("resuming {name} at {} of {}", mib(from), mib(size)),
-            None => println!("downloading {name} ({})", mib(size)),
+            None if from > 0 => {
+                super::tell(format!("resuming {name} at {} of {}", mib(from), mib(size)))
+            }
+            None => super::tell(format!("downloading {name} ({})", mib(size))),
         }
     }
 
@@ -49,8 +52,8 @@ impl Progress {
     /// A line between the bar's updates (a cut connection, a file done).
     pub fn note(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.println(line),
-            None => println!("{line}"),
+            Some(bar) => bar.println(printable(line)),
+            None => super::tell(line.to_string()),
         }
     }
 
