@@ -318,6 +318,13 @@ fn into_place(part: &Path, dest: &Path) -> Result<()> {
         .with_context(|| format!("cannot move the voice to {}", dest.display()))
 }
 
+/// Prints one line of this command's report. Paths, names and languages
+/// come from outside (the environment, the catalogue): a control character
+/// in one is shown as `?`, never sent to the terminal.
+fn tell(line: String) {
+    println!("{}", printable(&line));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,11 +338,4 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }
-}
-
-/// Prints one line of this command's report. Paths, names and languages
-/// come from outside (the environment, the catalogue): a control character
-/// in one is shown as `?`, never sent to the terminal.
-fn tell(line: String) {
-    println!("{}", printable(&line));
 }
