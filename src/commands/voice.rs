@@ -131,10 +131,10 @@ pub fn remove(name: &str) -> Result<i32> {
     }
     tell(format!("removed {name} from {}", dir.display()));
     if was_speaking {
-        tell(format!(
+        println!(
             "it was the voice: install another (`llm-bridge voice install NAME`) \
              or set [speech] voice in config.toml"
-        ));
+        );
     }
     Ok(0)
 }

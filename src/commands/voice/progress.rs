@@ -36,7 +36,7 @@ impl Progress {
                 bar.set_message(printable(name));
             }
             None if from > 0 => {
-                super::tell(format!("resuming {name} at {} of {}", mib(from), mib(size)))
+                super::tell(format!("resuming {name} at {} of {}", mib(from), mib(size)));
             }
             None => super::tell(format!("downloading {name} ({})", mib(size))),
         }
