@@ -91,6 +91,9 @@ keys() { "${RUN[@]}" tmux -S "$D/tmux-$1.sock" send-keys -t "$1" "${@:2}"; }
 type_line() { keys "$1" "$2" && sleep 0.2 && keys "$1" Enter; }
 pane() { "${RUN[@]}" tmux -S "$D/tmux-$1.sock" capture-pane -p -t "$1"; }
 pane_has() { pane "$1" | grep -qF "$2"; }
+# pane_title NAME: the title the client set on its terminal (OSC 0/2, which
+# tmux keeps as the pane's title), for README's focus section.
+pane_title() { "${RUN[@]}" tmux -S "$D/tmux-$1.sock" display-message -p -t "$1" '#{pane_title}'; }
 # client_pid NAME: the Claude Code process in NAME's tmux pane.
 client_pid() {
     local shell
@@ -157,10 +160,12 @@ api b '[{"bash": "touch e2e-needs-permission"}, {"text": "Finished."},
 : >"$D/follow.log"
 tmux_client b beta "$API_URL" --permission-mode default
 wait_for "B: the session to start" 30 tooltip_has "beta: idle"
+TITLES=("idle: $(pane_title b)")
 type_line b "please run a command"
 wait_for "B: waiting when the permission dialog appears" 20 text_is waiting
 # PermissionRequest fires before the dialog is drawn: the bar is first.
 wait_for "B: the permission dialog on screen" 10 pane_has b "Do you want to proceed?"
+TITLES+=("at a dialog: $(pane_title b)")
 answer b
 wait_for "B: idle after the answered turn" 20 text_is idle
 follow_saw "waiting|working|idle" || fail "B: the answer did not show working before idle"
@@ -175,6 +180,7 @@ answer b
 within "B: working after the dialog is answered Yes" 1000 text_is "working: Bash"
 say "B: dialog answered Yes -> working $LAST_MS ms after it left the screen (no hook fires: read from the client's status file)"
 wait_for "B: the permitted tool to run" 10 pane_has b "tail -f /dev/null"
+TITLES+=("running a tool: $(pane_title b)")
 keys b Escape
 within "B: idle after Esc while a tool runs" 1000 text_is idle
 say "B: Esc while a tool runs -> idle in $LAST_MS ms (no hook fires: read from the transcript)"
@@ -202,10 +208,14 @@ within "B: idle after Esc while the model streams" 1000 text_is idle
 say "B: Esc while the model streams -> idle in $LAST_MS ms"
 type_line b "/exit"
 wait_for "B: none after /exit" 20 text_is none
+say "B: the window titles Claude Code set (tmux's pane_title): $(printf '%s; ' "${TITLES[@]}")"
 
 # --- C: two clients in two projects at once ------------------------------------------
 api c1 '[{"bash": "timeout 20 tail -f /dev/null"}, {"text": "done"}]'
-tmux_client c1 alpha "$API_URL" --allowedTools Bash
+# alpha's client is told to leave its terminal's title alone (README: what
+# makes `focus` exact in a terminal server): tmux's default title stays.
+CLAUDE="CLAUDE_CODE_DISABLE_TERMINAL_TITLE=1 $CLAUDE" tmux_client c1 alpha "$API_URL" --allowedTools Bash
+untitled=$(pane_title c1)
 api c2 '[{"bash": "touch e2e-gamma"}, {"text": "done"}]'
 tmux_client c2 gamma "$API_URL" --permission-mode default
 wait_for "C: both sessions" 30 bash -c "grep -q '\"text\":\"idle 2\"' '$XDG/llm-bridge/waybar.json'"
@@ -222,6 +232,9 @@ answer c2
 wait_for "C: gamma done, alpha still working" 20 text_starts "working 1"
 type_line c2 "/exit"
 wait_for "C: alpha alone, working" 20 text_is "working: Bash"
+[[ $(pane_title c1) == "$untitled" ]] ||
+    fail "C: CLAUDE_CODE_DISABLE_TERMINAL_TITLE=1 did not keep the title '$untitled': '$(pane_title c1)'"
+say "C: with CLAUDE_CODE_DISABLE_TERMINAL_TITLE=1 the client left its terminal's title alone ('$untitled')"
 keys c1 Escape
 within "C: idle after Esc during a running tool" 1000 text_is idle
 say "C: Esc during a running tool -> idle in $LAST_MS ms"
