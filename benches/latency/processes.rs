@@ -278,8 +278,11 @@ pub fn agents(ctx: &mut Ctx) {
         let (m_floor, m_hook) = (median(t_floor), median(t_hook));
         row(
             &format!(
-                "`llm-bridge-hook {}` ({agent}'s tool start), daemon running",
-                args.join(" ")
+                "`{}` ({agent}'s tool start), daemon running",
+                std::iter::once("llm-bridge-hook")
+                    .chain(args.iter().copied())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
             &format!(
                 "median {} · p99 {} · **{:.2}x floor_send** (same payload: median {})",
