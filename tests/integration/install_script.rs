@@ -148,6 +148,16 @@ fn the_install_script_names_the_missing_system_packages_for_each_distribution() 
 
 #[test]
 fn the_install_script_installs_upgrades_and_uninstalls_into_a_fresh_home() {
+    // The README's install is this one command.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let install_section = &readme[readme.find("## Install").unwrap()..];
+    assert!(
+        install_section
+            .lines()
+            .take_while(|l| !l.starts_with("## Setup"))
+            .any(|l| l.starts_with("scripts/install ")),
+        "README's Install section runs scripts/install"
+    );
     let env = Env::new();
     let prefix = env.runtime().join("prefix");
     let bin = prefix.join("bin");
@@ -257,6 +267,30 @@ fn the_install_script_installs_upgrades_and_uninstalls_into_a_fresh_home() {
     let pid = std::fs::read_to_string(env.pid_file()).unwrap();
     let exe = std::fs::read_link(format!("/proc/{}/exe", pid.trim())).unwrap();
     assert_eq!(exe, bin.join("llm-bridge"));
+
+    // The README's walk ends with a session on the bar: Claude Code runs
+    // the hook exactly as the merged settings say (program and args, no
+    // shell), and the README's Waybar module (`exec`) prints it.
+    let hook = &merged["hooks"]["UserPromptSubmit"][0]["hooks"][0];
+    let mut claude_runs = env.command(Path::new(hook["command"].as_str().unwrap()));
+    for arg in hook["args"].as_array().into_iter().flatten() {
+        claude_runs.arg(arg.as_str().unwrap());
+    }
+    let out = run_with_stdin(claude_runs, &sample("UserPromptSubmit"));
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    let exec = readme
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"exec\": \""))
+        .and_then(|rest| rest.split('"').next())
+        .expect("README's module has an exec");
+    assert_eq!(
+        exec, "llm-bridge-waybar",
+        "the README's module runs the static exec"
+    );
+    wait_until("the README's Waybar exec to show the session", || {
+        let out = env.command(&bin.join(exec)).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).starts_with("{\"text\":\"working")
+    });
 
     // Uninstalled: the binaries, the units and the settings entries go; the
     // settings file is back to what it was before (nothing), with backups.
