@@ -59,6 +59,7 @@ echo "the secret word is pelican" >"$D/alpha/notes.txt"
 chown -R "$E2E_USER:" "$D"
 "${RUN[@]}" llm-bridge install --agent gemini --write >"$D/install.log" 2>&1 || fail "llm-bridge install failed: $(cat "$D/install.log")"
 grep -q '^Gemini CLI: updated' "$D/install.log" || fail "the installer did not update Gemini's settings: $(cat "$D/install.log")"
+grep -qF '// the user' "$D/home/.gemini/settings.json" || fail "the installer dropped the user's comment"
 hooks_merged gemini "$D/home/.gemini/settings.json" SessionStart BeforeAgent BeforeTool AfterTool Notification \
     AfterAgent PreCompress SessionEnd
 python3 - "$D/home/.gemini/settings.json" <<'EOF' || fail "the installer dropped the user's keys (above)"

@@ -55,6 +55,7 @@ cp "$ROOT/tests/e2e/fake_openai.py" "$D/"
 chown -R "$E2E_USER:" "$D"
 "${RUN[@]}" llm-bridge install --agent qwen --write >"$D/install.log" 2>&1 || fail "llm-bridge install failed: $(cat "$D/install.log")"
 grep -q '^Qwen Code: updated' "$D/install.log" || fail "the installer did not update Qwen's settings: $(cat "$D/install.log")"
+grep -qF '// the user' "$D/home/.qwen/settings.json" || fail "the installer dropped the user's comment"
 hooks_merged qwen "$D/home/.qwen/settings.json" SessionStart UserPromptSubmit PreToolUse PostToolUse Stop SessionEnd
 python3 -c 'import json, re, sys; s = json.loads(re.sub(r"^\s*//.*$", "", open(sys.argv[1]).read(), flags=re.M)); sys.exit(s["privacy"]["usageStatisticsEnabled"] is not False)' \
     "$D/home/.qwen/settings.json" || fail "the installer dropped the user's privacy key"

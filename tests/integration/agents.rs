@@ -72,7 +72,11 @@ fn codex_events_move_the_bar_and_its_interrupt_ends_the_turn() {
     let env = Env::new();
     let _daemon = env.daemon();
     event(&env, "codex", "SessionStart");
+    env.wait_text("idle");
     event(&env, "codex", "UserPromptSubmit");
+    env.wait_text("working");
+    // The request to the model is not the bar's business.
+    event(&env, "codex", "PreModelRequest");
     event(&env, "codex", "PreToolUse");
     env.wait_text("working: Bash");
     event(&env, "codex", "PermissionRequest");
@@ -85,6 +89,8 @@ fn codex_events_move_the_bar_and_its_interrupt_ends_the_turn() {
     env.wait_text("working");
     event(&env, "codex", "Interrupt");
     env.wait_text("idle");
+    event(&env, "codex", "SessionEnd");
+    wait_until("no session", || env.module()["alt"] == "none");
 }
 
 #[test]
