@@ -369,17 +369,87 @@ fn check_other_agents(r: &mut Report) {
         if !broken.is_empty() {
             r.fail(format!("{title} hooks run {}", broken.join("; ")), &fix);
         } else if missing.is_empty() {
-            let approve = if agent == llm_bridge_protocol::agent::Agent::Codex {
-                " (Codex runs them once approved in its `/hooks` screen)"
-            } else {
-                ""
-            };
             r.pass(format!(
-                "{title} hooks: all {} events in {shown}{approve}",
+                "{title} hooks: all {} events in {shown}",
                 events.len()
             ));
+            if agent == llm_bridge_protocol::agent::Agent::Codex {
+                check_codex_trust(r, &settings, &path);
+            }
         }
     }
+}
+
+/// Codex CLI runs only the hooks the user trusted in its `/hooks` screen
+/// (`codex exec` skips the others silently): each of ours against the hash
+/// recorded in Codex's config.toml.
+fn check_codex_trust(r: &mut Report, hooks: &Value, hooks_path: &Path) {
+    use install::codex_trust::{self, Trust};
+    let fix = "start `codex`, type `/hooks` and trust llm-bridge's hooks";
+    let config_path = hooks_path.with_file_name("config.toml");
+    let config = match bounded_read::read_string(
+        &config_path,
+        install::settings_file::MAX_SETTINGS,
+        Links::Follow,
+    ) {
+        Ok(text) => match toml::from_str::<toml::Table>(&text) {
+            Ok(table) => Some(table),
+            Err(e) => {
+                let why = e.message().to_string();
+                r.fail(
+                    format!(
+                        "Codex CLI config: {} is not valid TOML: {why}",
+                        config_path.display()
+                    ),
+                    "fix it: Codex does not start with it",
+                );
+                return;
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            r.fail(
+                format!(
+                    "Codex CLI config: cannot read {}: {e}",
+                    config_path.display()
+                ),
+                "make it a readable file",
+            );
+            return;
+        }
+    };
+    let hooks = codex_trust::check(hooks, hooks_path, config.as_ref());
+    let named = |want: Trust| -> Vec<&str> {
+        hooks
+            .iter()
+            .filter(|(_, trust)| *trust == want)
+            .map(|(event, _)| event.as_str())
+            .collect()
+    };
+    let (untrusted, changed) = (named(Trust::Untrusted), named(Trust::Changed));
+    if untrusted.is_empty() && changed.is_empty() {
+        r.pass(format!(
+            "Codex CLI runs them: all {} trusted in its /hooks",
+            hooks.len()
+        ));
+        return;
+    }
+    let mut why = Vec::new();
+    if !untrusted.is_empty() {
+        why.push(format!("not trusted yet: {}", untrusted.join(", ")));
+    }
+    if !changed.is_empty() {
+        why.push(format!("changed since trusted: {}", changed.join(", ")));
+    }
+    r.fail(
+        format!(
+            "Codex CLI skips {} of llm-bridge's {} hooks ({})",
+            untrusted.len() + changed.len(),
+            hooks.len(),
+            why.join("; ")
+        ),
+        fix,
+    );
 }
 
 /// llm-bridge's hook commands among a settings file's entries for `event`.

@@ -18,6 +18,7 @@
 
 pub(crate) mod agent_files;
 pub(crate) mod bin_dir;
+pub(crate) mod codex_trust;
 mod json_text;
 pub(crate) mod jsonc;
 pub(crate) mod merge;

@@ -5,10 +5,13 @@
 # (tests/e2e/fake_responses.py) as its model provider, fires its real
 # hooks, which `llm-bridge install --agent codex --write` wrote to the
 # user's ~/.codex/hooks.json. Codex runs a hook only once the user trusted
-# it in its /hooks screen; `--dangerously-bypass-hook-trust` (Codex's own
-# flag for automation) stands in for that review here. The release daemon
-# runs beside it; no Waybar: the daemon's module (waybar.json and a
-# `waybar --follow` subscriber), `status` and the history are read back.
+# it in its /hooks screen, which records Codex's hash of it in config.toml:
+# `llm-bridge doctor` says all 12 are not trusted; the test then trusts
+# them as that screen does (the hashes Codex's own app server lists,
+# tests/e2e/codex_hooks.py), and doctor, computing them itself, agrees
+# with Codex that all are. The release daemon runs beside it; no Waybar:
+# the daemon's module (waybar.json and a `waybar --follow` subscriber),
+# `status` and the history are read back.
 #
 #   A. `codex exec` whose model calls the shell tool once, held open while
 #      the tool runs: status shows one working Codex session in Bash (1
@@ -84,7 +87,7 @@ request_max_retries = 0
 TOML
 cp "$D/home/.codex/config.toml" "$D/config.before"
 echo "the secret word is pelican" >"$D/alpha/notes.txt"
-cp "$ROOT/tests/e2e/fake_responses.py" "$D/"
+cp "$ROOT/tests/e2e/fake_responses.py" "$ROOT/tests/e2e/codex_hooks.py" "$D/"
 chown -R "$E2E_USER:" "$D"
 # codex NAME COMMAND [escalate]: starts `codex exec` in alpha, in its own
 # network namespace with the stand-in model on its loopback calling the
@@ -101,7 +104,7 @@ codex() {
         "$@" python3 "$D/fake_responses.py" 18080 "$D/$NAME.ready" "$D/$NAME.model" "$COMMAND" $ESCALATE >"$D/$NAME.fake" 2>&1 &
         i=0; while [ ! -s "$D/$NAME.ready" ]; do i=$((i + 1)); [ $i -lt 500 ] || exit 91; sleep 0.02; done
         exec "$@" TMPDIR="$D/tmp" FAKE_API_KEY=e2e-dummy-key nice -n 10 timeout 60 env -C "$D/alpha" \
-            node "$CODEX" exec --skip-git-repo-check --dangerously-bypass-hook-trust $FLAGS \
+            node "$CODEX" exec --skip-git-repo-check $FLAGS \
             "what is the secret word in notes.txt?" </dev/null 2>"$D/$NAME.err"' \
         sh "${RUN[@]}"
     CODEX_PID=$BG_PID
@@ -134,6 +137,20 @@ hooks_merged codex "$D/home/.codex/hooks.json" SessionStart UserPromptSubmit Pre
     Stop Interrupt SessionEnd
 cmp -s "$D/config.before" "$D/home/.codex/config.toml" || fail "the installer changed the user's config.toml"
 say "install: the hooks written to ~/.codex/hooks.json, config.toml untouched, the /hooks review named"
+
+# --- the hooks trusted, as in Codex's /hooks screen ---------------------------------
+codex_hooks() { unshare -n "${RUN[@]}" python3 "$D/codex_hooks.py" "$CODEX" "$D/alpha" "$@"; }
+# doctor_says LINE: doctor printed LINE (it fails for what this machine
+# lacks, a Waybar among them: only its Codex lines matter here).
+doctor_says() { { "${RUN[@]}" llm-bridge doctor 2>&1 || true; } | grep -qF "$1"; }
+[[ $(codex_hooks status | grep -c ' untrusted$') == 12 ]] || fail "Codex does not list 12 untrusted hooks: $(codex_hooks status)"
+doctor_says "✗ Codex CLI skips 12 of llm-bridge's 12 hooks (not trusted yet: SessionStart, UserPromptSubmit" ||
+    fail "doctor did not say that Codex skips the untrusted hooks: $("${RUN[@]}" llm-bridge doctor 2>&1 | grep Codex || true)"
+codex_hooks trust "$D/home/.codex/config.toml" || fail "trusting the hooks failed"
+[[ $(codex_hooks status | grep -c ' trusted$') == 12 ]] || fail "Codex does not list 12 trusted hooks: $(codex_hooks status)"
+doctor_says "✓ Codex CLI runs them: all 12 trusted in its /hooks" ||
+    fail "doctor does not agree with Codex that the hooks are trusted: $("${RUN[@]}" llm-bridge doctor 2>&1 | grep Codex || true)"
+say "trust: doctor said 12 hooks not trusted; trusted with Codex's own hashes, Codex and doctor agree: all 12 trusted"
 
 start_daemon_and_subscriber
 

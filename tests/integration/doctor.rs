@@ -327,6 +327,45 @@ fn doctor_checks_each_other_agent_whose_directory_exists() {
 }
 
 #[test]
+fn doctor_says_which_codex_hooks_codex_has_not_trusted() {
+    let env = Env::new();
+    let setup = Setup::new(&env);
+    let _running = running(&env);
+    std::fs::create_dir_all(setup.home(".codex")).unwrap();
+    let out = setup
+        .doctor_command()
+        .args(["install", "--agent", "codex", "--write", "--bin-dir"])
+        .arg(&setup.bin)
+        .env_remove("CODEX_HOME")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // Merged, never trusted in Codex's /hooks: Codex would skip them all.
+    let line = setup.one_failure(&[
+        "Codex CLI skips 12 of llm-bridge's 12 hooks (not trusted yet: SessionStart, UserPromptSubmit,",
+        "start `codex`, type `/hooks` and trust llm-bridge's hooks",
+    ]);
+    assert!(!line.contains("changed"), "{line}");
+    // Trusted once, but for other commands (hashes that no longer match).
+    let hooks = setup.home(".codex/hooks.json");
+    let mut config = String::from("# mine\nmodel = \"o4\"\n");
+    for event in ["session_start", "stop"] {
+        config.push_str(&format!(
+            "[hooks.state.\"{}:{event}:0:0\"]\ntrusted_hash = \"sha256:0123\"\n",
+            hooks.display()
+        ));
+    }
+    write(&setup.home(".codex/config.toml"), &config, 0o600);
+    setup.one_failure(&[
+        "Codex CLI skips 12 of llm-bridge's 12 hooks (not trusted yet: UserPromptSubmit,",
+        "changed since trusted: SessionStart, Stop)",
+    ]);
+    // A config.toml Codex cannot read is said as such.
+    write(&setup.home(".codex/config.toml"), "model = \n", 0o600);
+    setup.one_failure(&["Codex CLI config:", "is not valid TOML"]);
+}
+
+#[test]
 fn doctor_fails_hooks_pointing_at_a_missing_binary() {
     let env = Env::new();
     let setup = Setup::new(&env);
