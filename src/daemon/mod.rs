@@ -13,7 +13,9 @@
 //!   written; `life.rs`: the lock, the pid
 //!   file, signals and the idle exit; `timer.rs`: the one timerfd;
 //!   `reports.rs`: the workers' waker; `stats.rs`: counters and latencies;
-//!   `requests.rs`: what each request does; `status.rs`: the status reply.
+//!   `requests.rs`: what each request does; `status.rs`: the status reply;
+//!   `intake.rs`: datagrams taken from the socket and the spool, journaled
+//!   first; `startup.rs`: what a starting daemon applies before it serves.
 //!
 //! Each wake drains every ready source until `WouldBlock`, journals the
 //! events it read (one write, before any is applied: a kill at any instant
@@ -27,6 +29,7 @@
 mod bar;
 mod debounce;
 mod dialogs;
+mod intake;
 mod ipc;
 mod life;
 mod persist;
@@ -36,6 +39,7 @@ mod requests;
 mod socket_path;
 mod speech;
 mod spool;
+mod startup;
 mod stats;
 mod status;
 mod timer;
@@ -65,7 +69,7 @@ use llm_bridge_core::log::log;
 use llm_bridge_core::paths::Paths;
 use llm_bridge_core::snapshot;
 use llm_bridge_core::state::{Effects, Input, Millis, Session, State};
-use llm_bridge_protocol::wire::{Message, MAX_DATAGRAM};
+use llm_bridge_protocol::wire::MAX_DATAGRAM;
 use mio::{Events, Poll, Token};
 use persist::{Outcome, Persist};
 use reports::Reports;
@@ -79,46 +83,8 @@ use timer::{earliest, Timer};
 use tokens::{SIGNALS, SOCKET, SOCKET_PATH, SPOOL, TIMER, VOICES, WAKER};
 use watchers::Watchers;
 
-/// A datagram read and checked, waiting in the wake's batch to be handled.
-/// With the event's number in the journal, which the state takes once it
-/// is applied.
-type Taken = (Message, crate::datagram::PeerAddr, u64, Option<u64>);
-
-/// The most datagrams read before the batch is journaled and applied.
-const MAX_BATCH: usize = 256;
-
 /// Sessions the history has recorded as ended: (id, start).
 type Recorded = std::collections::HashSet<(String, Millis)>;
-
-/// Events the journal gave back at start, by [`event_key`].
-type Seen = std::collections::HashSet<(String, u64)>;
-
-/// What tells one hook event from every other: its session and the hook's
-/// start in nanoseconds. An event without that time has no key and is
-/// never taken for another.
-fn event_key(event: &llm_bridge_protocol::wire::Event) -> Option<(String, u64)> {
-    Some((event.session_id.clone(), event.sent_at_ns?))
-}
-
-/// When the hook sent a datagram taken, or when it came (a request).
-fn sent_or_arrived((message, _, arrived_ns, _): &Taken) -> u64 {
-    match message {
-        Message::Event(e) => e.sent_at_ns.unwrap_or(*arrived_ns),
-        _ => *arrived_ns,
-    }
-}
-
-/// What a starting daemon applies: what the journal holds beyond the
-/// snapshot, and what waited in the spool and the socket.
-enum Pending {
-    Journaled(llm_bridge_core::journal::Record),
-    Taken(Box<Taken>),
-}
-
-/// Whether the journal gave `event` back at start.
-fn seen_before(seen: &Seen, event: &llm_bridge_protocol::wire::Event) -> bool {
-    event_key(event).is_some_and(|key| seen.contains(&key))
-}
 
 pub struct Daemon {
     poll: Poll,
@@ -200,102 +166,7 @@ impl Daemon {
             life,
         };
         daemon.speech.watch_voices(daemon.poll.registry());
-        // What the journal holds beyond the snapshot, what the spool holds
-        // and what waits in the socket: applied together in the order the
-        // hooks sent it (a killed daemon may have journaled a spooled event
-        // while older ones still waited in the socket). An event a kill left
-        // both in the journal and in the queue (or the spool) is taken once.
-        // Journaled events are applied at their first times, an end the
-        // history has already is not recorded twice, and nothing is said
-        // aloud about the past.
-        let mut buf = vec![0; MAX_DATAGRAM + 1];
-        let seen: Seen = journaled
-            .iter()
-            .filter_map(|record| event_key(&record.event()?))
-            .collect();
-        let waiting = daemon.gather_waiting(&mut buf, &seen);
-        if !journaled.is_empty() {
-            log(format_args!(
-                "applying {} events taken after the last snapshot (the journal)",
-                journaled.len()
-            ));
-            daemon.persist.mark_dirty(Instant::now());
-        }
-        let mut all: Vec<(u64, Pending)> = journaled
-            .into_iter()
-            .map(|record| {
-                let key = record
-                    .event()
-                    .and_then(|e| e.sent_at_ns)
-                    .unwrap_or(record.arrived_ms.saturating_mul(1_000_000));
-                (key, Pending::Journaled(record))
-            })
-            .chain(
-                waiting
-                    .into_iter()
-                    .map(|t| (sent_or_arrived(&t), Pending::Taken(Box::new(t)))),
-            )
-            .collect();
-        // Stable: the journal's own order where times are equal.
-        all.sort_by_key(|(key, _)| *key);
-        // A request that waited (a `status`, a `say`, a subscriber) is
-        // answered once start-up is done: it must see the sessions whose
-        // client is gone already ended, as the first one served after start.
-        let mut requests = Vec::new();
-        for (_, pending) in all {
-            match pending {
-                Pending::Journaled(record) => {
-                    daemon.state.journal_applied(record.seq);
-                    if let Some(event) = record.event() {
-                        daemon.stats.counters.journal_replayed += 1;
-                        daemon.apply(
-                            Input::Event(event),
-                            record.arrived_ms.saturating_mul(1_000_000),
-                            Some(&recorded),
-                        );
-                    }
-                }
-                Pending::Taken(taken)
-                    if matches!(taken.0, Message::Event(_) | Message::Status(_)) =>
-                {
-                    daemon.handle_batch(&mut vec![*taken]);
-                }
-                Pending::Taken(taken) => requests.push(*taken),
-            }
-        }
-        // Sessions whose end is in the history but not in the snapshot
-        // (killed between the two writes, with no journal to end them
-        // again) stay ended. Not before the journal is applied: its events
-        // of such a session, up to its end, would bring it back as a new one
-        // and record its end twice.
-        let ghosts = daemon.state.forget_recorded(&recorded);
-        if ghosts > 0 {
-            log(format_args!(
-                "{ghosts} sessions of the snapshot had ended already (the history says so)"
-            ));
-        }
-        // Watch the restored sessions again; end those whose process is
-        // gone (or is another one under the same PID).
-        let registry = daemon.poll.registry();
-        let gone: Vec<Input> = daemon
-            .state
-            .watches()
-            .collect::<Vec<_>>()
-            .into_iter()
-            .flat_map(|watch| daemon.watchers.set(watch, registry))
-            .collect();
-        for input in gone {
-            daemon.apply(input, wall_clock_ns(), None);
-        }
-        // Publish what the snapshot holds, so waybar.json is right from the start.
-        let published = daemon
-            .bar
-            .publish_now(&daemon.state, daemon.poll.registry());
-        daemon.stats.counters.signals += published.signals;
-        if published.flushed.is_some_and(|f| f.written) {
-            daemon.stats.counters.writes += 1;
-        }
-        daemon.handle_batch(&mut requests);
+        daemon.recover(journaled, &recorded);
         Ok(daemon)
     }
 
@@ -372,157 +243,6 @@ impl Daemon {
                 return Ok(());
             }
             self.after_wake(now);
-        }
-    }
-
-    /// Reads every datagram waiting (each event journaled before it leaves
-    /// the queue), then handles them in the order they came.
-    fn drain_socket(&mut self, buf: &mut [u8]) {
-        let mut batch = Vec::new();
-        while let Some(incoming) = self.ipc.recv(buf) {
-            self.take(incoming, buf, &mut batch);
-            if batch.len() == MAX_BATCH {
-                self.handle_batch(&mut batch);
-            }
-        }
-        self.handle_batch(&mut batch);
-    }
-
-    /// Replays what hooks spooled while the daemon took no event (stopped,
-    /// or not yet started while its socket was held), together with what
-    /// waits in the socket: a hook spools only while the socket's queue is
-    /// full, so some of what is queued there is older than the spool and
-    /// some newer. All of it is handled in the order the hooks sent it.
-    fn drain_spool_and_socket(&mut self, buf: &mut [u8]) {
-        let mut batch = self.gather_waiting(buf, &Seen::new());
-        self.handle_batch(&mut batch);
-    }
-
-    /// Takes everything waiting, the spool's files and the socket's queue,
-    /// each event journaled as it is taken (the spooled files are removed
-    /// once their events are), but for those `seen` in the journal already
-    /// (a kill between journaling and taking off); in the order the hooks
-    /// sent them (a request, which carries no time, where it came).
-    fn gather_waiting(&mut self, buf: &mut [u8], seen: &Seen) -> Vec<Taken> {
-        let spooled = self.ipc.take_spooled();
-        let mut batch = Vec::new();
-        if !spooled.is_empty() {
-            self.life.touch(Instant::now());
-        }
-        let now_ns = wall_clock_ns();
-        let mut bad = 0;
-        for file in &spooled {
-            match &file.replayed {
-                Ok(Message::Event(event)) if seen_before(seen, event) => {}
-                Ok(Message::Event(event)) => {
-                    self.stats.counters.spooled += 1;
-                    let seq = self.persist.journal(now_ns / 1_000_000, &file.bytes);
-                    batch.push((
-                        Message::Event(event.clone()),
-                        crate::datagram::PeerAddr::unnamed(),
-                        now_ns,
-                        seq,
-                    ));
-                }
-                Ok(_) => bad += 1,
-                Err(why) => {
-                    bad += 1;
-                    log(format_args!("a spooled event was dropped: {why}"));
-                }
-            }
-        }
-        self.stats.counters.rejected += bad;
-        while let Some(incoming) = self.ipc.recv(buf) {
-            match &incoming.message {
-                Ok(Message::Event(e)) if seen_before(seen, e) => self.ipc.consume(),
-                _ => self.take(incoming, buf, &mut batch),
-            }
-        }
-        batch.sort_by_key(sent_or_arrived);
-        self.commit_journal();
-        self.ipc.forget_spooled(&spooled);
-        if !spooled.is_empty() {
-            log(format_args!(
-                "replayed the spool: {} events so far",
-                self.stats.counters.spooled
-            ));
-        }
-        batch
-    }
-
-    /// Handles each datagram taken, in order. The state notes each
-    /// journaled event as it applies it, so that a snapshot written in
-    /// between (an ended session forces one) claims no event it does not
-    /// hold.
-    fn handle_batch(&mut self, batch: &mut Vec<Taken>) {
-        for (message, peer, arrived_ns, seq) in batch.drain(..) {
-            if let Some(seq) = seq {
-                self.state.journal_applied(seq);
-            }
-            self.handle(message, peer, arrived_ns);
-        }
-    }
-
-    /// Checks the datagram at the head of the queue and takes it off: an
-    /// event only once it is in the journal (see [`Ipc::consume`]). A good
-    /// one goes on `batch`.
-    fn take(&mut self, incoming: ipc::Incoming, buf: &[u8], batch: &mut Vec<Taken>) {
-        self.stats.counters.received += 1;
-        self.life.touch(Instant::now());
-        let read_ns = wall_clock_ns();
-        let arrived_ns = incoming.arrived_ns.unwrap_or(read_ns);
-        self.stats.read(arrived_ns, read_ns);
-        // The socket is 0600 in a 0700 directory; this is the second
-        // wall (a socket made reachable by hand, a shared
-        // LLM_BRIDGE_SOCKET path).
-        if let Some(uid) = self.ipc.foreign(&incoming) {
-            self.ipc.consume();
-            self.stats.counters.foreign += 1;
-            let foreign = self.stats.counters.foreign;
-            if foreign.is_power_of_two() {
-                log(format_args!(
-                    "dropped a datagram from uid {uid} ({foreign} so far): only uid {} is served",
-                    self.ipc.uid()
-                ));
-            }
-            return;
-        }
-        match incoming.message {
-            Ok(Message::Event(event)) => {
-                let seq = self
-                    .persist
-                    .journal(arrived_ns / 1_000_000, &buf[..incoming.len]);
-                self.commit_journal();
-                self.ipc.consume();
-                batch.push((Message::Event(event), incoming.peer, arrived_ns, seq));
-            }
-            Ok(message) => {
-                self.ipc.consume();
-                batch.push((message, incoming.peer, arrived_ns, None));
-            }
-            Err(e) => {
-                self.ipc.consume();
-                let count = self.stats.rejected(e.label());
-                // Log the 1st, 2nd, 4th, 8th... of each kind: a flood of
-                // bad datagrams cannot flood the log.
-                if count.is_power_of_two() {
-                    log(format_args!(
-                        "rejected datagram ({count} so far of this kind): {e}"
-                    ));
-                }
-            }
-        }
-    }
-
-    /// Writes the journal's batch; a failure is counted and logged (the
-    /// 1st, 2nd, 4th...), and the events are applied anyway.
-    fn commit_journal(&mut self) {
-        match self.persist.commit_journal() {
-            None | Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                let e = llm_bridge_core::error::Error::from(e).context("cannot write the journal");
-                self.stats.write_failed("journal", &e);
-            }
         }
     }
 
