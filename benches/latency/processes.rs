@@ -101,7 +101,7 @@ pub fn statusline(ctx: &mut Ctx) {
         .is_ok_and(|s| s.success());
     let status_json = std::fs::read(&status_input).unwrap();
     let status_datagram = StatusInput::from_json(&Json::parse(&status_json).unwrap())
-        .to_status()
+        .to_status(llm_bridge_protocol::agent::Agent::Claude)
         .map(|s| Message::Status(s).encode())
         .unwrap();
     let status_datagram = String::from_utf8(status_datagram).unwrap();

@@ -737,6 +737,7 @@ mod tests {
                 model: Some("Opus 4.5".into()),
                 cost_usd: Some(1.234),
                 context_pct: Some(pct),
+                ..Status::default()
             };
             st.apply(&Input::Status(s), 1);
         }

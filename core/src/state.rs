@@ -845,7 +845,7 @@ impl State {
 
     fn apply_status(&mut self, s: &Status) -> Effects {
         // A STATUS never creates or revives a session.
-        let Some(session) = self.sessions.get_mut(&s.session_id) else {
+        let Some(session) = self.sessions.get_mut(&s.session_key()) else {
             return Effects::default();
         };
         let before = session.clone();
@@ -1827,6 +1827,7 @@ mod tests {
             model: Some("Opus".into()),
             cost_usd: Some(1.5),
             context_pct: Some(142.0),
+            ..Status::default()
         };
         assert!(st.apply(&Input::Status(status.clone()), 5).publish);
         assert!(

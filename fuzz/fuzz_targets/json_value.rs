@@ -8,6 +8,6 @@ use llm_bridge_hooks::statusline::input::StatusInput;
 fuzz_target!(|data: &[u8]| {
     if let Some(json) = Json::parse(data) {
         let input = StatusInput::from_json(&json);
-        let _ = input.to_status();
+        let _ = input.to_status(llm_bridge_protocol::agent::Agent::Qwen);
     }
 });

@@ -217,9 +217,19 @@ impl Event {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Status {
     pub session_id: String,
+    /// The agent whose status line ran it (`llm-bridge-statusline qwen`);
+    /// on the wire (`client`) only when it is not Claude Code.
+    pub agent: Agent,
     pub model: Option<String>,
     pub cost_usd: Option<f64>,
     pub context_pct: Option<f64>,
+}
+
+impl Status {
+    /// The key of the session it is for: [`Agent::session_key`].
+    pub fn session_key(&self) -> String {
+        self.agent.session_key(&self.session_id)
+    }
 }
 
 /// Every message a client can send to the daemon.
@@ -462,6 +472,9 @@ impl Message {
             Message::Status(s) => {
                 let mut w = Writer::new("STATUS", None, None);
                 w.field("sid", Some(&s.session_id), CAP_ID, false);
+                if !s.agent.is_claude() {
+                    w.field("client", Some(s.agent.name()), CAP_SHORT, false);
+                }
                 w.field("model", s.model.as_deref(), CAP_NAME, false);
                 w.number("cost", s.cost_usd);
                 w.number("ctx", s.context_pct);
@@ -589,8 +602,14 @@ impl Message {
                     .take()
                     .filter(|s| !s.is_empty())
                     .ok_or(DecodeError::Malformed("no session id"))?;
+                let agent = match fields.client.take() {
+                    Some(client) => Agent::parse(&client)
+                        .ok_or(DecodeError::Malformed("an unknown client agent"))?,
+                    None => Agent::Claude,
+                };
                 require_no_kind(Message::Status(Status {
                     session_id: session_id.into_owned(),
+                    agent,
                     model: owned(fields.model),
                     cost_usd: parse_num(fields.cost, "cost")?,
                     context_pct: parse_num(fields.ctx, "ctx")?,
@@ -917,9 +936,17 @@ mod tests {
             model: Some("Opus 4.5".into()),
             cost_usd: Some(1.25),
             context_pct: Some(42.5),
+            ..Status::default()
+        });
+        let qwen = Message::Status(Status {
+            session_id: "q".into(),
+            agent: Agent::Qwen,
+            context_pct: Some(3.0),
+            ..Status::default()
         });
         for m in [
             s,
+            qwen,
             Message::Subscribe,
             Message::Unsubscribe,
             Message::Ping,

@@ -181,3 +181,40 @@ fn a_gemini_or_qwen_hook_that_must_warn_answers_with_an_empty_object_first() {
         assert!(out.stdout.is_empty(), "{agent}");
     }
 }
+
+#[test]
+fn qwens_status_line_feeds_its_session_not_a_claude_one() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    event(&env, "qwen", "UserPromptSubmit");
+    env.wait_text("working");
+    let status = agent_sample("qwen-statusline");
+    let statusline = |args: &[&str]| {
+        let mut cmd = env.command(&statusline_bin());
+        cmd.args(args);
+        let out = run_with_stdin(cmd, &status);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // As Claude Code's (no argument), the figures belong to no session:
+    // the session of that id is Qwen's.
+    assert!(statusline(&[]).contains("qwen3-coder-plus"));
+    // Datagrams are handled in order: once this event shows, the STATUS was.
+    event(&env, "qwen", "PreToolUse");
+    env.wait_text("working: run_shell_command");
+    assert!(
+        !tooltip(&env).contains("qwen3-coder-plus"),
+        "{}",
+        tooltip(&env)
+    );
+    // As Qwen Code's status line: its session gets the model and context.
+    let line = statusline(&["qwen"]);
+    assert!(
+        line.contains("qwen3-coder-plus") && line.contains("12%"),
+        "{line}"
+    );
+    wait_until("the Qwen session's figures in the tooltip", || {
+        tooltip(&env).contains("api-server: working (run_shell_command) since")
+            && tooltip(&env).contains("· qwen3-coder-plus · 12% context")
+    });
+}

@@ -1,8 +1,11 @@
-//! `llm-bridge-statusline`: Claude Code's statusLine command.
+//! `llm-bridge-statusline`: Claude Code's statusLine command, and Qwen
+//! Code's (`llm-bridge-statusline qwen`, its `ui.statusLine` command: the
+//! same JSON, fewer fields).
 //!
 //! Reads the statusLine JSON on stdin, prints the line (always a non-empty
 //! line, always exit 0: an empty line or a failure blanks Claude's status
-//! line), then sends the figures to the daemon without waiting. Never runs
+//! line), then sends the figures to the daemon without waiting, for the
+//! session of the agent its first argument names (Claude Code without one). Never runs
 //! a subprocess and never writes files. Like the hook it is `#![no_main]`
 //! ([`llm_bridge_hooks::entry`]).
 
@@ -14,6 +17,7 @@ use llm_bridge_hooks::statusline::git_branch;
 use llm_bridge_hooks::statusline::render::{render, RenderOptions};
 use llm_bridge_hooks::statusline::template::Segment;
 use llm_bridge_hooks::statusline::{StatusInput, StatuslineConfig};
+use llm_bridge_protocol::agent::Agent;
 use llm_bridge_protocol::json_value::Json;
 use llm_bridge_protocol::wire::Message;
 use std::io::{Read, Write};
@@ -86,13 +90,22 @@ fn run() {
         &line
     });
 
-    if let Some(status) = input.to_status() {
+    if let Some(status) = input.to_status(agent()) {
         // Fire and forget: no daemon, or a full queue, costs nothing here.
         // Never into another user's /tmp/llm-bridge-$UID.
         if let Ok(socket) = checked_socket_path() {
             let _ = send_datagram_nonblocking(&socket, &Message::Status(status).encode());
         }
     }
+}
+
+/// The agent whose status line runs this: its first argument, if that
+/// names one.
+fn agent() -> Agent {
+    std::env::args_os()
+        .nth(1)
+        .and_then(|arg| arg.to_str().and_then(Agent::parse))
+        .unwrap_or_default()
 }
 
 /// The largest status JSON read (Claude Code's is a few KiB; a few MiB of

@@ -1,5 +1,6 @@
 //! The figures the statusline shows, taken from Claude Code's statusLine JSON.
 
+use llm_bridge_protocol::agent::Agent;
 use llm_bridge_protocol::json_value::Json;
 use llm_bridge_protocol::wire::Status;
 
@@ -60,10 +61,12 @@ impl StatusInput {
         }
     }
 
-    /// The STATUS message for the daemon, if the input names a session.
-    pub fn to_status(&self) -> Option<Status> {
+    /// The STATUS message for the daemon about `agent`'s session, if the
+    /// input names one.
+    pub fn to_status(&self, agent: Agent) -> Option<Status> {
         Some(Status {
             session_id: self.session_id.clone()?,
+            agent,
             model: self.model.clone(),
             cost_usd: self.cost_usd,
             context_pct: self.context_pct,
@@ -116,7 +119,7 @@ mod tests {
         assert_eq!((i.lines_added, i.lines_removed), (Some(412), Some(57)));
         assert_eq!(i.rate_limit_5h_pct, Some(23.5));
         assert_eq!(i.effort.as_deref(), Some("high"));
-        let status = i.to_status().unwrap();
+        let status = i.to_status(Agent::Claude).unwrap();
         assert_eq!(status.session_id, "8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91");
     }
 
@@ -155,6 +158,6 @@ mod tests {
         assert_eq!(i.model, None);
         assert_eq!(i.cost_usd, None);
         assert_eq!(i.project_dir.as_deref(), Some("/a/b"));
-        assert_eq!(i.to_status(), None);
+        assert_eq!(i.to_status(Agent::Claude), None);
     }
 }
