@@ -122,7 +122,7 @@ pub fn run(options: InstallOptions) -> Result<i32> {
     for &agent in agents.iter().filter(|a| !a.is_claude()) {
         let block = Block::for_agent(agent, &bin.dir);
         if options.write {
-            agent_files::write(&block)?;
+            agent_files::write(&block, options.replace_statusline)?;
         } else {
             agent_files::print(&block);
         }
@@ -183,7 +183,7 @@ fn print_block(block: &Block, bin_dir: &Path, using: Option<&str>) {
     }
     let theirs = default_settings_path()
         .and_then(|path| Some((read_settings(&path)?, path)))
-        .and_then(|(text, path)| Some((merge::foreign_status_line(&text)?, path)));
+        .and_then(|(text, path)| Some((merge::foreign_status_line(&text, block)?, path)));
     match theirs {
         Some((command, path)) => {
             println!(

@@ -1,7 +1,8 @@
 """A stand-in for an OpenAI-compatible chat-completions server, for the
 real Qwen Code client in tests/e2e/qwen.sh: the first turn of a
 conversation calls the shell tool with the command given on the command
-line, the turn after the tool's result answers in text. Streams (SSE) or
+line (none if it is empty), the turn after the tool's result answers in
+text. Streams (SSE) or
 not, as asked. Writes each request's roles to the log, and writes the
 ready file once it listens.
 
@@ -35,7 +36,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         messages = request.get("messages", [])
         with open(LOG, "a") as log:
             log.write(json.dumps([m.get("role") for m in messages]) + "\n")
-        if request.get("tools") and not any(m.get("role") == "tool" for m in messages):
+        if COMMAND and request.get("tools") and not any(m.get("role") == "tool" for m in messages):
             arguments = json.dumps({"command": COMMAND, "description": "read the notes"})
             delta = {"role": "assistant", "tool_calls": [
                 {"index": 0, "id": "call_1", "type": "function",

@@ -17,7 +17,10 @@
 #      holds a gemini session ended by SessionEnd (reason "exit"); Gemini's
 #      telemetry shows each hook call succeeded with nothing on stdout or
 #      stderr; gemini exits 0 with the model's answer.
-#   B. the same with the daemon stopped: each hook answers `{}` on stdout
+#   B. the same, and the client (its node process, the hook's parent) killed
+#      with -9 while the tool runs: its session gone within 1 s, ended
+#      "exited" (no SessionEnd).
+#   C. the same as A with the daemon stopped: each hook answers `{}` on stdout
 #      (what Gemini needs before a warning on stderr; it parses it as JSON),
 #      gemini exits 0 with no message from the hook, and the fallback
 #      (llm-bridge-apply) records the ended session in the history.
@@ -177,18 +180,48 @@ history_has "$sid" '{"agent": "gemini", "project": "alpha", "prompts": 1, "tool_
 say "A: Gemini's hook calls: $events, each exit 0 with empty stdout and stderr; history: $(tail -n 1 "$HISTORY")"
 alive "$DAEMON_PID" || fail "the daemon died"
 
-# --- B: the daemon stopped: the hook's `{}` ------------------------------------------
-"${RUN[@]}" llm-bridge stop >/dev/null || fail "B: llm-bridge stop failed"
-! "${RUN[@]}" llm-bridge status >/dev/null 2>&1 || fail "B: the daemon still answers after llm-bridge stop"
-responses "$ANSWER" >"$D/b.responses"
-gemini b "$D/b.responses" "say the secret word"
-exited_ok b
-events=$(calls b 'all(c["success"] and c["exit_code"] == 0 and c["stdout"].strip() == "{}" and c["output"] == {} for c in calls)') ||
-    fail "B: a hook call did not answer {}: $(calls b 'print([(c["event"], c["stdout"], c["stderr"], c["output"]) for c in calls]) or True')"
-[[ $events == "SessionStart BeforeAgent PreCompress AfterAgent SessionEnd" ]] || fail "B: Gemini's hook calls were: $events"
-sid=$(session_id b)
+# --- B: the client killed (-9) while its tool runs ------------------------------------
+responses '[{"functionCall":{"name":"run_shell_command","args":{"command":"head -n 1 '"$D"'/gate && cat notes.txt"}}}]' \
+    "$ANSWER" >"$D/b.responses"
+gemini b "$D/b.responses" "what is the secret word in notes.txt?"
+killed_tool_running() {
+    text_is "working: run_shell_command" && return
+    alive "$GEMINI_PID" || fail "B: gemini exited before its tool ran: $(tail -n 5 "$D/b.out")"
+    return 1
+}
+wait_for "B: working: run_shell_command" 30 killed_tool_running
+# The client: the newest node process running Gemini CLI (it may start
+# itself again with more heap): the hook's parent, the process the daemon
+# watches.
+client=$(pgrep -n -u "$E2E_USER" -f "node.* $GEMINI")
+[[ -n $client ]] || fail "B: no gemini node process"
+kill -9 "$client"
+t0=$(now_ns)
+wait_for "B: none once the client was killed" 2 text_is none
+gone_ms=$((($(now_ns) - t0) / 1000000))
+((gone_ms < 1000)) || fail "B: the killed client's session took $gone_ms ms to go"
+wait "$GEMINI_PID" 2>/dev/null || true
+timeout 1 sh -c 'echo go >"$1"' _ "$D/gate" 2>/dev/null || true
+python3 - "$HISTORY" <<'PY' || fail "B: the history has no gemini session ended as exited: $(tail -n 1 "$HISTORY" 2>&1)"
+import json, sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert (last["agent"], last["reason"]) == ("gemini", "exited"), last
+PY
+say "B: kill -9 of gemini's node process while its tool ran -> its session gone in $gone_ms ms (reason exited)"
+alive "$DAEMON_PID" || fail "the daemon died"
+
+# --- C: the daemon stopped: the hook's `{}` ------------------------------------------
+"${RUN[@]}" llm-bridge stop >/dev/null || fail "C: llm-bridge stop failed"
+! "${RUN[@]}" llm-bridge status >/dev/null 2>&1 || fail "C: the daemon still answers after llm-bridge stop"
+responses "$ANSWER" >"$D/c.responses"
+gemini c "$D/c.responses" "say the secret word"
+exited_ok c
+events=$(calls c 'all(c["success"] and c["exit_code"] == 0 and c["stdout"].strip() == "{}" and c["output"] == {} for c in calls)') ||
+    fail "C: a hook call did not answer {}: $(calls c 'print([(c["event"], c["stdout"], c["stderr"], c["output"]) for c in calls]) or True')"
+[[ $events == "SessionStart BeforeAgent PreCompress AfterAgent SessionEnd" ]] || fail "C: Gemini's hook calls were: $events"
+sid=$(session_id c)
 history_has "$sid" '{"agent": "gemini", "project": "alpha", "prompts": 1, "tool_uses": 0, "reason": "exit"}' ||
-    fail "B: the fallback did not record gemini session $sid: $(tail -n 1 "$HISTORY" 2>&1)"
-say "B: no daemon: each hook answered {} (parsed by Gemini as JSON), the fallback recorded the session; gemini exited 0"
+    fail "C: the fallback did not record gemini session $sid: $(tail -n 1 "$HISTORY" 2>&1)"
+say "C: no daemon: each hook answered {} (parsed by Gemini as JSON), the fallback recorded the session; gemini exited 0"
 
 say "PASS in $((($(now_ns) - STARTED_AT) / 1000000)) ms"

@@ -94,6 +94,7 @@ e2e_setup() {
     mkdir -p "$D/bin" "$D/samples" "$D/xdg" "$D/home"
     for bin in "${E2E_BINARIES[@]}"; do cp "$BIN_DIR/$bin" "$D/bin/"; done
     cp "$ROOT"/tests/samples/*.json "$D/samples/"
+    cp -r "$ROOT"/tests/samples/agents "$D/samples/"
     chmod 700 "$D/xdg"
     chown -R "$E2E_USER:" "$D"
     XDG=$D/xdg

@@ -7,7 +7,7 @@
 # daemon runs beside it; no Waybar: the daemon's module (waybar.json and a
 # `waybar --follow` subscriber), `status` and the history are read back.
 #
-# One run of `qwen -p` whose model calls the shell tool once, held open
+# A. One run of `qwen -p` whose model calls the shell tool once, held open
 # while the tool runs: status shows one working Qwen session in
 # run_shell_command (1 prompt, 1 tool use, the client's process watched);
 # the subscriber saw it go idle (SessionStart) → working → working:
@@ -17,6 +17,12 @@
 # UserPromptSubmit after a tool result is not counted) and tool use, ended
 # "exited"; qwen exits 0 with the model's answer and nothing of
 # llm-bridge's on its output.
+# B. The same, and the client (its node process, the hook's parent) killed
+# with -9 while the tool runs: its session gone within 1 s, ended "exited".
+# C. The interactive client in tmux, with the ui.statusLine install wrote:
+# its session idle (SessionStart); once a prompt is answered, the model its
+# status line sends in that session and llm-bridge's line in its footer;
+# gone once its terminal closes.
 #
 # Usage (as root): tests/e2e/qwen.sh [BIN_DIR]   (default: target/release)
 set -euo pipefail
@@ -30,7 +36,7 @@ E2E_NAME=qwen
 source "$ROOT/tests/e2e/lib.sh"
 trap e2e_cleanup EXIT
 STARTED_AT=$(now_ns)
-e2e_setup python3:python3 node:nodejs npm:npm ip:iproute2
+e2e_setup python3:python3 node:nodejs npm:npm ip:iproute2 tmux:tmux
 need_node_and_netns "Qwen Code"
 
 # --- the pinned client, cached between runs ------------------------------------
@@ -59,25 +65,34 @@ grep -qF '// the user' "$D/home/.qwen/settings.json" || fail "the installer drop
 hooks_merged qwen "$D/home/.qwen/settings.json" SessionStart UserPromptSubmit PreToolUse PostToolUse Stop SessionEnd
 python3 -c 'import json, re, sys; s = json.loads(re.sub(r"^\s*//.*$", "", open(sys.argv[1]).read(), flags=re.M)); sys.exit(s["privacy"]["usageStatisticsEnabled"] is not False)' \
     "$D/home/.qwen/settings.json" || fail "the installer dropped the user's privacy key"
-say "install: the hooks merged into ~/.qwen/settings.json, the user's keys and comment kept"
+python3 - "$D/home/.qwen/settings.json" "$D/bin/llm-bridge-statusline" <<'PY' || fail "install did not set Qwen's ui.statusLine"
+import json, re, sys
+s = json.loads(re.sub(r"^\s*//.*$", "", open(sys.argv[1]).read(), flags=re.M))
+assert s["ui"]["statusLine"] == {"type": "command", "command": sys.argv[2] + " qwen"}, s.get("ui")
+PY
+say "install: the hooks and ui.statusLine merged into ~/.qwen/settings.json, the user's keys and comment kept"
 
 # --- the daemon, every change its own update, and a subscriber ---------------------
 start_daemon_and_subscriber
 
-# --- qwen -p with one shell tool call, held open while the tool runs ------------------
+# --- A: qwen -p with one shell tool call, held open while the tool runs ----------------
 mkfifo "$D/gate"
 chown "$E2E_USER:" "$D/gate"
-# In its own network namespace: the loopback up, the model server on it,
-# then the client as the user.
-start_bg qwen env D="$D" QWEN="$QWEN" unshare -n sh -c '
-    ip link set lo up || exit 90
-    "$@" python3 "$D/fake_openai.py" 18080 "$D/fake.ready" "$D/fake.log" "head -n 1 $D/gate && cat notes.txt" >"$D/fake.err" 2>&1 &
-    i=0; while [ ! -s "$D/fake.ready" ]; do i=$((i + 1)); [ $i -lt 500 ] || exit 91; sleep 0.02; done
-    exec "$@" TMPDIR="$D/tmp" QWEN_CODE_SUPPRESS_YOLO_WARNING=1 nice -n 10 timeout 60 env -C "$D/alpha" \
-        node "$QWEN" -p "what is the secret word in notes.txt?" --yolo --auth-type openai \
-        --openai-base-url http://127.0.0.1:18080/v1 --openai-api-key e2e-dummy-key -m fake' \
-    sh "${RUN[@]}"
-QWEN_PID=$BG_PID
+# qwen NAME: `qwen -p` in alpha, in its own network namespace (the loopback
+# up, the model server on it, then the client as the user), its model
+# calling the shell tool to read the FIFO first; sets QWEN_PID.
+qwen() {
+    start_bg "$1" env D="$D" QWEN="$QWEN" NAME="$1" unshare -n sh -c '
+        ip link set lo up || exit 90
+        "$@" python3 "$D/fake_openai.py" 18080 "$D/$NAME.ready" "$D/$NAME.model" "head -n 1 $D/gate && cat notes.txt" >"$D/$NAME.fake" 2>&1 &
+        i=0; while [ ! -s "$D/$NAME.ready" ]; do i=$((i + 1)); [ $i -lt 500 ] || exit 91; sleep 0.02; done
+        exec "$@" TMPDIR="$D/tmp" QWEN_CODE_SUPPRESS_YOLO_WARNING=1 nice -n 10 timeout 60 env -C "$D/alpha" \
+            node "$QWEN" -p "what is the secret word in notes.txt?" --yolo --auth-type openai \
+            --openai-base-url http://127.0.0.1:18080/v1 --openai-api-key e2e-dummy-key -m fake' \
+        sh "${RUN[@]}"
+    QWEN_PID=$BG_PID
+}
+qwen qwen
 exited_ok() {
     local rc=0
     wait "$QWEN_PID" || rc=$?
@@ -111,5 +126,63 @@ assert (last["agent"], last["project"], last["prompts"], last["tool_uses"], last
     "qwen", "alpha", 1, 1, "exited"), last
 PY
 say "history: $(tail -n 1 "$HISTORY")"
+alive "$DAEMON_PID" || fail "the daemon died"
+
+# --- B: the client killed (-9) while its tool runs ---------------------------------------
+qwen killed
+wait_for "B: working: run_shell_command" 60 tool_running
+# The client: Qwen Code starts node twice more (cli-entry.js, then cli.js,
+# then cli.js again, with more heap); the last is the hook's parent, the
+# process the daemon watches, and the one killed.
+client=$(pgrep -n -u "$E2E_USER" -f "$(dirname "$QWEN")/cli.js -p")
+[[ -n $client ]] || fail "B: no qwen node process"
+kill -9 "$client"
+t0=$(now_ns)
+wait_for "B: none once the client was killed" 2 text_is none
+gone_ms=$((($(now_ns) - t0) / 1000000))
+((gone_ms < 1000)) || fail "B: the killed client's session took $gone_ms ms to go"
+wait "$QWEN_PID" 2>/dev/null || true
+timeout 1 sh -c 'echo go >"$1"' _ "$D/gate" 2>/dev/null || true
+python3 - "$HISTORY" <<'PY' || fail "B: the history has no qwen session ended as exited: $(tail -n 1 "$HISTORY" 2>&1)"
+import json, sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert (last["agent"], last["reason"]) == ("qwen", "exited"), last
+PY
+say "B: kill -9 of qwen's node process while its tool ran -> its session gone in $gone_ms ms"
+alive "$DAEMON_PID" || fail "the daemon died"
+
+# --- C: the interactive client, its status line llm-bridge's ----------------------------
+# Qwen Code in a tmux pane (its own network namespace, the model server on
+# its loopback): its SessionStart hook makes the session; the status line
+# it runs (ui.statusLine, as install wrote it) prints llm-bridge's line in
+# its footer and sends the model to the daemon for that session, once a
+# prompt has been answered.
+env D="$D" QWEN="$QWEN" unshare -n sh -c '
+    ip link set lo up || exit 90
+    "$@" python3 "$D/fake_openai.py" 18080 "$D/c.ready" "$D/c.model" "" >"$D/c.fake" 2>&1 &
+    i=0; while [ ! -s "$D/c.ready" ]; do i=$((i + 1)); [ $i -lt 500 ] || exit 91; sleep 0.02; done
+    exec "$@" TMPDIR="$D/tmp" tmux -S "$D/tmux-c.sock" new-session -d -s c -x 160 -y 40 -c "$D/alpha" \
+        "node $QWEN --auth-type openai --openai-base-url http://127.0.0.1:18080/v1 --openai-api-key e2e-dummy-key -m fake"' \
+    sh "${RUN[@]}" || fail "C: could not start qwen in tmux"
+pane() { "${RUN[@]}" tmux -S "$D/tmux-c.sock" capture-pane -p -t c 2>/dev/null; }
+wait_for "C: an idle qwen session (its SessionStart)" 60 text_is idle
+# Qwen runs its status line at start (perhaps before the SessionStart hook
+# has made the session) and after each change of its own state: a prompt
+# answered in text.
+"${RUN[@]}" tmux -S "$D/tmux-c.sock" send-keys -t c "say the secret word" Enter
+session_model() {
+    "${RUN[@]}" llm-bridge status --json | python3 -c '
+import json, sys
+print(*(x["agent"] + ":" + str(x.get("model")) for x in json.load(sys.stdin)["sessions"]))'
+}
+model_is_fake() { [[ $(session_model) == "qwen:fake" ]]; }
+wait_for "C: the qwen session's model from its status line" 30 model_is_fake
+# llm-bridge's line for this session: model, project, context (Qwen shows
+# it without its colours).
+pane_shows_ours() { pane | grep -qF "fake alpha ctx "; }
+wait_for "C: llm-bridge's status line in Qwen's footer" 30 pane_shows_ours
+say "C: interactive qwen: session '$(module_text)', $(session_model); footer: $(pane | grep -F "fake alpha" | sed 's/^ *//')"
+"${RUN[@]}" tmux -S "$D/tmux-c.sock" kill-server
+wait_for "C: none once its terminal closed" 5 text_is none
 alive "$DAEMON_PID" || fail "the daemon died"
 say "PASS in $((($(now_ns) - STARTED_AT) / 1000000)) ms"

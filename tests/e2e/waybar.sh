@@ -7,7 +7,8 @@
 # Checks, in signal mode (the daemon started before Waybar, events flowing
 # while Waybar starts): Waybar survives, re-runs the module after the last
 # flush, and shows the daemon's final state on screen (grim + tesseract).
-# Then the same in continuous mode (`llm-bridge waybar --follow`). Then
+# Then the same in continuous mode (`llm-bridge waybar --follow`), and a
+# session of each agent beside Claude Code's on the bar. Then
 # `llm-bridge focus` (Waybar's on-click): three real foot windows, each running
 # agent.py, a process that reports as a Claude Code session through the real
 # hook; the one waiting is focused (sway's focused node, read back with
@@ -140,6 +141,30 @@ wait_for "idle in waybar.json" 5 text_is idle
 wait_for "the bar to show 'idle'" 15 bar_shows "idle"
 alive "$(waybar_pid)" || fail "Waybar died in continuous mode"
 say "continuous mode: ok (bar reads '$LAST_OCR' after a daemon restart)"
+
+# --- every agent on one bar --------------------------------------------------------
+# Claude Code's session and one session of each other agent (the agents'
+# samples through the real hook, as each client runs it): one aggregate on
+# the bar, one tooltip line per session naming its agent.
+agent_hook() {
+    "${RUN[@]}" llm-bridge-hook "$1" "$2" <"$D/samples/agents/$1-$2.json" || fail "hook $1 $2 exited non-zero"
+}
+hook UserPromptSubmit
+agent_hook gemini BeforeAgent
+agent_hook codex UserPromptSubmit
+agent_hook qwen UserPromptSubmit
+agent_hook codex PermissionRequest
+wait_for "four agents in waybar.json" 5 text_is "waiting 1 · 3 working"
+for agent in claude gemini codex qwen; do
+    tooltip_has " · $agent" || fail "the tooltip has no line for $agent: $(tooltip)"
+done
+wait_for "the bar to show the four agents' aggregate" 15 bar_shows "waiting 1"
+say "four agents: '$(module_text)' on the bar (reads '$LAST_OCR'), tooltip: $(tooltip)"
+agent_hook gemini SessionEnd
+agent_hook codex SessionEnd
+sed 's/"hook_event_name":"UserPromptSubmit"/"hook_event_name":"SessionEnd"/' "$D/samples/agents/qwen-UserPromptSubmit.json" |
+    "${RUN[@]}" llm-bridge-hook qwen SessionEnd || fail "hook qwen SessionEnd exited non-zero"
+wait_for "Claude Code's session alone again" 5 text_is working
 
 # --- llm-bridge focus: the click lands in the session that needs you ----------
 hook SessionEnd # only the agents' sessions below

@@ -145,12 +145,61 @@ fn one_agent_prints_its_block_and_writes_only_its_file() {
         stdout.contains("llm-bridge-hook qwen PermissionRequest"),
         "{stdout}"
     );
-    assert!(!stdout.contains("statusLine"), "{stdout}");
+    // Qwen Code's status line is llm-bridge's too, as a shell command
+    // saying whose session it is.
+    assert!(stdout.contains("\"ui\": {\n    \"statusLine\""), "{stdout}");
+    assert!(stdout.contains("llm-bridge-statusline qwen\""), "{stdout}");
     let out = install(&env, &["--agent", "qwen", "--write"]);
     assert!(out.status.success());
-    assert!(home(&env).join(".qwen/settings.json").is_file());
+    let settings = home(&env).join(".qwen/settings.json");
+    let written: serde_json::Value = serde_json::from_str(&read(&settings)).unwrap();
+    assert!(
+        written["ui"]["statusLine"]["command"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("/llm-bridge-statusline qwen")),
+        "{written}"
+    );
     assert!(!home(&env).join(".claude").exists());
     let out = install(&env, &["--agent", "gemini", "--write", "--settings", "/x"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+#[test]
+fn qwens_own_status_line_is_kept_said_and_replaced_only_when_asked() {
+    let env = Env::new();
+    let settings = home(&env).join(".qwen/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    let mine = "{\n  // my footer\n  \"ui\": { \"statusLine\": { \"type\": \"command\", \"command\": \"~/bin/footer\" } }\n}\n";
+    std::fs::write(&settings, mine).unwrap();
+    let printed = install(&env, &["--agent", "qwen"]);
+    let stdout = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        stdout.contains("has its own ui.statusLine (`~/bin/footer`)")
+            && !stdout.contains("llm-bridge-statusline"),
+        "{stdout}"
+    );
+    let kept = install(&env, &["--agent", "qwen", "--write"]);
+    let stdout = String::from_utf8_lossy(&kept.stdout);
+    assert!(kept.status.success(), "{kept:?}");
+    assert!(
+        stdout.contains("Qwen Code: kept your own ui.statusLine (`~/bin/footer`)"),
+        "{stdout}"
+    );
+    assert!(read(&settings).contains("\"command\": \"~/bin/footer\""));
+    let replaced = install(
+        &env,
+        &["--agent", "qwen", "--write", "--replace-statusline"],
+    );
+    assert!(replaced.status.success(), "{replaced:?}");
+    assert!(
+        String::from_utf8_lossy(&replaced.stdout)
+            .contains("Qwen Code: replaced your own ui.statusLine (`~/bin/footer`)"),
+        "{replaced:?}"
+    );
+    let text = read(&settings);
+    assert!(
+        text.contains("// my footer") && text.contains("llm-bridge-statusline qwen"),
+        "{text}"
+    );
 }

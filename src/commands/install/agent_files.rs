@@ -7,7 +7,7 @@
 //! (JSON with comments). Each file is merged and replaced with the same
 //! care as Claude Code's settings.json (`merge`, `settings_file`).
 
-use super::merge::{self, Block};
+use super::merge::{self, Block, HooksOnly, StatusLineOutcome};
 use super::settings_file::SettingsFile;
 use llm_bridge_core::error::{Error, Result};
 use llm_bridge_protocol::agent::Agent;
@@ -70,24 +70,42 @@ pub fn print(block: &Block) {
     if let Some(step) = next_step(agent) {
         println!("// then: {step}");
     }
-    println!("{}", serde_json::to_string_pretty(block).expect("JSON"));
+    let theirs = hooks_file(agent)
+        .and_then(|path| super::read_settings(&path))
+        .and_then(|text| merge::foreign_status_line(&text, block));
+    let json = match theirs {
+        Some(command) => {
+            println!(
+                "// it has its own {} (`{command}`): `--write` keeps it; add \
+                 --replace-statusline to show llm-bridge's instead",
+                block.status_line_key()
+            );
+            serde_json::to_string_pretty(&HooksOnly(block))
+        }
+        None => serde_json::to_string_pretty(block),
+    };
+    println!("{}", json.expect("JSON"));
     println!();
 }
 
 /// Merges the agent's block into its file and says what it did, on one
-/// line (and the step left to the user, if any).
-pub fn write(block: &Block) -> Result<()> {
+/// line (then what became of a status line of the user's own, and the
+/// step left to the user, if any). `replace_statusline`: the user's own
+/// status line gives way to llm-bridge's (Qwen Code's `ui.statusLine`).
+pub fn write(block: &Block, replace_statusline: bool) -> Result<()> {
     let agent = block.agent();
     let path = hooks_file(agent).ok_or_else(|| Error::msg("HOME is not set"))?;
     let file = SettingsFile::open(&path)?;
     let text = file.current.as_ref().map_or("", |c| c.text.as_str());
-    let merged = merge::merge(&file.describe(), text, block, false)?;
+    let merged = merge::merge(&file.describe(), text, block, replace_statusline)?;
     let title = agent.title();
+    let key = block.status_line_key();
     if !merged.changed {
-        println!(
-            "{title}: {} already has the llm-bridge hooks: unchanged",
-            file.describe()
-        );
+        let what = match merged.status_line {
+            StatusLineOutcome::Ours => format!("the llm-bridge hooks and {key}"),
+            _ => "the llm-bridge hooks".to_string(),
+        };
+        println!("{title}: {} already has {what}: unchanged", file.describe());
     } else {
         match file.replace(&merged.text)? {
             None => println!("{title}: wrote {}", file.describe()),
@@ -97,6 +115,16 @@ pub fn write(block: &Block) -> Result<()> {
                 backup.display()
             ),
         }
+    }
+    match &merged.status_line {
+        StatusLineOutcome::KeptTheirs(command) => println!(
+            "{title}: kept your own {key} (`{command}`); to show llm-bridge's instead, run \
+             `llm-bridge install --agent {agent} --write --replace-statusline`"
+        ),
+        StatusLineOutcome::ReplacedTheirs(command) => {
+            println!("{title}: replaced your own {key} (`{command}`) with llm-bridge's");
+        }
+        StatusLineOutcome::Added | StatusLineOutcome::Ours | StatusLineOutcome::NotUsed => {}
     }
     if let Some(step) = next_step(agent) {
         println!("{title}: {step}");

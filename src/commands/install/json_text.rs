@@ -349,8 +349,10 @@ impl Layout {
             }
             [only] => {
                 let leading = text[inner.start..only.start].to_string();
-                let separator = if leading.contains('\n') {
-                    format!(",{leading}")
+                // On its own line: the line break and the item's indent
+                // (not the lines before it, which may hold a blanked comment).
+                let separator = if let Some((_, indent)) = leading.rsplit_once('\n') {
+                    format!(",{}{indent}", style.newline)
                 } else if leading.is_empty() && !style.colon.ends_with(' ') {
                     ",".to_string()
                 } else {

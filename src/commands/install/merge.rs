@@ -58,12 +58,30 @@ struct HookCommand<'a> {
     timeout: Option<u32>,
 }
 
+/// A status line command: Claude Code's `statusLine`, Qwen Code's
+/// `ui.statusLine`.
 #[derive(Serialize)]
 pub struct StatusLine<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    command: &'a str,
-    padding: u32,
+    /// Claude Code's: the statusline's path. Qwen Code's: the shell command
+    /// `STATUSLINE qwen` (it runs the command through a shell, and the
+    /// argument says whose session the figures are).
+    command: Cow<'a, str>,
+    /// Claude Code's; Qwen Code's settings have no padding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    padding: Option<u32>,
+}
+
+/// `{"statusLine": ...}`: Qwen Code's `ui` object as llm-bridge adds it.
+struct Ui<'a>(&'a StatusLine<'a>);
+
+impl Serialize for Ui<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("statusLine", self.0)?;
+        map.end()
+    }
 }
 
 /// `{"Event": [entry], ...}` for every event, in lifecycle order.
@@ -87,7 +105,11 @@ impl Serialize for Block {
         }
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("hooks", &Hooks(self))?;
-        map.serialize_entry("statusLine", &self.status_line())?;
+        let status_line = self.status_line();
+        match self.status_line_parent() {
+            Some(parent) => map.serialize_entry(parent, &Ui(&status_line))?,
+            None => map.serialize_entry("statusLine", &status_line)?,
+        }
         map.end()
     }
 }
@@ -123,10 +145,24 @@ impl Block {
         self.agent
     }
 
-    /// Whether the agent's settings get llm-bridge's statusLine (Claude
-    /// Code's only).
+    /// Whether the agent's settings get llm-bridge's status line (Claude
+    /// Code's `statusLine`, Qwen Code's `ui.statusLine`).
     pub fn has_status_line(&self) -> bool {
-        self.agent.is_claude()
+        matches!(self.agent, Agent::Claude | Agent::Qwen)
+    }
+
+    /// The object holding the agent's `statusLine`, if not the root: Qwen
+    /// Code's `ui`.
+    pub fn status_line_parent(&self) -> Option<&'static str> {
+        (self.agent == Agent::Qwen).then_some("ui")
+    }
+
+    /// The status line's key as the user finds it in the file.
+    pub fn status_line_key(&self) -> &'static str {
+        match self.status_line_parent() {
+            Some(_) => "ui.statusLine",
+            None => "statusLine",
+        }
     }
 
     pub fn entry(&self, event: &'static str, matcher: bool) -> HookEntry<'_> {
@@ -158,10 +194,22 @@ impl Block {
     }
 
     pub fn status_line(&self) -> StatusLine<'_> {
-        StatusLine {
-            kind: "command",
-            command: &self.statusline,
-            padding: 0,
+        if self.agent.is_claude() {
+            StatusLine {
+                kind: "command",
+                command: Cow::Borrowed(&self.statusline),
+                padding: Some(0),
+            }
+        } else {
+            StatusLine {
+                kind: "command",
+                command: Cow::Owned(format!(
+                    "{} {}",
+                    shell_word(&self.statusline),
+                    self.agent.name()
+                )),
+                padding: None,
+            }
         }
     }
 }
@@ -181,26 +229,32 @@ fn shell_word(word: &str) -> Cow<'_, str> {
 /// it): in exec form (Claude Code's), or as a shell command whose first
 /// word is the hook (another agent's).
 pub fn is_our_command(command: &Value) -> bool {
-    let is_hook = |c: &str| c == HOOK_BIN || c.ends_with(&format!("/{HOOK_BIN}"));
     // The exec form (Claude Code's, with `args`) names the binary alone,
-    // spaces and all; a shell command's first word is the program.
-    let exec_form = command.get("args").is_some();
+    // spaces and all.
+    runs(command, HOOK_BIN, command.get("args").is_some())
+}
+
+/// Whether a command object runs `bin` (any install of it): its command
+/// the binary's path, or (unless `exec_form`, where the path may hold
+/// spaces) a shell command whose first word is.
+fn runs(command: &Value, bin: &str, exec_form: bool) -> bool {
+    let is_bin = |c: &str| c == bin || c.ends_with(&format!("/{bin}"));
     command["command"].as_str().is_some_and(|c| {
-        (is_hook(c) && (exec_form || !c.contains(char::is_whitespace))) || {
+        (is_bin(c) && (exec_form || !c.contains(char::is_whitespace))) || {
             let first = match c.strip_prefix('\'') {
                 Some(quoted) => quoted.split('\'').next().unwrap_or(""),
                 None => c.split_whitespace().next().unwrap_or(""),
             };
-            is_hook(first)
+            is_bin(first)
         }
     })
 }
 
-/// Whether a statusLine value runs llm-bridge's statusline.
+/// Whether a status line value runs llm-bridge's statusline: its path
+/// (Claude Code's, spaces and all), or a shell command starting with it
+/// (Qwen Code's).
 pub fn is_our_status_line(status_line: &Value) -> bool {
-    status_line["command"]
-        .as_str()
-        .is_some_and(|c| c == STATUSLINE_BIN || c.ends_with(&format!("/{STATUSLINE_BIN}")))
+    runs(status_line, STATUSLINE_BIN, true)
 }
 
 /// A user's statusLine as they would recognise it: its command.
@@ -235,11 +289,21 @@ pub struct Merged {
     pub status_line: StatusLineOutcome,
 }
 
-/// The user's own statusLine command in `text`, if it has one that is not
-/// llm-bridge's (`None` for anything that is not a settings object).
-pub fn foreign_status_line(text: &str) -> Option<String> {
-    let settings: Value = serde_json::from_str(text).ok()?;
-    let status_line = settings.get("statusLine")?;
+/// The user's own status line command in the agent's settings `text`, if
+/// it has one that is not llm-bridge's (`None` for anything that is not a
+/// settings object).
+pub fn foreign_status_line(text: &str, block: &Block) -> Option<String> {
+    let plain = if allows_comments(block.agent()) {
+        Cow::Owned(jsonc::blank_comments(text))
+    } else {
+        Cow::Borrowed(text)
+    };
+    let settings: Value = serde_json::from_str(&plain).ok()?;
+    let parent = match block.status_line_parent() {
+        Some(parent) => settings.get(parent)?,
+        None => &settings,
+    };
+    let status_line = parent.get("statusLine")?;
     (!status_line.is_null() && !is_our_status_line(status_line)).then(|| describe(status_line))
 }
 
@@ -303,34 +367,56 @@ pub fn merge(name: &str, text: &str, block: &Block, replace_statusline: bool) ->
         }
     }
 
-    let ours = block.status_line();
-    let status_line = match root.member("statusLine") {
-        _ if !block.has_status_line() => StatusLineOutcome::NotUsed,
-        None => {
-            new_members.push(style.render_member("statusLine", &ours, root_layout.item_indent()));
-            StatusLineOutcome::Added
-        }
-        Some(member) => {
-            let theirs: Value = serde_json::from_str(member.value.text(plain))
-                .expect("a value of a valid document");
-            let outcome = if theirs.is_null() {
-                StatusLineOutcome::Added
-            } else if is_our_status_line(&theirs) {
-                StatusLineOutcome::Ours
-            } else if replace_statusline {
-                StatusLineOutcome::ReplacedTheirs(describe(&theirs))
-            } else {
-                StatusLineOutcome::KeptTheirs(describe(&theirs))
-            };
-            let replace = match outcome {
-                StatusLineOutcome::KeptTheirs(_) | StatusLineOutcome::NotUsed => false,
-                StatusLineOutcome::Ours => theirs["command"] != ours.command,
-                _ => true,
-            };
-            if replace {
-                replace_value(plain, &member.value, &ours, &style, &mut edits);
-            }
-            outcome
+    let status_line = if !block.has_status_line() {
+        StatusLineOutcome::NotUsed
+    } else {
+        let ours = block.status_line();
+        match block.status_line_parent() {
+            None => merge_status_line(
+                plain,
+                &root,
+                &ours,
+                replace_statusline,
+                &style,
+                &mut edits,
+                &mut new_members,
+                root_layout.item_indent(),
+            ),
+            Some(parent) => match root.member(parent) {
+                None => {
+                    new_members.push(style.render_member(
+                        parent,
+                        &Ui(&ours),
+                        root_layout.item_indent(),
+                    ));
+                    StatusLineOutcome::Added
+                }
+                Some(member) if matches!(member.value.kind, Kind::Object(_)) => {
+                    let object = &member.value;
+                    let layout = Layout::of(plain, object, &style);
+                    let mut added = Vec::new();
+                    let outcome = merge_status_line(
+                        plain,
+                        object,
+                        &ours,
+                        replace_statusline,
+                        &style,
+                        &mut edits,
+                        &mut added,
+                        layout.item_indent(),
+                    );
+                    if !added.is_empty() {
+                        let keep = vec![true; object.items().len()];
+                        edits.edit_list(plain, object, &keep, &added, &style);
+                    }
+                    outcome
+                }
+                Some(_) => {
+                    return Err(Error::msg(format!(
+                        "{name}: \"{parent}\" is not an object; nothing was changed"
+                    )))
+                }
+            },
         }
     };
 
@@ -488,12 +574,30 @@ pub fn unmerge(name: &str, original: &str, comments: bool) -> Result<Unmerged> {
         }
     }
 
-    if let Some(at) = root_members.iter().rposition(|m| m.key == "statusLine") {
-        let value: Value = serde_json::from_str(root_members[at].value.text(text))
+    let ours_at = |members: &[json_text::Member]| {
+        let at = members.iter().rposition(|m| m.key == "statusLine")?;
+        let value: Value = serde_json::from_str(members[at].value.text(text))
             .expect("a value of a valid document");
-        if is_our_status_line(&value) {
-            root_keep[at] = false;
-            removed.push(format!("statusLine: {}", describe(&value)));
+        is_our_status_line(&value).then(|| (at, describe(&value)))
+    };
+    if let Some((at, command)) = ours_at(root_members) {
+        root_keep[at] = false;
+        removed.push(format!("statusLine: {command}"));
+    }
+    // Qwen Code's `ui.statusLine`; a `ui` left empty goes too (merge added
+    // it, or it held nothing).
+    if let Some(at) = root_members.iter().rposition(|m| m.key == "ui") {
+        let ui = &root_members[at].value;
+        if let Kind::Object(members) = &ui.kind {
+            if let Some((ours, command)) = ours_at(members) {
+                removed.push(format!("ui.statusLine: {command}"));
+                if members.len() == 1 {
+                    root_keep[at] = false;
+                } else {
+                    let keep: Vec<bool> = (0..members.len()).map(|i| i != ours).collect();
+                    edits.edit_list(text, ui, &keep, &[], &style);
+                }
+            }
         }
     }
     if root_keep.contains(&false) {
@@ -564,6 +668,46 @@ fn plan_event<'n>(
         return Some(EventPlan::Remove);
     }
     Some(EventPlan::Edit { keep, shared })
+}
+
+/// Our status line as `object`'s `statusLine` member: added (to `added`,
+/// rendered at `indent`) where there is none, its command updated where it
+/// is ours, and the user's own kept unless `replace`.
+#[allow(clippy::too_many_arguments)]
+fn merge_status_line(
+    text: &str,
+    object: &Node,
+    ours: &StatusLine,
+    replace: bool,
+    style: &Style,
+    edits: &mut Edits,
+    added: &mut Vec<String>,
+    indent: Option<&str>,
+) -> StatusLineOutcome {
+    let Some(member) = object.member("statusLine") else {
+        added.push(style.render_member("statusLine", ours, indent));
+        return StatusLineOutcome::Added;
+    };
+    let theirs: Value =
+        serde_json::from_str(member.value.text(text)).expect("a value of a valid document");
+    let outcome = if theirs.is_null() {
+        StatusLineOutcome::Added
+    } else if is_our_status_line(&theirs) {
+        StatusLineOutcome::Ours
+    } else if replace {
+        StatusLineOutcome::ReplacedTheirs(describe(&theirs))
+    } else {
+        StatusLineOutcome::KeptTheirs(describe(&theirs))
+    };
+    let update = match outcome {
+        StatusLineOutcome::KeptTheirs(_) | StatusLineOutcome::NotUsed => false,
+        StatusLineOutcome::Ours => theirs["command"] != *ours.command,
+        _ => true,
+    };
+    if update {
+        replace_value(text, &member.value, ours, style, edits);
+    }
+    outcome
 }
 
 /// Replaces a value with `with`, on one line if it was on one line.
@@ -688,6 +832,75 @@ mod tests {
         assert!(merge("settings.json", text, &block(), false).is_err());
     }
 
+    fn qwen() -> Block {
+        Block::for_agent(Agent::Qwen, Path::new("/opt/my lb"))
+    }
+
+    #[test]
+    fn qwen_gets_its_status_line_inside_ui_and_loses_it_again_on_unmerge() {
+        let text = "{\n  // mine\n  \"ui\": {\n    /* dark later */\n    \"theme\": \"GitHub\"\n  },\n  \"model\": {\"name\": \"qwen3\"}\n}\n";
+        let m = merge("settings.json", text, &qwen(), false).unwrap();
+        assert_eq!(m.status_line, StatusLineOutcome::Added);
+        assert!(
+            m.text.contains(
+                "    /* dark later */\n    \"theme\": \"GitHub\",\n    \"statusLine\": {\n      \"type\": \"command\",\n      \"command\": \"'/opt/my lb/llm-bridge-statusline' qwen\"\n    }\n  },"
+            ),
+            "{}",
+            m.text
+        );
+        assert!(m.text.starts_with("{\n  // mine\n"), "{}", m.text);
+        let again = merge("settings.json", &m.text, &qwen(), false).unwrap();
+        assert!(!again.changed, "idempotent: {}", again.text);
+        assert_eq!(again.status_line, StatusLineOutcome::Ours);
+        let u = unmerge("settings.json", &m.text, true).unwrap();
+        assert_eq!(u.text, text);
+        assert!(u
+            .removed
+            .contains(&"ui.statusLine: '/opt/my lb/llm-bridge-statusline' qwen".to_string()));
+    }
+
+    #[test]
+    fn qwen_without_ui_gets_one_and_unmerge_takes_it_away() {
+        let text = "{\"model\": {\"name\": \"qwen3\"}}";
+        let m = merge("settings.json", text, &qwen(), false).unwrap();
+        let v: Value = serde_json::from_str(&m.text).unwrap();
+        assert_eq!(
+            v["ui"],
+            json!({"statusLine": {"type": "command", "command": "'/opt/my lb/llm-bridge-statusline' qwen"}})
+        );
+        assert_eq!(unmerge("settings.json", &m.text, true).unwrap().text, text);
+        // The printed block has it too.
+        let block: Value = serde_json::to_value(qwen()).unwrap();
+        assert_eq!(block["ui"], v["ui"]);
+    }
+
+    #[test]
+    fn qwens_own_status_line_is_kept_unless_replaced_and_a_ui_not_an_object_is_refused() {
+        let text = r#"{"ui": {"statusLine": {"type": "command", "command": "~/bin/my-line"}}}"#;
+        let kept = merge("settings.json", text, &qwen(), false).unwrap();
+        assert_eq!(
+            kept.status_line,
+            StatusLineOutcome::KeptTheirs("~/bin/my-line".into())
+        );
+        assert!(kept.text.contains("my-line") && !kept.text.contains("llm-bridge-statusline"));
+        assert_eq!(
+            foreign_status_line(text, &qwen()).as_deref(),
+            Some("~/bin/my-line")
+        );
+        let replaced = merge("settings.json", text, &qwen(), true).unwrap();
+        assert_eq!(
+            replaced.status_line,
+            StatusLineOutcome::ReplacedTheirs("~/bin/my-line".into())
+        );
+        assert!(!replaced.text.contains("my-line"), "{}", replaced.text);
+        assert_eq!(foreign_status_line(&replaced.text, &qwen()), None);
+        let err = merge("settings.json", r#"{"ui": true}"#, &qwen(), false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("\"ui\" is not an object"), "{err}");
+    }
+
     #[test]
     fn another_agents_commands_are_recognised_as_ours() {
         let ours = |c: &str| is_our_command(&json!({"type": "command", "command": c}));
@@ -802,7 +1015,10 @@ mod tests {
             .text
             .starts_with("{\n  \"statusLine\": {\"type\": \"command\", \"command\": \"my-line\"},\n  \"z\": 1,\n  \"hooks\": {\n    \"SessionStart\": [\n"));
         assert!(!merged(&kept.text, false).changed);
-        assert_eq!(foreign_status_line(text).as_deref(), Some("my-line"));
+        assert_eq!(
+            foreign_status_line(text, &block()).as_deref(),
+            Some("my-line")
+        );
         let replaced = merged(text, true);
         assert_eq!(
             replaced.status_line,
@@ -811,7 +1027,7 @@ mod tests {
         assert!(replaced.text.starts_with(
             "{\n  \"statusLine\": {\"type\": \"command\", \"command\": \"/opt/lb/llm-bridge-statusline\", \"padding\": 0},\n  \"z\": 1,"
         ));
-        assert_eq!(foreign_status_line(&replaced.text), None);
+        assert_eq!(foreign_status_line(&replaced.text, &block()), None);
         assert_eq!(
             merged(r#"{"statusLine": null}"#, false).status_line,
             StatusLineOutcome::Added
