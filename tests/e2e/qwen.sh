@@ -19,10 +19,12 @@
 # llm-bridge's on its output.
 # B. The same, and the client (its node process, the hook's parent) killed
 # with -9 while the tool runs: its session gone within 1 s, ended "exited".
-# C. The interactive client in tmux, with the ui.statusLine install wrote:
-# its session idle (SessionStart); once a prompt is answered, the model its
-# status line sends in that session and llm-bridge's line in its footer;
-# gone once its terminal closes.
+# C. The interactive client in tmux (--approval-mode default), with the
+# ui.statusLine install wrote: its session idle (SessionStart); a prompt
+# whose command Qwen asks to run: working → waiting → (allowed once)
+# working → idle, the command run only once allowed; the model its status
+# line sends in that session and llm-bridge's line in its footer; gone
+# once its terminal closes.
 #
 # Usage (as root): tests/e2e/qwen.sh [BIN_DIR]   (default: target/release)
 set -euo pipefail
@@ -151,37 +153,53 @@ PY
 say "B: kill -9 of qwen's node process while its tool ran -> its session gone in $gone_ms ms"
 alive "$DAEMON_PID" || fail "the daemon died"
 
-# --- C: the interactive client, its status line llm-bridge's ----------------------------
-# Qwen Code in a tmux pane (its own network namespace, the model server on
-# its loopback): its SessionStart hook makes the session; the status line
-# it runs (ui.statusLine, as install wrote it) prints llm-bridge's line in
-# its footer and sends the model to the daemon for that session, once a
-# prompt has been answered.
+# --- C: the interactive client: a permission asked and given, its status line ----------
+# Qwen Code in a tmux pane with --approval-mode default (its own network
+# namespace, the model server on its loopback, the model calling the shell
+# tool to create a file): its SessionStart hook makes the session; the
+# prompt works; Qwen asks before the command runs (PermissionRequest:
+# waiting); allowed once, the command runs and the turn ends. The status
+# line it runs (ui.statusLine, as install wrote it) prints llm-bridge's line
+# in its footer and sends the model to the daemon for that session.
 env D="$D" QWEN="$QWEN" unshare -n sh -c '
     ip link set lo up || exit 90
-    "$@" python3 "$D/fake_openai.py" 18080 "$D/c.ready" "$D/c.model" "" >"$D/c.fake" 2>&1 &
+    "$@" python3 "$D/fake_openai.py" 18080 "$D/c.ready" "$D/c.model" "touch made-by-tool" >"$D/c.fake" 2>&1 &
     i=0; while [ ! -s "$D/c.ready" ]; do i=$((i + 1)); [ $i -lt 500 ] || exit 91; sleep 0.02; done
     exec "$@" TMPDIR="$D/tmp" tmux -S "$D/tmux-c.sock" new-session -d -s c -x 160 -y 40 -c "$D/alpha" \
-        "node $QWEN --auth-type openai --openai-base-url http://127.0.0.1:18080/v1 --openai-api-key e2e-dummy-key -m fake"' \
+        "node $QWEN --approval-mode default --auth-type openai --openai-base-url http://127.0.0.1:18080/v1 --openai-api-key e2e-dummy-key -m fake"' \
     sh "${RUN[@]}" || fail "C: could not start qwen in tmux"
 pane() { "${RUN[@]}" tmux -S "$D/tmux-c.sock" capture-pane -p -t c 2>/dev/null; }
+keys() { "${RUN[@]}" tmux -S "$D/tmux-c.sock" send-keys -t c "$@"; }
 wait_for "C: an idle qwen session (its SessionStart)" 60 text_is idle
-# Qwen runs its status line at start (perhaps before the SessionStart hook
-# has made the session) and after each change of its own state: a prompt
-# answered in text.
-"${RUN[@]}" tmux -S "$D/tmux-c.sock" send-keys -t c "say the secret word" Enter
+follow_from=$(wc -l <"$FOLLOW_LOG")
+keys "make the file"
+wait_for "C: the prompt typed" 10 sh -c 'tmux -S "$1" capture-pane -p -t c | grep -qF "make the file"' _ "$D/tmux-c.sock"
+keys Enter
+asked() { text_is waiting && pane | grep -qF "Allow execution of"; }
+wait_for "C: waiting while Qwen asks to run the command" 30 asked
+[[ ! -e $D/alpha/made-by-tool ]] || fail "C: the command ran before it was allowed"
+say "C: Qwen asks: '$(module_text)', tooltip '$(tooltip)'"
+keys Enter # 1. Yes, allow once
+wait_for "C: the command run once allowed" 30 test -e "$D/alpha/made-by-tool"
+wait_for "C: idle once the turn ended" 30 text_is idle
+tail -n +"$((follow_from + 1))" "$FOLLOW_LOG" >"$D/c.follow"
+FOLLOW_LOG=$D/c.follow follow_saw "working|waiting|working|idle" ||
+    fail "C: the subscriber saw $(FOLLOW_LOG=$D/c.follow follow_texts)"
+say "C: the subscriber saw: $(FOLLOW_LOG=$D/c.follow follow_texts)"
 session_model() {
     "${RUN[@]}" llm-bridge status --json | python3 -c '
 import json, sys
 print(*(x["agent"] + ":" + str(x.get("model")) for x in json.load(sys.stdin)["sessions"]))'
 }
+# Qwen runs its status line at start (perhaps before the SessionStart hook
+# has made the session) and after each change of its own state.
 model_is_fake() { [[ $(session_model) == "qwen:fake" ]]; }
 wait_for "C: the qwen session's model from its status line" 30 model_is_fake
 # llm-bridge's line for this session: model, project, context (Qwen shows
 # it without its colours).
 pane_shows_ours() { pane | grep -qF "fake alpha ctx "; }
 wait_for "C: llm-bridge's status line in Qwen's footer" 30 pane_shows_ours
-say "C: interactive qwen: session '$(module_text)', $(session_model); footer: $(pane | grep -F "fake alpha" | sed 's/^ *//')"
+say "C: $(session_model); Qwen's footer: $(pane | grep -F "fake alpha" | sed 's/^ *//')"
 "${RUN[@]}" tmux -S "$D/tmux-c.sock" kill-server
 wait_for "C: none once its terminal closed" 5 text_is none
 alive "$DAEMON_PID" || fail "the daemon died"
