@@ -20,7 +20,10 @@
 #   B. the same, and the client (its node process, the hook's parent) killed
 #      with -9 while the tool runs: its session gone within 1 s, ended
 #      "exited" (no SessionEnd).
-#   C. the same as A with the daemon stopped: each hook answers `{}` on stdout
+#   C. interactive (tmux): a prompt whose command Gemini asks to run:
+#      working → waiting (its ToolPermission notification, the command not
+#      yet run) → allowed once: working → idle; none once its terminal closes.
+#   D. the same as A with the daemon stopped: each hook answers `{}` on stdout
 #      (what Gemini needs before a warning on stderr; it parses it as JSON),
 #      gemini exits 0 with no message from the hook, and the fallback
 #      (llm-bridge-apply) records the ended session in the history.
@@ -37,7 +40,7 @@ E2E_NAME=gemini
 source "$ROOT/tests/e2e/lib.sh"
 trap e2e_cleanup EXIT
 STARTED_AT=$(now_ns)
-e2e_setup python3:python3 node:nodejs npm:npm
+e2e_setup python3:python3 node:nodejs npm:npm tmux:tmux
 need_node_and_netns "Gemini CLI"
 
 # --- the pinned client, cached between runs ------------------------------------
@@ -210,18 +213,51 @@ PY
 say "B: kill -9 of gemini's node process while its tool ran -> its session gone in $gone_ms ms (reason exited)"
 alive "$DAEMON_PID" || fail "the daemon died"
 
-# --- C: the daemon stopped: the hook's `{}` ------------------------------------------
-"${RUN[@]}" llm-bridge stop >/dev/null || fail "C: llm-bridge stop failed"
-! "${RUN[@]}" llm-bridge status >/dev/null 2>&1 || fail "C: the daemon still answers after llm-bridge stop"
-responses "$ANSWER" >"$D/c.responses"
-gemini c "$D/c.responses" "say the secret word"
-exited_ok c
-events=$(calls c 'all(c["success"] and c["exit_code"] == 0 and c["stdout"].strip() == "{}" and c["output"] == {} for c in calls)') ||
-    fail "C: a hook call did not answer {}: $(calls c 'print([(c["event"], c["stdout"], c["stderr"], c["output"]) for c in calls]) or True')"
-[[ $events == "SessionStart BeforeAgent PreCompress AfterAgent SessionEnd" ]] || fail "C: Gemini's hook calls were: $events"
-sid=$(session_id c)
+# --- C: interactive: a permission asked and given ------------------------------------
+# Gemini CLI in a tmux pane (no network, the same replayed model, asking to
+# create a file): the prompt works; Gemini asks before the command runs (its
+# ToolPermission notification: waiting); allowed once, the command runs
+# and the turn ends; closing its terminal ends the session.
+responses '[{"functionCall":{"name":"run_shell_command","args":{"command":"touch made-by-tool"}}}]' \
+    '[{"text":"Made it."}]' >"$D/c.responses"
+unshare -n "${RUN[@]}" TMPDIR="$D/tmp" GEMINI_API_KEY=e2e-dummy-key GEMINI_CLI_TRUST_WORKSPACE=true \
+    tmux -S "$D/tmux-c.sock" new-session -d -s c -x 160 -y 40 -c "$D/alpha" \
+    "node $GEMINI --fake-responses-non-strict $D/c.responses" ||
+    fail "C: could not start gemini in tmux"
+pane() { "${RUN[@]}" tmux -S "$D/tmux-c.sock" capture-pane -p -t c 2>/dev/null; }
+keys() { "${RUN[@]}" tmux -S "$D/tmux-c.sock" send-keys -t c "$@"; }
+wait_for "C: an idle gemini session (its SessionStart)" 60 text_is idle
+follow_from=$(wc -l <"$FOLLOW_LOG")
+keys "make the file"
+wait_for "C: the prompt typed" 10 sh -c 'tmux -S "$1" capture-pane -p -t c | grep -qF "make the file"' _ "$D/tmux-c.sock"
+keys Enter
+asked() { text_is waiting && pane | grep -qF "Allow execution of"; }
+wait_for "C: waiting while Gemini asks to run the command" 30 asked
+[[ ! -e $D/alpha/made-by-tool ]] || fail "C: the command ran before it was allowed"
+say "C: Gemini asks: '$(module_text)', tooltip '$(tooltip)'"
+keys Enter # 1. Allow once
+wait_for "C: the command run once allowed" 30 test -e "$D/alpha/made-by-tool"
+wait_for "C: idle once the turn ended" 30 text_is idle
+tail -n +"$((follow_from + 1))" "$FOLLOW_LOG" >"$D/c.follow"
+FOLLOW_LOG=$D/c.follow follow_saw "working|waiting|working|idle" ||
+    fail "C: the subscriber saw $(FOLLOW_LOG=$D/c.follow follow_texts)"
+say "C: the subscriber saw: $(FOLLOW_LOG=$D/c.follow follow_texts)"
+"${RUN[@]}" tmux -S "$D/tmux-c.sock" kill-server
+wait_for "C: none once its terminal closed" 5 text_is none
+alive "$DAEMON_PID" || fail "the daemon died"
+
+# --- D: the daemon stopped: the hook's `{}` ------------------------------------------
+"${RUN[@]}" llm-bridge stop >/dev/null || fail "D: llm-bridge stop failed"
+! "${RUN[@]}" llm-bridge status >/dev/null 2>&1 || fail "D: the daemon still answers after llm-bridge stop"
+responses "$ANSWER" >"$D/d.responses"
+gemini d "$D/d.responses" "say the secret word"
+exited_ok d
+events=$(calls d 'all(c["success"] and c["exit_code"] == 0 and c["stdout"].strip() == "{}" and c["output"] == {} for c in calls)') ||
+    fail "D: a hook call did not answer {}: $(calls d 'print([(c["event"], c["stdout"], c["stderr"], c["output"]) for c in calls]) or True')"
+[[ $events == "SessionStart BeforeAgent PreCompress AfterAgent SessionEnd" ]] || fail "D: Gemini's hook calls were: $events"
+sid=$(session_id d)
 history_has "$sid" '{"agent": "gemini", "project": "alpha", "prompts": 1, "tool_uses": 0, "reason": "exit"}' ||
-    fail "C: the fallback did not record gemini session $sid: $(tail -n 1 "$HISTORY" 2>&1)"
-say "C: no daemon: each hook answered {} (parsed by Gemini as JSON), the fallback recorded the session; gemini exited 0"
+    fail "D: the fallback did not record gemini session $sid: $(tail -n 1 "$HISTORY" 2>&1)"
+say "D: no daemon: each hook answered {} (parsed by Gemini as JSON), the fallback recorded the session; gemini exited 0"
 
 say "PASS in $((($(now_ns) - STARTED_AT) / 1000000)) ms"
