@@ -350,9 +350,9 @@ fn tooltip_line(
                 Field::Project => push_markup(out, project),
                 Field::State => out.push_str(s.state.as_str()),
                 Field::Tool => {
-                    if let Some(t) = s.current_tool() {
+                    if let Some(tool) = s.shown_tool() {
                         out.push_str(" (");
-                        push_markup(out, &t.name);
+                        push_markup(out, tool);
                         out.push(')');
                     }
                 }

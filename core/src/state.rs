@@ -161,6 +161,11 @@ pub struct Session {
     pub context_pct: Option<f64>,
     /// When the running turn began (UserPromptSubmit), until it ends.
     pub turn_started: Option<Millis>,
+    /// The tool a permission dialog asks about (PermissionRequest's
+    /// `tool_name`), while the session waits: Qwen Code asks before
+    /// PreToolUse, so no running tool names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asking: Option<String>,
 }
 
 impl Default for Session {
@@ -187,6 +192,7 @@ impl Default for Session {
             cost_usd: None,
             context_pct: None,
             turn_started: None,
+            asking: None,
         }
     }
 }
@@ -210,10 +216,21 @@ impl Session {
         self.tools.values().max_by_key(|t| t.seq)
     }
 
+    /// The tool to name beside the session's state: the most recent one
+    /// running, or the one a permission dialog asks about.
+    pub fn shown_tool(&self) -> Option<&str> {
+        self.current_tool()
+            .map(|t| t.name.as_str())
+            .or(self.asking.as_deref())
+    }
+
     fn set_state(&mut self, state: SessionState, now: Millis) {
         if self.state != state {
             self.state = state;
             self.state_since = now;
+        }
+        if state != SessionState::Waiting {
+            self.asking = None;
         }
     }
 
@@ -1002,7 +1019,10 @@ impl State {
                     session.set_state(SessionState::Working, now);
                 }
             }
-            Permission => session.set_state(SessionState::Waiting, now),
+            Permission => {
+                session.set_state(SessionState::Waiting, now);
+                session.asking = e.tool_name.as_deref().map(printable);
+            }
             Notify => match notification {
                 Some("permission_prompt") => session.set_state(SessionState::Waiting, now),
                 _ => {
@@ -1152,6 +1172,31 @@ mod tests {
         let mut e = ev(kind, sid);
         e.agent = agent;
         e
+    }
+
+    #[test]
+    fn a_permission_asked_before_its_tool_starts_names_the_tool_while_waiting() {
+        // Qwen Code's order: PermissionRequest, then (once allowed) PreToolUse.
+        let mut st = State::new();
+        let qwen = |kind| agent_ev(Agent::Qwen, kind, "q");
+        st.apply(&Input::Event(qwen(EventKind::Submit)), 1_000);
+        let mut ask = qwen(EventKind::Permission);
+        ask.tool_name = Some("run_shell_command".into());
+        st.apply(&Input::Event(ask), 2_000);
+        let s = st.session("qwen:q").unwrap();
+        assert_eq!(s.state, Waiting);
+        assert_eq!(s.shown_tool(), Some("run_shell_command"));
+        let mut start = qwen(EventKind::ToolStart);
+        start.tool_name = Some("run_shell_command".into());
+        start.tool_use_id = Some("t1".into());
+        st.apply(&Input::Event(start), 3_000);
+        let s = st.session("qwen:q").unwrap();
+        assert_eq!((s.state, s.asking.as_deref()), (Working, None));
+        let mut end = qwen(EventKind::ToolEnd);
+        end.tool_use_id = Some("t1".into());
+        st.apply(&Input::Event(end), 4_000);
+        // Answered and done: nothing is named any more.
+        assert_eq!(st.session("qwen:q").unwrap().shown_tool(), None);
     }
 
     #[test]

@@ -280,7 +280,7 @@ impl SessionReport {
             agent: s.agent,
             project: s.project.clone(),
             state: s.state,
-            tool: s.current_tool().map(|t| t.name.clone()),
+            tool: s.shown_tool().map(str::to_string),
             prompts: s.prompts,
             tool_uses: s.tool_uses,
             subagents: s.subagents.len(),

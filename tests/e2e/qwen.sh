@@ -176,8 +176,10 @@ keys "make the file"
 wait_for "C: the prompt typed" 10 sh -c 'tmux -S "$1" capture-pane -p -t c | grep -qF "make the file"' _ "$D/tmux-c.sock"
 keys Enter
 asked() { text_is waiting && pane | grep -qF "Allow execution of"; }
+# (Qwen asks before PreToolUse: the tool named is PermissionRequest's.)
 wait_for "C: waiting while Qwen asks to run the command" 30 asked
 [[ ! -e $D/alpha/made-by-tool ]] || fail "C: the command ran before it was allowed"
+tooltip_has "alpha: waiting (run_shell_command) since" || fail "C: the waiting tooltip line names no tool: $(tooltip)"
 say "C: Qwen asks: '$(module_text)', tooltip '$(tooltip)'"
 keys Enter # 1. Yes, allow once
 wait_for "C: the command run once allowed" 30 test -e "$D/alpha/made-by-tool"
