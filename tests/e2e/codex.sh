@@ -191,19 +191,8 @@ wait_for "B: working: Bash" 60 tool_running b
 # The hook's parent: the native binary (comm "codex") under the node launcher.
 native=$(pgrep -u "$E2E_USER" -x codex | head -n 1)
 [[ -n $native ]] || fail "B: no native codex process"
-kill -9 "$native"
-t0=$(now_ns)
-wait_for "B: none once the client was killed" 2 text_is none
-gone_ms=$((($(now_ns) - t0) / 1000000))
-((gone_ms < 1000)) || fail "B: the killed client's session took $gone_ms ms to go"
-wait "$CODEX_PID" 2>/dev/null || true
-timeout 1 sh -c 'echo go >"$1"' _ "$D/gate" 2>/dev/null || true
-python3 - "$HISTORY" <<'PY' || fail "B: the history has no codex session ended as exited: $(tail -n 1 "$HISTORY" 2>&1)"
-import json, sys
-last = [json.loads(l) for l in open(sys.argv[1])][-1]
-assert (last["agent"], last["reason"]) == ("codex", "exited"), last
-PY
-say "B: kill -9 of codex's native process -> its session gone in $gone_ms ms (reason exited)"
+kill_client codex "$native" "$CODEX_PID"
+say "B: kill -9 of codex's native process -> its session gone in $GONE_MS ms (reason exited)"
 alive "$DAEMON_PID" || fail "the daemon died"
 
 # --- C: a command that needs approval ----------------------------------------------

@@ -237,6 +237,27 @@ print(s["session_count"], s["watched_processes"],
       *(":".join(str(x[k]) for k in ("agent", "project", "state", "tool", "prompts", "tool_uses")) for x in s["sessions"]))'
 }
 
+# kill_client AGENT PID JOB: each agent script's part B: kill -9 of PID (the
+# client's process the hook named, which the daemon watches) while its tool
+# runs, held open by the FIFO $D/gate: its session gone within 1 s (GONE_MS
+# says how soon), then JOB (the client's background job) waited for and the
+# history's last line that agent's session ended "exited".
+kill_client() {
+    local agent=$1 pid=$2 job=$3 t0
+    kill -9 "$pid"
+    t0=$(now_ns)
+    wait_for "B: none once the client was killed" 2 text_is none
+    GONE_MS=$((($(now_ns) - t0) / 1000000))
+    ((GONE_MS < 1000)) || fail "B: the killed client's session took $GONE_MS ms to go"
+    wait "$job" 2>/dev/null || true
+    timeout 1 sh -c 'echo go >"$1"' _ "$D/gate" 2>/dev/null || true
+    python3 - "$HISTORY" "$agent" <<'PY' || fail "B: the history has no $agent session ended as exited: $(tail -n 1 "$HISTORY" 2>&1)"
+import json, sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+assert (last["agent"], last["reason"]) == (sys.argv[2], "exited"), last
+PY
+}
+
 # history_has SID JSON: the history's last line for SID has these keys.
 history_has() {
     python3 -c '
