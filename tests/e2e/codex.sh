@@ -23,7 +23,7 @@
 #      without hooks (a first run, before install, is the baseline), and
 #      codex printed the model's answer and nothing of llm-bridge's.
 #   B. the same, and the client killed (-9) while the tool runs: its
-#      session is gone within 1 s (the pidfd of the hook's parent, Codex's
+#      session is gone, the time reported (the pidfd of the hook's parent, Codex's
 #      native binary), with no SessionEnd.
 #   C. a command that asks to run outside Codex's sandbox: PreToolUse
 #      (working: Bash), PermissionRequest (waiting, with the tool in the
