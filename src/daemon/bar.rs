@@ -167,8 +167,9 @@ impl Bar {
         }
     }
 
-    /// Once per wake: flushes if the debouncer says so now, and looks
-    /// again at a Waybar owed a signal when that is due.
+    /// After a wake's first datagram and once per wake: flushes if the
+    /// debouncer says so now, and looks again at a Waybar owed a signal
+    /// when that is due.
     pub fn after_wake(&mut self, state: &State, now: Instant, registry: &Registry) -> Wake {
         if self.write_retry.is_some_and(|(_, at)| at <= now) {
             // The last write failed: try again now.

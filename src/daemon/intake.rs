@@ -42,12 +42,22 @@ fn seen_before(seen: &Seen, event: &llm_bridge_protocol::wire::Event) -> bool {
 
 impl Daemon {
     /// Reads every datagram waiting (each event journaled before it leaves
-    /// the queue), then handles them in the order they came.
+    /// the queue) and handles them in the order they came. The first is
+    /// handled, and the bar flushed if the debounce allows it now, before
+    /// the socket is read again: an isolated event's signal leaves without
+    /// waiting for the read that ends the drain with `WouldBlock`, and
+    /// what follows in the same wake falls in the debounce window as it
+    /// would have had it come a moment later.
     pub(super) fn drain_socket(&mut self, buf: &mut [u8]) {
         let mut batch = Vec::new();
+        let mut first = true;
         while let Some(incoming) = self.ipc.recv(buf) {
             self.take(incoming, buf, &mut batch);
-            if batch.len() == MAX_BATCH {
+            if first && !batch.is_empty() {
+                first = false;
+                self.handle_batch(&mut batch);
+                self.flush_bar(Instant::now());
+            } else if batch.len() == MAX_BATCH {
                 self.handle_batch(&mut batch);
             }
         }
@@ -135,9 +145,8 @@ impl Daemon {
     fn take(&mut self, incoming: ipc::Incoming, buf: &[u8], batch: &mut Vec<Taken>) {
         self.stats.counters.received += 1;
         self.life.touch(Instant::now());
-        let read_ns = wall_clock_ns();
-        let arrived_ns = incoming.arrived_ns.unwrap_or(read_ns);
-        self.stats.read(arrived_ns, read_ns);
+        let arrived_ns = incoming.arrived_ns.unwrap_or(incoming.read_ns);
+        self.stats.read(arrived_ns, incoming.read_ns);
         // The socket is 0600 in a 0700 directory; this is the second
         // wall (a socket made reachable by hand, a shared
         // LLM_BRIDGE_SOCKET path).

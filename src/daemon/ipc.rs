@@ -8,6 +8,7 @@ use super::tokens::{SOCKET, SOCKET_PATH};
 use crate::datagram::{self, PeerAddr};
 use crate::socket_activation;
 use llm_bridge_core::error::{bail, Context, Result};
+use llm_bridge_core::local_time::wall_clock_ns;
 use llm_bridge_core::log::log;
 use llm_bridge_hooks::private_dir::PrivateDir;
 use llm_bridge_protocol::reply::Reply;
@@ -61,6 +62,9 @@ pub struct Incoming {
     pub peer: PeerAddr,
     /// When the kernel queued it (ns since the epoch).
     pub arrived_ns: Option<u64>,
+    /// When `recvmsg` returned it, before it was decoded (as the floor
+    /// program counts its wake-up).
+    pub read_ns: u64,
     /// The sender's uid, as the kernel saw it.
     pub sender_uid: Option<u32>,
 }
@@ -225,6 +229,7 @@ impl Ipc {
         loop {
             return match datagram::recv_from(self.fd(), buf, true) {
                 Ok(r) => Some(Incoming {
+                    read_ns: wall_clock_ns(),
                     len: r.len,
                     message: if r.truncated {
                         Err(DecodeError::TooLarge(r.len))

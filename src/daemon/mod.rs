@@ -22,8 +22,10 @@
 //! loses none), turns what it read into typed [`Input`]s for the pure core and carries out the
 //! [`Effects`] the core returns; an input that effects cause (a client found
 //! gone when it was to be watched) is queued and applied after, never
-//! inside. Then the bar decides once whether to flush, and the timer is
-//! armed for the earliest deadline of all owners. Nothing is periodic: with
+//! inside. The bar may flush as soon as the wake's first datagram is
+//! handled (an isolated event's signal does not wait for the read that
+//! ends the drain), and decides again once the wake is done; then the
+//! timer is armed for the earliest deadline of all owners. Nothing is periodic: with
 //! nothing pending no timer is armed and an idle daemon never wakes.
 
 mod bar;
@@ -374,13 +376,19 @@ impl Daemon {
         if self.tick_at.is_some_and(|t| t <= wall_clock_ms()) {
             self.apply(Input::Tick, wall_clock_ns(), None);
         }
+        self.flush_bar(now);
+        self.save_snapshot(now, false);
+        self.arm_timer(now);
+    }
+
+    /// The bar's flush, if the debounce says now (else its deadline), and
+    /// any signal owed to a late Waybar.
+    fn flush_bar(&mut self, now: Instant) {
         let wake = self.bar.after_wake(&self.state, now, self.poll.registry());
         self.stats.counters.signals += wake.signals;
         if let Some(flushed) = wake.flushed {
             self.flushed(flushed);
         }
-        self.save_snapshot(now, false);
-        self.arm_timer(now);
     }
 
     /// Counts a flush and serves subscribers the module it wrote.
