@@ -37,8 +37,10 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// The plans built when the voice loads at start (`[speech] enabled`): a
-/// notification or a short `say` fits in them.
-const WARM_IDS: usize = 128;
+/// spoken notification ("PROJECT needs permission for TOOL", 30-50 ids)
+/// fits in the smallest. Each larger plan costs about 32 MiB and 0.6 s and
+/// is built when a sentence first needs it.
+const WARM_IDS: usize = 64;
 
 /// Starts the worker thread on `start`'s queue.
 pub fn start_thread(start: Start) -> Result<JoinHandle<()>, Refused> {
@@ -187,9 +189,9 @@ impl Worker {
             // Taken in `next_job` already.
             Job::Reconfigure => {}
             Job::Load => {
-                // Ready for a short phrase at once: the plans of the two
-                // smallest buckets (up to 128 ids) are built now, not by
-                // the first `say` (about 1.2 s here).
+                // Ready for a notification at once: the decoder's plans and
+                // the smallest encoder plan are built now, not by the first
+                // phrase.
                 let started = Instant::now();
                 match self.run_job(|w| w.synthesizer()?.warm_up(WARM_IDS)) {
                     Ok(()) => llm_bridge_core::log::log(format_args!(
