@@ -51,7 +51,10 @@ rustPlatform.buildRustPackage {
   meta = {
     description = "Shows what every Claude Code session is doing in Waybar";
     homepage = "https://github.com/llm-bridge/llm-bridge";
-    license = with lib.licenses; [ mit asl20 ];
+    # The source is MIT OR Apache-2.0; llm-bridge (with speech) links
+    # libespeak-ng, GPL-3.0-or-later, so the package as built is GPL-3.0+
+    # (README.md, "Licence").
+    license = with lib.licenses; [ gpl3Plus ];
     mainProgram = "llm-bridge";
     platforms = lib.platforms.linux;
   };
