@@ -76,19 +76,22 @@ impl StatusInput {
 
 /// `used_percentage` when given; else computed from `current_usage` (the
 /// tokens in the context: input plus cache creation plus cache reads) and
-/// `context_window_size`; else unknown (before the first response).
+/// `context_window_size`; else unknown (before the first response). A
+/// window of size 0 is one the client does not know (Qwen Code with a model
+/// it has no figures for sends `used_percentage` 0 then): unknown too, not 0%.
 fn context_pct(v: &Json) -> Option<f64> {
     let cw = v.get("context_window")?;
+    let size = cw.get("context_window_size").and_then(Json::as_f64);
+    if size.is_some_and(|s| s <= 0.0) {
+        return None;
+    }
     if let Some(p) = cw.get("used_percentage").and_then(Json::as_f64) {
         return Some(p.clamp(0.0, 100.0));
     }
     let usage = cw
         .get("current_usage")
         .filter(|u| matches!(u, Json::Obj(_)))?;
-    let size = cw
-        .get("context_window_size")
-        .and_then(Json::as_f64)
-        .filter(|s| *s > 0.0)?;
+    let size = size?;
     let tokens: f64 = [
         "input_tokens",
         "cache_creation_input_tokens",
@@ -106,6 +109,16 @@ mod tests {
 
     fn input(doc: &str) -> StatusInput {
         StatusInput::from_json(&Json::parse(doc.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_window_of_size_0_is_unknown_not_empty() {
+        let i = input(
+            r#"{"context_window":{"context_window_size":0,"used_percentage":0,"current_usage":0}}"#,
+        );
+        assert_eq!(i.context_pct, None);
+        let i = input(r#"{"context_window":{"context_window_size":1000,"used_percentage":0}}"#);
+        assert_eq!(i.context_pct, Some(0.0));
     }
 
     #[test]
