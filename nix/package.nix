@@ -3,7 +3,7 @@
 # llm-bridge-apply). The hot-path binaries are linked statically and without
 # position independence, as scripts/build-release does, so they start about
 # as fast as a static C program.
-{ lib, rustPlatform, glibc, pkg-config, espeak-ng, alsa-lib }:
+{ lib, rustPlatform, glibc, pkg-config, alsa-lib }:
 
 rustPlatform.buildRustPackage {
   pname = "llm-bridge";
@@ -23,11 +23,11 @@ rustPlatform.buildRustPackage {
   # The static hot-path binaries, built on their own: the hooks package has
   # no proc-macro crate; the core package (serde's derive) needs an explicit
   # --target for +crt-static to spare its host proc-macros.
-  # The daemon's speech engine: libespeak-ng (phonemes, through FFI) and ALSA
-  # (rodio's output), found with pkg-config. The hot-path binaries link
-  # neither (a test checks it).
+  # The daemon's speech engine: ALSA (rodio's output), found with pkg-config;
+  # espeak-ng is built from espeak-ng/upstream by its crate's build script.
+  # The hot-path binaries link neither (a test checks it).
   nativeBuildInputs = [ pkg-config ];
-  buildInputs = [ glibc.static espeak-ng alsa-lib ];
+  buildInputs = [ glibc.static alsa-lib ];
   postBuild = ''
     static="-C target-feature=+crt-static -C relocation-model=static"
     host=$(rustc -vV | sed -n "s/^host: //p")
@@ -52,7 +52,7 @@ rustPlatform.buildRustPackage {
     description = "Shows what every Claude Code session is doing in Waybar";
     homepage = "https://github.com/llm-bridge/llm-bridge";
     # The source is MIT OR Apache-2.0; llm-bridge (with speech) links
-    # libespeak-ng, GPL-3.0-or-later, so the package as built is GPL-3.0+
+    # espeak-ng, GPL-3.0-or-later, so the package as built is GPL-3.0+
     # (README.md, "Licence").
     license = with lib.licenses; [ gpl3Plus ];
     mainProgram = "llm-bridge";

@@ -1,4 +1,8 @@
-//! Text → IPA clauses with libespeak-ng, through its C API.
+//! Text → IPA clauses with espeak-ng, through its C API.
+//!
+//! The library is the pinned one of `llm-bridge-espeak-ng` (built from
+//! source, the version piper-tts 1.8 bundles), and its data is unpacked into
+//! our cache directory on first use, so no system espeak-ng is involved.
 //!
 //! libespeak-ng keeps all its state in globals (the selected voice, the
 //! translator, the buffer its answers live in), so it must have one user at a
@@ -10,37 +14,15 @@ use std::ffi::{c_void, CStr, CString};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use anyhow::{bail, Result};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use llm_bridge_hooks::private_dir::PrivateDir;
 
 use crate::sentences::{self, Clause};
 
-mod ffi {
-    use std::ffi::{c_char, c_int, c_void};
-
-    /// `AUDIO_OUTPUT_SYNCHRONOUS` in `espeak_AUDIO_OUTPUT`: no audio thread.
-    pub const AUDIO_OUTPUT_SYNCHRONOUS: c_int = 2;
-    /// Return an error instead of calling `exit()` when the data is missing.
-    pub const INITIALIZE_DONT_EXIT: c_int = 0x8000;
-    pub const CHARS_UTF8: c_int = 1;
-    pub const PHONEMES_IPA: c_int = 0x02;
-    pub const EE_OK: c_int = 0;
-
-    #[link(name = "espeak-ng")]
-    extern "C" {
-        pub fn espeak_Initialize(
-            output: c_int,
-            buflength: c_int,
-            path: *const c_char,
-            options: c_int,
-        ) -> c_int;
-        pub fn espeak_SetVoiceByName(name: *const c_char) -> c_int;
-        pub fn espeak_TextToPhonemes(
-            textptr: *mut *const c_void,
-            textmode: c_int,
-            phonememode: c_int,
-        ) -> *const c_char;
-    }
-}
+use llm_bridge_espeak_ng::ffi;
 
 const UNINITIALIZED: u8 = 0;
 const FREE: u8 = 1;
@@ -49,6 +31,20 @@ const TAKEN: u8 = 2;
 /// The library's state: never initialised, initialised and free, or owned
 /// by a live [`Espeak`].
 static STATE: AtomicU8 = AtomicU8::new(UNINITIALIZED);
+
+/// Unpacks espeak-ng's data (once per build) into our cache directory
+/// (`$XDG_CACHE_HOME/llm-bridge`, systemd's `CacheDirectory=` under the
+/// unit), checked as every private directory is, and returns the directory
+/// to initialise the library with, also as a C string.
+fn data_root() -> Result<(PathBuf, CString)> {
+    let cache = llm_bridge_core::paths::cache_home()
+        .context("no cache directory for espeak-ng's data: set XDG_CACHE_HOME or HOME")?;
+    let dir = PrivateDir::ensure(&cache)?;
+    let root = llm_bridge_espeak_ng::unpack(dir.fd(), dir.path())?;
+    let c_root = CString::new(root.as_os_str().as_bytes())
+        .context("the cache directory's path contains a NUL byte")?;
+    Ok((root, c_root))
+}
 
 /// The process's one handle on libespeak-ng.
 pub struct Espeak {
@@ -59,8 +55,8 @@ pub struct Espeak {
 }
 
 impl Espeak {
-    /// Takes the handle, initialising libespeak-ng on first use (data from
-    /// its default location, Debian's `espeak-ng-data`). Fails if another
+    /// Takes the handle, initialising libespeak-ng on first use (its data
+    /// unpacked into our cache directory, see [`data_root`]). Fails if another
     /// handle is alive.
     pub fn acquire() -> Result<Espeak> {
         loop {
@@ -73,21 +69,31 @@ impl Espeak {
                 .compare_exchange(UNINITIALIZED, TAKEN, Ordering::Acquire, Ordering::Acquire)
                 .is_ok()
             {
+                let (root, c_root) = match data_root() {
+                    Ok(root) => root,
+                    Err(e) => {
+                        STATE.store(UNINITIALIZED, Ordering::Release);
+                        return Err(e);
+                    }
+                };
                 // SAFETY: we hold the flag, so no other thread is in
-                // libespeak-ng; a NULL path selects the default data
-                // directory; DONT_EXIT makes a missing data directory an
-                // error return instead of exit().
+                // libespeak-ng; `c_root` is NUL-terminated and outlives the
+                // call; DONT_EXIT makes missing data an error return instead
+                // of exit().
                 let rate = unsafe {
                     ffi::espeak_Initialize(
                         ffi::AUDIO_OUTPUT_SYNCHRONOUS,
                         0,
-                        std::ptr::null(),
+                        c_root.as_ptr(),
                         ffi::INITIALIZE_DONT_EXIT,
                     )
                 };
                 if rate <= 0 {
                     STATE.store(UNINITIALIZED, Ordering::Release);
-                    bail!("libespeak-ng failed to initialise (is espeak-ng-data installed?)");
+                    bail!(
+                        "espeak-ng failed to initialise with its data in {}",
+                        root.display()
+                    );
                 }
                 break;
             }

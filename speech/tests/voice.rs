@@ -60,36 +60,35 @@ fn voice_arg() -> String {
     support::voice_path().to_str().unwrap().to_string()
 }
 
-/// Texts where Debian's espeak-ng 1.51 and Piper's bundled espeak-ng (a 2025
-/// snapshot) give the same phonemes: the ids must be equal, sentence by
-/// sentence (17 of the 20 texts tried).
-const AGREEING: [&str; 17] = [
-    "Hello world. How are you?",
-    "Claude finished the task.",
-    "The build failed: three tests did not pass, and one timed out.",
-    "Waiting for your permission to run a shell command.",
-    "All changes were committed on the speech branch.",
-    "Is it done? Yes. It is.",
-    "Dr. Smith paid 3.50 dollars, e.g. for tea.",
-    "Wait... what?!",
-    "Look — a dash.",
-    "He said \"hi.\" Then he left.",
-    "The quick brown fox jumps over the lazy dog.",
-    "Reading the file took twelve seconds.",
-    "Error: permission denied.",
-    "Café naïve.",
-    "I'm fine, thanks: really; yes!",
-    "Tool use: Bash. Status: done.",
-    "Please review the pull request.",
-];
+/// The committed sentences (tests/data/corpus.txt): notifications, developer
+/// talk and everyday English, one per line.
+fn corpus() -> Vec<&'static str> {
+    include_str!("data/corpus.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
 
-/// Texts where the two espeak-ng versions differ by a phoneme or two (Piper's
-/// inserts the linking glide `ʲ`, its dictionary reads "forty" with `ɔː`):
-/// the sentences must still be the same and their lengths within 2 ids.
-const DIFFERING: [&str; 3] = [
-    "Numbers 1, 2, 3; and 4: done.",
+/// The sentences where the pinned espeak-ng 1.52.0 and Piper's later snapshot
+/// differ: Piper's inserts the linking glide `ʲ` after a final `i`/`iː`/`aɪ`
+/// before a vowel ("the API" → `ðɪʲ`), and reads "has been" weakly. Every
+/// other sentence must give Piper's ids exactly; Debian 12's system library
+/// (1.51) fails 29 of them, the pinned build 13, all listed here.
+const DIFFERING: [&str; 13] = [
     "Session started in the llm-bridge directory.",
     "Three files changed, forty insertions.",
+    "Your session has been idle for five minutes.",
+    "Before you continue, check the output on the API.",
+    "I updated the README and the changelog.",
+    "It is 4:30 in the afternoon.",
+    "The tests are flaky on the continuous integration server.",
+    "Your battery is running low.",
+    "Call me at 555 1234.",
+    "The operation completed successfully.",
+    "The file already exists. Overwrite it?",
+    "I object to that object.",
+    "The HTTP server listens on port 8080.",
 ];
 
 fn our_ids(synth: &mut Synthesizer, texts: &[&str]) -> Vec<Vec<Vec<i64>>> {
@@ -114,20 +113,35 @@ fn piper_ids(texts: &[&str]) -> Vec<Vec<Vec<i64>>> {
 fn sentence_ids_match_piper() {
     let _turn = turn();
     let mut synth = synthesizer();
-    let ours = our_ids(&mut synth, &AGREEING);
-    let theirs = piper_ids(&AGREEING);
-    for ((text, o), t) in AGREEING.iter().zip(&ours).zip(&theirs) {
-        assert_eq!(o, t, "ids for {text:?}: ours, then Piper's");
-    }
-
-    let ours = our_ids(&mut synth, &DIFFERING);
-    let theirs = piper_ids(&DIFFERING);
-    for ((text, o), t) in DIFFERING.iter().zip(&ours).zip(&theirs) {
-        assert_eq!(o.len(), t.len(), "sentences of {text:?}");
-        for (o, t) in o.iter().zip(t) {
-            assert!(o.len().abs_diff(t.len()) <= 2, "{text:?}: {o:?} vs {t:?}");
+    let texts = corpus();
+    assert!(
+        texts.len() >= 100,
+        "the corpus has {} sentences",
+        texts.len()
+    );
+    let ours = our_ids(&mut synth, &texts);
+    let theirs = piper_ids(&texts);
+    let mut differing = Vec::new();
+    for ((text, o), t) in texts.iter().zip(&ours).zip(&theirs) {
+        if DIFFERING.contains(text) {
+            // The same sentences, each within a few phonemes of Piper's
+            // (a phoneme is two ids: itself and a pad).
+            assert_eq!(o.len(), t.len(), "sentences of {text:?}");
+            for (o, t) in o.iter().zip(t) {
+                assert!(o.len().abs_diff(t.len()) <= 8, "{text:?}: {o:?} vs {t:?}");
+            }
+            if o != t {
+                differing.push(*text);
+            }
+        } else {
+            assert_eq!(o, t, "ids for {text:?}: ours, then Piper's");
         }
     }
+    // A sentence that now agrees leaves the list.
+    assert_eq!(
+        differing, DIFFERING,
+        "the sentences that differ from Piper's"
+    );
     assert_eq!(synth.stats().unknown_phonemes, 0);
 }
 

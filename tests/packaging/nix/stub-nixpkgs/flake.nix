@@ -18,10 +18,9 @@
           stubDrv system args.pname // { meta = args.meta or { }; };
         glibc.static = stubDrv system "glibc-static";
         pkg-config = stubDrv system "pkg-config";
-        espeak-ng = stubDrv system "espeak-ng";
         alsa-lib = stubDrv system "alsa-lib";
         callPackage = path: overrides:
-          import path ({ inherit lib rustPlatform glibc pkg-config espeak-ng alsa-lib; } // overrides);
+          import path ({ inherit lib rustPlatform glibc pkg-config alsa-lib; } // overrides);
         mkShell = args: stubDrv system "shell";
         cargo = stubDrv system "cargo";
         rustc = stubDrv system "rustc";
