@@ -1,9 +1,10 @@
-//! espeak-ng, pinned: the library piper-tts 1.8 phonemizes with, built from the
-//! source in `upstream/` (see `upstream/README.md` for where it comes from), and
+//! espeak-ng, pinned: release 1.52.0, the nearest on a package registry to the
+//! snapshot piper-tts 1.8 phonemizes with, built from the source in
+//! `upstream/` (`upstream/VENDORED.md` says where it comes from and why), and
 //! its compiled data embedded in the binary.
 //!
-//! Why: espeak-ng's phonemes differ between releases and distributions (Debian's
-//! 1.51 gives other phonemes than Piper's 1.52 for common English words), and a
+//! Why: espeak-ng's phonemes differ between releases and distributions (Debian
+//! 12's 1.51 gives other phonemes than Piper's for common English words), and a
 //! Piper voice was trained on Piper's. Building our own copy makes every
 //! distribution speak alike and needs no espeak-ng package.
 //!

@@ -1,8 +1,9 @@
 //! Text → IPA clauses with espeak-ng, through its C API.
 //!
-//! The library is the pinned one of `llm-bridge-espeak-ng` (built from
-//! source, the version piper-tts 1.8 bundles), and its data is unpacked into
-//! our cache directory on first use, so no system espeak-ng is involved.
+//! The library is the pinned one of `llm-bridge-espeak-ng` (espeak-ng 1.52.0
+//! built from source, the release nearest to the snapshot piper-tts 1.8
+//! bundles), and its data is unpacked into our cache directory on first use,
+//! so no system espeak-ng is involved.
 //!
 //! libespeak-ng keeps all its state in globals (the selected voice, the
 //! translator, the buffer its answers live in), so it must have one user at a
