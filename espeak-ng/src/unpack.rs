@@ -108,7 +108,11 @@ fn remove_stale(dir: RawFd, current: &str) {
 
 fn alive(pid: libc::pid_t) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    // EPERM: it exists, as another user's process.
+    io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// Creates `path` (which may name subdirectories) under `dir`, exclusively.
