@@ -14,7 +14,7 @@
 
 mod unpack;
 
-pub use unpack::unpack;
+pub use unpack::{tree_name, unpack};
 
 /// The embedded data: [`data::VERSION`], [`data::DIGEST`], [`data::FILES`].
 pub mod data {

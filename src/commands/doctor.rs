@@ -98,6 +98,7 @@ pub fn doctor(paths: &Paths) -> Result<i32> {
     check_waybar(&mut r, &config, bin.as_deref());
     check_units(&mut r, bin.as_deref());
     check_voice(&mut r, &config, daemon.as_ref());
+    check_phonemes(&mut r, &config);
     check_audio(&mut r, &config);
     check_quiet(&mut r, paths, &config, daemon.as_ref());
     match (r.failed, r.warned) {
@@ -948,6 +949,55 @@ fn check_audio(r: &mut Report, config: &Config) {
             }
         }
     }
+}
+
+/// The phonemizer: espeak-ng, built in, and the cache directory its data is
+/// unpacked into on first use. A refused directory fails as speech itself
+/// would (only a ✗ with speech on), with the same fix.
+#[cfg(feature = "speech")]
+fn check_phonemes(r: &mut Report, config: &Config) {
+    let what = format!(
+        "phonemes: espeak-ng {} (built in)",
+        llm_bridge_espeak_ng::data::VERSION
+    );
+    let problem = match llm_bridge_core::paths::cache_home() {
+        None => Err((
+            "no cache directory for its data".to_string(),
+            "set XDG_CACHE_HOME or HOME".to_string(),
+        )),
+        Some(cache) => match llm_bridge_hooks::private_dir::PrivateDir::check(&cache) {
+            Ok(_) => Ok(cache.join(llm_bridge_espeak_ng::tree_name())),
+            Err(e) => {
+                let line = e.to_string();
+                Err(
+                    match line
+                        .strip_suffix(')')
+                        .and_then(|l| l.rsplit_once(" (fix: "))
+                    {
+                        Some((why, fix)) => (why.to_string(), fix.to_string()),
+                        None => (line, "check the directory".to_string()),
+                    },
+                )
+            }
+        },
+    };
+    match problem {
+        Ok(tree) if tree.symlink_metadata().is_ok_and(|m| m.is_dir()) => {
+            r.pass(format!("{what}, its data in {}", tree.display()));
+        }
+        Ok(tree) => r.pass(format!(
+            "{what}, its data unpacked into {} on first use",
+            tree.display()
+        )),
+        Err((why, fix)) if config.speech.enabled => r.fail(format!("{what}: {why}"), fix),
+        Err((why, fix)) => r.warn(format!("{what}: {why} (speech is off)"), fix),
+    }
+}
+
+/// Built without speech: no phonemes.
+#[cfg(not(feature = "speech"))]
+fn check_phonemes(r: &mut Report, _config: &Config) {
+    r.pass("phonemes: not checked (built without speech)");
 }
 
 /// Built without speech: nothing plays, so there is no device to check.

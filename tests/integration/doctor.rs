@@ -178,11 +178,49 @@ fn doctor_passes_a_complete_installation() {
         } else {
             "✓ audio: not checked (built without speech)"
         },
+        &if cfg!(feature = "speech") {
+            format!(
+                "✓ phonemes: espeak-ng 1.52.0 (built in), its data unpacked into {}/espeak-ng-1.52.0-",
+                setup.home(".cache/llm-bridge").display()
+            )
+        } else {
+            "✓ phonemes: not checked (built without speech)".to_string()
+        },
         "✓ quiet hours: none",
         "✓ mute: off",
     ] {
         assert!(text.contains(line), "{line:?} in:\n{text}");
     }
+}
+
+/// A cache directory that speech would refuse for espeak-ng's data: a
+/// warning while speech is off, the one failure once it is on, with the fix
+/// speech itself would give.
+#[cfg(feature = "speech")]
+#[test]
+fn doctor_fails_a_cache_directory_speech_cannot_unpack_its_phonemes_into() {
+    let env = Env::new();
+    let setup = Setup::new(&env);
+    let cache = setup.home(".cache/llm-bridge");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let refusal = format!(
+        "espeak-ng 1.52.0 (built in): refusing {0}: mode 0755 is not 0700",
+        cache.display()
+    );
+    let fix = format!("chmod 700 {}", cache.display());
+    let _running = running(&env);
+    let (code, text) = setup.doctor();
+    assert_eq!(code, 0, "speech off: a warning only\n{text}");
+    assert!(
+        text.contains(&format!("! phonemes: {refusal} (speech is off): {fix}\n")),
+        "{text}"
+    );
+    drop(_running);
+    let _waybar = env.fake_waybar(false);
+    env.write_config("[speech]\nenabled = true\n");
+    let line = setup.one_failure(&["✗ phonemes: "]);
+    assert_eq!(line, format!("✗ phonemes: {refusal}: {fix}"));
 }
 
 #[test]
