@@ -1,6 +1,7 @@
 //! What Waybar's `exec` runs in signal mode (`llm-bridge-waybar`, also
 //! `llm-bridge waybar`): print the current module once, then name this
-//! process's Waybar to the daemon.
+//! process's Waybar to the daemon, with a digest of the line printed: a
+//! change published between the read and the naming is owed to it.
 //!
 //! It always prints one line and exits 0 (a non-zero exit hides the module).
 //! The `none` module is printed when no daemon or fallback ever wrote one.
@@ -10,7 +11,7 @@ use crate::publish::current_module;
 use crate::waybar_signal::WAYBAR_NAMES;
 use llm_bridge_hooks::proc_stat;
 use llm_bridge_hooks::send::send_datagram_nonblocking;
-use llm_bridge_protocol::wire::Message;
+use llm_bridge_protocol::wire::{line_digest, Message};
 use std::io::Write;
 
 /// Prints the current module once, then names this process's Waybar to the
@@ -36,7 +37,11 @@ pub fn print_once(paths: &Paths) {
         .is_none()
         .then(|| proc_stat::find_ancestor(&WAYBAR_NAMES, 3));
     if let Some(pid) = found.flatten() {
-        let _ = send_datagram_nonblocking(&paths.socket, &Message::Waybar { pid }.encode());
+        let message = Message::Waybar {
+            pid,
+            shown: Some(line_digest(&line)),
+        };
+        let _ = send_datagram_nonblocking(&paths.socket, &message.encode());
     }
 }
 

@@ -217,6 +217,15 @@ impl WaybarSignaller {
         true
     }
 
+    /// Marks `pid` as owed a signal: it shows an older module than the one
+    /// published. [`WaybarSignaller::retry_owed`] delivers it once its
+    /// handler is there.
+    pub fn owe(&mut self, pid: i32) {
+        if let Some(t) = self.targets.iter_mut().find(|t| t.pid == pid) {
+            t.owed = true;
+        }
+    }
+
     /// Whether some Waybar is owed a signal (its handler was not there).
     pub fn owes(&self) -> bool {
         self.targets.iter().any(|t| t.owed)

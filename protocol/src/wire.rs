@@ -255,6 +255,10 @@ pub enum Message {
     /// signals a (re)started Waybar at once instead of after a /proc scan.
     Waybar {
         pid: u32,
+        /// [`line_digest`] of the module line it printed: a change the
+        /// daemon published after that read is owed to this Waybar at once.
+        /// `None` (an older sender) is taken as a stale line.
+        shown: Option<u64>,
     },
     /// Speak `text`, or write it to the WAV file `out` (an absolute path).
     /// Answered with [`Reply::Queued`] at once, [`Reply::Speaking`] when it
@@ -440,6 +444,18 @@ pub fn truncate_tail(s: &str, max: usize) -> &str {
     &s[start..]
 }
 
+/// FNV-1a (64 bits) of `text`: how `WAYBAR`'s `shown` names a module line
+/// without carrying it. Stable across builds and versions, unlike std's
+/// hasher, so the two ends (and files named with it) always agree.
+pub fn line_digest(text: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 impl Message {
     /// Encodes the message; the result is at most [`MAX_DATAGRAM`] bytes.
     pub fn encode(&self) -> Vec<u8> {
@@ -486,9 +502,10 @@ impl Message {
             Message::Query => Writer::new("QUERY", None, None).finish(),
             Message::Reload => Writer::new("RELOAD", None, None).finish(),
             Message::Shutdown => Writer::new("SHUTDOWN", None, None).finish(),
-            Message::Waybar { pid } => {
+            Message::Waybar { pid, shown } => {
                 let mut w = Writer::new("WAYBAR", None, None);
                 w.number("pid", Some(*pid));
+                w.number("shown", *shown);
                 w.finish()
             }
             Message::Say { text, out, tuning } => {
@@ -661,6 +678,7 @@ impl Message {
                 pid: parse_num(fields.pid, "pid")?
                     .filter(|p| *p > 0)
                     .ok_or(DecodeError::Malformed("WAYBAR without a pid"))?,
+                shown: parse_num(fields.shown, "shown")?,
             }),
             _ => Err(DecodeError::UnknownVerb(
                 truncate_head(verb, 32).to_string(),
@@ -690,6 +708,7 @@ struct Fields<'a> {
     cost: Option<Cow<'a, str>>,
     ctx: Option<Cow<'a, str>>,
     pid: Option<Cow<'a, str>>,
+    shown: Option<Cow<'a, str>>,
     text: Option<Cow<'a, str>>,
     out: Option<Cow<'a, str>>,
     speaker: Option<Cow<'a, str>>,
@@ -719,6 +738,7 @@ impl<'a> Fields<'a> {
             "cost" => &mut self.cost,
             "ctx" => &mut self.ctx,
             "pid" => &mut self.pid,
+            "shown" => &mut self.shown,
             "text" => &mut self.text,
             "out" => &mut self.out,
             "speaker" => &mut self.speaker,
@@ -930,6 +950,14 @@ mod tests {
     }
 
     #[test]
+    fn line_digest_is_fnv_1a() {
+        // The published FNV-1a test vectors: both ends must agree forever.
+        assert_eq!(line_digest(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(line_digest("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(line_digest("foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
     fn status_and_control_round_trip() {
         let s = Message::Status(Status {
             session_id: "s".into(),
@@ -953,7 +981,14 @@ mod tests {
             Message::Query,
             Message::Reload,
             Message::Shutdown,
-            Message::Waybar { pid: 4242 },
+            Message::Waybar {
+                pid: 4242,
+                shown: None,
+            },
+            Message::Waybar {
+                pid: 4242,
+                shown: Some(u64::MAX),
+            },
             Message::Say {
                 text: "Build done.\nTwo lines, 100% sure".into(),
                 out: Some("/tmp/a b.wav".into()),

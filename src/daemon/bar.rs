@@ -21,6 +21,7 @@ use llm_bridge_core::module::{self, ModuleStyle, Renderer};
 use llm_bridge_core::paths::Paths;
 use llm_bridge_core::publish::Publisher;
 use llm_bridge_core::state::State;
+use llm_bridge_protocol::wire::line_digest;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use std::os::fd::AsRawFd;
@@ -146,11 +147,20 @@ impl Bar {
     }
 
     /// `llm-bridge waybar` named the Waybar that runs it: signal it from
-    /// now on, if it is our Waybar (the signaller checks).
-    pub fn adopt(&mut self, pid: u32, registry: &Registry) {
+    /// now on, if it is our Waybar (the signaller checks). `shown` is the
+    /// digest of the line it printed: if a change was published after its
+    /// read (the naming can arrive after that change was signalled to the
+    /// Waybars known then), it is owed a signal, delivered by the same
+    /// schedule as a late handler's.
+    pub fn adopt(&mut self, pid: u32, shown: Option<u64>, registry: &Registry) {
         let pid = i32::try_from(pid).unwrap_or(0);
-        if pid > 0 && self.publisher.signaller.adopt(pid) {
-            self.watch_pidfds(registry);
+        if pid <= 0 || !self.publisher.signaller.adopt(pid) {
+            return;
+        }
+        self.watch_pidfds(registry);
+        let published = self.publisher.last().map(line_digest);
+        if published.is_some() && published != shown {
+            self.publisher.signaller.owe(pid);
         }
     }
 

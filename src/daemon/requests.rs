@@ -51,7 +51,7 @@ impl Daemon {
             }
             Message::SayStop => self.speech.stop(&self.ipc, peer),
             Message::Mute { action, secs } => self.mute(peer, action, secs, arrived_ns),
-            Message::Waybar { pid } => self.bar.adopt(pid, self.poll.registry()),
+            Message::Waybar { pid, shown } => self.bar.adopt(pid, shown, self.poll.registry()),
             Message::Focus(pick) => self.focus(peer, &pick, arrived_ns),
         }
     }

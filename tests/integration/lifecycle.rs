@@ -219,6 +219,9 @@ fn finished_sessions_reach_the_history() {
     env.hook(&sample("SessionStart"));
     env.hook(&sample("UserPromptSubmit"));
     env.hook(&sample("PreToolUse-Bash"));
+    // The bar showed none before the first event too: see the session
+    // first, so that none below means it ended.
+    env.wait_text("working: Bash");
     env.hook(&sample("SessionEnd"));
     env.wait_text("none");
     let out = env.bridge(&["history"]);

@@ -3,7 +3,7 @@
 //! one is exercised by the end-to-end script).
 
 use crate::support::*;
-use llm_bridge_protocol::wire::EventKind;
+use llm_bridge_protocol::wire::{line_digest, EventKind, Message};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -217,6 +217,29 @@ fn a_restarted_waybar_is_signalled_from_its_first_change() {
     let second = env.fake_waybar_running_exec(false);
     env.hook(&sample("UserPromptSubmit"));
     let got = second.wait_signals(1);
+    assert!(got[0].module.contains("\"working\""), "{got:?}");
+}
+
+#[test]
+fn a_waybar_named_after_a_change_it_did_not_print_is_signalled() {
+    let env = Env::new();
+    let _daemon = env.daemon();
+    let before = std::fs::read_to_string(env.waybar_json()).unwrap_or_default();
+    let before = before.lines().next().unwrap_or("").to_string();
+    env.hook(&sample("UserPromptSubmit"));
+    env.wait_text("working");
+    // Started after the daemon's scan and after the change was signalled:
+    // only its exec's naming makes it known. That exec printed the module
+    // from before the change (its naming can arrive after the change).
+    let waybar = env.fake_waybar(false);
+    env.send_raw(
+        &Message::Waybar {
+            pid: waybar.child.id(),
+            shown: Some(line_digest(&before)),
+        }
+        .encode(),
+    );
+    let got = waybar.wait_signals(1);
     assert!(got[0].module.contains("\"working\""), "{got:?}");
 }
 

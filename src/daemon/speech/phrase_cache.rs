@@ -304,11 +304,7 @@ fn decode(bytes: &[u8], key: &str) -> Option<Rendered> {
 /// FNV-1a (64 bits) of the key, in hex: stable across builds, unlike std's
 /// hasher, so a file written by one version is found by the next.
 fn file_name(key: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = llm_bridge_protocol::wire::line_digest(key);
     format!("{hash:016x}{SUFFIX}")
 }
 
