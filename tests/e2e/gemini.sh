@@ -193,10 +193,10 @@ killed_tool_running() {
     return 1
 }
 wait_for "B: working: run_shell_command" 30 killed_tool_running
-# The client: the newest node process running Gemini CLI (it may start
-# itself again with more heap): the hook's parent, the process the daemon
-# watches.
-client=$(pgrep -n -u "$E2E_USER" -f "node.* $GEMINI")
+# The client: the node process running Gemini CLI (it may start itself
+# again with more heap) that runs the tool: the hook's parent, the process
+# the daemon watches.
+client=$(gate_client "node.* $GEMINI")
 [[ -n $client ]] || fail "B: no gemini node process"
 kill_client gemini "$client" "$GEMINI_PID"
 say "B: kill -9 of gemini's node process while its tool ran -> its session gone in $GONE_MS ms (reason exited)"

@@ -237,6 +237,30 @@ print(s["session_count"], s["watched_processes"],
       *(":".join(str(x[k]) for k in ("agent", "project", "state", "tool", "prompts", "tool_uses")) for x in s["sessions"]))'
 }
 
+# gate_client PATTERN: the process running the tool that waits on the FIFO
+# $D/gate: the nearest ancestor of that `head` whose command line matches
+# PATTERN (an extended regex). That process runs the hooks too: the hook's
+# parent, which the daemon watches. Found from the tool rather than by the
+# newest matching process, since a client may start helpers of its own.
+GATE_CLIENT=
+gate_found() {
+    local pid
+    GATE_CLIENT=
+    pid=$(pgrep -u "$E2E_USER" -x -f "head -n 1 $D/gate" | head -n 1)
+    while [[ -n $pid && $pid -gt 1 ]]; do
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE -- "$1"; then
+            GATE_CLIENT=$pid
+            return 0
+        fi
+        pid=$(ps -o ppid= -p "$pid" | tr -d ' ')
+    done
+    return 1
+}
+gate_client() {
+    wait_for "the client of the tool reading $D/gate" 10 gate_found "$1"
+    echo "$GATE_CLIENT"
+}
+
 # kill_client AGENT PID JOB: each agent script's part B: kill -9 of PID (the
 # client's process the hook named, which the daemon watches) while its tool
 # runs, held open by the FIFO $D/gate: its session gone (GONE_MS says how

@@ -134,9 +134,9 @@ alive "$DAEMON_PID" || fail "the daemon died"
 qwen killed
 wait_for "B: working: run_shell_command" 60 tool_running
 # The client: Qwen Code starts node twice more (cli-entry.js, then cli.js,
-# then cli.js again, with more heap); the last is the hook's parent, the
-# process the daemon watches, and the one killed.
-client=$(pgrep -n -u "$E2E_USER" -f "$(dirname "$QWEN")/cli.js -p")
+# then cli.js again, with more heap); the one that runs the tool is the
+# hook's parent, the process the daemon watches, and the one killed.
+client=$(gate_client "$(dirname "$QWEN")/cli.js -p")
 [[ -n $client ]] || fail "B: no qwen node process"
 kill_client qwen "$client" "$QWEN_PID"
 say "B: kill -9 of qwen's node process while its tool ran -> its session gone in $GONE_MS ms"
