@@ -38,6 +38,13 @@ enum Command {
         /// Write the daemon's PID here once it serves (used by `start`).
         #[arg(long, value_name = "PATH")]
         pid_file: Option<PathBuf>,
+        /// Leave no keeper beside it. By default a daemon that binds its
+        /// socket itself (not systemd's, not `start`'s) leaves a small
+        /// process holding it, which starts a new daemon on it if this one
+        /// is killed, so that no queued event is lost. For a process
+        /// manager that restarts the daemon itself.
+        #[arg(long)]
+        no_keeper: bool,
     },
     /// Start the daemon in the background; returns once it answers.
     #[command(
@@ -220,6 +227,11 @@ enum Command {
         /// Where the daemon writes its PID once it serves.
         #[arg(long, value_name = "PATH")]
         pid_file: PathBuf,
+        /// Keep a foreground daemon's socket (fd 3, its file's id DEV:INO)
+        /// while that daemon (pidfd on fd 4) lives; supervise from then on
+        /// if it is killed.
+        #[arg(long, value_name = "DEV:INO")]
+        adopt: Option<String>,
     },
     /// Apply one protocol message to the state files (the hook's fallback).
     #[command(hide = true)]
@@ -253,7 +265,10 @@ fn main() -> ExitCode {
     let paths = Paths::from_env();
     let code = match cli.command {
         // A daemon that cannot start (one is already running...) exits 1.
-        Command::Daemon { pid_file } => run_daemon(paths, pid_file).map_or_else(
+        Command::Daemon {
+            pid_file,
+            no_keeper,
+        } => run_daemon(paths, pid_file, no_keeper).map_or_else(
             |e| {
                 eprintln!("llm-bridge: {}", one_line(&e));
                 1
@@ -261,11 +276,15 @@ fn main() -> ExitCode {
             |()| 0,
         ),
         Command::Start => report(lifecycle::start(&paths)),
-        Command::Supervise { pid_file } => llm_bridge::supervisor::run(&paths, &pid_file)
-            .unwrap_or_else(|e| {
-                llm_bridge_core::log::log(format_args!("supervisor: {}", one_line(&e)));
-                1
-            }),
+        Command::Supervise { pid_file, adopt } => match adopt {
+            Some(file) => llm_bridge::supervisor::parse_file_id(&file)
+                .and_then(|file| llm_bridge::supervisor::adopt(&paths, &pid_file, file)),
+            None => llm_bridge::supervisor::run(&paths, &pid_file),
+        }
+        .unwrap_or_else(|e| {
+            llm_bridge_core::log::log(format_args!("supervisor: {}", one_line(&e)));
+            1
+        }),
         Command::Stop => report(lifecycle::stop(&paths)),
         Command::Reload => report(lifecycle::reload(&paths)),
         Command::Status {
@@ -442,9 +461,13 @@ fn report(result: Result<i32>) -> i32 {
     })
 }
 
-fn run_daemon(paths: Paths, pid_file: Option<PathBuf>) -> Result<()> {
+fn run_daemon(paths: Paths, pid_file: Option<PathBuf>, no_keeper: bool) -> Result<()> {
     let config = Config::load()?;
-    let mut daemon = Daemon::start(paths, config, Options { pid_file })?;
+    // Under systemd (a service without its socket unit) systemd restarts
+    // the daemon and ends whatever else runs in the unit: no keeper.
+    let keeper = (!no_keeper && std::env::var_os("INVOCATION_ID").is_none())
+        .then(|| pid_file.clone().unwrap_or_else(|| paths.pid_file.clone()));
+    let mut daemon = Daemon::start(paths, config, Options { pid_file, keeper })?;
     eprintln!(
         "llm-bridge: daemon listening on {}",
         daemon.socket_path().display()

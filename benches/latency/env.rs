@@ -102,6 +102,7 @@ impl BenchEnv {
         let child = self
             .command(bridge)
             .arg("daemon")
+            .arg("--no-keeper")
             .stderr(Stdio::null())
             .spawn()
             .unwrap();

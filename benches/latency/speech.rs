@@ -43,6 +43,7 @@ impl Speaking {
         let child = env
             .command(bridge)
             .arg("daemon")
+            .arg("--no-keeper")
             .env("ALSA_CONFIG_PATH", &alsa)
             .stderr(Stdio::null())
             .spawn()

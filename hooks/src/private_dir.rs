@@ -124,25 +124,39 @@ impl PrivateDirError {
     }
 }
 
-impl fmt::Display for PrivateDirError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl PrivateDirError {
+    /// What is wrong, without the fix: `refusing PATH: it is a symlink`.
+    pub fn reason(&self) -> String {
         let path = self.path.display();
         match &self.problem {
-            Problem::Symlink => write!(f, "refusing {path}: it is a symlink (fix: rm {path})"),
-            Problem::NotDirectory => write!(
-                f,
-                "refusing {path}: it is not a directory (fix: move it away)"
-            ),
-            Problem::Owner { owner, euid } => write!(
-                f,
-                "refusing {path}: owned by uid {owner}, not by you (uid {euid}) \
-                 (fix: have uid {owner} or root remove it)"
-            ),
-            Problem::Mode(mode) => write!(
-                f,
-                "refusing {path}: mode {mode:04o} is not 0700 (fix: chmod 700 {path})"
-            ),
-            Problem::Io(doing, e) => write!(f, "cannot {doing} {path}: {e}"),
+            Problem::Symlink => format!("refusing {path}: it is a symlink"),
+            Problem::NotDirectory => format!("refusing {path}: it is not a directory"),
+            Problem::Owner { owner, euid } => {
+                format!("refusing {path}: owned by uid {owner}, not by you (uid {euid})")
+            }
+            Problem::Mode(mode) => format!("refusing {path}: mode {mode:04o} is not 0700"),
+            Problem::Io(doing, e) => format!("cannot {doing} {path}: {e}"),
+        }
+    }
+
+    /// How the user puts it right, when there is one thing to do.
+    pub fn fix(&self) -> Option<String> {
+        let path = self.path.display();
+        match &self.problem {
+            Problem::Symlink => Some(format!("rm {path}")),
+            Problem::NotDirectory => Some("move it away".to_string()),
+            Problem::Owner { owner, .. } => Some(format!("have uid {owner} or root remove it")),
+            Problem::Mode(_) => Some(format!("chmod 700 {path}")),
+            Problem::Io(..) => None,
+        }
+    }
+}
+
+impl fmt::Display for PrivateDirError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.fix() {
+            Some(fix) => write!(f, "{} (fix: {fix})", self.reason()),
+            None => f.write_str(&self.reason()),
         }
     }
 }

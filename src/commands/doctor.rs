@@ -967,18 +967,10 @@ fn check_phonemes(r: &mut Report, config: &Config) {
         )),
         Some(cache) => match llm_bridge_hooks::private_dir::PrivateDir::check(&cache) {
             Ok(_) => Ok(cache.join(llm_bridge_espeak_ng::tree_name())),
-            Err(e) => {
-                let line = e.to_string();
-                Err(
-                    match line
-                        .strip_suffix(')')
-                        .and_then(|l| l.rsplit_once(" (fix: "))
-                    {
-                        Some((why, fix)) => (why.to_string(), fix.to_string()),
-                        None => (line, "check the directory".to_string()),
-                    },
-                )
-            }
+            Err(e) => Err((
+                e.reason(),
+                e.fix().unwrap_or_else(|| "check the directory".to_string()),
+            )),
         },
     };
     match problem {

@@ -68,6 +68,9 @@ pub fn status(paths: &Paths, json: bool) -> i32 {
 /// The status as a few lines of text.
 pub fn human(r: &StatusReport) -> String {
     let mut out = String::new();
+    let kept = r
+        .keeper
+        .map(|k| format!(", restarted by its socket's keeper (pid {k}) if killed"));
     let _ = writeln!(
         out,
         "llm-bridge {} running (pid {}, up {}){}",
@@ -79,7 +82,7 @@ pub fn human(r: &StatusReport) -> String {
         } else if r.supervised {
             ", restarted by its supervisor if killed"
         } else {
-            ""
+            kept.as_deref().unwrap_or("")
         }
     );
     let _ = writeln!(

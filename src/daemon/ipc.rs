@@ -39,6 +39,12 @@ pub struct Ipc {
     path_watch: PathWatch,
     /// Events hooks could not hand over in time.
     spool: Spool,
+    /// Where the daemons of a keeper (`supervisor::spawn_keeper`) write
+    /// their PID, once this daemon asked for one: each socket it binds
+    /// itself gets one.
+    keeper: Option<PathBuf>,
+    /// The PID of the current socket's keeper.
+    keeper_pid: Option<u32>,
 }
 
 /// Where the daemon's socket came from.
@@ -105,6 +111,8 @@ impl Ipc {
                 uid: own_uid(),
                 path_watch: watched(path)?,
                 spool,
+                keeper: None,
+                keeper_pid: None,
             });
         }
         let (socket, id) = bind_unless_served(path)?;
@@ -119,7 +127,36 @@ impl Ipc {
             // file be removed, before the loop polls.
             path_watch: watched(path)?,
             spool,
+            keeper: None,
+            keeper_pid: None,
         })
+    }
+
+    /// Gives the socket this daemon bound a keeper, which holds a copy of
+    /// it and, if this process is killed, starts a daemon on it (writing
+    /// its PID to `pid_file`), so that nothing queued is lost; a socket
+    /// bound again later gets one too. Returns the keeper's PID; `None`
+    /// for a socket systemd or a supervisor holds already.
+    pub fn keep(&mut self, pid_file: &Path) -> Result<Option<u32>> {
+        self.keeper = Some(pid_file.to_path_buf());
+        self.spawn_keeper()
+    }
+
+    /// The PID of the keeper of the socket served now, if it has one.
+    pub fn keeper(&self) -> Option<u32> {
+        self.keeper_pid
+    }
+
+    fn spawn_keeper(&mut self) -> Result<Option<u32>> {
+        self.keeper_pid = None;
+        let (Some(pid_file), Origin::Bound, Some(id)) = (&self.keeper, self.origin, self.bound_id)
+        else {
+            return Ok(None);
+        };
+        // SAFETY: the socket outlives this call, which only duplicates it.
+        let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd()) };
+        self.keeper_pid = Some(crate::supervisor::spawn_keeper(socket, id, pid_file)?);
+        Ok(self.keeper_pid)
     }
 
     /// Registers the socket and the watch on its file in the loop's poll.
@@ -169,9 +206,19 @@ impl Ipc {
             return;
         }
         match self.rebind(registry) {
-            Ok(()) => log(format_args!(
-                "the socket {path} was removed or replaced: bound again"
-            )),
+            Ok(()) => {
+                log(format_args!(
+                    "the socket {path} was removed or replaced: bound again"
+                ));
+                // The old socket's keeper ends with this daemon: the new
+                // socket needs its own.
+                if let Err(e) = self.spawn_keeper() {
+                    log(format_args!(
+                        "no keeper for the new socket: {}",
+                        llm_bridge_core::error::one_line(&e)
+                    ));
+                }
+            }
             Err(e) => log(format_args!(
                 "the socket {path} was removed or replaced and cannot be bound again: {}",
                 llm_bridge_core::error::one_line(&e)

@@ -26,6 +26,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 pub struct Options {
     /// Written (with fsync) once the socket is up, removed on exit.
     pub pid_file: Option<PathBuf>,
+    /// A socket this daemon binds itself gets a keeper that holds it if
+    /// this process is killed (`supervisor::spawn_keeper`); the daemons
+    /// that keeper starts write their PID here.
+    pub keeper: Option<PathBuf>,
 }
 
 /// What a signal asks of the loop.
@@ -80,6 +84,12 @@ impl Life {
             write_pid_file(pid_file)?;
         }
         Ok(())
+    }
+
+    /// Where the daemons of this daemon's socket keeper write their PID, if
+    /// it is to have one.
+    pub fn keeper(&self) -> Option<&Path> {
+        self.options.keeper.as_deref()
     }
 
     /// Tells systemd (`Type=notify`) the daemon is ready; once.

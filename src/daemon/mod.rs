@@ -54,6 +54,7 @@ mod watchers;
 pub use ipc::{bind_daemon_socket, remove_stale_socket, socket_answers};
 pub use life::Options;
 pub use reports::{Report, Reporter};
+pub use socket_path::file_id as socket_file_id;
 pub use speech::{CacheFigures, NotificationCounters};
 pub use stats::{CounterReport, Latencies, LatencyReport, SessionReport, StatusReport};
 
@@ -63,7 +64,7 @@ use ipc::Ipc;
 use life::Life;
 use llm_bridge_core::client::name_client;
 use llm_bridge_core::config::Config;
-use llm_bridge_core::error::{bail, Context, Result};
+use llm_bridge_core::error::{bail, one_line, Context, Result};
 use llm_bridge_core::history;
 use llm_bridge_core::journal::Journal;
 use llm_bridge_core::local_time::{wall_clock_ms, wall_clock_ns};
@@ -185,6 +186,22 @@ impl Daemon {
     /// Runs until SIGTERM, SIGINT, a SHUTDOWN request or the idle exit,
     /// then flushes, snapshots and returns.
     pub fn run(&mut self) -> Result<()> {
+        // Once serving, not before: a daemon that fails to start has no
+        // keeper to start it again.
+        if let Some(pid_file) = self.life.keeper() {
+            match self.ipc.keep(pid_file) {
+                Ok(Some(pid)) => log(format_args!(
+                    "its socket's keeper (pid {pid}) starts another daemon on it if this one \
+                     is killed: nothing queued is lost"
+                )),
+                Ok(None) => {}
+                Err(e) => log(format_args!(
+                    "no keeper for its socket ({}): what is queued when this daemon is \
+                     killed is lost",
+                    one_line(&e)
+                )),
+            }
+        }
         // Worker threads start here, after start-up: see `start`.
         self.speech.start(self.reports.reporter());
         // systemd hears READY=1 once the socket serves and, when [speech]

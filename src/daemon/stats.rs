@@ -172,6 +172,11 @@ pub struct StatusReport {
     /// The socket is held by `start`'s supervisor too, which starts another
     /// daemon on it if this one is killed.
     pub supervised: bool,
+    /// The keeper of the socket this daemon bound itself (`llm-bridge
+    /// daemon` by hand), which starts another daemon on it if this one is
+    /// killed.
+    #[serde(default)]
+    pub keeper: Option<u32>,
     pub waybar_pids: Vec<i32>,
     pub subscribers: usize,
     /// Claude Code processes watched (pidfds), and busy sessions'

@@ -22,6 +22,7 @@ impl Daemon {
             socket: self.ipc.path().to_path_buf(),
             socket_activated: self.ipc.inherited(),
             supervised: self.ipc.supervised(),
+            keeper: self.ipc.keeper(),
             waybar_pids: self.bar.known_pids(),
             subscribers: self.ipc.subscriber_count(),
             watched_processes: watched.processes,

@@ -181,6 +181,7 @@ fn under_systemd_the_daemon_says_ready_once_its_socket_serves() {
     let child = env
         .command(&bridge_bin())
         .arg("daemon")
+        .arg("--no-keeper")
         .env("NOTIFY_SOCKET", &notify)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -14,6 +14,7 @@ fn daemon_with_file_limit(env: &Env, files: u64) -> Daemon {
     let log = env.runtime().join("daemon.log");
     let mut cmd = env.command(&bridge_bin());
     cmd.arg("daemon")
+        .arg("--no-keeper")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
@@ -507,36 +508,10 @@ fn events_queued_for_a_killed_daemon_wait_for_the_next_one_under_start() {
     assert!(out.status.success(), "{out:?}");
     let pid = llm_bridge::commands::lifecycle::read_pid(&env.pid_file()).unwrap();
     let supervisor = supervisor_of(pid).expect("start leaves a supervisor");
-    // Stopped, the daemon reads nothing: five events (fewer than a
-    // datagram socket's usual queue of ten) wait in its socket.
+    let sessions = queue_sessions_for_a_stopped_daemon(&env, pid);
     // SAFETY: signalling the daemon this test started.
-    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-    let sessions: Vec<String> = (0..5).map(|k| format!("queued-{k}")).collect();
-    for sid in &sessions {
-        let out = env.hook(&hook_input("SessionStart", sid));
-        assert!(out.status.success(), "{out:?}");
-    }
-    assert!(
-        !env.runtime()
-            .join("llm-bridge/spool")
-            .read_dir()
-            .is_ok_and(|mut d| d.next().is_some()),
-        "handed to the socket, not spooled"
-    );
-    // SAFETY: as above.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    let mut ids = Vec::new();
-    wait_until("the next daemon has every queued session", || {
-        let v = status_json(&env);
-        ids = v["sessions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s["id"].as_str().map(str::to_string))
-            .collect();
-        ids.sort();
-        ids == sessions
-    });
+    wait_for_sessions(&env, &sessions);
     let new = llm_bridge::commands::lifecycle::read_pid(&env.pid_file()).unwrap();
     assert_ne!(new, pid);
     assert_eq!(supervisor_of(new), Some(supervisor), "the same supervisor");
@@ -551,6 +526,113 @@ fn events_queued_for_a_killed_daemon_wait_for_the_next_one_under_start() {
         proc_stat::read(supervisor).is_none_or(|s| !s.runs())
     });
     assert!(!env.socket().exists(), "the socket file is gone");
+}
+
+/// A daemon run by hand in the foreground binds its own socket and leaves a
+/// keeper beside it: the events queued for it when it is killed wait for
+/// the daemon the keeper starts in its place, which it then supervises.
+#[test]
+fn events_queued_for_a_killed_foreground_daemon_wait_for_the_next_one() {
+    let env = Env::new();
+    let _stop = StopOnDrop(&env);
+    let (mut daemon, keeper) = env.daemon_with_keeper();
+    let pid = daemon.child.id();
+    assert!(proc_stat::read(keeper.0).is_some_and(|s| s.runs()));
+    assert!(
+        !env.pid_file().exists(),
+        "a foreground daemon writes no PID file"
+    );
+    assert_eq!(status_json(&env)["keeper"], keeper.0, "status names it");
+    let said = String::from_utf8_lossy(&env.bridge(&["status"]).stdout).to_string();
+    assert!(
+        said.contains(&format!(
+            "restarted by its socket's keeper (pid {}) if killed",
+            keeper.0
+        )),
+        "{said}"
+    );
+    let sessions = queue_sessions_for_a_stopped_daemon(&env, pid);
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    wait_for_sessions(&env, &sessions);
+    let new = llm_bridge::commands::lifecycle::read_pid(&env.pid_file()).unwrap();
+    assert_ne!(new, pid);
+    assert_eq!(supervisor_of(new), Some(keeper.0), "started by the keeper");
+    // Said where the user watched the daemon, and in the log from then on.
+    assert!(
+        daemon.log().contains(&format!(
+            "the daemon (pid {pid}) ended without removing its socket (killed?)"
+        )),
+        "{}",
+        daemon.log()
+    );
+    let log = std::fs::read_to_string(env.runtime().join("state/llm-bridge/daemon.log")).unwrap();
+    assert!(log.contains("starting another on it"), "{log}");
+    // From now on it is `start`'s supervisor: `stop` ends both.
+    let out = env.bridge(&["stop"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until("the keeper ends with its daemon", || {
+        proc_stat::read(keeper.0).is_none_or(|s| !s.runs())
+    });
+    assert!(!env.socket().exists(), "the socket file is gone");
+}
+
+/// A foreground daemon that stops cleanly (Ctrl-C, `stop`) removes its
+/// socket, and its keeper, seeing that, ends without starting another.
+#[test]
+fn a_foreground_daemon_that_stops_cleanly_takes_its_keeper_along() {
+    let env = Env::new();
+    let (daemon, keeper) = env.daemon_with_keeper();
+    env.hook(&hook_input("SessionStart", "one"));
+    env.wait_text("idle");
+    daemon.stop();
+    wait_until("the keeper ends", || {
+        proc_stat::read(keeper.0).is_none_or(|s| !s.runs())
+    });
+    assert!(!env.socket().exists(), "the socket file is gone");
+    assert!(
+        !env.pid_file().exists(),
+        "no daemon was started in its place"
+    );
+}
+
+/// Stops (SIGSTOP) the daemon `pid`, which then reads nothing, and starts
+/// five sessions through the real hook: their events (fewer than a datagram
+/// socket's usual queue of ten) wait in its socket. Their ids, sorted.
+#[track_caller]
+fn queue_sessions_for_a_stopped_daemon(env: &Env, pid: u32) -> Vec<String> {
+    // SAFETY: signalling the daemon this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    let sessions: Vec<String> = (0..5).map(|k| format!("queued-{k}")).collect();
+    for sid in &sessions {
+        let out = env.hook(&hook_input("SessionStart", sid));
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert!(
+        !env.runtime()
+            .join("llm-bridge/spool")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "handed to the socket, not spooled"
+    );
+    sessions
+}
+
+/// Waits until the daemon that answers has exactly `sessions`.
+#[track_caller]
+fn wait_for_sessions(env: &Env, sessions: &[String]) {
+    let mut ids = Vec::new();
+    wait_until("the next daemon has every queued session", || {
+        let v = status_json(env);
+        ids = v["sessions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids == sessions
+    });
 }
 
 /// Runs four clients' sessions through the real hook while `kill` kills

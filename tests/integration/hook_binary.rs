@@ -128,6 +128,7 @@ fn the_socket_path_can_be_overridden() {
     daemon
         .env("LLM_BRIDGE_SOCKET", &custom)
         .arg("daemon")
+        .arg("--no-keeper")
         .stderr(Stdio::null());
     let mut child = daemon.spawn().unwrap();
     wait_until("the custom socket", || custom.exists());

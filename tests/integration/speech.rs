@@ -210,6 +210,7 @@ impl SpeakingDaemon {
         let log = env.runtime().join("speech-daemon.log");
         let mut cmd = env.command(&bridge_bin());
         cmd.arg("daemon")
+            .arg("--no-keeper")
             .env("ALSA_CONFIG_PATH", &alsa)
             .stdin(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());

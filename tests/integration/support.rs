@@ -176,12 +176,38 @@ impl Env {
     /// Starts `llm-bridge daemon` and waits until its socket answers.
     #[track_caller]
     pub fn daemon(&self) -> Daemon {
+        // Killed on drop: no keeper to start another.
+        self.daemon_with(&["--no-keeper"])
+    }
+
+    /// Starts `llm-bridge daemon` as a user would, leaving a keeper of its
+    /// socket; returns it with the keeper's PID, which is killed on drop
+    /// (before the daemon, if declared after it).
+    #[track_caller]
+    pub fn daemon_with_keeper(&self) -> (Daemon, KillOnDrop) {
+        let daemon = self.daemon_with(&[]);
+        let mut keeper = None;
+        wait_until("the keeper's PID in the daemon's log", || {
+            keeper = daemon
+                .log()
+                .split("its socket's keeper (pid ")
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+                .and_then(|pid| pid.parse().ok());
+            keeper.is_some()
+        });
+        (daemon, KillOnDrop(keeper.unwrap()))
+    }
+
+    #[track_caller]
+    fn daemon_with(&self, args: &[&str]) -> Daemon {
         let log = self
             .runtime()
             .join(format!("daemon-{}.log", std::process::id()));
         let child = self
             .command(&bridge_bin())
             .arg("daemon")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -620,6 +646,16 @@ impl Drop for StopOnDrop<'_> {
             // SAFETY: signalling the daemon this test started.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
+    }
+}
+
+/// A process this test started but does not own as a `Child`, SIGKILLed
+/// on drop.
+pub struct KillOnDrop(pub u32);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: signalling a process this test started.
+        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
     }
 }
 
