@@ -7,11 +7,21 @@ use std::marker::PhantomData;
 use std::num::NonZero;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rodio::buffer::SamplesBuffer;
 use rodio::source::EmptyCallback;
 use rodio::{DeviceSinkBuilder, MixerDeviceSink, Player};
+
+/// [`Output::dry_since`] while samples are queued.
+const QUEUED: u64 = u64::MAX;
+
+/// How long after its queue ran dry an open stream is taken as holding
+/// nothing but silence, so that opening it again loses nothing (what was
+/// handed to the device, at most its buffer plus the sound server's, has
+/// been heard by then).
+const TAIL: Duration = Duration::from_millis(250);
 
 /// The open output device and the queue of what it plays.
 ///
@@ -26,6 +36,10 @@ pub struct Output {
     /// Counts [`Output::stop`] calls, so that notifications queued before a
     /// stop are dropped.
     stops: Arc<AtomicU64>,
+    /// When the queue last ran dry, in ms since `opened` plus one; 0 while
+    /// nothing was ever queued, [`QUEUED`] while samples wait.
+    dry_since: Arc<AtomicU64>,
+    opened: Instant,
     /// Dropped after the player: closing it stops the device stream.
     sink: MixerDeviceSink,
     _not_send: PhantomData<*const ()>,
@@ -77,6 +91,8 @@ impl Output {
         Ok(Output {
             player,
             stops: Arc::new(AtomicU64::new(0)),
+            dry_since: Arc::new(AtomicU64::new(0)),
+            opened: Instant::now(),
             sink,
             _not_send: PhantomData,
         })
@@ -112,12 +128,32 @@ impl Output {
             return Ok(());
         }
         let source = SamplesBuffer::new(NonZero::<u16>::MIN, rate, samples);
+        self.dry_since.store(QUEUED, Ordering::SeqCst);
         self.player.append(Cancellable {
             inner: source,
             stopped,
         });
+        // When the mixer has taken these samples: dry, unless more came.
+        let (dry_since, opened) = (self.dry_since.clone(), self.opened);
+        self.player.append(EmptyCallback::new(Box::new(move || {
+            dry_since.store(since(opened), Ordering::SeqCst);
+        })));
         self.player.play();
         Ok(())
+    }
+
+    /// Whether samples queued now would wait behind silence: a running
+    /// stream keeps its buffer (two periods, about 46 ms here) full of the
+    /// silence it plays while idle, and new samples queue after it. True
+    /// when nothing was played since it opened, or when its queue has been
+    /// dry for a while ([`TAIL`]); opening it again (a few milliseconds)
+    /// is then heard sooner, and loses nothing.
+    pub fn lags(&self) -> bool {
+        lags(
+            self.player.empty(),
+            self.dry_since.load(Ordering::SeqCst),
+            since(self.opened),
+        )
     }
 
     /// Calls `done` (on the audio thread) when everything queued so far has
@@ -141,6 +177,7 @@ impl Output {
     pub fn stop(&self) {
         self.stops.fetch_add(1, Ordering::SeqCst);
         self.player.stop();
+        self.dry_since.store(since(self.opened), Ordering::SeqCst);
     }
 
     /// Whether nothing is playing or queued.
@@ -152,6 +189,42 @@ impl Output {
     pub fn wait_until_idle(&self) {
         self.player.sleep_until_end();
     }
+}
+
+/// The output in `slot` to queue samples on now: opened with `open` when
+/// there is none, or again when the one open would make them wait behind
+/// the silence it buffered ([`Output::lags`]: about 46 ms at a voice's
+/// rate, against a few ms to open the device).
+pub fn fresh(
+    slot: &mut Option<Output>,
+    open: impl FnOnce() -> Result<Output>,
+) -> Result<&mut Output> {
+    if slot.as_ref().is_some_and(Output::lags) {
+        // Closed before the new one opens: one stream at a time.
+        *slot = None;
+    }
+    if slot.is_none() {
+        *slot = Some(open()?);
+    }
+    Ok(slot.as_mut().expect("opened above"))
+}
+
+/// [`Output::lags`] for a queue that is `empty` or not, dry since
+/// `dry_since` ([`Output::dry_since`]'s encoding), at `now` (the same clock).
+fn lags(empty: bool, dry_since: u64, now: u64) -> bool {
+    if !empty {
+        return false;
+    }
+    match dry_since {
+        0 => true,
+        QUEUED => false,
+        dry => now.saturating_sub(dry) >= TAIL.as_millis() as u64,
+    }
+}
+
+/// Milliseconds since `opened`, plus one (never 0).
+fn since(opened: Instant) -> u64 {
+    opened.elapsed().as_millis() as u64 + 1
 }
 
 /// A source that ends early once `stopped` says so.
@@ -184,7 +257,27 @@ impl<S: rodio::Source, F: Fn() -> bool> rodio::Source for Cancellable<S, F> {
         self.inner.sample_rate()
     }
 
-    fn total_duration(&self) -> Option<std::time::Duration> {
+    fn total_duration(&self) -> Option<Duration> {
         self.inner.total_duration()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_lags_when_idle_since_it_opened_or_dry_for_a_while() {
+        // Opened, nothing played: its buffer is all silence.
+        assert!(lags(true, 0, 1));
+        // Samples queued or playing: never opened again under them.
+        assert!(!lags(false, 0, 1));
+        assert!(!lags(true, QUEUED, 10_000));
+        assert!(!lags(false, 100, 10_000));
+        // Dry: its last samples may still be in the device until the tail
+        // has passed.
+        assert!(!lags(true, 100, 100));
+        assert!(!lags(true, 100, 100 + TAIL.as_millis() as u64 - 1));
+        assert!(lags(true, 100, 100 + TAIL.as_millis() as u64));
     }
 }

@@ -330,9 +330,16 @@ struct Paced {
 #[cfg(feature = "speech")]
 impl Sink for Paced {
     fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()> {
-        let output = match &mut self.output {
-            Some(o) => o,
-            None => self.output.insert(Output::open(rate)?),
+        // The first block is heard sooner on a stream opened for it (the
+        // one opened before the voice loaded has buffered silence since);
+        // later ones follow what plays.
+        let open = || Output::open(rate);
+        let output = if self.played.is_none() {
+            llm_bridge_speech::audio::fresh(&mut self.output, open)?
+        } else if let Some(output) = &mut self.output {
+            output
+        } else {
+            self.output.insert(open()?)
         };
         output.play(samples, rate)?;
         let (tx, played) = self.played.get_or_insert_with(channel);

@@ -11,7 +11,8 @@
 //! still preempts it when an event arrives. It loads the voice on its first job and keeps it; it opens
 //! the audio device for speech and closes it after `close_after` of
 //! silence, then sleeps in `recv` until the next job: an idle daemon never
-//! wakes. Every job runs through one runner ([`Worker::run_job`]): a panic
+//! wakes. A phrase's first block goes to a stream opened for it when the
+//! one open has been idle (`audio::fresh`): it is heard about 30 ms sooner. Every job runs through one runner ([`Worker::run_job`]): a panic
 //! is caught and reported, and the thread carries on. A reload's new
 //! engine is taken before the next job, on this same thread.
 //!
@@ -295,10 +296,7 @@ impl Worker {
         if let Some(rendered) = self.phrases().get(&key) {
             let mut samples = rendered.to_f32();
             settings.louden(&mut samples);
-            let output = match &mut self.output {
-                Some(output) => output,
-                None => self.output.insert(open_output(rendered.rate)?),
-            };
+            let output = fresh_output(&mut self.output, rendered.rate)?;
             spoken.first_audio_ms = Some(queued.elapsed().as_millis() as u64);
             spoken.seconds = samples.len() as f32 / rendered.rate as f32;
             spoken.sentences = 1;
@@ -418,7 +416,9 @@ impl Worker {
         let rate = self.tuned(settings)?.sample_rate();
         // The device opens before anything is synthesized: a device that
         // cannot be opened fails the request at once, and the asker hears
-        // that it started only once it can be heard.
+        // that it started only once it can be heard. (It is opened again
+        // for the first block, which would otherwise wait behind the
+        // silence it buffered meanwhile: `fresh_output`.)
         let file = match &out {
             Some(path) => Some(wav::Writer::create(path, rate)?),
             None => {
@@ -508,9 +508,14 @@ struct Device<'a> {
 
 impl Sink for Device<'_> {
     fn take(&mut self, samples: Vec<f32>, rate: u32) -> Result<()> {
-        let output = match self.output {
-            Some(output) => output,
-            None => self.output.insert(open_output(rate)?),
+        // The first block is heard sooner on a stream opened for it; later
+        // ones follow what plays.
+        let output = if self.first_audio_ms.is_none() {
+            fresh_output(self.output, rate)?
+        } else if let Some(output) = self.output {
+            output
+        } else {
+            self.output.insert(open_output(rate)?)
         };
         self.first_audio_ms
             .get_or_insert_with(|| self.queued.elapsed().as_millis() as u64);
@@ -553,6 +558,12 @@ fn open_output(rate: u32) -> Result<Output> {
     let output = Output::open(rate);
     set_policy(libc::SCHED_BATCH, "SCHED_BATCH");
     output
+}
+
+/// The output to queue samples on now (`audio::fresh`), opened at the
+/// normal policy.
+fn fresh_output(output: &mut Option<Output>, rate: u32) -> Result<&mut Output> {
+    llm_bridge_speech::audio::fresh(output, || open_output(rate))
 }
 
 /// Puts the calling thread under `policy` (priority 0, nice unchanged).
