@@ -316,6 +316,7 @@ impl Worker {
                 cancel,
                 queued,
                 first_audio_ms: &mut spoken.first_audio_ms,
+                speaking: None,
             },
             volume: settings.volume,
             kept: Vec::new(),
@@ -414,22 +415,20 @@ impl Worker {
             panic!("LLM_BRIDGE_SPEECH_TEST_PANIC matched the text");
         }
         let rate = self.tuned(settings)?.sample_rate();
-        // The device opens before anything is synthesized: a device that
-        // cannot be opened fails the request at once, and the asker hears
-        // that it started only once it can be heard. (It is opened again
-        // for the first block, which would otherwise wait behind the
-        // silence it buffered meanwhile: `fresh_output`.)
+        // To a file, it starts now. To the device, it starts with the first
+        // block, played on a stream opened for it (`fresh_output`: one
+        // opened before synthesis would have buffered silence meanwhile):
+        // the asker hears that it started once it can be heard, and a
+        // device that cannot be opened fails the request then.
         let file = match &out {
-            Some(path) => Some(wav::Writer::create(path, rate)?),
-            None => {
-                if self.output.is_none() {
-                    self.output = Some(open_output(rate)?);
-                }
-                None
+            Some(path) => {
+                let file = wav::Writer::create(path, rate)?;
+                self.reporter
+                    .send(Report::Speech(SpeechReport::Speaking { id }));
+                Some(file)
             }
+            None => None,
         };
-        self.reporter
-            .send(Report::Speech(SpeechReport::Speaking { id }));
         let synth = self.synth.as_mut().expect("loaded above");
         let stopped = || self.cancel.is_cancelled(at);
         let mut first_audio_ms = None;
@@ -449,6 +448,7 @@ impl Worker {
                     cancel: &self.cancel,
                     queued,
                     first_audio_ms: &mut first_audio_ms,
+                    speaking: Some((&self.reporter, id)),
                 };
                 settings.speak(synth, text, &mut device, stopped)?
             }
@@ -504,6 +504,8 @@ struct Device<'a> {
     /// When the request was queued, and from then to its first audio.
     queued: Instant,
     first_audio_ms: &'a mut Option<u64>,
+    /// Told that request `id` is speaking once its first block plays.
+    speaking: Option<(&'a Reporter, u64)>,
 }
 
 impl Sink for Device<'_> {
@@ -519,7 +521,11 @@ impl Sink for Device<'_> {
         };
         self.first_audio_ms
             .get_or_insert_with(|| self.queued.elapsed().as_millis() as u64);
-        output.play_until(samples, rate, self.cancel.stopped())
+        output.play_until(samples, rate, self.cancel.stopped())?;
+        if let Some((reporter, id)) = self.speaking.take() {
+            reporter.send(Report::Speech(SpeechReport::Speaking { id }));
+        }
+        Ok(())
     }
 }
 
