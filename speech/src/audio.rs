@@ -146,7 +146,7 @@ impl Output {
     /// stream keeps its buffer (two periods, about 46 ms here) full of the
     /// silence it plays while idle, and new samples queue after it. True
     /// when nothing was played since it opened, or when its queue has been
-    /// dry for a while ([`TAIL`]); opening it again (a few milliseconds)
+    /// dry for a while (250 ms); opening it again (a few milliseconds)
     /// is then heard sooner, and loses nothing.
     pub fn lags(&self) -> bool {
         lags(
