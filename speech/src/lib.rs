@@ -27,6 +27,7 @@
 //! Errors are `anyhow` chains: print them with `{:#}` for one line with
 //! their context.
 
+mod any_length;
 pub mod audio;
 mod audio_noise;
 pub mod config;

@@ -8,8 +8,11 @@
 //!    end") lose their value when tract casts them through i32; they are
 //!    clamped to ±i32::MAX in the protobuf before parsing ([`patch_proto`]).
 //! 3. tract cannot prove a symbolic sequence length through the
-//!    relative-position attention's reshapes, so each plan has a concrete
-//!    length: ids are padded with 0 up to a bucket length while
+//!    relative-position attention's reshapes and pads as exported. They are
+//!    rewritten at load ([`crate::any_length`]) so that one encoder plan takes
+//!    any id length. For a voice whose graph does not have that structure
+//!    (or should tract refuse the plan), each plan has a concrete length
+//!    instead: ids are padded with 0 up to a bucket length while
 //!    `input_lengths` keeps the real length, which leaves the output unchanged.
 //! 4. The float `Range` over output frames is mis-scheduled (`Undetermined
 //!    symbol in expression`); it holds the same values as the int64 `Range`
@@ -22,10 +25,12 @@
 //!
 //! - the encoder (text encoder, duration predictor, the prior's sampling)
 //!   makes the prior's frames of a sentence. Its frame axis depends on the
-//!   data, and it keeps workaround 3: plans for a fixed set of id lengths
-//!   ([`BUCKETS`]), each built on first use and kept; a sentence runs on the
-//!   smallest that holds it. Each packs its own copy of the encoder's
-//!   weights (about 27 MiB with the test voice).
+//!   data. With workaround 3 it has one plan over a symbolic id length, built
+//!   at warm-up and kept, which every sentence runs on unpadded; without it,
+//!   plans for a fixed set of id lengths ([`BUCKETS`]), each built on first
+//!   use and kept, a sentence running on the smallest that holds it. Each
+//!   plan packs its own copy of the encoder's weights (about 27 MiB with the
+//!   test voice).
 //! - the flow (four coupling layers) has one plan over [`FLOW_WINDOW`]
 //!   frames, run over overlapping windows ([`windows`], [`FLOW_MARGIN`])
 //!   with a mask that zeroes a window's padding, as the one-shot graph's
@@ -78,14 +83,21 @@ pub struct Patched {
     pub clamped: usize,
     /// Whether the float frame `Range` became a `Cast` (workaround 4).
     pub range_rewritten: bool,
+    /// The attention layers rewritten so that one encoder plan takes any
+    /// id length (`any_length.rs`); 0: plans per bucket (workaround 3).
+    pub any_length_layers: usize,
 }
 
-/// Applies workarounds 2 and 4 to a parsed ONNX model.
-pub fn patch_proto(model: &mut ModelProto) -> Patched {
+/// Applies workarounds 2 and 4, and the rewrite for any id length, to a
+/// parsed ONNX model (the latter only if `any_length`).
+pub fn patch_proto(model: &mut ModelProto, any_length: bool) -> Patched {
     let mut patched = Patched::default();
     if let Some(graph) = model.graph.as_mut() {
         patched.clamped = clamp_graph(graph);
         patched.range_rewritten = rewrite_frame_range(graph);
+        if any_length {
+            patched.any_length_layers = crate::any_length::rewrite(graph, MAX_IDS);
+        }
     }
     patched
 }
@@ -298,8 +310,8 @@ impl InputLayout {
 }
 
 /// Reads and patches an ONNX voice and parses it for tract (workaround 1).
-pub fn parse(proto: &mut ModelProto) -> Result<(InferenceModel, Patched)> {
-    let patched = patch_proto(proto);
+pub fn parse(proto: &mut ModelProto, any_length: bool) -> Result<(InferenceModel, Patched)> {
+    let patched = patch_proto(proto, any_length);
     let model = onnx()
         .with_ignore_output_shapes(true)
         .with_ignore_value_info(true)
@@ -699,6 +711,14 @@ pub struct Model {
     cut: Cut,
     layout: InputLayout,
     channels: usize,
+    /// Whether the encoder's graph takes any id length (its attention was
+    /// rewritten, [`crate::any_length`]): then one plan, `any`, serves
+    /// every sentence, unpadded, and `encoders` stays empty.
+    any_length: bool,
+    /// Whether the graph was rewritten so (it stays so when tract refuses
+    /// the plan over any length and plans per bucket are built instead).
+    rewritten: bool,
+    any: Option<Arc<TypedSimplePlan>>,
     encoders: [Option<Arc<TypedSimplePlan>>; BUCKETS.len()],
     flow: Option<Arc<TypedSimplePlan>>,
     window: Option<Decoder>,
@@ -756,7 +776,13 @@ fn profile_run(plan: &Arc<TypedSimplePlan>, inputs: TVec<TValue>) -> Result<Vec<
 
 impl Model {
     /// The model parsed from `path`, cut at `cut`.
-    pub fn new(base: InferenceModel, layout: InputLayout, cut: &Cut, path: &Path) -> Result<Model> {
+    pub fn new(
+        base: InferenceModel,
+        layout: InputLayout,
+        cut: &Cut,
+        path: &Path,
+        any_length: bool,
+    ) -> Result<Model> {
         let parts = split(base, cut, &layout)?;
         Ok(Model {
             encoder: Some(parts.encoder),
@@ -766,6 +792,9 @@ impl Model {
             cut: cut.clone(),
             layout,
             channels: cut.channels,
+            any_length,
+            rewritten: any_length,
+            any: None,
             encoders: Default::default(),
             flow: None,
             window: None,
@@ -776,15 +805,65 @@ impl Model {
         self.layout.has_sid()
     }
 
-    /// Whether the encoder plan of bucket index `b` is built.
+    /// Whether the encoder plan of bucket index `b` is built (with one
+    /// plan for any length: whether that one is).
     pub fn is_built(&self, b: usize) -> bool {
+        if self.any_length {
+            return b < BUCKETS.len() && self.any.is_some();
+        }
         self.encoders.get(b).is_some_and(Option::is_some)
+    }
+
+    /// Whether one encoder plan serves every id length.
+    pub fn any_length(&self) -> bool {
+        self.any_length
+    }
+
+    /// Builds (once) and returns the one encoder plan over a symbolic id
+    /// length. Should tract refuse it, the voice falls back to plans per
+    /// bucket, which the rewritten graph serves as well.
+    fn any_plan(&mut self) -> Result<Option<Arc<TypedSimplePlan>>> {
+        if let Some(plan) = &self.any {
+            return Ok(Some(plan.clone()));
+        }
+        let mut model = match &self.encoder {
+            Some(graph) => graph.clone(),
+            None => self.read_encoder()?,
+        };
+        for (i, fact) in self.layout.facts(1).into_iter().enumerate() {
+            model.set_input_fact(i, fact).map_err(tract_err)?;
+        }
+        let ids = self
+            .layout
+            .0
+            .iter()
+            .position(|&i| i == Input::Ids)
+            .expect("checked at load");
+        let s = model.symbols.sym("S");
+        let fact = InferenceFact::dt_shape(i64::datum_type(), tvec![1.to_dim(), s.to_dim()]);
+        model.set_input_fact(ids, fact).map_err(tract_err)?;
+        match model.into_optimized().and_then(|m| m.into_runnable()) {
+            Ok(plan) => {
+                release_freed_memory();
+                self.any = Some(plan.clone());
+                Ok(Some(plan))
+            }
+            Err(_) => {
+                self.any_length = false;
+                Ok(None)
+            }
+        }
     }
 
     /// Builds (once) and returns the encoder plan of bucket index `b`
     /// (workaround 3: every input has a concrete shape).
     pub fn plan(&mut self, b: usize) -> Result<Arc<TypedSimplePlan>> {
         let bucket = *BUCKETS.get(b).context("no such bucket")?;
+        if self.any_length {
+            if let Some(plan) = self.any_plan()? {
+                return Ok(plan);
+            }
+        }
         if let Some(plan) = &self.encoders[b] {
             return Ok(plan.clone());
         }
@@ -815,7 +894,7 @@ impl Model {
             .proto_model_for_path(&self.path)
             .map_err(tract_err)
             .with_context(|| format!("reading {} again", self.path.display()))?;
-        let (base, _) = parse(&mut proto)?;
+        let (base, _) = parse(&mut proto, self.rewritten)?;
         drop(proto);
         Ok(split(base, &self.cut, &self.layout)?.encoder)
     }
@@ -906,7 +985,14 @@ impl Model {
             self.drop_encoder_graph();
             plan
         };
-        let inputs = self.layout.build(ids, BUCKETS[b], scales, sid)?;
+        // One plan for any length takes the ids as they are; a bucket's
+        // plan, padded to its length.
+        let len = if self.any_length {
+            ids.len()
+        } else {
+            BUCKETS[b]
+        };
+        let inputs = self.layout.build(ids, len, scales, sid)?;
         let outputs = plan
             .run(inputs.into_iter().map(|t| t.into_tvalue()).collect())
             .map_err(tract_err)
@@ -1022,7 +1108,12 @@ impl Model {
     ) -> Result<[Vec<(String, f64)>; 3]> {
         let b = bucket_for(ids.len()).context("too many ids")?;
         let encoder = self.plan(b)?;
-        let inputs = self.layout.build(ids, BUCKETS[b], scales, sid)?;
+        let len = if self.any_length {
+            ids.len()
+        } else {
+            BUCKETS[b]
+        };
+        let inputs = self.layout.build(ids, len, scales, sid)?;
         let encoded = profile_run(
             &encoder,
             inputs.into_iter().map(|t| t.into_tvalue()).collect(),

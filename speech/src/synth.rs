@@ -164,7 +164,14 @@ impl Synthesizer {
         Ok(())
     }
 
-    /// Whether the plan of each bucket ([`crate::BUCKETS`]) is built.
+    /// Whether one encoder plan serves every id length (the voice's
+    /// attention could be rewritten for it), instead of one per bucket.
+    pub fn one_plan_for_any_length(&self) -> bool {
+        self.model.any_length()
+    }
+
+    /// Whether the plan of each bucket ([`crate::BUCKETS`]) is built (with
+    /// [`Synthesizer::one_plan_for_any_length`]: whether that one is).
     pub fn built_plans(&self) -> [bool; BUCKETS.len()] {
         std::array::from_fn(|b| self.model.is_built(b))
     }

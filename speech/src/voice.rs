@@ -32,7 +32,22 @@ impl Voice {
 
     /// Loads the model at `onnx_path` with a config read elsewhere.
     pub fn load_with_config(onnx_path: impl AsRef<Path>, config: VoiceConfig) -> Result<Voice> {
+        Voice::load_as(onnx_path.as_ref(), config, true)
+    }
+
+    /// Loads `onnx_path` with its graph as exported: the encoder gets one
+    /// plan per bucket, its ids padded (the reference for the plan over any
+    /// length, in the tests).
+    #[doc(hidden)]
+    pub fn load_padded_to_buckets(onnx_path: impl AsRef<Path>) -> Result<Voice> {
         let path = onnx_path.as_ref();
+        let mut json = path.as_os_str().to_owned();
+        json.push(".json");
+        let config = VoiceConfig::load(Path::new(&json))?;
+        Voice::load_as(path, config, false)
+    }
+
+    fn load_as(path: &Path, config: VoiceConfig, any_length: bool) -> Result<Voice> {
         let context = || format!("voice {}", path.display());
         let mut file = open_regular(path, MAX_MODEL_BYTES)
             .context("reading the ONNX file")
@@ -52,9 +67,10 @@ impl Voice {
             );
         }
         let cut = model::find_cut(&proto).with_context(context)?;
-        let (parsed, patched) = model::parse(&mut proto).with_context(context)?;
+        let (parsed, patched) = model::parse(&mut proto, any_length).with_context(context)?;
         drop(proto);
-        let model = Model::new(parsed, layout, &cut, path).with_context(context)?;
+        let any_length = patched.any_length_layers > 0;
+        let model = Model::new(parsed, layout, &cut, path, any_length).with_context(context)?;
         model::release_freed_memory();
         Ok(Voice {
             config,

@@ -37,10 +37,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-/// The plans built when the voice loads at start (`[speech] enabled`): a
-/// spoken notification ("PROJECT needs permission for TOOL", 30-50 ids)
-/// fits in the smallest. Each larger plan costs about 32 MiB and 0.6 s and
-/// is built when a sentence first needs it.
+/// The plans built when the voice loads at start (`[speech] enabled`): the
+/// one encoder plan for any length, or, for a voice whose graph does not
+/// allow it, the plan of the smallest bucket, which a spoken notification
+/// ("PROJECT needs permission for TOOL", 30-50 ids) fits (each larger one
+/// costs about 32 MiB and 0.6 s and is built when a sentence first needs it).
 const WARM_IDS: usize = 64;
 
 /// Starts the worker thread on `start`'s queue.
@@ -194,8 +195,17 @@ impl Worker {
                 // the smallest encoder plan are built now, not by the first
                 // phrase.
                 let started = Instant::now();
-                match self.run_job(|w| w.synthesizer()?.warm_up(WARM_IDS)) {
-                    Ok(()) => llm_bridge_core::log::log(format_args!(
+                let warmed = self.run_job(|w| {
+                    let synth = w.synthesizer()?;
+                    synth.warm_up(WARM_IDS)?;
+                    Ok(synth.one_plan_for_any_length())
+                });
+                match warmed {
+                    Ok(true) => llm_bridge_core::log::log(format_args!(
+                        "speech: ready in {} ms (one encoder plan for any length)",
+                        started.elapsed().as_millis()
+                    )),
+                    Ok(false) => llm_bridge_core::log::log(format_args!(
                         "speech: ready in {} ms (plans up to {WARM_IDS} ids built)",
                         started.elapsed().as_millis()
                     )),
