@@ -105,6 +105,13 @@ fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
     }
 }
 
+/// A `Concat` of `inputs` along `along`.
+fn concat(name: &str, inputs: &[&str], output: &str, along: i64) -> NodeProto {
+    let mut n = node("Concat", name, inputs, output);
+    n.attribute.push(axis(along));
+    n
+}
+
 fn axis(value: i64) -> AttributeProto {
     AttributeProto {
         name: "axis".into(),
@@ -339,9 +346,12 @@ pub fn rewrite(graph: &mut GraphProto, max_ids: usize) -> usize {
     nodes.push(scalar("Neg", "1-2S", &[&name("2S-1")]));
     nodes.push(scalar("Mul", "S(2S-1)", &[&name("S"), &name("2S-1")]));
     nodes.push(scalar("Add", "MAX+S-1", &[&name("S"), &name("max-1")]));
-    let mut pair = scalar("Concat", "S,2S-1", &[&name("S"), &name("2S-1")]);
-    pair.attribute.push(axis(0));
-    nodes.push(pair);
+    nodes.push(concat(
+        "S,2S-1",
+        &[&name("S"), &name("2S-1")],
+        &name("S,2S-1"),
+        0,
+    ));
     let mut remove = Vec::new();
 
     for (k, r) in rel.iter().enumerate() {
@@ -365,14 +375,12 @@ pub fn rewrite(graph: &mut GraphProto, max_ids: usize) -> usize {
             &[&flat, &zero, &name("S(2S-1)"), &last],
             &p("rows"),
         ));
-        let mut shape = node(
-            "Concat",
+        nodes.push(concat(
             &format!("rel{k}/target"),
             &[&p("bh"), &name("S"), &name("2S-1")],
             &p("target"),
-        );
-        shape.attribute.push(axis(0));
-        nodes.push(shape);
+            0,
+        ));
         let reshape = &mut graph.node[r.reshape];
         reshape.input = vec![p("rows"), p("target")];
         let slice = &mut graph.node[r.slice];
@@ -395,28 +403,24 @@ pub fn rewrite(graph: &mut GraphProto, max_ids: usize) -> usize {
             &[&p("shape"), &zero, &name("two")],
             &p("bh"),
         ));
-        let mut columns = node(
-            "Concat",
+        nodes.push(concat(
             &format!("abs{k}/columns"),
             &[&p("bh"), &name("S"), &name("S-1")],
             &p("columns"),
-        );
-        columns.attribute.push(axis(0));
-        nodes.push(columns);
+            0,
+        ));
         nodes.push(node(
             "Expand",
             &format!("abs{k}/column-zeros"),
             &[&name("0.0"), &p("columns")],
             &p("column-zeros"),
         ));
-        let mut front = node(
-            "Concat",
+        nodes.push(concat(
             &format!("abs{k}/front"),
             &[&p("bh"), &name("S")],
             &p("front"),
-        );
-        front.attribute.push(axis(0));
-        nodes.push(front);
+            0,
+        ));
         nodes.push(node(
             "Expand",
             &format!("abs{k}/front-zeros"),

@@ -46,13 +46,6 @@ const TEXTS: [&str; 6] = [
      process file descriptor before it went back to waiting.",
 ];
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn windows_decode_what_the_one_shot_decoder_does() {
     let _turn = turn();
@@ -91,7 +84,7 @@ fn windows_decode_what_the_one_shot_decoder_does() {
             several += 1;
         }
         let r = support::correlation(&chunked, one_shot);
-        let diff = max_abs_diff(&chunked, one_shot);
+        let diff = support::max_abs_diff(&chunked, one_shot);
         // Each handover of the decoder's windows and of the flow's, ±1
         // frame of samples around it, against the rest.
         let boundaries: Vec<usize> = plan[1..]

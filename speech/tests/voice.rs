@@ -196,11 +196,7 @@ fn tract_audio_matches_onnxruntime_without_noise() {
             theirs.len()
         );
         let r = support::correlation(&ours, &theirs);
-        let max_diff = ours
-            .iter()
-            .zip(&theirs)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let max_diff = support::max_abs_diff(&ours, &theirs);
         eprintln!(
             "{} ids: {} samples, correlation {r:.6}, max difference {max_diff:.2e}",
             ids.len(),
@@ -243,11 +239,7 @@ fn one_plan_for_any_length_speaks_as_the_padded_plans_do() {
         let theirs = padded.synthesize_sentence(text).unwrap();
         assert_eq!(ours.len(), theirs.len(), "{text:?}: lengths differ");
         let r = support::correlation(&ours, &theirs);
-        let max_diff = ours
-            .iter()
-            .zip(&theirs)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let max_diff = support::max_abs_diff(&ours, &theirs);
         eprintln!("{ids} ids: correlation {r:.7}, max difference {max_diff:.2e}");
         assert!(r > 0.9999, "{text:?}: correlation {r}");
     }

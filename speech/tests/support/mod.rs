@@ -33,6 +33,16 @@ pub fn voice_path() -> PathBuf {
     path
 }
 
+/// The largest difference between two signals' samples, over the common
+/// length. (Not every test binary compares samples: playback's does not.)
+#[allow(dead_code)]
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// Pearson correlation over the common length.
 pub fn correlation(a: &[f32], b: &[f32]) -> f64 {
     let n = a.len().min(b.len());
