@@ -127,9 +127,13 @@ fn main() -> Result<()> {
 
     let t = Instant::now();
     synth.warm_up(0)?;
+    let encoder = match (synth.one_plan_for_any_length(), synth.encoder_in_halves()) {
+        (true, true) => "the encoder plan for any length (in two halves)".to_string(),
+        (true, false) => "the encoder plan for any length".to_string(),
+        (false, _) => format!("the {}-id encoder plan", BUCKETS[0]),
+    };
     println!(
-        "decoder plan ({WINDOW} frames) and the {}-id encoder plan built in {:.2} s; RSS {:.0} MiB",
-        BUCKETS[0],
+        "decoder plan ({WINDOW} frames) and {encoder} built in {:.2} s; RSS {:.0} MiB",
         t.elapsed().as_secs_f64(),
         rss()
     );
@@ -146,8 +150,9 @@ fn main() -> Result<()> {
         );
     }
     println!(
-        "RSS with the voice ready: {:.0} MiB (max_ids {max_ids})",
-        rss()
+        "RSS with the voice ready: {:.0} MiB (max_ids {max_ids}); peak so far {:.0} MiB",
+        rss(),
+        peak()
     );
 
     let mut all = Vec::new();

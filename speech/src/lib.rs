@@ -31,6 +31,7 @@ mod any_length;
 pub mod audio;
 mod audio_noise;
 pub mod config;
+mod encoder_halves;
 mod ids;
 mod model;
 mod phonemes;

@@ -26,7 +26,9 @@
 //! - the encoder (text encoder, duration predictor, the prior's sampling)
 //!   makes the prior's frames of a sentence. Its frame axis depends on the
 //!   data. With workaround 3 it has one plan over a symbolic id length, built
-//!   at warm-up and kept, which every sentence runs on unpadded; without it,
+//!   at warm-up and kept, which every sentence runs on unpadded (in two
+//!   halves, the text encoder's and the rest's, which tract plans in half
+//!   the time of the whole: [`crate::encoder_halves`]); without it,
 //!   plans for a fixed set of id lengths ([`BUCKETS`]), each built on first
 //!   use and kept, a sentence running on the smallest that holds it. Each
 //!   plan packs its own copy of the encoder's weights (about 27 MiB with the
@@ -63,6 +65,7 @@ use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorPr
 use tract_onnx::prelude::*;
 
 use crate::config::Scales;
+use crate::encoder_halves::{self, Halves, RunPlan};
 
 /// The plan lengths, in phoneme ids. A longer sentence is split into pieces
 /// that fit the last one (see `IdMap::split`).
@@ -338,6 +341,10 @@ pub struct Cut {
     /// The ONNX name of the frame mask (`y_mask`), f32 [1, 1, frames]: ones
     /// for a single sentence's frames, zeros for the padding of a window.
     pub mask: String,
+    /// The ONNX names of the tensors the text encoder hands on to the rest
+    /// of the encoder ([`crate::encoder_halves::find`]), where the encoder
+    /// over any id length is cut in two to be planned faster.
+    pub text_encoder: Option<Vec<String>>,
 }
 
 /// Finds the decoder's input in an ONNX graph. ONNX lists nodes in
@@ -400,6 +407,7 @@ pub fn find_cut(model: &ModelProto) -> Result<Cut> {
         channels,
         prior,
         mask,
+        text_encoder: encoder_halves::find(graph),
     })
 }
 
@@ -692,6 +700,103 @@ struct Decoder {
     hop: usize,
 }
 
+/// What the flow's and the decoder's plans are shaped by: `Copy`, so that
+/// they can be planned on a thread of their own.
+#[derive(Clone, Copy)]
+struct Geometry {
+    channels: usize,
+    /// Whether the model takes a speaker id.
+    sid: bool,
+}
+
+impl Geometry {
+    /// The flow's plan over [`FLOW_WINDOW`] frames and the decoder's.
+    fn window_plans(
+        self,
+        flow: InferenceModel,
+        decoder: InferenceModel,
+    ) -> Result<(Arc<TypedSimplePlan>, Decoder)> {
+        let flow = self.flow_plan(flow, FLOW_WINDOW)?;
+        release_freed_memory();
+        let (first, _) = self.decoder_plan(decoder.clone(), FIRST_WINDOW)?;
+        let (plan, hop) = self.decoder_plan(decoder, WINDOW)?;
+        release_freed_memory();
+        Ok((flow, Decoder { first, plan, hop }))
+    }
+
+    /// A flow plan over `frames` frames.
+    fn flow_plan(&self, mut graph: InferenceModel, frames: usize) -> Result<Arc<TypedSimplePlan>> {
+        let prior = InferenceFact::dt_shape(f32::datum_type(), tvec![1, self.channels, frames]);
+        graph.set_input_fact(0, prior).map_err(tract_err)?;
+        let mask = InferenceFact::dt_shape(f32::datum_type(), tvec![1, 1, frames]);
+        graph.set_input_fact(1, mask).map_err(tract_err)?;
+        if self.sid {
+            let sid = InferenceFact::dt_shape(i64::datum_type(), tvec![1]);
+            graph.set_input_fact(2, sid).map_err(tract_err)?;
+        }
+        graph
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(tract_err)
+            .with_context(|| format!("building the {frames}-frame flow plan"))
+    }
+
+    /// A decoder plan over `frames` frames and its samples per frame.
+    fn decoder_plan(
+        &self,
+        mut graph: InferenceModel,
+        frames: usize,
+    ) -> Result<(Arc<TypedSimplePlan>, usize)> {
+        let z = InferenceFact::dt_shape(f32::datum_type(), tvec![1, self.channels, frames]);
+        graph.set_input_fact(0, z).map_err(tract_err)?;
+        if self.sid {
+            let sid = InferenceFact::dt_shape(i64::datum_type(), tvec![1]);
+            graph.set_input_fact(1, sid).map_err(tract_err)?;
+        }
+        let context = || format!("building the {frames}-frame decoder plan");
+        let plan = graph
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(tract_err)
+            .with_context(context)?;
+        let samples = plan
+            .model()
+            .output_fact(0)
+            .map_err(tract_err)?
+            .shape
+            .as_concrete()
+            .map(|s| s.iter().product::<usize>())
+            .context("the decoder's output length is not concrete")
+            .with_context(context)?;
+        if samples == 0 || samples % frames != 0 {
+            bail!("the decoder makes {samples} samples from {frames} frames");
+        }
+        Ok((plan, samples / frames))
+    }
+}
+
+/// An encoder plan: over one bucket's length or any length, whole, or over
+/// any length in two halves ([`crate::encoder_halves`]).
+#[derive(Clone)]
+pub enum EncoderPlan {
+    Whole(Arc<TypedSimplePlan>),
+    Halves(Halves),
+}
+
+impl EncoderPlan {
+    fn run(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        self.run_with(inputs, &mut |plan, inputs| plan.run(inputs))
+    }
+
+    /// Runs the encoder, each plan through `run`.
+    fn run_with(&self, inputs: TVec<TValue>, run: &mut RunPlan) -> TractResult<TVec<TValue>> {
+        match self {
+            EncoderPlan::Whole(plan) => run(plan, inputs),
+            EncoderPlan::Halves(halves) => halves.run_with(inputs, run),
+        }
+    }
+}
+
 /// The model cut in three: encoder plans, one per bucket of ids (tract needs
 /// a concrete id length, workaround 3), built on first use; one flow plan
 /// over [`FLOW_WINDOW`] frames and one decoder plan over [`WINDOW`] frames,
@@ -718,7 +823,7 @@ pub struct Model {
     /// Whether the graph was rewritten so (it stays so when tract refuses
     /// the plan over any length and plans per bucket are built instead).
     rewritten: bool,
-    any: Option<Arc<TypedSimplePlan>>,
+    any: Option<EncoderPlan>,
     encoders: [Option<Arc<TypedSimplePlan>>; BUCKETS.len()],
     flow: Option<Arc<TypedSimplePlan>>,
     window: Option<Decoder>,
@@ -756,22 +861,34 @@ fn f32_values(value: &TValue) -> Result<Vec<f32>> {
         .context("the model's output is not f32")
 }
 
-/// Runs a plan once, timing each node; the times summed per op name.
-fn profile_run(plan: &Arc<TypedSimplePlan>, inputs: TVec<TValue>) -> Result<Vec<(String, f64)>> {
-    let mut times: HashMap<String, f64> = HashMap::new();
-    let mut state = tract_onnx::tract_core::plan::SimpleState::new(plan).map_err(tract_err)?;
-    state
-        .run_plan_with_eval(inputs, |ctx, op_state, node, inputs| {
-            let start = std::time::Instant::now();
-            let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
-            *times.entry(node.op().name().to_string()).or_default() +=
-                start.elapsed().as_secs_f64();
-            out
-        })
-        .map_err(tract_err)?;
+/// Runs a plan once, timing each node: the times are added up per op name
+/// in `times`.
+fn profile_run(
+    plan: &Arc<TypedSimplePlan>,
+    inputs: TVec<TValue>,
+    times: &mut HashMap<String, f64>,
+) -> TractResult<TVec<TValue>> {
+    let mut state = tract_onnx::tract_core::plan::SimpleState::new(plan)?;
+    state.run_plan_with_eval(inputs, |ctx, op_state, node, inputs| {
+        let start = std::time::Instant::now();
+        let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+        *times.entry(node.op().name().to_string()).or_default() += start.elapsed().as_secs_f64();
+        out
+    })
+}
+
+/// The times of [`profile_run`], longest first.
+fn longest_first(times: HashMap<String, f64>) -> Vec<(String, f64)> {
     let mut times: Vec<_> = times.into_iter().collect();
     times.sort_by(|a, b| b.1.total_cmp(&a.1));
-    Ok(times)
+    times
+}
+
+/// Runs a plan once, timing each node; the times summed per op name.
+fn profile_one(plan: &Arc<TypedSimplePlan>, inputs: TVec<TValue>) -> Result<Vec<(String, f64)>> {
+    let mut times = HashMap::new();
+    profile_run(plan, inputs, &mut times).map_err(tract_err)?;
+    Ok(longest_first(times))
 }
 
 impl Model {
@@ -820,9 +937,10 @@ impl Model {
     }
 
     /// Builds (once) and returns the one encoder plan over a symbolic id
-    /// length. Should tract refuse it, the voice falls back to plans per
-    /// bucket, which the rewritten graph serves as well.
-    fn any_plan(&mut self) -> Result<Option<Arc<TypedSimplePlan>>> {
+    /// length, in two halves when the graph has the cut for them. Should
+    /// tract refuse it, the voice falls back to plans per bucket, which the
+    /// rewritten graph serves as well.
+    fn any_plan(&mut self) -> Result<Option<EncoderPlan>> {
         if let Some(plan) = &self.any {
             return Ok(Some(plan.clone()));
         }
@@ -842,22 +960,40 @@ impl Model {
         let s = model.symbols.sym("S");
         let fact = InferenceFact::dt_shape(i64::datum_type(), tvec![1.to_dim(), s.to_dim()]);
         model.set_input_fact(ids, fact).map_err(tract_err)?;
-        match model.into_optimized().and_then(|m| m.into_runnable()) {
-            Ok(plan) => {
-                release_freed_memory();
-                self.any = Some(plan.clone());
-                Ok(Some(plan))
-            }
-            Err(_) => {
-                self.any_length = false;
-                Ok(None)
-            }
-        }
+        let Ok(typed) = model.into_typed() else {
+            self.any_length = false;
+            return Ok(None);
+        };
+        let halves = self.cut.text_encoder.as_ref().and_then(|cut| {
+            let side: Vec<usize> = (self.layout.0.iter().enumerate())
+                .filter(|(_, &i)| matches!(i, Input::Scales | Input::Sid))
+                .map(|(i, _)| i)
+                .collect();
+            Halves::plan(typed.clone(), cut, &side).ok()
+        });
+        let plan = match halves {
+            Some(halves) => EncoderPlan::Halves(halves),
+            None => match typed.into_optimized().and_then(|m| m.into_runnable()) {
+                Ok(plan) => EncoderPlan::Whole(plan),
+                Err(_) => {
+                    self.any_length = false;
+                    return Ok(None);
+                }
+            },
+        };
+        release_freed_memory();
+        self.any = Some(plan.clone());
+        Ok(Some(plan))
+    }
+
+    /// Whether the encoder over any id length runs in two halves.
+    pub fn encoder_halves(&self) -> bool {
+        matches!(self.any, Some(EncoderPlan::Halves(_)))
     }
 
     /// Builds (once) and returns the encoder plan of bucket index `b`
     /// (workaround 3: every input has a concrete shape).
-    pub fn plan(&mut self, b: usize) -> Result<Arc<TypedSimplePlan>> {
+    pub fn plan(&mut self, b: usize) -> Result<EncoderPlan> {
         let bucket = *BUCKETS.get(b).context("no such bucket")?;
         if self.any_length {
             if let Some(plan) = self.any_plan()? {
@@ -865,7 +1001,7 @@ impl Model {
             }
         }
         if let Some(plan) = &self.encoders[b] {
-            return Ok(plan.clone());
+            return Ok(EncoderPlan::Whole(plan.clone()));
         }
         let mut model = match &self.encoder {
             Some(graph) => graph.clone(),
@@ -885,7 +1021,7 @@ impl Model {
             .with_context(|| format!("building the {bucket}-id encoder plan"))?;
         release_freed_memory();
         self.encoders[b] = Some(plan.clone());
-        Ok(plan)
+        Ok(EncoderPlan::Whole(plan))
     }
 
     /// Reads the voice's file again for the encoder's graph.
@@ -907,71 +1043,63 @@ impl Model {
     }
 
     /// Builds (once) the flow plan over [`FLOW_WINDOW`] frames and the
-    /// decoder plan over [`WINDOW`] frames.
+    /// decoder plans over [`WINDOW`] and [`FIRST_WINDOW`] frames.
     pub fn build_decoder(&mut self) -> Result<()> {
-        if self.flow.is_none() {
-            let graph = self.flow_graph.take().context("the flow's graph is gone")?;
-            self.flow = Some(self.flow_plan(graph, FLOW_WINDOW)?);
-            release_freed_memory();
-        }
         if self.window.is_none() {
-            let graph = self.decoder.take().context("the decoder's graph is gone")?;
-            let (first, _) = self.decoder_plan(graph.clone(), FIRST_WINDOW)?;
-            let (plan, hop) = self.decoder_plan(graph, WINDOW)?;
-            self.window = Some(Decoder { first, plan, hop });
-            release_freed_memory();
+            let (flow, decoder) = self.window_graphs()?;
+            let (flow, window) = self.geometry().window_plans(flow, decoder)?;
+            self.flow = Some(flow);
+            self.window = Some(window);
         }
         Ok(())
     }
 
-    /// A flow plan over `frames` frames.
-    fn flow_plan(&self, mut graph: InferenceModel, frames: usize) -> Result<Arc<TypedSimplePlan>> {
-        let prior = InferenceFact::dt_shape(f32::datum_type(), tvec![1, self.channels, frames]);
-        graph.set_input_fact(0, prior).map_err(tract_err)?;
-        let mask = InferenceFact::dt_shape(f32::datum_type(), tvec![1, 1, frames]);
-        graph.set_input_fact(1, mask).map_err(tract_err)?;
-        if self.layout.has_sid() {
-            let sid = InferenceFact::dt_shape(i64::datum_type(), tvec![1]);
-            graph.set_input_fact(2, sid).map_err(tract_err)?;
+    /// Builds every plan a sentence of up to `max_ids` ids needs: the
+    /// flow's and the decoder's on a second thread while the encoder's are
+    /// built on this one. Then drops the encoder's graph.
+    pub fn warm_up(&mut self, max_ids: usize) -> Result<()> {
+        let last = bucket_for(max_ids).unwrap_or(BUCKETS.len() - 1);
+        if self.window.is_some() {
+            for b in 0..=last {
+                self.plan(b)?;
+            }
+            self.drop_encoder_graph();
+            return Ok(());
         }
-        graph
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(tract_err)
-            .with_context(|| format!("building the {frames}-frame flow plan"))
+        let (flow, decoder) = self.window_graphs()?;
+        let geometry = self.geometry();
+        let (windows, encoders) = std::thread::scope(|scope| -> Result<_> {
+            let windows = std::thread::Builder::new()
+                .name("llm-bridge-plan".into())
+                .spawn_scoped(scope, move || geometry.window_plans(flow, decoder))
+                .context("starting a thread to plan the decoder")?;
+            let encoders = (0..=last).try_for_each(|b| self.plan(b).map(drop));
+            let windows = windows
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("the decoder's planning thread panicked")));
+            Ok((windows, encoders))
+        })?;
+        let (flow, window) = windows?;
+        self.flow = Some(flow);
+        self.window = Some(window);
+        encoders?;
+        self.drop_encoder_graph();
+        Ok(())
     }
 
-    /// A decoder plan over `frames` frames and its samples per frame.
-    fn decoder_plan(
-        &self,
-        mut graph: InferenceModel,
-        frames: usize,
-    ) -> Result<(Arc<TypedSimplePlan>, usize)> {
-        let z = InferenceFact::dt_shape(f32::datum_type(), tvec![1, self.channels, frames]);
-        graph.set_input_fact(0, z).map_err(tract_err)?;
-        if self.layout.has_sid() {
-            let sid = InferenceFact::dt_shape(i64::datum_type(), tvec![1]);
-            graph.set_input_fact(1, sid).map_err(tract_err)?;
+    /// The flow's and the decoder's graphs, taken to be planned.
+    fn window_graphs(&mut self) -> Result<(InferenceModel, InferenceModel)> {
+        let gone = "the flow's and the decoder's graphs are gone (a failed build?)";
+        let flow = self.flow_graph.take().context(gone)?;
+        let decoder = self.decoder.take().context(gone)?;
+        Ok((flow, decoder))
+    }
+
+    fn geometry(&self) -> Geometry {
+        Geometry {
+            channels: self.channels,
+            sid: self.layout.has_sid(),
         }
-        let context = || format!("building the {frames}-frame decoder plan");
-        let plan = graph
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(tract_err)
-            .with_context(context)?;
-        let samples = plan
-            .model()
-            .output_fact(0)
-            .map_err(tract_err)?
-            .shape
-            .as_concrete()
-            .map(|s| s.iter().product::<usize>())
-            .context("the decoder's output length is not concrete")
-            .with_context(context)?;
-        if samples == 0 || samples % frames != 0 {
-            bail!("the decoder makes {samples} samples from {frames} frames");
-        }
-        Ok((plan, samples / frames))
     }
 
     /// Runs the encoder: the prior's frames of one id sequence.
@@ -1114,21 +1242,25 @@ impl Model {
             BUCKETS[b]
         };
         let inputs = self.layout.build(ids, len, scales, sid)?;
-        let encoded = profile_run(
-            &encoder,
-            inputs.into_iter().map(|t| t.into_tvalue()).collect(),
-        )?;
+        let mut times = HashMap::new();
+        encoder
+            .run_with(
+                inputs.into_iter().map(|t| t.into_tvalue()).collect(),
+                &mut |plan, inputs| profile_run(plan, inputs, &mut times),
+            )
+            .map_err(tract_err)?;
+        let encoded = longest_first(times);
         let prior = self.encode(ids, scales, sid)?;
         self.build_decoder()?;
         let sid = self.sid_tensor(sid)?;
         let flow = self.flow.clone().expect("built above");
-        let flowed = profile_run(&flow, self.flow_inputs(&prior, 0, FLOW_WINDOW, &sid)?)?;
+        let flowed = profile_one(&flow, self.flow_inputs(&prior, 0, FLOW_WINDOW, &sid)?)?;
         // Timing only: the decoder's time does not depend on its frames'
         // values, so it is fed the prior's.
         let mut inputs = tvec![prior.window(0, WINDOW)?.into_tvalue()];
         inputs.extend(sid);
         let decoder = &self.window.as_ref().expect("built above").plan;
-        Ok([encoded, flowed, profile_run(decoder, inputs)?])
+        Ok([encoded, flowed, profile_one(decoder, inputs)?])
     }
 
     /// Runs the flow and the decoder each in one run of a plan built for
@@ -1141,6 +1273,7 @@ impl Model {
         let frames = prior.frames;
         let sid = self.sid_tensor(sid)?;
         let outputs = self
+            .geometry()
             .flow_plan(flow, frames)?
             .run(self.flow_inputs(prior, 0, frames, &sid)?)
             .map_err(tract_err)
@@ -1150,7 +1283,7 @@ impl Model {
             channels: self.channels,
             frames,
         };
-        let (plan, _) = self.decoder_plan(decoder, frames)?;
+        let (plan, _) = self.geometry().decoder_plan(decoder, frames)?;
         let mut inputs = tvec![latents.window(0, frames)?.into_tvalue()];
         inputs.extend(sid);
         let outputs = plan

@@ -153,21 +153,20 @@ impl Synthesizer {
     /// the one that holds `max_ids`, so that the first sentences do not wait
     /// for them.
     pub fn warm_up(&mut self, max_ids: usize) -> Result<()> {
-        self.model.build_decoder()?;
-        for (b, &len) in BUCKETS.iter().enumerate() {
-            self.model.plan(b)?;
-            if len >= max_ids {
-                break;
-            }
-        }
-        self.model.drop_encoder_graph();
-        Ok(())
+        self.model.warm_up(max_ids)
     }
 
     /// Whether one encoder plan serves every id length (the voice's
     /// attention could be rewritten for it), instead of one per bucket.
     pub fn one_plan_for_any_length(&self) -> bool {
         self.model.any_length()
+    }
+
+    /// Whether that one plan is built in two halves, the text encoder's and
+    /// the rest's, which tract plans faster than the whole (see
+    /// `encoder_halves`).
+    pub fn encoder_in_halves(&self) -> bool {
+        self.model.encoder_halves()
     }
 
     /// Whether the plan of each bucket ([`crate::BUCKETS`]) is built (with

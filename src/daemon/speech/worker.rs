@@ -198,16 +198,18 @@ impl Worker {
                 let warmed = self.run_job(|w| {
                     let synth = w.synthesizer()?;
                     synth.warm_up(WARM_IDS)?;
-                    Ok(synth.one_plan_for_any_length())
+                    Ok((synth.one_plan_for_any_length(), synth.encoder_in_halves()))
                 });
+                let ms = started.elapsed().as_millis();
                 match warmed {
-                    Ok(true) => llm_bridge_core::log::log(format_args!(
-                        "speech: ready in {} ms (one encoder plan for any length)",
-                        started.elapsed().as_millis()
+                    Ok((true, true)) => llm_bridge_core::log::log(format_args!(
+                        "speech: ready in {ms} ms (one encoder plan for any length, in two halves)"
                     )),
-                    Ok(false) => llm_bridge_core::log::log(format_args!(
-                        "speech: ready in {} ms (plans up to {WARM_IDS} ids built)",
-                        started.elapsed().as_millis()
+                    Ok((true, false)) => llm_bridge_core::log::log(format_args!(
+                        "speech: ready in {ms} ms (one encoder plan for any length)"
+                    )),
+                    Ok((false, _)) => llm_bridge_core::log::log(format_args!(
+                        "speech: ready in {ms} ms (plans up to {WARM_IDS} ids built)"
                     )),
                     Err(e) => llm_bridge_core::log::log(format_args!("speech: {}", one_line(&e))),
                 }
