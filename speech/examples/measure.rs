@@ -104,8 +104,13 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let (mut out, mut max_ids) = (None, llm_bridge_speech::MAX_IDS);
+    let (mut after_idle, mut padded) = (false, false);
     while let Some(arg) = args.next() {
-        if arg == "--max-ids" {
+        if arg == "--after-idle" {
+            after_idle = true;
+        } else if arg == "--padded" {
+            padded = true;
+        } else if arg == "--max-ids" {
             max_ids = args.next().context("--max-ids N")?.parse()?;
         } else {
             out = Some(arg);
@@ -114,7 +119,11 @@ fn main() -> Result<()> {
     println!("RSS at start: {:.0} MiB", rss());
 
     let t = Instant::now();
-    let voice = Voice::load(&path)?;
+    let voice = if padded {
+        Voice::load_padded_to_buckets(&path)?
+    } else {
+        Voice::load(&path)?
+    };
     println!(
         "voice loaded and cut in {:.2} s ({:?}); RSS {:.0} MiB",
         t.elapsed().as_secs_f64(),
@@ -155,6 +164,20 @@ fn main() -> Result<()> {
         peak()
     );
 
+    if after_idle {
+        // As the daemon's worker between jobs: freed memory given back,
+        // then a pause, then a short phrase that was not rendered ahead.
+        for _ in 0..5 {
+            llm_bridge_speech::release_freed_memory();
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let m = measure(&mut synth, "llm-bridge needs permission for Bash")?;
+            println!(
+                "after 1 s idle: encoder {:.3} s, first block after {:.3} s, whole {:.3} s",
+                m.encode_secs, m.first_block, m.total
+            );
+        }
+        return Ok(());
+    }
     let mut all = Vec::new();
     let (mut total_audio, mut total_took, mut max_peak) = (0.0, 0.0, 0.0f64);
     let mut window_times = Vec::new();
