@@ -972,7 +972,11 @@ impl Model {
             Halves::plan(typed.clone(), cut, &side).ok()
         });
         let plan = match halves {
-            Some(halves) => EncoderPlan::Halves(halves),
+            Some(halves) => {
+                // The whole graph goes before the memory it held is given back.
+                drop(typed);
+                EncoderPlan::Halves(halves)
+            }
             None => match typed.into_optimized().and_then(|m| m.into_runnable()) {
                 Ok(plan) => EncoderPlan::Whole(plan),
                 Err(_) => {
