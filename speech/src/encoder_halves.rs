@@ -19,6 +19,8 @@ use anyhow::{bail, Context, Result};
 use tract_onnx::pb::GraphProto;
 use tract_onnx::prelude::*;
 
+use crate::model::tract_err;
+
 /// The most tensors a cut may have: Piper's text encoder hands on four (its
 /// output, the mask twice, the projected statistics); many more would mean
 /// the cut is not where this module expects it.
@@ -163,11 +165,7 @@ fn cut_in_two(
     rest.compact()
         .map_err(tract_err)
         .context("cutting out the rest of the encoder")?;
-    let sources = rest
-        .nodes()
-        .iter()
-        .filter(|n| n.op.name() == "Source")
-        .count();
+    let sources = crate::model::sources(&rest);
     if sources != rest_inputs.len() {
         bail!(
             "the rest of the encoder needs {sources} inputs, not {}: the cut misses a tensor",
@@ -175,10 +173,6 @@ fn cut_in_two(
         );
     }
     Ok((text, rest))
-}
-
-fn tract_err(e: TractError) -> anyhow::Error {
-    anyhow::anyhow!("{e:#}")
 }
 
 #[cfg(test)]

@@ -516,11 +516,7 @@ pub fn split(base: InferenceModel, cut: &Cut, layout: &InputLayout) -> Result<Pa
             .compact()
             .map_err(tract_err)
             .with_context(|| format!("cutting out the {what}"))?;
-        let sources = model
-            .nodes()
-            .iter()
-            .filter(|n| n.op.name() == "Source")
-            .count();
+        let sources = sources(&model);
         if sources != inputs.len() {
             bail!(
                 "the {what} needs {sources} inputs, not {}: not a Piper VITS graph?",
@@ -848,8 +844,22 @@ pub fn release_freed_memory() {
     }
 }
 
-fn tract_err(e: TractError) -> anyhow::Error {
+pub(crate) fn tract_err(e: TractError) -> anyhow::Error {
     anyhow!("{e:#}")
+}
+
+/// How many sources a graph cut out of another has: one per input when the
+/// cut is complete, more when a part still reaches back past it.
+pub(crate) fn sources<F, O>(graph: &Graph<F, O>) -> usize
+where
+    F: Fact + Clone + 'static,
+    O: std::fmt::Debug + std::fmt::Display + AsRef<dyn Op> + AsMut<dyn Op> + Clone + 'static,
+{
+    graph
+        .nodes()
+        .iter()
+        .filter(|n| n.op.as_ref().name() == "Source")
+        .count()
 }
 
 /// The f32 values of a plan's output.
