@@ -4,7 +4,8 @@
 # enabled and VOICE, in a private temporary runtime directory, waits for its
 # "speech: ready in N ms" log line, and prints VmRSS/VmHWM then; with
 # --speak, also after a 5-word phrase and a 60-word sentence said through a
-# null ALSA device (not paced: for memory, not time).
+# null ALSA device (not paced: for memory, not time), VmHWM reset once the
+# voice is ready so that it shows the peak while speaking.
 # Usage: benches/voice-ready.sh BIN VOICE.onnx [--speak]
 set -eu
 BIN=$1 VOICE=$2 SPEAK=${3:-}
@@ -25,6 +26,8 @@ mem() { echo "$1: $(grep -E 'VmRSS|VmHWM' "/proc/$P/status" | tr -s ' \t\n' ' ')
 grep 'speech: ready' "$D/log" || { cat "$D/log"; exit 1; }
 mem ready
 if [ "$SPEAK" = --speak ]; then
+    # From here VmHWM is the peak while speaking, not the load's.
+    echo 5 > "/proc/$P/clear_refs"
     "$BIN" say --wait "llm-bridge needs permission for Bash"
     mem "after a 5-word phrase"
     "$BIN" say --wait "The daemon read the hook's datagram, applied it to the state of every session it knows, rendered the module, wrote the status file atomically, signalled the bar through its process file descriptor, and then went back to waiting on its socket, its timer and its signal pipe, with nothing periodic armed at all."

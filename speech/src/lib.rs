@@ -30,6 +30,7 @@
 mod any_length;
 pub mod audio;
 mod audio_noise;
+mod code_pages;
 pub mod config;
 mod encoder_halves;
 mod ids;
@@ -40,6 +41,7 @@ mod synth;
 mod voice;
 pub mod wav;
 
+pub use code_pages::release_code_pages;
 pub use config::{PhonemeType, Scales, VoiceConfig};
 pub use model::{
     decoder_windows, release_freed_memory, windows, Latents, Patched, BUCKETS, FIRST_WINDOW,

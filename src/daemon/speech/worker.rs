@@ -70,6 +70,7 @@ pub fn start_thread(start: Start) -> Result<JoinHandle<()>, Refused> {
                 cache: None,
                 voice_id: None,
                 worked: false,
+                loaded: false,
             };
             worker.run(jobs);
         })
@@ -111,6 +112,9 @@ struct Worker {
     voice_id: Option<String>,
     /// Whether a job ran since the thread last gave freed memory back.
     worked: bool,
+    /// Whether a voice was loaded since then: its load-time code is given
+    /// back too (`release_code_pages`).
+    loaded: bool,
 }
 
 impl Worker {
@@ -131,6 +135,16 @@ impl Worker {
             // once before the thread sleeps rather than after each job.
             if std::mem::take(&mut self.worked) {
                 llm_bridge_speech::release_freed_memory();
+            }
+            // Once per load, not per job: what a phrase runs comes back
+            // at its first use, so the bar's next event and the next
+            // phrase would each pay a few minor faults again.
+            if std::mem::take(&mut self.loaded) {
+                if let Err(e) = llm_bridge_speech::release_code_pages() {
+                    llm_bridge_core::log::log(format_args!(
+                        "speech: cannot give back the voice's load-time code pages: {e}"
+                    ));
+                }
             }
             let job = if self.output.is_some() {
                 match jobs.recv_timeout(self.engine.close_after) {
@@ -502,6 +516,7 @@ impl Worker {
                 .send(Report::Speech(SpeechReport::Loaded { ms }));
             self.voice_config = Some(voice_config);
             self.synth = Some(synth);
+            self.loaded = true;
         }
         Ok(self.synth.as_mut().expect("loaded above"))
     }
