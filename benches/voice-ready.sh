@@ -32,4 +32,7 @@ if [ "$SPEAK" = --speak ]; then
     mem "after a 5-word phrase"
     "$BIN" say --wait "The daemon read the hook's datagram, applied it to the state of every session it knows, rendered the module, wrote the status file atomically, signalled the bar through its process file descriptor, and then went back to waiting on its socket, its timer and its signal pipe, with nothing periodic armed at all."
     mem "after a 60-word sentence"
+    # The worker gives memory back once out of work.
+    sleep 1
+    mem "1 s later"
 fi

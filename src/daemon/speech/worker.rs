@@ -70,7 +70,6 @@ pub fn start_thread(start: Start) -> Result<JoinHandle<()>, Refused> {
                 cache: None,
                 voice_id: None,
                 worked: false,
-                loaded: false,
             };
             worker.run(jobs);
         })
@@ -112,9 +111,6 @@ struct Worker {
     voice_id: Option<String>,
     /// Whether a job ran since the thread last gave freed memory back.
     worked: bool,
-    /// Whether a voice was loaded since then: its load-time code is given
-    /// back too (`release_code_pages`).
-    loaded: bool,
 }
 
 impl Worker {
@@ -133,16 +129,15 @@ impl Worker {
             // Out of work: synthesis leaves 45-70 MiB of freed working
             // memory that glibc would keep (speech/README.md), given back
             // once before the thread sleeps rather than after each job.
+            // So are the executable's pages that loading a voice or
+            // speaking mapped (12-15 MiB of code, BENCHMARKS.md): the next
+            // phrase maps what it runs again, about 190 minor faults, and
+            // the bar's next event a few.
             if std::mem::take(&mut self.worked) {
                 llm_bridge_speech::release_freed_memory();
-            }
-            // Once per load, not per job: what a phrase runs comes back
-            // at its first use, so the bar's next event and the next
-            // phrase would each pay a few minor faults again.
-            if std::mem::take(&mut self.loaded) {
                 if let Err(e) = llm_bridge_speech::release_code_pages() {
                     llm_bridge_core::log::log(format_args!(
-                        "speech: cannot give back the voice's load-time code pages: {e}"
+                        "speech: cannot give back the code pages it mapped: {e}"
                     ));
                 }
             }
@@ -516,7 +511,6 @@ impl Worker {
                 .send(Report::Speech(SpeechReport::Loaded { ms }));
             self.voice_config = Some(voice_config);
             self.synth = Some(synth);
-            self.loaded = true;
         }
         Ok(self.synth.as_mut().expect("loaded above"))
     }
