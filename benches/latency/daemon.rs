@@ -96,13 +96,15 @@ pub fn sessions(ctx: &mut Ctx) {
             &format!("{n} session(s): an event (send → signal; {events} isolated events)"),
             &format!(
                 "p50 {} · p99 {} · in the daemon (`status`: datagram arrival → signal sent) \
-                 p50 {:.0} µs, **p99 {:.0} µs**: wake-up {:.0}, render {:.0}, write {:.0}, \
-                 signal {:.0} µs (p50) · daemon CPU {:.1} µs/event (snapshots included) · RSS {}",
+                 p50 {:.0} µs, **p99 {:.0} µs**: wake-up {:.0}, read → render {:.0}, render {:.0}, \
+                 write {:.0}, signal {:.0} µs (p50) · daemon CPU {:.1} µs/event (snapshots \
+                 included) · RSS {}",
                 ms(median(&mut lat)),
                 ms(pct(&mut lat, 99.0)),
                 p50("arrival_to_flush_us"),
                 p99("arrival_to_flush_us"),
                 p50("wake_us"),
+                p50("handle_us"),
                 p50("render_us"),
                 p50("write_us"),
                 p50("signal_us"),
@@ -208,9 +210,10 @@ pub fn floor(ctx: &mut Ctx) {
         ),
         &format!(
             "floor p50 {f50:.0} µs · p99 {f99:.0} µs (wake-up {fw50:.0} µs p50) · daemon p50 {d50:.0} µs · p99 {d99:.0} µs \
-             (wake-up {:.0}, render {:.0}, write {:.0}, signal {:.0} µs p50) · \
+             (wake-up {:.0}, read → render {:.0}, render {:.0}, write {:.0}, signal {:.0} µs p50) · \
              **the daemon: p50 {:.2}x, p99 {:.2}x the floor**",
             p50("wake_us"),
+            p50("handle_us"),
             p50("render_us"),
             p50("write_us"),
             p50("signal_us"),

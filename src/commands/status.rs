@@ -252,8 +252,10 @@ pub fn human(r: &StatusReport) -> String {
             };
             let _ = writeln!(
                 out,
-                "where it goes (p50): wake-up {}; a flush: render {}, write {}, signal {}",
+                "where it goes (p50): wake-up {}, read → render {}; a flush: render {}, write {}, \
+                 signal {}",
                 phase(&l.wake_us),
+                phase(&l.handle_us),
                 phase(&l.render_us),
                 phase(&l.write_us),
                 phase(&l.signal_us)
@@ -323,6 +325,7 @@ mod tests {
             "latency": {"arrival_to_flush_us": {"p50": 45.0, "p99": 98.0, "samples": 9},
                         "hook_to_flush_ms": {"p50": 0.4, "p99": 0.9, "samples": 9},
                         "wake_us": {"p50": 12.0, "p99": 30.0, "samples": 9},
+                        "handle_us": {"p50": 7.0, "p99": 11.0, "samples": 4},
                         "render_us": {"p50": 3.0, "p99": 5.0, "samples": 4},
                         "write_us": {"p50": 20.0, "p99": 30.0, "samples": 4},
                         "signal_us": {"p50": 8.0, "p99": 9.0, "samples": 4}}
@@ -340,7 +343,7 @@ mod tests {
             "10 received, 1 rejected",
             "datagram → flushed: p50 45 µs, p99 98 µs (9 events)",
             "hook start → flushed: p50 0.400 ms, p99 0.900 ms",
-            "wake-up 12 µs; a flush: render 3 µs, write 20 µs, signal 8 µs",
+            "wake-up 12 µs, read → render 7 µs; a flush: render 3 µs, write 20 µs, signal 8 µs",
         ] {
             assert!(text.contains(want), "{want:?} missing in:\n{text}");
         }

@@ -259,10 +259,12 @@ impl Bar {
     /// Renders, writes when changed, signals.
     fn publish(&mut self, state: &State, registry: &Registry, signals: &mut u64) -> Flushed {
         let started = Instant::now();
-        let now_ms = wall_clock_ms();
+        let started_ns = wall_clock_ns();
+        let now_ms = started_ns / 1_000_000;
         let utc_offset = self.utc_offset.at((now_ms / 1000) as i64);
         let module = self.renderer.render(state, utc_offset, &self.style);
         let mut phases = FlushPhases {
+            started_ns,
             render: started.elapsed(),
             ..FlushPhases::default()
         };

@@ -396,6 +396,7 @@ impl Daemon {
         self.flush_bar(now);
         self.save_snapshot(now, false);
         self.arm_timer(now);
+        self.stats.wake_ended();
     }
 
     /// The bar's flush, if the debounce says now (else its deadline), and

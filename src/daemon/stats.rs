@@ -66,6 +66,10 @@ pub struct Stats {
     arrival_to_flush: Samples,
     hook_to_flush: Samples,
     wake: Samples,
+    /// When this wake read its first datagram (wall-clock ns), until the
+    /// wake ends: a flush in the same wake times read → render start.
+    read_in_wake: Option<u64>,
+    handle: Samples,
     render: Samples,
     write: Samples,
     signal: Samples,
@@ -109,6 +113,13 @@ impl Stats {
     /// time the daemon took to wake up and get to it.
     pub fn read(&mut self, arrived_ns: u64, read_ns: u64) {
         self.wake.push(read_ns.saturating_sub(arrived_ns) / 1000);
+        self.read_in_wake.get_or_insert(read_ns);
+    }
+
+    /// The loop goes back to waiting: a later flush (the debounce's) no
+    /// longer times this wake's read.
+    pub fn wake_ended(&mut self) {
+        self.read_in_wake = None;
     }
 
     /// A change whose datagram arrived at `arrived_ns`, sent by a hook
@@ -136,6 +147,10 @@ impl Stats {
                 self.hook_to_flush.push((done_ns - hook) / 1000);
             }
         }
+        if let Some(read_ns) = self.read_in_wake.take() {
+            self.handle
+                .push(phases.started_ns.saturating_sub(read_ns) / 1000);
+        }
         let us = |d: Duration| d.as_micros().min(u128::from(u64::MAX)) as u64;
         self.render.push(us(phases.render));
         if let Some(write) = phases.write {
@@ -151,6 +166,7 @@ impl Stats {
             arrival_to_flush_us: self.arrival_to_flush.report(1.0),
             hook_to_flush_ms: self.hook_to_flush.report(1000.0),
             wake_us: self.wake.report(1.0),
+            handle_us: self.handle.report(1.0),
             render_us: self.render.report(1.0),
             write_us: self.write.report(1.0),
             signal_us: self.signal.report(1.0),
@@ -232,6 +248,8 @@ pub struct StatusReport {
 /// How long one flush's parts took.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FlushPhases {
+    /// When rendering started (wall-clock ns).
+    pub started_ns: u64,
     pub render: Duration,
     /// `None` when the module had not changed (nothing written or signalled).
     pub write: Option<Duration>,
@@ -250,6 +268,9 @@ pub struct Latencies {
     pub hook_to_flush_ms: LatencyReport,
     /// The datagram's arrival → the daemon reading it (waking up included).
     pub wake_us: LatencyReport,
+    /// The datagram read → its flush starts rendering, when both happen in
+    /// one wake: journaling, decoding and applying it.
+    pub handle_us: LatencyReport,
     /// The flush's phases: rendering the module, writing waybar.json,
     /// signalling Waybar.
     pub render_us: LatencyReport,
@@ -374,4 +395,42 @@ pub struct LatencyReport {
     pub p50: Option<f64>,
     pub p99: Option<f64>,
     pub samples: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phases(started_ns: u64) -> FlushPhases {
+        FlushPhases {
+            started_ns,
+            ..FlushPhases::default()
+        }
+    }
+
+    #[test]
+    fn read_to_render_is_timed_only_within_one_wake() {
+        let mut stats = Stats::default();
+        // Read at 10 µs after its arrival; rendering starts 7 µs later.
+        stats.read(1_000_000, 1_010_000);
+        stats.read(1_002_000, 1_012_000);
+        stats.changed(1_000_000, None);
+        stats.flushed(1_030_000, phases(1_017_000));
+        let report = stats.latency_report();
+        assert_eq!(report.wake_us.p50, Some(10.0));
+        assert_eq!(
+            report.handle_us.p50,
+            Some(7.0),
+            "from the wake's first read"
+        );
+        assert_eq!(report.handle_us.samples, 1);
+        // A read whose flush comes in a later wake (the debounce's) is not
+        // a read → render figure.
+        stats.read(2_000_000, 2_010_000);
+        stats.changed(2_000_000, None);
+        stats.wake_ended();
+        stats.flushed(18_000_000, phases(17_990_000));
+        assert_eq!(stats.latency_report().handle_us.samples, 1);
+        assert_eq!(stats.latency_report().arrival_to_flush_us.samples, 2);
+    }
 }
