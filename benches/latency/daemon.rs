@@ -173,19 +173,23 @@ pub fn floor(ctx: &mut Ctx) {
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     floor.wait().unwrap();
-    // Each line: arrival → signal sent, arrival → read; in ns.
-    let (mut lat, mut wake): (Vec<Duration>, Vec<Duration>) = rest
-        .lines()
-        .filter_map(|l| {
-            let (total, read) = l.split_once(' ')?;
-            let us = |s: &str| {
-                s.parse::<u64>()
-                    .ok()
-                    .map(|ns| Duration::from_micros(ns / 1000))
-            };
-            Some((us(total)?, us(read)?))
-        })
-        .unzip();
+    // Each line: arrival → signal sent, arrival → read, read → the
+    // module's write starting; in ns.
+    let (mut lat, mut wake, mut handle) = (Vec::new(), Vec::new(), Vec::new());
+    for l in rest.lines() {
+        let us = |s: Option<&str>| {
+            s.and_then(|s| s.parse::<u64>().ok())
+                .map(|ns| Duration::from_micros(ns / 1000))
+        };
+        let mut fields = l.split(' ');
+        if let (Some(total), Some(read), Some(to_write)) =
+            (us(fields.next()), us(fields.next()), us(fields.next()))
+        {
+            lat.push(total);
+            wake.push(read);
+            handle.push(to_write);
+        }
+    }
     assert_eq!(lat.len(), events, "floor_daemon lost events");
     let status = env.status();
     daemon.stop();
@@ -200,6 +204,7 @@ pub fn floor(ctx: &mut Ctx) {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let (f50, f99) = (us(median(&mut lat)), us(pct(&mut lat, 99.0)));
     let fw50 = us(median(&mut wake));
+    let fh50 = us(median(&mut handle));
     let (d50, d99) = (p50("arrival_to_flush_us"), p99("arrival_to_flush_us"));
     row(
         &format!(
@@ -209,7 +214,8 @@ pub fn floor(ctx: &mut Ctx) {
              each, alternating in one run: datagram arrival → signal sent"
         ),
         &format!(
-            "floor p50 {f50:.0} µs · p99 {f99:.0} µs (wake-up {fw50:.0} µs p50) · daemon p50 {d50:.0} µs · p99 {d99:.0} µs \
+            "floor p50 {f50:.0} µs · p99 {f99:.0} µs (wake-up {fw50:.0}, read → write {fh50:.0} µs \
+             p50) · daemon p50 {d50:.0} µs · p99 {d99:.0} µs \
              (wake-up {:.0}, read → render {:.0}, render {:.0}, write {:.0}, signal {:.0} µs p50) · \
              **the daemon: p50 {:.2}x, p99 {:.2}x the floor**",
             p50("wake_us"),
