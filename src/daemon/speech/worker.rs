@@ -131,8 +131,9 @@ impl Worker {
             // once before the thread sleeps rather than after each job.
             // So are the executable's pages that loading a voice or
             // speaking mapped (12-15 MiB of code, BENCHMARKS.md): the next
-            // phrase maps what it runs again, about 190 minor faults, and
-            // the bar's next event a few.
+            // phrase maps what it runs again, about 190 minor faults (25-35
+            // ms more when every core is busy), and the bar's next event a
+            // few.
             if std::mem::take(&mut self.worked) {
                 llm_bridge_speech::release_freed_memory();
                 if let Err(e) = llm_bridge_speech::release_code_pages() {
