@@ -32,7 +32,10 @@ if [ "$SPEAK" = --speak ]; then
     mem "after a 5-word phrase"
     "$BIN" say --wait "The daemon read the hook's datagram, applied it to the state of every session it knows, rendered the module, wrote the status file atomically, signalled the bar through its process file descriptor, and then went back to waiting on its socket, its timer and its signal pipe, with nothing periodic armed at all."
     mem "after a 60-word sentence"
-    # The worker gives memory back once out of work.
+    # The worker gives its freed heap back once out of work, and its code
+    # pages once it closes the device after 5 s of silence.
     sleep 1
     mem "1 s later"
+    sleep 5
+    mem "6 s later"
 fi

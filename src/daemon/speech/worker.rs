@@ -70,6 +70,7 @@ pub fn start_thread(start: Start) -> Result<JoinHandle<()>, Refused> {
                 cache: None,
                 voice_id: None,
                 worked: false,
+                code_mapped: false,
             };
             worker.run(jobs);
         })
@@ -111,6 +112,9 @@ struct Worker {
     voice_id: Option<String>,
     /// Whether a job ran since the thread last gave freed memory back.
     worked: bool,
+    /// Whether the executable's pages were mapped again (by a job) since
+    /// the thread last gave them back.
+    code_mapped: bool,
 }
 
 impl Worker {
@@ -129,13 +133,17 @@ impl Worker {
             // Out of work: synthesis leaves 45-70 MiB of freed working
             // memory that glibc would keep (speech/README.md), given back
             // once before the thread sleeps rather than after each job.
-            // So are the executable's pages that loading a voice or
-            // speaking mapped (12-15 MiB of code, BENCHMARKS.md): the next
-            // phrase maps what it runs again, about 190 minor faults (25-35
-            // ms more when every core is busy), and the bar's next event a
-            // few.
             if std::mem::take(&mut self.worked) {
                 llm_bridge_speech::release_freed_memory();
+                self.code_mapped = true;
+            }
+            // So are the executable's pages that loading a voice or
+            // speaking mapped (12-15 MiB of code, BENCHMARKS.md), once the
+            // device is closed (or none is open): a phrase within
+            // `close_after` of the last one keeps them, and one after that
+            // maps what it runs again, about 190 minor faults (25-35 ms
+            // more when every core is busy, as for opening the device).
+            if self.output.is_none() && std::mem::take(&mut self.code_mapped) {
                 if let Err(e) = llm_bridge_speech::release_code_pages() {
                     llm_bridge_core::log::log(format_args!(
                         "speech: cannot give back the code pages it mapped: {e}"
@@ -150,6 +158,8 @@ impl Worker {
                         // next job) unless it still plays.
                         if self.output.as_ref().is_some_and(Output::is_idle) {
                             self.output = None;
+                            // What the device held, given back too.
+                            self.worked = true;
                         }
                         continue;
                     }
