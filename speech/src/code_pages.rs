@@ -1,4 +1,5 @@
-//! Gives the program's read-only pages back once a voice is loaded.
+//! Gives the program's read-only pages back once a voice is loaded or has
+//! spoken.
 //!
 //! Loading a voice runs code nothing else runs: the protobuf parser, tract's
 //! model analysis and its optimizer passes, megabytes of machine code spread

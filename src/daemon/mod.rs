@@ -214,6 +214,8 @@ impl Daemon {
         let mut inputs = Vec::new();
         self.arm_timer(Instant::now());
         loop {
+            // What start-up or the last wake read is no read of this wake.
+            self.stats.wake_ended();
             if let Err(e) = self.poll.poll(&mut events, None) {
                 if e.kind() == ErrorKind::Interrupted {
                     continue;
@@ -396,7 +398,6 @@ impl Daemon {
         self.flush_bar(now);
         self.save_snapshot(now, false);
         self.arm_timer(now);
-        self.stats.wake_ended();
     }
 
     /// The bar's flush, if the debounce says now (else its deadline), and

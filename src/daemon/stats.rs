@@ -117,7 +117,7 @@ impl Stats {
     }
 
     /// The loop goes back to waiting: a later flush (the debounce's) no
-    /// longer times this wake's read.
+    /// longer times a read made before (in the last wake, or at start-up).
     pub fn wake_ended(&mut self) {
         self.read_in_wake = None;
     }

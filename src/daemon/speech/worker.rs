@@ -70,7 +70,6 @@ pub fn start_thread(start: Start) -> Result<JoinHandle<()>, Refused> {
                 cache: None,
                 voice_id: None,
                 worked: false,
-                code_mapped: false,
             };
             worker.run(jobs);
         })
@@ -112,9 +111,6 @@ struct Worker {
     voice_id: Option<String>,
     /// Whether a job ran since the thread last gave freed memory back.
     worked: bool,
-    /// Whether the executable's pages were mapped again (by a job) since
-    /// the thread last gave them back.
-    code_mapped: bool,
 }
 
 impl Worker {
@@ -133,21 +129,21 @@ impl Worker {
             // Out of work: synthesis leaves 45-70 MiB of freed working
             // memory that glibc would keep (speech/README.md), given back
             // once before the thread sleeps rather than after each job.
-            if std::mem::take(&mut self.worked) {
-                llm_bridge_speech::release_freed_memory();
-                self.code_mapped = true;
-            }
             // So are the executable's pages that loading a voice or
             // speaking mapped (12-15 MiB of code, BENCHMARKS.md), once the
-            // device is closed (or none is open): a phrase within
-            // `close_after` of the last one keeps them, and one after that
-            // maps what it runs again, about 190 minor faults (25-35 ms
-            // more when every core is busy, as for opening the device).
-            if self.output.is_none() && std::mem::take(&mut self.code_mapped) {
-                if let Err(e) = llm_bridge_speech::release_code_pages() {
-                    llm_bridge_core::log::log(format_args!(
-                        "speech: cannot give back the code pages it mapped: {e}"
-                    ));
+            // device is closed (or none is open; closing it counts as
+            // work): a phrase within `close_after` of the last one keeps
+            // them, and one after that maps what it runs again, about 190
+            // minor faults (25-35 ms more when every core is busy, as for
+            // opening the device).
+            if std::mem::take(&mut self.worked) {
+                llm_bridge_speech::release_freed_memory();
+                if self.output.is_none() {
+                    if let Err(e) = llm_bridge_speech::release_code_pages() {
+                        llm_bridge_core::log::log(format_args!(
+                            "speech: cannot give back the code pages it mapped: {e}"
+                        ));
+                    }
                 }
             }
             let job = if self.output.is_some() {
