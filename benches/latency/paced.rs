@@ -11,6 +11,9 @@
 //! `llm-bridge say` without a daemon (it loads the voice itself, as the
 //! reference does), and `piper --output-raw | pacat`. Each is measured
 //! idle and with one busy loop per core at normal priority (a build).
+//! Then a spoken notification the daemon never rendered ahead: the real
+//! hook's start (PermissionRequest, a new project each time) to the first
+//! loud sample of its phrase at the same sink.
 //! Needs `pulseaudio`, `parec` and `pacat`, the PyPI test voice and the
 //! piper-tts venv of `scripts/fetch-test-voice`; says which is missing.
 
@@ -278,6 +281,7 @@ pub fn speech_paced(ctx: &mut Ctx) {
         return;
     };
     let runs = if ctx.quick { 2 } else { 5 };
+    let hook = ctx.hook();
     let pulse = Pulse::start();
     let alsa = pulse.alsa();
     let (mut parec, heard) = pulse.listen();
@@ -344,21 +348,97 @@ pub fn speech_paced(ctx: &mut Ctx) {
                 &cells.join(" · "),
             );
         }
+        let mut first = never_rendered(&daemon.env, &hook, &ctx.samples, &heard, runs, busy);
+        let max = *first.iter().max().unwrap();
+        row(
+            &format!("{condition}{what}: the hook's start (PermissionRequest, a new project) → first loud sample of a phrase never rendered ahead"),
+            &format!("llm-bridge daemon: p50 {} max {}", ms(median(&mut first)), ms(max)),
+        );
     }
     let hwm_kib = kib(&proc_status(daemon.child.id(), "VmHWM"));
     let rss_kib = kib(&proc_status(daemon.child.id(), "VmRSS"));
+    // The worker keeps its working memory while the device is open and
+    // gives it back once it closes the device, after `close_after_secs`
+    // (5 s by default) of silence.
+    std::thread::sleep(Duration::from_secs(7));
+    let rest_kib = kib(&proc_status(daemon.child.id(), "VmRSS"));
     row(
         &format!("{what}: the daemon's memory"),
         &format!(
-            "RSS {} MiB with the voice loaded, {} MiB after the runs, peak {} MiB",
+            "RSS {} MiB with the voice loaded, {} MiB right after the runs, {} MiB 7 s later (the device closed), peak {} MiB",
             ready_kib / 1024,
             rss_kib / 1024,
+            rest_kib / 1024,
             hwm_kib / 1024
         ),
     );
     drop(daemon);
     let _ = parec.kill();
     let _ = parec.wait();
+}
+
+/// A permission phrase the daemon of `env` never rendered ahead, `runs`
+/// times: the real hook is fed `hook-PermissionRequest.json` for a project
+/// it has not heard of (a new one each run, `busy` or not), and the time is
+/// from the hook's start to the first loud sample heard. Each run waits for
+/// the phrase to end and for the new session's phrases to be rendered
+/// ahead, so that the next starts from a quiet worker.
+fn never_rendered(
+    env: &BenchEnv,
+    hook: &Path,
+    samples: &Path,
+    heard: &Receiver<Instant>,
+    runs: usize,
+    busy: bool,
+) -> Vec<Duration> {
+    let figure = |path: &[&str]| {
+        let mut v = env.status();
+        for key in path {
+            v = v[*key].clone();
+        }
+        v.as_u64().unwrap_or(0)
+    };
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let template = std::fs::read_to_string(samples.join("hook-PermissionRequest.json")).unwrap();
+    let input = env.dir.join("paced-hook-input.json");
+    let mut first = Vec::new();
+    for i in 0..runs {
+        let project = format!("paced-{}-{i}", if busy { "busy" } else { "idle" });
+        let json = template
+            .replace("8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91", &project)
+            .replace(
+                "/home/user/src/waybar-llm",
+                &format!("/home/user/src/{project}"),
+            );
+        std::fs::write(&input, json).unwrap();
+        let played = figure(&["notifications", "played"]);
+        let rendered = figure(&["phrase_cache", "rendered"]);
+        while heard.recv_timeout(Duration::from_millis(300)).is_ok() {}
+        let t0 = Instant::now();
+        env.run(hook, &[], &input);
+        let at = loop {
+            match heard.recv_timeout(Duration::from_secs(60)) {
+                Ok(at) if at >= t0 => break at,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("the permission phrase was never heard"),
+                Err(RecvTimeoutError::Disconnected) => panic!("parec stopped"),
+            }
+        };
+        first.push(at - t0);
+        wait("the phrase to end", &|| {
+            figure(&["notifications", "played"]) > played
+        });
+        wait("the new project's phrases", &|| {
+            figure(&["phrase_cache", "rendered"]) >= rendered + 6
+        });
+    }
+    first
 }
 
 /// "123456 kB" → 123456.

@@ -126,24 +126,22 @@ impl Worker {
     /// of silence. `None` once the loop's handle is gone.
     fn next_job(&mut self, jobs: &Receiver<Job>) -> Option<Job> {
         while self.pending.is_empty() {
-            // Out of work: synthesis leaves 45-70 MiB of freed working
-            // memory that glibc would keep (speech/README.md), given back
-            // once before the thread sleeps rather than after each job.
-            // So are the executable's pages that loading a voice or
-            // speaking mapped (12-15 MiB of code, BENCHMARKS.md), once the
-            // device is closed (or none is open; closing it counts as
-            // work): a phrase within `close_after` of the last one keeps
-            // them, and one after that maps what it runs again, about 190
-            // minor faults (25-35 ms more when every core is busy, as for
-            // opening the device).
-            if std::mem::take(&mut self.worked) {
+            // Out of work with no device open (after a load, a `say -o`,
+            // or once the device is closed after `close_after` of silence;
+            // closing it counts as work): synthesis leaves 45-70 MiB of
+            // freed working memory that glibc would keep (speech/README.md)
+            // and the executable's pages that loading or speaking mapped
+            // (12-15 MiB of code, BENCHMARKS.md); both are given back then.
+            // A phrase within `close_after` of the last one finds them still
+            // mapped: given back after each phrase, the next one faulted
+            // them in again (about 22,000 minor faults), 10 ms later to its
+            // first audio idle and 30-40 ms with every core busy.
+            if self.output.is_none() && std::mem::take(&mut self.worked) {
                 llm_bridge_speech::release_freed_memory();
-                if self.output.is_none() {
-                    if let Err(e) = llm_bridge_speech::release_code_pages() {
-                        llm_bridge_core::log::log(format_args!(
-                            "speech: cannot give back the code pages it mapped: {e}"
-                        ));
-                    }
+                if let Err(e) = llm_bridge_speech::release_code_pages() {
+                    llm_bridge_core::log::log(format_args!(
+                        "speech: cannot give back the code pages it mapped: {e}"
+                    ));
                 }
             }
             let job = if self.output.is_some() {
