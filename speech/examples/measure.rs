@@ -225,7 +225,7 @@ fn main() -> Result<()> {
     println!("RSS after synthesis: {:.0} MiB; {:?}", rss(), synth.stats());
     llm_bridge_speech::release_freed_memory();
     println!(
-        "RSS once freed memory is given back (the daemon's worker does so when out of work): {:.0} MiB",
+        "RSS once freed memory is given back (the daemon's worker does so once its device is closed): {:.0} MiB",
         rss()
     );
     let sentence = &synth.sentences(SENTENCES[4])[0];
