@@ -5,10 +5,13 @@
 # "speech: ready in N ms" log line, and prints VmRSS/VmHWM then; with
 # --speak, also after a 5-word phrase and a 60-word sentence said through a
 # null ALSA device (not paced: for memory, not time), VmHWM reset once the
-# voice is ready so that it shows the peak while speaking.
-# Usage: benches/voice-ready.sh BIN VOICE.onnx [--speak]
+# voice is ready so that it shows the peak while speaking. With
+# --first-audio N, says "The build is done now." with `say --wait` N times
+# 0.3 s apart instead and prints each `speech_first_audio_ms` (request →
+# first samples handed to the device), their median, and the memory after.
+# Usage: benches/voice-ready.sh BIN VOICE.onnx [--speak | --first-audio N]
 set -eu
-BIN=$1 VOICE=$2 SPEAK=${3:-}
+BIN=$1 VOICE=$2 SPEAK=${3:-} N=${4:-10}
 D=$(mktemp -d /dev/shm/llmb-voice-XXXXXX)
 trap 'kill "$P" 2>/dev/null; wait "$P" 2>/dev/null; rm -rf "$D"' EXIT
 chmod 700 "$D"
@@ -32,10 +35,21 @@ if [ "$SPEAK" = --speak ]; then
     mem "after a 5-word phrase"
     "$BIN" say --wait "The daemon read the hook's datagram, applied it to the state of every session it knows, rendered the module, wrote the status file atomically, signalled the bar through its process file descriptor, and then went back to waiting on its socket, its timer and its signal pipe, with nothing periodic armed at all."
     mem "after a 60-word sentence"
-    # The worker gives its freed heap back once out of work, and its code
-    # pages once it closes the device after 5 s of silence.
+    # The worker gives its freed heap and its code pages back once it
+    # closes the device after 5 s of silence.
     sleep 1
     mem "1 s later"
     sleep 5
     mem "6 s later"
+fi
+if [ "$SPEAK" = --first-audio ]; then
+    all=()
+    for _ in $(seq 1 "$N"); do
+        "$BIN" say --wait "The build is done now." > /dev/null
+        all+=("$("$BIN" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["speech_first_audio_ms"])')")
+        sleep 0.3
+    done
+    echo "first audio (ms): ${all[*]}"
+    printf '%s\n' "${all[@]}" | sort -n | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; print "median", m, "min", v[1], "max", v[NR]}'
+    mem "after them"
 fi

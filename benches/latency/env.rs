@@ -88,6 +88,15 @@ impl BenchEnv {
         serde_json::from_slice(&out.stdout).unwrap_or_default()
     }
 
+    /// One number of `status --json`, by its path of keys (0 if absent).
+    pub fn figure(&self, path: &[&str]) -> u64 {
+        let mut v = self.status();
+        for key in path {
+            v = v[*key].take();
+        }
+        v.as_u64().unwrap_or(0)
+    }
+
     pub fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.env("XDG_RUNTIME_DIR", &self.dir)

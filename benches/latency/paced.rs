@@ -20,7 +20,7 @@
 use crate::env::BenchEnv;
 use crate::figures::{median, ms, row};
 use crate::procfs::proc_status;
-use crate::speech::{test_cache, test_voice, BusyLoops, Speaking};
+use crate::speech::{permission_request, test_cache, test_voice, wait_until, BusyLoops, Speaking};
 use crate::Ctx;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -391,34 +391,14 @@ fn never_rendered(
     runs: usize,
     busy: bool,
 ) -> Vec<Duration> {
-    let figure = |path: &[&str]| {
-        let mut v = env.status();
-        for key in path {
-            v = v[*key].clone();
-        }
-        v.as_u64().unwrap_or(0)
-    };
-    let wait = |what: &str, cond: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
     let template = std::fs::read_to_string(samples.join("hook-PermissionRequest.json")).unwrap();
     let input = env.dir.join("paced-hook-input.json");
     let mut first = Vec::new();
     for i in 0..runs {
         let project = format!("paced-{}-{i}", if busy { "busy" } else { "idle" });
-        let json = template
-            .replace("8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91", &project)
-            .replace(
-                "/home/user/src/waybar-llm",
-                &format!("/home/user/src/{project}"),
-            );
-        std::fs::write(&input, json).unwrap();
-        let played = figure(&["notifications", "played"]);
-        let rendered = figure(&["phrase_cache", "rendered"]);
+        std::fs::write(&input, permission_request(&template, &project, &project)).unwrap();
+        let played = env.figure(&["notifications", "played"]);
+        let rendered = env.figure(&["phrase_cache", "rendered"]);
         while heard.recv_timeout(Duration::from_millis(300)).is_ok() {}
         let t0 = Instant::now();
         env.run(hook, &[], &input);
@@ -431,11 +411,11 @@ fn never_rendered(
             }
         };
         first.push(at - t0);
-        wait("the phrase to end", &|| {
-            figure(&["notifications", "played"]) > played
+        wait_until("the phrase to end", &|| {
+            env.figure(&["notifications", "played"]) > played
         });
-        wait("the new project's phrases", &|| {
-            figure(&["phrase_cache", "rendered"]) >= rendered + 6
+        wait_until("the new project's phrases", &|| {
+            env.figure(&["phrase_cache", "rendered"]) >= rendered + 6
         });
     }
     first

@@ -272,6 +272,26 @@ pub fn notifications_busy(ctx: &mut Ctx) {
     );
 }
 
+/// Waits until `cond` holds, at most 120 s, then panics naming `what`.
+pub fn wait_until(what: &str, cond: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// `template` (tests/samples/hook-PermissionRequest.json) for session
+/// `session` in a project named `project`.
+pub fn permission_request(template: &str, session: &str, project: &str) -> String {
+    template
+        .replace("8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91", session)
+        .replace(
+            "/home/user/src/waybar-llm",
+            &format!("/home/user/src/{project}"),
+        )
+}
+
 /// Busy loops at normal priority, one per core (a build), killed however
 /// the measurement ends.
 pub struct BusyLoops(Vec<Child>);
@@ -334,26 +354,13 @@ fn notification_latency(
     condition: &str,
 ) {
     let capture = env.dir.join("captured.raw");
-    let figure = |path: &[&str]| {
-        let mut v = env.status();
-        for key in path {
-            v = v[*key].clone();
-        }
-        v.as_u64().unwrap_or(0)
-    };
-    let wait = |what: &str, cond: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    };
+    let figure = |path: &[&str]| env.figure(path);
     let rendered = || figure(&["phrase_cache", "rendered"]);
     let input = env.dir.join("hook-input.json");
     // The session starts: its phrases are rendered ahead.
     let before = rendered();
     env.run(hook, &[], &samples.join("hook-SessionStart.json"));
-    wait("the phrases rendered ahead", &|| rendered() >= before + 6);
+    wait_until("the phrases rendered ahead", &|| rendered() >= before + 6);
     let template = std::fs::read_to_string(samples.join("hook-PermissionRequest.json")).unwrap();
     let (mut ahead, mut fresh, mut daemon_ahead) = (Vec::new(), Vec::new(), Vec::new());
     let rounds = if quick { 3 } else { 10 };
@@ -371,16 +378,11 @@ fn notification_latency(
         } else {
             format!("fresh-project-{i}")
         };
-        let json = template
-            .replace(
-                "8f3c2a4e-5b1d-4c7e-9a2f-1e6d0b7c3a91",
-                &format!("bench-{i}"),
-            )
-            .replace(
-                "/home/user/src/waybar-llm",
-                &format!("/home/user/src/{project}"),
-            );
-        std::fs::write(&input, json).unwrap();
+        std::fs::write(
+            &input,
+            permission_request(&template, &format!("bench-{i}"), &project),
+        )
+        .unwrap();
         let played = figure(&["notifications", "played"]);
         let rendered_before = rendered();
         // Read only what the device gets from now on: the file plugin is
@@ -430,7 +432,7 @@ fn notification_latency(
         };
         // Played to its end, and (a new project) its session's phrases
         // rendered ahead, so that the next round starts from a quiet worker.
-        wait("the phrase to end", &|| {
+        wait_until("the phrase to end", &|| {
             figure(&["notifications", "played"]) > played
         });
         if closed {
@@ -444,7 +446,7 @@ fn notification_latency(
             ])));
         } else {
             fresh.push(took);
-            wait("a new project's phrases", &|| {
+            wait_until("a new project's phrases", &|| {
                 rendered() >= rendered_before + 6
             });
         }
